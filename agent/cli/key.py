@@ -1,0 +1,14 @@
+"""`ardoise key`: not built yet."""
+
+from __future__ import annotations
+
+from agent.errors import UsageError
+
+
+def register(sub) -> None:
+    p = sub.add_parser("key", help="(not built yet)")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    raise UsageError("'ardoise key' is not available in this build yet")

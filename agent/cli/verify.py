@@ -1,0 +1,14 @@
+"""`ardoise verify`: not built yet."""
+
+from __future__ import annotations
+
+from agent.errors import UsageError
+
+
+def register(sub) -> None:
+    p = sub.add_parser("verify", help="(not built yet)")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    raise UsageError("'ardoise verify' is not available in this build yet")

@@ -1,0 +1,1 @@
+"""Reference collector for Ardoise erasure certificates (a real service despite its name)."""
