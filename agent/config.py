@@ -1,0 +1,500 @@
+"""The agent's configuration: ``ardoise.yaml`` plus kernel command-line overrides.
+
+Where it comes from, in order:
+1. the file named with ``--config``;
+2. else ``ardoise.yaml`` on the FAT data partition labelled ARDOISE (mounted read-write at
+   a private mountpoint when nobody mounted it yet, because the agent also keeps its
+   spool, journal and key there);
+3. else the defaults (wipe, certify and spool locally; no collector is ever guessed).
+Then ``ardoise.<key>=<value>`` words of the kernel command line override single keys, so
+a PXE or GRUB entry can set them without touching the stick.
+
+Validation names every unknown key and every wrong type in one line, because the person
+reading it is a technician at a workbench, not a developer with a traceback.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from agent import commands
+from agent.errors import ArdoiseError, ConfigError
+from agent.records import Media
+
+CONFIG_NAME = "ardoise.yaml"
+DATA_LABEL = "ARDOISE"
+DEFAULT_STATE_DIR = Path("/var/lib/ardoise")
+STATE_DIR_ENV = "ARDOISE_STATE_DIR"
+# Where we mount the data partition ourselves when the image did not: private to the agent
+# so a technician's shell does not trip over it.
+PRIVATE_MOUNTPOINT = Path("/run/ardoise/data")
+BY_LABEL = Path("/dev/disk/by-label")
+
+ON_FINISH = ("poweroff", "reboot", "wait")
+VERIFY = ("full", "sample")
+
+
+@dataclass
+class CollectorConfig:
+    url: str
+    token: str | None = None  # one-time enrollment token
+    ca_bundle: str | None = None  # PEM file of CAs to trust instead of the system store
+    retries: int = 5  # attempts per request before the file stays pending in the spool
+    backoff_s: float = 1.0  # first retry delay; doubles each time, with jitter
+    timeout_s: float = 30.0
+    progress_interval_s: float = 5.0  # at most one progress POST per disk per interval
+
+
+@dataclass
+class Operator:
+    """Who performed the sanitization (NIST SP 800-88 certificate, 'Who')."""
+
+    name: str | None = None
+    title: str | None = None
+    organization: str | None = None
+    location: str | None = None
+    contact: str | None = None
+
+
+@dataclass
+class Config:
+    collector: CollectorConfig | None = None
+    operator: Operator = field(default_factory=Operator)
+    lot: str | None = None
+    policy: dict[str, dict] = field(default_factory=dict)  # media type -> overrides
+    verify: str = "sample"
+    exclude_serials: list[str] = field(default_factory=list)
+    targets: list[str] = field(default_factory=list)
+    state_dir: Path = DEFAULT_STATE_DIR
+    on_finish: str = "wait"
+    shelf: bool = False
+    thresholds: dict[str, Any] = field(default_factory=dict)
+    hpa_reset: bool = True
+    final_zero_pass: bool = False
+    rewipe_certified: bool = False
+    finish_display_seconds: int = 30
+    # Not keys: where this config came from, for the log and the TUI footer.
+    source: str | None = None
+    data_partition: Path | None = None
+
+    @classmethod
+    def default(cls) -> "Config":
+        """A usable config with no file: local spool only, never a guessed collector."""
+        env = os.environ.get(STATE_DIR_ENV)
+        return cls(state_dir=Path(env) if env else DEFAULT_STATE_DIR)
+
+    @property
+    def spool_dir(self) -> Path:
+        return self.state_dir / "spool"
+
+    @property
+    def journal_dir(self) -> Path:
+        return self.state_dir / "journal"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.state_dir / "logs"
+
+
+# --------------------------------------------------------------------------- schema
+#
+# One table drives both the YAML validation and the typed parsing of command-line words,
+# so a key cannot be accepted by one and refused by the other.
+
+
+@dataclass(frozen=True)
+class _Kind:
+    name: str  # what the error message calls it
+    check: Callable[[Any], bool]
+    parse: Callable[[str], Any]  # from a kernel command-line word
+    convert: Callable[[Any], Any] = lambda v: v
+
+
+def _parse_bool(text: str) -> bool:
+    low = text.strip().lower()
+    if low in ("1", "true", "yes", "on"):
+        return True
+    if low in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(text)
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _is_scalar_text(v: Any) -> bool:
+    # Serial numbers like 12345 come out of YAML as ints; they are still serial numbers.
+    return isinstance(v, str) or _is_int(v)
+
+
+def _parse_scalar(text: str) -> Any:
+    for parse in (int, float):
+        try:
+            return parse(text)
+        except ValueError:
+            pass
+    try:
+        return _parse_bool(text)
+    except ValueError:
+        return text
+
+
+STR = _Kind("a string", lambda v: isinstance(v, str), str)
+OPT_STR = _Kind("a string", lambda v: v is None or isinstance(v, str), str)
+BOOL = _Kind("true or false", lambda v: isinstance(v, bool), _parse_bool)
+INT = _Kind("an integer", lambda v: _is_int(v) and v >= 0, int)
+NUMBER = _Kind("a number", lambda v: _is_number(v) and v >= 0, float, float)
+STR_LIST = _Kind(
+    "a list of strings",
+    lambda v: isinstance(v, list) and all(_is_scalar_text(x) for x in v),
+    lambda t: [x.strip() for x in t.split(",") if x.strip()],
+    lambda v: [str(x) for x in v],
+)
+
+
+def _choice(*values: str) -> _Kind:
+    return _Kind("one of " + "/".join(values), lambda v: v in values, str)
+
+
+_OPERATOR_KEYS = {f.name: OPT_STR for f in dataclasses.fields(Operator)}
+_COLLECTOR_KEYS = {
+    "url": STR,
+    "token": OPT_STR,
+    "ca_bundle": OPT_STR,
+    "retries": INT,
+    "backoff_s": NUMBER,
+    "timeout_s": NUMBER,
+    "progress_interval_s": NUMBER,
+}
+_SCALARS = {
+    "lot": OPT_STR,
+    "verify": _choice(*VERIFY),
+    "exclude_serials": STR_LIST,
+    "targets": STR_LIST,
+    "state_dir": STR,
+    "on_finish": _choice(*ON_FINISH),
+    "shelf": BOOL,
+    "hpa_reset": BOOL,
+    "final_zero_pass": BOOL,
+    "rewipe_certified": BOOL,
+    "finish_display_seconds": INT,
+}
+_SECTIONS = {"collector": _COLLECTOR_KEYS, "operator": _OPERATOR_KEYS}
+# Free-form mappings whose content another stage interprets: policy per media type (the
+# policy module checks the inner keys), audit thresholds (the audit module).
+_MAPPINGS = ("policy", "thresholds")
+_MEDIA = tuple(m.value for m in Media)
+ALL_KEYS = (*_SCALARS, *_SECTIONS, *_MAPPINGS)
+
+
+def _validate(raw: Any, where: str) -> tuple[dict, list[str]]:
+    """Check a parsed YAML document; return the cleaned mapping and every problem found."""
+    problems: list[str] = []
+    if raw is None:
+        return {}, problems
+    if not isinstance(raw, dict):
+        return {}, [f"{where} must be a mapping of keys (got {type(raw).__name__})"]
+    clean: dict[str, Any] = {}
+    for key, value in raw.items():
+        key = str(key)
+        if key in _SCALARS:
+            kind = _SCALARS[key]
+            if not kind.check(value):
+                problems.append(f"{key} must be {kind.name} (got {value!r})")
+            else:
+                clean[key] = kind.convert(value)
+        elif key in _SECTIONS:
+            if value is None:
+                clean[key] = None
+                continue
+            if not isinstance(value, dict):
+                problems.append(f"{key} must be a mapping (got {value!r})")
+                continue
+            sub: dict[str, Any] = {}
+            for skey, svalue in value.items():
+                full = f"{key}.{skey}"
+                kind = _SECTIONS[key].get(str(skey))
+                if kind is None:
+                    problems.append(f"unknown key {full}")
+                elif not kind.check(svalue):
+                    problems.append(f"{full} must be {kind.name} (got {svalue!r})")
+                else:
+                    sub[str(skey)] = kind.convert(svalue)
+            clean[key] = sub
+        elif key == "policy":
+            if value is None:
+                continue
+            if not isinstance(value, dict):
+                problems.append(f"policy must be a mapping of media type to overrides (got {value!r})")
+                continue
+            pol: dict[str, dict] = {}
+            for media, overrides in value.items():
+                if str(media) not in _MEDIA:
+                    problems.append(f"unknown key policy.{media} (media types: {', '.join(_MEDIA)})")
+                elif not isinstance(overrides, dict):
+                    problems.append(f"policy.{media} must be a mapping (got {overrides!r})")
+                else:
+                    pol[str(media)] = {str(k): v for k, v in overrides.items()}
+            clean[key] = pol
+        elif key == "thresholds":
+            if value is None:
+                continue
+            if not isinstance(value, dict):
+                problems.append(f"thresholds must be a mapping (got {value!r})")
+                continue
+            clean[key] = {str(k): v for k, v in value.items()}
+        else:
+            problems.append(f"unknown key {key}")
+    return clean, problems
+
+
+def _set_dotted(doc: dict, dotted: str, value: Any) -> None:
+    parts = dotted.split(".")
+    node = doc
+    for part in parts[:-1]:
+        nxt = node.get(part)
+        if not isinstance(nxt, dict):
+            nxt = {}
+            node[part] = nxt
+        node = nxt
+    node[parts[-1]] = value
+
+
+def _kind_for(dotted: str) -> _Kind | None | str:
+    """The kind of a dotted key, ``"free"`` for free-form mappings, None when unknown."""
+    parts = dotted.split(".")
+    if len(parts) == 1:
+        return _SCALARS.get(parts[0])
+    if parts[0] in _SECTIONS and len(parts) == 2:
+        return _SECTIONS[parts[0]].get(parts[1])
+    if parts[0] == "thresholds" and len(parts) == 2:
+        return "free"
+    if parts[0] == "policy" and len(parts) == 3 and parts[1] in _MEDIA:
+        return "free"
+    return None
+
+
+def parse_cmdline(cmdline: str) -> tuple[dict, list[str]]:
+    """The ``ardoise.<key>=<value>`` words of a kernel command line, typed by the schema."""
+    overrides: dict[str, Any] = {}
+    problems: list[str] = []
+    try:
+        words = shlex.split(cmdline)
+    except ValueError:
+        words = cmdline.split()
+    for word in words:
+        if not word.startswith("ardoise."):
+            continue
+        name, eq, text = word[len("ardoise."):].partition("=")
+        kind = _kind_for(name)
+        if kind is None:
+            problems.append(f"unknown key {name} (kernel command line)")
+            continue
+        if kind == "free":
+            _set_dotted(overrides, name, _parse_scalar(text) if eq else True)
+            continue
+        if not eq:
+            # A bare word switches a boolean on (``ardoise.shelf``); anything else needs a value.
+            if kind is BOOL:
+                _set_dotted(overrides, name, True)
+            else:
+                problems.append(f"{name} needs a value (kernel command line: ardoise.{name}=...)")
+            continue
+        try:
+            value = kind.parse(text)
+        except ValueError:
+            problems.append(f"{name} must be {kind.name} (kernel command line: {text!r})")
+            continue
+        if not kind.check(value):
+            problems.append(f"{name} must be {kind.name} (kernel command line: {text!r})")
+            continue
+        _set_dotted(overrides, name, value)
+    return overrides, problems
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+# --------------------------------------------------------------------------- data partition
+
+
+def _unescape_mount_field(text: str) -> str:
+    # /proc/self/mounts escapes space, tab, newline and backslash as octal.
+    return (
+        text.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\")
+    )
+
+
+def mountpoint_of(device: str, mounts_file: str = "/proc/self/mounts") -> Path | None:
+    """Where ``device`` (any path resolving to it) is mounted, or None."""
+    try:
+        real = os.path.realpath(device)
+        with open(mounts_file) as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        fields = line.split()
+        if len(fields) < 2:
+            continue
+        source = _unescape_mount_field(fields[0])
+        if source.startswith("/dev/") and os.path.realpath(source) == real:
+            return Path(_unescape_mount_field(fields[1]))
+    return None
+
+
+def find_data_partition(*, mount: bool = True, by_label: Path = BY_LABEL) -> Path | None:
+    """The mountpoint of the partition labelled ARDOISE, mounting it if needed; None if absent."""
+    link = by_label / DATA_LABEL
+    if not link.exists():
+        return None
+    existing = mountpoint_of(str(link))
+    if existing is not None:
+        return existing
+    if not mount:
+        return None
+    device = os.path.realpath(link)
+    PRIVATE_MOUNTPOINT.mkdir(parents=True, exist_ok=True)
+    # FAT: no owners, so uid/gid options are moot; flush makes writes reach the stick sooner,
+    # which matters when the technician pulls it right after the final screen.
+    result = commands.run(["mount", "-o", "rw,flush", device, str(PRIVATE_MOUNTPOINT)], timeout=30)
+    if not result.ok:
+        raise ConfigError(
+            f"cannot mount the {DATA_LABEL} data partition {device}: "
+            + ((result.stderr or result.stdout).strip().splitlines() or ["no output"])[-1]
+        )
+    return PRIVATE_MOUNTPOINT
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8-sig")  # Windows editors add a BOM on the stick
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {path} is not UTF-8 text") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError(f"config file {path} is not valid YAML{where}: {problem}") from None
+
+
+def _data_partition(by_label: Path) -> Path | None:
+    try:
+        return find_data_partition(by_label=by_label)
+    except ConfigError:
+        raise
+    except ArdoiseError as exc:  # mount missing or failing: still a config problem
+        raise ConfigError(f"cannot reach the {DATA_LABEL} data partition: {exc}") from None
+
+
+def _read_cmdline() -> str:
+    try:
+        return Path("/proc/cmdline").read_text()
+    except OSError:
+        return ""
+
+
+def _resolve(value: str, base: Path | None) -> Path:
+    p = Path(value).expanduser()
+    if not p.is_absolute() and base is not None:
+        p = base / p
+    return p
+
+
+def load_config(
+    path: str | os.PathLike | None = None,
+    *,
+    cmdline: str | None = None,
+    by_label: Path = BY_LABEL,
+) -> Config:
+    """Load, merge and validate the config; raise one ``ConfigError`` naming every problem.
+
+    ``cmdline`` is the kernel command line (read from /proc/cmdline when None; pass "" to
+    ignore it). ``state_dir`` is, in order: the key, ``$ARDOISE_STATE_DIR``, the data
+    partition's ``ardoise/`` directory, ``/var/lib/ardoise``.
+    """
+    data_partition: Path | None = None
+    source: str | None = None
+    raw: Any = None
+    if path is not None:
+        file = Path(path)
+        raw = _read_yaml(file)
+        source = str(file)
+    else:
+        data_partition = _data_partition(by_label)
+        if data_partition is not None and (data_partition / CONFIG_NAME).is_file():
+            file = data_partition / CONFIG_NAME
+            raw = _read_yaml(file)
+            source = str(file)
+
+    doc, problems = _validate(raw, source or "config")
+    over, cmd_problems = parse_cmdline(_read_cmdline() if cmdline is None else cmdline)
+    problems += cmd_problems
+    doc = _merge(doc, over)
+    base = Path(source).parent if source else None
+
+    collector = doc.get("collector")
+    if isinstance(collector, dict) and collector and "url" not in collector:
+        problems.append("collector.url is required when a collector is configured")
+    elif isinstance(collector, dict) and "url" in collector:
+        url = collector["url"]
+        if not (url.startswith("https://") or url.startswith("http://")):
+            problems.append(f"collector.url must start with https:// or http:// (got {url!r})")
+    if problems:
+        where = f" in {source}" if source else ""
+        raise ConfigError(f"config{where}: " + "; ".join(problems), problems=problems)
+
+    cfg = Config.default()
+    cfg.source = source
+    if collector:
+        col = CollectorConfig(**collector)
+        col.url = col.url.rstrip("/")
+        if col.ca_bundle:
+            col.ca_bundle = str(_resolve(col.ca_bundle, base))
+        cfg.collector = col
+    if doc.get("operator"):
+        cfg.operator = Operator(**doc["operator"])
+    for key in _SCALARS:
+        if key in doc and key != "state_dir":
+            setattr(cfg, key, doc[key])
+    cfg.policy = doc.get("policy", {}) or {}
+    cfg.thresholds = doc.get("thresholds", {}) or {}
+
+    if path is not None and "state_dir" not in doc and not os.environ.get(STATE_DIR_ENV):
+        data_partition = _data_partition(by_label)
+    cfg.data_partition = data_partition
+    if "state_dir" in doc:
+        cfg.state_dir = _resolve(doc["state_dir"], base)
+    elif os.environ.get(STATE_DIR_ENV):
+        cfg.state_dir = Path(os.environ[STATE_DIR_ENV])
+    elif data_partition is not None:
+        cfg.state_dir = data_partition / "ardoise"
+    return cfg
