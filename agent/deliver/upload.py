@@ -1,0 +1,59 @@
+"""Send what the spool holds: each envelope once, marked delivered only on 201/200."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from agent.deliver.client import CollectorClient, Unauthorized, Unreachable
+from agent.deliver.spool import Spool, SpoolEntry
+
+log = logging.getLogger("ardoise.deliver")
+
+
+@dataclass
+class DeliveryReport:
+    delivered: list[str] = field(default_factory=list)  # 201: new at the collector
+    duplicates: list[str] = field(default_factory=list)  # 200: it had it already
+    rejected: list[tuple[str, str]] = field(default_factory=list)  # (file, reason)
+    pending: list[str] = field(default_factory=list)  # not sent: collector unreachable
+    error: str | None = None  # why the run stopped early
+
+    @property
+    def ok(self) -> bool:
+        return not self.rejected and not self.pending and self.error is None
+
+
+def deliver_entry(spool: Spool, client: CollectorClient, entry: SpoolEntry, report: DeliveryReport) -> None:
+    """Upload one file; transport errors propagate (the caller stops and keeps the rest)."""
+    path = "/api/v1/audits" if entry.kind == "audits" else "/api/v1/certificates"
+    answer = client.upload(entry.read(), path=path)
+    if answer.delivered:
+        spool.mark_delivered(entry, {"http": answer.http_status, **(answer.body or {})})
+        (report.delivered if answer.http_status == 201 else report.duplicates).append(entry.name)
+        log.info("delivered %s (%s)", entry.name, answer.status or answer.http_status)
+    elif answer.permanent:
+        reason = answer.reason or f"HTTP {answer.http_status}"
+        spool.mark_rejected(entry, {"http": answer.http_status, **(answer.body or {}), "reason": reason})
+        report.rejected.append((entry.name, reason))
+        log.warning("collector rejected %s: %s", entry.name, reason)
+    else:
+        # An answer the contract does not list (404 from a wrong URL, 405...): keep it.
+        report.pending.append(entry.name)
+        report.error = f"collector answered HTTP {answer.http_status} for {entry.name}"
+
+
+def deliver_pending(
+    spool: Spool, client: CollectorClient, *, include_rejected: bool = False
+) -> DeliveryReport:
+    """Upload every pending file, audits first. Stops at the first unreachable collector."""
+    report = DeliveryReport()
+    entries = spool.pending(include_rejected=include_rejected)
+    for i, entry in enumerate(entries):
+        try:
+            deliver_entry(spool, client, entry, report)
+        except (Unreachable, Unauthorized) as exc:
+            report.error = str(exc)
+            report.pending.extend(e.name for e in entries[i:])
+            break
+    return report
