@@ -1,0 +1,120 @@
+"""Discover: which whole disks this machine has, and which of them may be written.
+
+Public functions (the contract in notes/INTERFACES.md):
+
+- ``list_disks(exclude_serials=(), explicit=())``: every whole disk, each with ``target``
+  and ``reasons``;
+- ``disk_for_path(path, allow_file=False, exclude_serials=())``: one named device;
+- ``require_targets(paths, allow_file=False, exclude_serials=())``: the guard every
+  destructive path calls; raises ``ProtectedDeviceError`` naming the device and the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from typing import Iterable
+
+from agent.discover import udev
+from agent.discover.probe import facts_for_disk, facts_for_file, judge, udev_properties
+from agent.discover.sysfs import Sysfs
+from agent.discover.system import read_system_state
+from agent.errors import DeviceError, ProtectedDeviceError
+from agent.records import Disk
+
+__all__ = ["list_disks", "disk_for_path", "require_targets"]
+
+
+def _enumerate_disk_names(sysfs: Sysfs) -> list[str]:
+    try:
+        import pyudev
+
+        ctx = pyudev.Context()
+        names = [d.sys_name for d in ctx.list_devices(subsystem="block", DEVTYPE="disk")]
+    except Exception:  # noqa: BLE001 - no libudev: sysfs lists the same disks
+        names = sysfs.disk_names()
+    return sorted(set(names), key=lambda n: (len(n), n))
+
+
+def list_disks(*, exclude_serials: Iterable[str] = (), explicit: Iterable[str] = ()) -> list[Disk]:
+    """Every whole physical (or loop/ram) disk. Device-mapper and md volumes are left out:
+    they are not disks but views of disks, and their members are listed (and protected)."""
+    sysfs = Sysfs()
+    system = read_system_state(sysfs)
+    explicit_devnums = set()
+    for path in explicit:
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        if stat.S_ISBLK(st.st_mode):
+            explicit_devnums.add(f"{os.major(st.st_rdev)}:{os.minor(st.st_rdev)}")
+    exclude_serials = list(exclude_serials)
+    disks = []
+    for name in _enumerate_disk_names(sysfs):
+        if udev.device_is_stacked(udev_properties(name, sysfs)) or sysfs.slaves(name):
+            continue
+        facts, disk = facts_for_disk(name, sysfs)
+        disks.append(
+            judge(facts, disk, system, explicit=disk.devnum in explicit_devnums, exclude_serials=exclude_serials)
+        )
+    return disks
+
+
+def disk_for_path(path: str, *, allow_file: bool = False, exclude_serials: Iterable[str] = ()) -> Disk:
+    """Resolve one named device (or, with ``allow_file``, a regular file) to a judged ``Disk``.
+
+    A device named here counts as named explicitly: a free loop device may be a target.
+    """
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise DeviceError(f"{path}: no such device") from None
+    except OSError as exc:
+        raise DeviceError(f"{path}: {exc.strerror}") from None
+    sysfs = Sysfs()
+    if stat.S_ISREG(st.st_mode):
+        if not allow_file:
+            raise DeviceError(f"{path} is a regular file, not a block device (files are allowed only with --allow-file)")
+        facts, disk = facts_for_file(os.path.abspath(path))
+        return judge(facts, disk, read_system_state(sysfs), explicit=True, exclude_serials=exclude_serials)
+    if not stat.S_ISBLK(st.st_mode):
+        raise DeviceError(f"{path} is not a block device")
+    devnum = f"{os.major(st.st_rdev)}:{os.minor(st.st_rdev)}"
+    d = sysfs.dir_for_devnum(devnum)
+    if d is None:
+        raise DeviceError(f"{path}: the kernel does not know block device {devnum}")
+    if sysfs.is_partition_dir(d):
+        raise DeviceError(f"{path} is a partition of /dev/{d.parent.name}; name the whole disk /dev/{d.parent.name}")
+    name = d.name
+    if udev.device_is_stacked(udev_properties(name, sysfs)) or sysfs.slaves(name):
+        members = ", ".join(f"/dev/{s}" for s in sysfs.slaves(name)) or "its member disks"
+        raise DeviceError(f"{path} is a device-mapper/RAID volume; name the disks it is built on ({members})")
+    facts, disk = facts_for_disk(name, sysfs)
+    return judge(facts, disk, read_system_state(sysfs), explicit=True, exclude_serials=exclude_serials)
+
+
+def require_targets(
+    paths: Iterable[str], *, allow_file: bool = False, exclude_serials: Iterable[str] = ()
+) -> list[Disk]:
+    """The named devices as ``Disk``s, all targets; else ``ProtectedDeviceError`` for the first
+    protected one, naming it and why. Every destructive path calls this first."""
+    exclude_serials = list(exclude_serials)
+    disks: list[Disk] = []
+    seen: dict[str, str] = {}
+    for path in paths:
+        disk = disk_for_path(path, allow_file=allow_file, exclude_serials=exclude_serials)
+        key = disk.devnum or os.path.realpath(disk.path)
+        if key in seen:
+            raise DeviceError(f"{path} and {seen[key]} are the same disk; name it once")
+        seen[key] = path
+        if not disk.target:
+            raise ProtectedDeviceError(
+                f"refusing to write {disk.path}: protected ({'; '.join(disk.reasons)})",
+                device=disk.path,
+                reasons=disk.reasons,
+            )
+        disks.append(disk)
+    if not disks:
+        raise DeviceError("no device named")
+    return disks

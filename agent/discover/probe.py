@@ -1,0 +1,186 @@
+"""Gathering the facts about one whole disk from udev and sysfs, and turning them into a
+``Disk``. The decisions themselves live in ``udev`` (classification) and ``protect``."""
+
+from __future__ import annotations
+
+import errno
+import os
+from pathlib import Path
+from typing import Iterable
+
+from agent.discover import labels, udev
+from agent.discover.protect import DeviceFacts, decide, mountpoints
+from agent.discover.sysfs import Sysfs
+from agent.discover.system import SystemState
+from agent.records import Disk, Media, Transport, UsbBridge
+
+_context = None
+
+
+def _udev_context():
+    global _context
+    if _context is None:
+        import pyudev
+
+        _context = pyudev.Context()
+    return _context
+
+
+def udev_properties(name: str, sysfs: Sysfs) -> dict[str, str]:
+    """udev's properties for a block device; the kernel's uevent when udev has none.
+
+    Without udevd, pyudev still returns the kernel's own properties (DEVNAME, DEVPATH,
+    DEVTYPE, MAJOR, MINOR), which is all the safety rules strictly need.
+    """
+    try:
+        import pyudev
+
+        device = pyudev.Devices.from_name(_udev_context(), "block", name)
+        props = {str(k): str(v) for k, v in device.properties.items()}
+        if props:
+            return props
+    except Exception:  # noqa: BLE001 - pyudev raises many kinds; fall back to sysfs
+        pass
+    d = sysfs.block_dir(name)
+    props = {"SUBSYSTEM": "block", "DEVPATH": str(d).removeprefix(str(sysfs.root))}
+    for line in (sysfs.read(d / "uevent") or "").splitlines():
+        key, _, value = line.partition("=")
+        if key:
+            props[key] = value
+    if "DEVNAME" in props and not props["DEVNAME"].startswith("/"):
+        props["DEVNAME"] = "/dev/" + props["DEVNAME"]
+    return props
+
+
+def _first(*values: str | None) -> str | None:
+    for v in values:
+        if v and v.strip():
+            return " ".join(v.split())
+    return None
+
+
+def _usb_bridge(props: dict[str, str], block_dir: Path, sysfs: Sysfs) -> UsbBridge | None:
+    vendor, product, name = udev.device_get_usb_ids(props)
+    if vendor is None:
+        # Walk up the device path to the USB device node, which carries idVendor/idProduct.
+        d = block_dir
+        while d != d.parent and str(d).startswith(str(sysfs.root)):
+            if (d / "idVendor").exists():
+                vendor = sysfs.read(d / "idVendor")
+                product = sysfs.read(d / "idProduct")
+                name = name or _first(
+                    " ".join(filter(None, [sysfs.read(d / "manufacturer"), sysfs.read(d / "product")]))
+                )
+                break
+            d = d.parent
+    if vendor is None and product is None:
+        return None
+    return UsbBridge(vendor_id=vendor, product_id=product, name=name)
+
+
+def _busy(devnode: str) -> str | None:
+    """An exclusive open fails with EBUSY when the kernel has claimed the device (mounted,
+    swap, dm/md member): a last check that does not depend on parsing anything."""
+    try:
+        fd = os.open(devnode, os.O_RDONLY | os.O_EXCL | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno == errno.EBUSY:
+            return "exclusive open refused (EBUSY): claimed by the kernel"
+        return None
+    os.close(fd)
+    return None
+
+
+def facts_for_disk(name: str, sysfs: Sysfs) -> tuple[DeviceFacts, Disk]:
+    d = sysfs.block_dir(name)
+    props = udev_properties(name, sysfs)
+    devnode = props.get("DEVNAME") or f"/dev/{name}"
+    transport = udev.device_get_transport(props)
+    rotational_flag = sysfs.read_int(d / "queue" / "rotational")
+    rotational = None if rotational_flag is None else bool(rotational_flag)
+    removable = sysfs.read_int(d / "removable", 0) == 1
+    dev = d / "device"
+    disk = Disk(
+        path=devnode,
+        name=name,
+        transport=transport,
+        media=udev.device_get_media(props, transport, rotational=rotational, removable=removable),
+        model=_first(udev.device_get_model(props), sysfs.read(dev / "model"), sysfs.read(dev / "name")),
+        vendor=_first(udev.device_get_vendor(props), sysfs.read(dev / "vendor")),
+        serial=_first(udev.device_get_serial(props), sysfs.read(dev / "serial"), sysfs.read(d / "serial")),
+        wwn=_first(udev.device_get_wwn(props), sysfs.read(dev / "wwid"), sysfs.read(d / "wwid")),
+        firmware=_first(
+            udev.device_get_firmware(props),
+            sysfs.read(dev / "firmware_rev"),
+            sysfs.read(dev / "rev"),
+            sysfs.read(dev / "fwrev"),
+        ),
+        size_bytes=(sysfs.read_int(d / "size", 0) or 0) * 512,  # sysfs counts 512-byte units always
+        logical_sector_size=sysfs.read_int(d / "queue" / "logical_block_size", 512) or 512,
+        physical_sector_size=sysfs.read_int(d / "queue" / "physical_block_size", 512) or 512,
+        rotational=rotational,
+        removable=removable,
+        read_only=sysfs.read_int(d / "ro", 0) == 1,
+        usb_bridge=_usb_bridge(props, d, sysfs) if transport == Transport.USB else None,
+        sysfs_path=str(d),
+        devnum=sysfs.read(d / "dev"),
+    )
+    label_list = [(devnode, *udev.fs_label(props))]
+    for part in sysfs.partitions(name):
+        part_props = udev_properties(part, sysfs)
+        label_list.append((part_props.get("DEVNAME") or f"/dev/{part}", *udev.fs_label(part_props)))
+    # When udev did not probe the filesystems, read the labels ourselves (see labels.py).
+    label_list = [
+        (node, fstype, label) if fstype else (node, *labels.read_label(node)) for node, fstype, label in label_list
+    ]
+    serials = [s for s in (disk.serial, disk.wwn, props.get("ID_SERIAL"), props.get("ID_SERIAL_SHORT")) if s]
+    facts = DeviceFacts(
+        name=name,
+        devnode=devnode,
+        transport=transport,
+        properties=props,
+        size_bytes=disk.size_bytes,
+        read_only=disk.read_only,
+        serials=serials,
+        devnums=sysfs.stacked_devnums(name),
+        holders=sysfs.holders_in_use(name),
+        labels=label_list,
+        busy=_busy(devnode),
+    )
+    return facts, disk
+
+
+def facts_for_file(path: str) -> tuple[DeviceFacts, Disk]:
+    st = os.stat(path)
+    read_only = not os.access(path, os.W_OK)
+    disk = Disk(
+        path=path,
+        name=os.path.basename(path),
+        transport=Transport.FILE,
+        media=Media.VIRTUAL,
+        size_bytes=st.st_size,
+        read_only=read_only,
+        rotational=None,
+    )
+    facts = DeviceFacts(
+        name=disk.name,
+        devnode=path,
+        transport=Transport.FILE,
+        size_bytes=st.st_size,
+        read_only=read_only,
+        is_file=True,
+    )
+    return facts, disk
+
+
+def judge(
+    facts: DeviceFacts,
+    disk: Disk,
+    system: SystemState,
+    *,
+    explicit: bool,
+    exclude_serials: Iterable[str] = (),
+) -> Disk:
+    disk.mountpoints = sorted(set(mountpoints(facts, system)))
+    disk.target, disk.reasons = decide(facts, system, explicit=explicit, exclude_serials=exclude_serials)
+    return disk

@@ -1,0 +1,102 @@
+"""Is this disk a target? The protection rules, as pure functions of recorded facts.
+
+Every rule that fires adds a reason; a disk is a target only if none fires. The rules err
+towards protecting: a false "protected" costs a technician a minute, a false "target"
+destroys someone's data or the boot stick.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable
+
+from agent.discover import udev
+from agent.discover.system import SystemState, mount_devnum
+from agent.records import Transport
+
+# The image's labels (image/ builds them): the data partition is "ARDOISE", the ISO's volume
+# id starts with "ARDOISE" (ARDOISE_0.1.0 ...).
+DATA_LABEL = "ARDOISE"
+ISO_LABEL_PREFIX = "ARDOISE"
+
+
+@dataclass
+class DeviceFacts:
+    """Everything the rules look at for one whole disk, gathered by ``probe``."""
+
+    name: str
+    devnode: str
+    transport: Transport
+    properties: dict[str, str] = field(default_factory=dict)
+    size_bytes: int = 0
+    read_only: bool = False
+    serials: list[str] = field(default_factory=list)  # serial, WWN, ID_SERIAL...: any may be excluded
+    # major:minor of the disk, its partitions and everything stacked on them
+    devnums: set[str] = field(default_factory=set)
+    holders: dict[str, list[str]] = field(default_factory=dict)  # device -> dm/md holders
+    # (devnode, fstype, label) of the disk itself and of each partition
+    labels: list[tuple[str, str | None, str | None]] = field(default_factory=list)
+    busy: str | None = None  # why an exclusive open was refused (EBUSY: claimed by the kernel)
+    is_file: bool = False
+
+
+def is_image_label(fstype: str | None, label: str | None) -> bool:
+    if not label:
+        return False
+    if label.upper() == DATA_LABEL:
+        return True
+    return fstype == "iso9660" and label.upper().startswith(ISO_LABEL_PREFIX)
+
+
+def mountpoints(facts: DeviceFacts, system: SystemState) -> list[str]:
+    return [m.mountpoint for m in system.mounts if mount_devnum(m) in facts.devnums]
+
+
+def normalise_serial(serial: str) -> str:
+    return "".join(serial.split()).upper()
+
+
+def protection_reasons(
+    facts: DeviceFacts, system: SystemState, *, explicit: bool, exclude_serials: Iterable[str] = ()
+) -> list[str]:
+    """Every reason this disk must not be written. Empty list: it may be a target."""
+    reasons: list[str] = []
+    for signal in system.boot_signals.get(facts.name, []):
+        reasons.append(f"boot medium: {signal}")
+    for devnode, fstype, label in facts.labels:
+        if is_image_label(fstype, label):
+            reasons.append(f"boot medium: {devnode} carries the Ardoise label {label!r} ({fstype})")
+    mounted = mountpoints(facts, system)
+    if mounted:
+        reasons.append("mounted: " + ", ".join(sorted(set(mounted))))
+    if facts.devnums & system.swap_devnums:
+        reasons.append("active swap")
+    for dev, holders in sorted(facts.holders.items()):
+        reasons.append(f"in use by {', '.join(holders)} (RAID/LVM/device-mapper member: {dev})")
+    if facts.busy and not (mounted or facts.holders):
+        reasons.append(f"in use: {facts.busy}")
+    if facts.read_only:
+        reasons.append("read-only device")
+    if facts.size_bytes <= 0:
+        reasons.append("zero size (no medium or detached)")
+    if udev.device_is_optical(facts.properties):
+        reasons.append("optical drive")
+    excluded = {normalise_serial(s) for s in exclude_serials if s}
+    hit = [s for s in facts.serials if s and normalise_serial(s) in excluded]
+    if hit:
+        reasons.append(f"serial {hit[0]} is excluded by config")
+    if not explicit and facts.transport in (Transport.LOOP, Transport.RAM):
+        reasons.append(f"{facts.transport.value} device: out of scope unless named explicitly")
+    if not explicit and facts.is_file:
+        reasons.append("regular file: out of scope unless named explicitly")
+    return reasons
+
+
+def decide(
+    facts: DeviceFacts, system: SystemState, *, explicit: bool, exclude_serials: Iterable[str] = ()
+) -> tuple[bool, list[str]]:
+    """(target, reasons). A target's reasons say why it is allowed, for the certificate."""
+    reasons = protection_reasons(facts, system, explicit=explicit, exclude_serials=exclude_serials)
+    if reasons:
+        return False, reasons
+    return True, ["named explicitly; no protection rule applies" if explicit else "no protection rule applies"]

@@ -1,0 +1,124 @@
+"""What the running system is using: mounts, active swap, and the disks it booted from.
+
+The parsers are pure functions over the text of /proc/self/mountinfo and /proc/swaps so
+that they can be tested on recorded files; ``read_system_state`` is the only part that
+reads the live system.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass, field
+
+from agent.discover.sysfs import Sysfs
+
+# Where live systems mount the medium they booted from: Debian live-boot, older live-boot,
+# dracut's dmsquash-live and casper (Ubuntu). Any of them present means "that disk is the stick".
+LIVE_MEDIUM_MOUNTS = ("/run/live/medium", "/lib/live/mount/medium", "/run/initramfs/live", "/cdrom")
+
+
+@dataclass(frozen=True)
+class Mount:
+    devnum: str  # "major:minor" as mountinfo reports it (0:N for virtual filesystems)
+    mountpoint: str
+    fstype: str
+    source: str
+
+
+@dataclass
+class SystemState:
+    """The facts about the running system that protect disks, gathered once per decision."""
+
+    mounts: list[Mount] = field(default_factory=list)
+    swap_devnums: set[str] = field(default_factory=set)
+    # whole-disk name -> the boot signals that point at it ("holds /", "holds /run/live/medium")
+    boot_signals: dict[str, list[str]] = field(default_factory=dict)
+
+
+def _unescape(field_text: str) -> str:
+    # mountinfo and /proc/swaps escape space, tab, newline and backslash as \ooo octal.
+    out, i = [], 0
+    while i < len(field_text):
+        if field_text[i] == "\\" and i + 3 < len(field_text) + 0 and field_text[i + 1 : i + 4].isdigit():
+            out.append(chr(int(field_text[i + 1 : i + 4], 8)))
+            i += 4
+        else:
+            out.append(field_text[i])
+            i += 1
+    return "".join(out)
+
+
+def parse_mountinfo(text: str) -> list[Mount]:
+    """Parse /proc/self/mountinfo (proc(5)): fields, optional fields, ``-``, fstype, source."""
+    mounts = []
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) < 10 or "-" not in parts[6:]:
+            continue
+        sep = parts.index("-", 6)
+        mounts.append(
+            Mount(
+                devnum=parts[2],
+                mountpoint=_unescape(parts[4]),
+                fstype=parts[sep + 1],
+                source=_unescape(parts[sep + 2]) if len(parts) > sep + 2 else "",
+            )
+        )
+    return mounts
+
+
+def parse_swaps(text: str) -> list[str]:
+    """The file names of active swap areas from /proc/swaps (first line is a header)."""
+    names = []
+    for line in text.splitlines()[1:]:
+        parts = line.split()
+        if parts:
+            names.append(_unescape(parts[0]))
+    return names
+
+
+def devnum_of_path(path: str) -> str | None:
+    """``major:minor`` of a block device node, or None if ``path`` is not one."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    if not stat.S_ISBLK(st.st_mode):
+        return None
+    return f"{os.major(st.st_rdev)}:{os.minor(st.st_rdev)}"
+
+
+def mount_devnum(mount: Mount) -> str | None:
+    """The block device a mount sits on. btrfs and some others report an anonymous 0:N
+    device in mountinfo; their source path then names the real device."""
+    if not mount.devnum.startswith("0:"):
+        return mount.devnum
+    if mount.source.startswith("/dev/"):
+        return devnum_of_path(mount.source)
+    return None
+
+
+def read_system_state(sysfs: Sysfs | None = None, *, proc: str = "/proc") -> SystemState:
+    sysfs = sysfs or Sysfs()
+    try:
+        with open(os.path.join(proc, "self/mountinfo")) as f:
+            mounts = parse_mountinfo(f.read())
+    except OSError:
+        mounts = []
+    try:
+        with open(os.path.join(proc, "swaps")) as f:
+            swap_names = parse_swaps(f.read())
+    except OSError:
+        swap_names = []
+    swap_devnums = {d for d in (devnum_of_path(n) for n in swap_names) if d}
+
+    boot: dict[str, list[str]] = {}
+    for m in mounts:
+        if m.mountpoint == "/" or m.mountpoint in LIVE_MEDIUM_MOUNTS:
+            devnum = mount_devnum(m)
+            if devnum is None:
+                continue  # overlay / tmpfs root of a live system: the live medium mount says where
+            for disk in sysfs.whole_disks_under(devnum):
+                boot.setdefault(disk, []).append(f"holds {m.mountpoint}")
+    return SystemState(mounts=mounts, swap_devnums=swap_devnums, boot_signals=boot)
