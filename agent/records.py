@@ -156,6 +156,14 @@ class SanitizePlan:
     steps: list[PlanStep]
     verify: str = "sample"  # full | sample | none
     notes: list[str] = field(default_factory=list)  # decisions that are not steps (bridge, HPA...)
+    # Issue 4 (policy) additions: steps run before the first sanitize step (unlock an
+    # interrupted security erase, unfreeze, HPA/DCO reset), methods considered and not
+    # offered (each with why: the certificate shows e.g. "sanitize unsupported"), the
+    # hidden areas read at plan time, and why the disk is not a target (then no steps).
+    prepare: list[PlanStep] = field(default_factory=list)
+    skipped: list[PlanStep] = field(default_factory=list)
+    hidden_areas: HiddenAreas | None = None
+    not_target: str | None = None
 
 
 @dataclass
