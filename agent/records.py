@@ -191,6 +191,8 @@ class VerificationResult:
     sampled: list[LbaRange] = field(default_factory=list)
     coverage: float | None = None  # fraction of the media read
     notes: list[str] = field(default_factory=list)
+    block_size: int = 512  # bytes per LBA in the ranges above
+    expected: str | None = None  # what was expected: "zero", "random", "0x55", "no canary"...
 
 
 @dataclass
@@ -206,6 +208,12 @@ class StepResult:
     commands: list[dict] = field(default_factory=list)
     error: str | None = None
     notes: list[str] = field(default_factory=list)
+    # Overwrite steps: read-back of the final pass, totals, and whether a journal resumed it.
+    verification: "VerificationResult | None" = None
+    bytes_written: int = 0
+    duration_s: float = 0.0
+    error_ranges: list[LbaRange] = field(default_factory=list)
+    resumed: bool = False
 
 
 @dataclass
