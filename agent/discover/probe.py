@@ -6,7 +6,7 @@ from __future__ import annotations
 import errno
 import os
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Mapping
 
 from agent.discover import labels, udev
 from agent.discover.protect import DeviceFacts, decide, mountpoints
@@ -59,23 +59,15 @@ def _first(*values: str | None) -> str | None:
     return None
 
 
-def _usb_bridge(props: dict[str, str], block_dir: Path, sysfs: Sysfs) -> UsbBridge | None:
-    vendor, product, name = udev.device_get_usb_ids(props)
-    if vendor is None:
-        # Walk up the device path to the USB device node, which carries idVendor/idProduct.
-        d = block_dir
-        while d != d.parent and str(d).startswith(str(sysfs.root)):
-            if (d / "idVendor").exists():
-                vendor = sysfs.read(d / "idVendor")
-                product = sysfs.read(d / "idProduct")
-                name = name or _first(
-                    " ".join(filter(None, [sysfs.read(d / "manufacturer"), sysfs.read(d / "product")]))
-                )
-                break
-            d = d.parent
-    if vendor is None and product is None:
-        return None
-    return UsbBridge(vendor_id=vendor, product_id=product, name=name)
+def _usb_bridge_from_sysfs(block_dir: Path, sysfs: Sysfs) -> UsbBridge | None:
+    """Without udev: walk up the device path to the USB device, which has idVendor/idProduct."""
+    d = block_dir
+    while d != d.parent and str(d).startswith(str(sysfs.root)):
+        if (d / "idVendor").exists():
+            name = " ".join(filter(None, [sysfs.read(d / "manufacturer"), sysfs.read(d / "product")]))
+            return UsbBridge(vendor_id=sysfs.read(d / "idVendor"), product_id=sysfs.read(d / "idProduct"), name=name or None)
+        d = d.parent
+    return None
 
 
 def _busy(devnode: str) -> str | None:
@@ -91,40 +83,94 @@ def _busy(devnode: str) -> str | None:
     return None
 
 
-def facts_for_disk(name: str, sysfs: Sysfs) -> tuple[DeviceFacts, Disk]:
-    d = sysfs.block_dir(name)
-    props = udev_properties(name, sysfs)
-    devnode = props.get("DEVNAME") or f"/dev/{name}"
+# sysfs attributes (relative to /sys/class/block/<name>) that identify and size a disk.
+SYSFS_ATTRS = (
+    "size",
+    "ro",
+    "removable",
+    "queue/rotational",
+    "queue/logical_block_size",
+    "queue/physical_block_size",
+    "serial",  # virtio
+    "wwid",
+    "device/model",
+    "device/name",  # mmc
+    "device/vendor",
+    "device/serial",  # nvme, mmc
+    "device/wwid",  # nvme
+    "device/firmware_rev",  # nvme
+    "device/rev",  # scsi
+    "device/fwrev",  # mmc
+)
+
+
+def read_sysattrs(d: Path, sysfs: Sysfs) -> dict[str, str]:
+    attrs = {}
+    for key in SYSFS_ATTRS:
+        value = sysfs.read(d / key)
+        if value is not None:
+            attrs[key] = value
+    return attrs
+
+
+def _int(attrs: Mapping[str, str], key: str, default: int) -> int:
+    try:
+        return int(attrs[key])
+    except (KeyError, ValueError):
+        return default
+
+
+def disk_from_properties(name: str, props: Mapping[str, str], attrs: Mapping[str, str]) -> Disk:
+    """A ``Disk`` (identity and classification, not yet judged) from udev properties and
+    sysfs attributes. Pure, so it is tested on recorded devices (tests/fixtures/udev/)."""
     transport = udev.device_get_transport(props)
-    rotational_flag = sysfs.read_int(d / "queue" / "rotational")
-    rotational = None if rotational_flag is None else bool(rotational_flag)
-    removable = sysfs.read_int(d / "removable", 0) == 1
-    dev = d / "device"
-    disk = Disk(
-        path=devnode,
+    rotational = None if "queue/rotational" not in attrs else attrs["queue/rotational"] == "1"
+    removable = attrs.get("removable") == "1"
+    return Disk(
+        path=props.get("DEVNAME") or f"/dev/{name}",
         name=name,
         transport=transport,
         media=udev.device_get_media(props, transport, rotational=rotational, removable=removable),
-        model=_first(udev.device_get_model(props), sysfs.read(dev / "model"), sysfs.read(dev / "name")),
-        vendor=_first(udev.device_get_vendor(props), sysfs.read(dev / "vendor")),
-        serial=_first(udev.device_get_serial(props), sysfs.read(dev / "serial"), sysfs.read(d / "serial")),
-        wwn=_first(udev.device_get_wwn(props), sysfs.read(dev / "wwid"), sysfs.read(d / "wwid")),
+        model=_first(udev.device_get_model(props), attrs.get("device/model"), attrs.get("device/name")),
+        vendor=_first(udev.device_get_vendor(props), attrs.get("device/vendor")),
+        serial=_first(
+            udev.device_get_serial(props, transport), attrs.get("device/serial"), attrs.get("serial")
+        ),
+        wwn=_first(udev.device_get_wwn(props), attrs.get("device/wwid"), attrs.get("wwid")),
         firmware=_first(
             udev.device_get_firmware(props),
-            sysfs.read(dev / "firmware_rev"),
-            sysfs.read(dev / "rev"),
-            sysfs.read(dev / "fwrev"),
+            attrs.get("device/firmware_rev"),
+            attrs.get("device/rev"),
+            attrs.get("device/fwrev"),
         ),
-        size_bytes=(sysfs.read_int(d / "size", 0) or 0) * 512,  # sysfs counts 512-byte units always
-        logical_sector_size=sysfs.read_int(d / "queue" / "logical_block_size", 512) or 512,
-        physical_sector_size=sysfs.read_int(d / "queue" / "physical_block_size", 512) or 512,
+        size_bytes=_int(attrs, "size", 0) * 512,  # sysfs counts 512-byte units, whatever the sector size
+        logical_sector_size=_int(attrs, "queue/logical_block_size", 512),
+        physical_sector_size=_int(attrs, "queue/physical_block_size", 512),
         rotational=rotational,
         removable=removable,
-        read_only=sysfs.read_int(d / "ro", 0) == 1,
-        usb_bridge=_usb_bridge(props, d, sysfs) if transport == Transport.USB else None,
-        sysfs_path=str(d),
-        devnum=sysfs.read(d / "dev"),
+        read_only=attrs.get("ro") == "1",
+        usb_bridge=_bridge_from_props(props) if transport == Transport.USB else None,
+        devnum=f"{props['MAJOR']}:{props['MINOR']}" if "MAJOR" in props and "MINOR" in props else None,
     )
+
+
+def _bridge_from_props(props: Mapping[str, str]) -> UsbBridge | None:
+    vendor, product, name = udev.device_get_usb_ids(props)
+    if vendor is None and product is None:
+        return None
+    return UsbBridge(vendor_id=vendor, product_id=product, name=name)
+
+
+def facts_for_disk(name: str, sysfs: Sysfs) -> tuple[DeviceFacts, Disk]:
+    d = sysfs.block_dir(name)
+    props = udev_properties(name, sysfs)
+    disk = disk_from_properties(name, props, read_sysattrs(d, sysfs))
+    devnode = disk.path
+    transport = disk.transport
+    disk.sysfs_path = str(d)
+    disk.devnum = sysfs.read(d / "dev") or disk.devnum
+    if transport == Transport.USB and disk.usb_bridge is None:
+        disk.usb_bridge = _usb_bridge_from_sysfs(d, sysfs)
     label_list = [(devnode, *udev.fs_label(props))]
     for part in sysfs.partitions(name):
         part_props = udev_properties(part, sysfs)

@@ -8,6 +8,7 @@ reads the live system.
 from __future__ import annotations
 
 import os
+import re
 import stat
 from dataclasses import dataclass, field
 
@@ -37,16 +38,8 @@ class SystemState:
 
 
 def _unescape(field_text: str) -> str:
-    # mountinfo and /proc/swaps escape space, tab, newline and backslash as \ooo octal.
-    out, i = [], 0
-    while i < len(field_text):
-        if field_text[i] == "\\" and i + 3 < len(field_text) + 0 and field_text[i + 1 : i + 4].isdigit():
-            out.append(chr(int(field_text[i + 1 : i + 4], 8)))
-            i += 4
-        else:
-            out.append(field_text[i])
-            i += 1
-    return "".join(out)
+    # mountinfo and /proc/swaps escape space, tab, newline and backslash as \ooo (octal).
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field_text)
 
 
 def parse_mountinfo(text: str) -> list[Mount]:

@@ -56,10 +56,17 @@ def device_is_optical(props: Props) -> bool:
     )
 
 
-def device_get_serial(props: Props) -> str | None:
+def device_get_serial(props: Props, transport: Transport | None = None) -> str | None:
     """The drive's serial. blivet's fallback order: the raw serial, then the short one, then
-    ID_SERIAL (which udev builds as MODEL_SERIAL when nothing better exists)."""
-    for key in ("ID_SERIAL_RAW", "ID_SERIAL_SHORT", "ID_SCSI_SERIAL", "ID_SERIAL"):
+    ID_SERIAL (which udev builds as VENDOR_MODEL_SERIAL when nothing better exists).
+
+    SAS is the exception: udev's ID_SERIAL_SHORT there is the LU's NAA identifier, and the
+    serial printed on the label is the unit serial number page (ID_SCSI_SERIAL).
+    """
+    keys = ("ID_SERIAL_RAW", "ID_SERIAL_SHORT", "ID_SERIAL")
+    if transport == Transport.SAS:
+        keys = ("ID_SCSI_SERIAL", *keys)
+    for key in keys:
         value = props.get(key, "").strip()
         if value:
             return value
@@ -91,7 +98,7 @@ def device_get_model(props: Props) -> str | None:
         return _clean(decode_enc(props["ID_MODEL_ENC"]))
     if props.get("ID_MODEL"):
         return _clean(props["ID_MODEL"].replace("_", " "))
-    return None
+    return _clean(props.get("ID_NAME"))  # MMC/SD: udev copies the card's name attribute here
 
 
 def device_get_vendor(props: Props) -> str | None:
