@@ -1,0 +1,163 @@
+"""Full verification: read every block back and compare it with what should be there.
+
+``read_back`` is the engine shared with sampled verification: reader threads read ahead
+(and regenerate the random stream for the same chunk) while this thread compares, so a
+full read-back runs at the device's read speed. Reads bypass the page cache (O_DIRECT, or
+the cache is dropped first), so verification sees the medium, not what we just wrote.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Iterable
+
+from agent.errors import DeviceGone, SanitizeError
+from agent.records import LbaRange, VerificationResult
+from agent.sanitize import blockio
+from agent.sanitize.blockio import AlignedBuffer, Device
+from agent.sanitize.pipeline import Chunk, Pipeline, chunks
+from agent.sanitize.progress import Meter, ProgressCallback
+from agent.sanitize.retry import ByteRange, merge, read_all
+from agent.verify.expect import Expectation
+
+DEFAULT_CHUNK = 8 << 20
+# A certificate must stay readable: past this many bad ranges, we count instead of list.
+MAX_RANGES = 10_000
+
+
+@dataclass
+class ReadBack:
+    bytes_read: int = 0
+    mismatches: list[ByteRange] = field(default_factory=list)
+    read_errors: list[ByteRange] = field(default_factory=list)
+    cancelled: bool = False
+    gone: str | None = None
+    error: str | None = None
+    duration_s: float = 0.0
+
+
+def read_back(
+    dev: Device,
+    work: Iterable[Chunk],
+    expect: Expectation,
+    *,
+    chunk: int = DEFAULT_CHUNK,
+    meter: Meter | None = None,
+    cancel: threading.Event | None = None,
+    workers: int = 2,
+) -> ReadBack:
+    """Read each (offset, length) of ``work`` (each at most ``chunk`` bytes) and compare."""
+    out = ReadBack()
+    start = time.monotonic()
+    dev.drop_cache()
+    slack = 16
+    slots = [
+        (AlignedBuffer(chunk), AlignedBuffer(chunk, slack=slack) if expect.needs_scratch else None)
+        for _ in range(workers + 1)
+    ]
+
+    def fill(slot, offset: int, length: int) -> None:
+        got, scratch = slot
+        expect.prepare(scratch, offset, length)
+        _read_exact(dev, got.view[:length], offset)
+
+    try:
+        for offset, length, (got, scratch), error in Pipeline(work, slots, fill, workers=workers):
+            if cancel is not None and cancel.is_set():
+                out.cancelled = True
+                break
+            bad_reads: list[ByteRange] = []
+            if error is not None:
+                bad_reads = read_all(dev, got.view[:length], offset, error)
+                out.read_errors.extend(bad_reads)
+            # Compare only what could be read: the gaps between unreadable ranges.
+            rel = 0
+            for bad_start, bad_end in [*bad_reads, (offset + length, offset + length)]:
+                if bad_start - offset > rel:
+                    out.mismatches.extend(expect.mismatches(got, scratch, rel, bad_start - offset - rel, offset, dev.logical_block))
+                rel = bad_end - offset
+            out.bytes_read += length
+            if meter is not None:
+                meter.advance(length)
+    except DeviceGone as exc:
+        out.gone = str(exc)
+    except SanitizeError as exc:
+        out.error = str(exc)
+    finally:
+        for got, scratch in slots:
+            got.close()
+            if scratch is not None:
+                scratch.close()
+    out.mismatches = merge(out.mismatches)
+    out.read_errors = merge(out.read_errors)
+    out.duration_s = time.monotonic() - start
+    return out
+
+
+def _read_exact(dev: Device, view: memoryview, offset: int) -> None:
+    done = 0
+    while done < len(view):
+        n = dev.preadinto(view[done:], offset + done)
+        if n <= 0:
+            raise OSError(6, "device ended early")  # ENXIO: treated as the device gone
+        done += n
+
+
+def to_lba(ranges: list[ByteRange], block: int, limit: int = MAX_RANGES) -> list[LbaRange]:
+    return [LbaRange(s // block, (e + block - 1) // block) for s, e in ranges[:limit]]
+
+
+def result_from(rb: ReadBack, method: str, dev: Device, expect: Expectation, total: int) -> VerificationResult:
+    if rb.gone or rb.error or rb.cancelled:
+        status = "error"
+    elif rb.mismatches or rb.read_errors:
+        status = "failed"
+    else:
+        status = "passed"
+    notes: list[str] = []
+    if rb.gone:
+        notes.append(rb.gone)
+    if rb.error:
+        notes.append(rb.error)
+    if rb.cancelled:
+        notes.append("verification cancelled before the end")
+    for name, ranges in (("mismatching", rb.mismatches), ("unreadable", rb.read_errors)):
+        if len(ranges) > MAX_RANGES:
+            notes.append(f"{len(ranges)} {name} ranges; the first {MAX_RANGES} are listed")
+    return VerificationResult(
+        method=method,
+        status=status,
+        bytes_read=rb.bytes_read,
+        duration_s=round(rb.duration_s, 3),
+        mismatches=to_lba(rb.mismatches, dev.logical_block),
+        read_errors=to_lba(rb.read_errors, dev.logical_block),
+        coverage=round(rb.bytes_read / total, 6) if total else None,
+        notes=notes,
+        block_size=dev.logical_block,
+        expected=expect.label,
+    )
+
+
+def verify_full(
+    dev: Device | str,
+    expect: Expectation,
+    *,
+    progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
+    chunk: int = DEFAULT_CHUNK,
+    pass_index: int = 0,
+    pass_count: int = 1,
+) -> VerificationResult:
+    """Read the whole device back. ``dev`` is an open ``Device`` or a path (opened read-only)."""
+    own = isinstance(dev, str)
+    device = blockio.open_device(dev, writable=False, allow_file=True) if own else dev
+    try:
+        meter = Meter(progress, device.path, "verify", pass_index, pass_count, device.size, pattern=expect.label)
+        rb = read_back(device, chunks(0, device.size, chunk), expect, chunk=chunk, meter=meter, cancel=cancel)
+        meter.finish()
+        return result_from(rb, "full", device, expect, device.size)
+    finally:
+        if own:
+            device.close()
