@@ -1,1 +1,146 @@
-"""Signed erasure certificates: DSSE envelopes over a NIST SP 800-88 record, with a PDF."""
+"""Signed erasure certificates: DSSE envelopes over a NIST SP 800-88 record, with a PDF.
+
+``issue_certificate`` is what ``ardoise wipe`` and ``ardoise run`` call once per disk;
+``sign_audit_report`` signs the machine's hardware report the same way.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import re
+import socket
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from agent import __version__
+from agent.certify.canonical import without_floats
+from agent.certify.envelope import AUDIT_TYPE, ERASURE_TYPE, dump_envelope, envelope_digest, sign_envelope
+from agent.certify.payload import build_payload
+from agent.errors import CertificateError
+from agent.records import SanitizeResult, to_dict
+
+log = logging.getLogger("ardoise.certify")
+
+__all__ = ["CertificateFiles", "issue_certificate", "sign_audit_report", "build_audit_payload", "certificate_basename"]
+
+
+@dataclass
+class CertificateFiles:
+    json_path: Path
+    pdf_path: Path | None  # None only when rendering failed; the JSON is still the proof
+    id: str
+    digest: str
+    outcome: str
+    envelope: dict
+    payload: dict
+    pdf_error: str | None = None
+
+
+def certificate_basename(serial: str | None, device_name: str, certificate_id: str) -> str:
+    """``<serial>-<id>`` with the serial made safe for any filesystem (FAT included)."""
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", (serial or "").strip()).strip("._-")[:64]
+    if not stem:
+        stem = re.sub(r"[^A-Za-z0-9._-]+", "_", device_name.strip()).strip("._-")[:64] or "disk"
+    return f"{stem}-{certificate_id}"
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """tmp + fsync + rename + fsync(dir): a reader (or a power cut) sees all or nothing."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+        raise CertificateError(f"cannot write {path}: {exc.strerror}") from None
+    try:
+        fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError:
+        pass  # some filesystems (FAT via some drivers) refuse fsync on a directory
+
+
+def issue_certificate(result: SanitizeResult, audit: Any, config: Any, key, out_dir: str | os.PathLike) -> CertificateFiles:
+    """Build, sign and write ``<serial>-<id>.json`` (the envelope) and ``.pdf`` in ``out_dir``."""
+    from agent.certify.pdf import render_certificate_pdf
+
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CertificateError(f"cannot create certificate directory {out}: {exc.strerror}") from None
+    payload = build_payload(result, audit, config, key_id=key.key_id)
+    envelope = sign_envelope(payload, ERASURE_TYPE, key)
+    digest = envelope_digest(envelope)
+    base = certificate_basename(result.disk.serial, result.disk.name, payload["certificate_id"])
+    json_path = out / f"{base}.json"
+    write_atomic(json_path, dump_envelope(envelope))
+    pdf_path: Path | None = out / f"{base}.pdf"
+    pdf_error = None
+    try:
+        write_atomic(pdf_path, render_certificate_pdf(payload, digest, key.key_id))
+    except Exception as exc:  # noqa: BLE001 - the signed JSON is written; a PDF failure must not lose it
+        log.warning("certificate %s: PDF not written: %s", payload["certificate_id"], exc)
+        pdf_path, pdf_error = None, f"{type(exc).__name__}: {exc}"
+    return CertificateFiles(json_path, pdf_path, payload["certificate_id"], digest, payload["sanitization"]["outcome"],
+                            envelope, payload, pdf_error)
+
+
+def _get(obj: Any, *names: str) -> Any:
+    for n in names:
+        v = obj.get(n) if isinstance(obj, dict) else getattr(obj, n, None)
+        if v not in (None, ""):
+            return v
+    return None
+
+
+def build_audit_payload(audit: Any, *, key_id: str, lot: str | None = None, hostname: str | None = None) -> dict:
+    """The signed form of a machine audit: machine facts and each disk's SMART verdict."""
+    machine = _get(audit, "machine", "system")
+    disks = []
+    for entry in _get(audit, "disks", "drives") or []:
+        d = _get(entry, "disk") or entry
+        smart = _get(entry, "smart", "smart_summary")
+        verdict = _get(entry, "verdict", "health") or (smart is not None and _get(smart, "verdict", "health")) or None
+        smart_dict = without_floats(to_dict(smart)) if smart is not None else None
+        disks.append({
+            "device": _get(d, "path", "device"),
+            "serial": _get(d, "serial"),
+            "model": _get(d, "model"),
+            "verdict": None if verdict is None else str(to_dict(verdict)),
+            "smart": smart_dict if isinstance(smart_dict, dict) or smart_dict is None else {"value": smart_dict},
+        })
+    machine_dict = without_floats(to_dict(machine)) if machine is not None else None
+    payload = {
+        "schema_version": 1,
+        "report_id": str(uuid.uuid4()),
+        "issued_at": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
+        "lot": lot,
+        "machine": machine_dict if isinstance(machine_dict, dict) or machine_dict is None else {"value": machine_dict},
+        "disks": disks,
+        "station": {"key_id": key_id, "hostname": hostname if hostname is not None else socket.gethostname()},
+        "agent": {"name": "ardoise", "version": __version__},
+    }
+    if lot is None:
+        payload["lot_reason"] = "no lot set in the config"
+    if machine is None:
+        payload["machine_reason"] = "the audit recorded no machine facts"
+    return payload
+
+
+def sign_audit_report(audit: Any, key, *, lot: str | None = None) -> dict:
+    """The machine audit as a signed DSSE envelope (payloadType ``AUDIT_TYPE``)."""
+    return sign_envelope(build_audit_payload(audit, key_id=key.key_id, lot=lot), AUDIT_TYPE, key)

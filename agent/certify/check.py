@@ -83,9 +83,13 @@ def check_certificate(
     data: bytes | str | dict,
     trusted_keys: dict[str, Ed25519PublicKey],
     *,
-    payload_type: str = env.ERASURE_TYPE,
+    payload_type: str | tuple[str, ...] = env.ERASURE_TYPE,
 ) -> CheckReport:
-    """Check one envelope; never raises for a bad certificate, the report says why."""
+    """Check one envelope; never raises for a bad certificate, the report says why.
+
+    ``payload_type`` is the accepted type (or types: ``envelope.PAYLOAD_TYPES`` accepts
+    audit reports too, each checked against its own schema).
+    """
     report = CheckReport(valid=False)
     try:
         opened = env.verify_envelope(data, trusted_keys, payload_type=payload_type)

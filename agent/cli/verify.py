@@ -1,14 +1,80 @@
-"""`ardoise verify`: not built yet."""
+"""`ardoise verify`: check certificates offline (shape, signature, schema, consistency)."""
 
 from __future__ import annotations
 
-from agent.errors import UsageError
+from agent.cli.key import add_state_dir_options, resolve_state_dir
+from agent.cli.output import emit_json, say
+from agent.errors import CertificateError, UsageError
 
 
 def register(sub) -> None:
-    p = sub.add_parser("verify", help="(not built yet)")
+    p = sub.add_parser(
+        "verify",
+        help="check signed certificates offline; exit 0 only if all are valid",
+        description=(
+            "Checks each FILE (a DSSE envelope: an erasure certificate or an audit report) for envelope shape, "
+            "an Ed25519 signature by a trusted station key, the JSON Schema, and internal consistency. "
+            "Without --key/--keys, trusts the local station key."
+        ),
+    )
+    p.add_argument("files", nargs="+", metavar="FILE")
+    keys = p.add_mutually_exclusive_group()
+    keys.add_argument("--key", metavar="PUBKEY", help="a station public key (PEM file) to trust")
+    keys.add_argument("--keys", metavar="DIR", help="a directory of station public keys (*.pem) to trust")
+    p.add_argument("--json", action="store_true", help="print one JSON object per file (a list) on stdout")
+    add_state_dir_options(p)
     p.set_defaults(func=run)
 
 
+def trusted_keys(args) -> dict:
+    from agent.certify.keys import PUBLIC_KEY_FILE, PRIVATE_KEY_FILE, load_public_keys
+
+    if args.key:
+        return load_public_keys(args.key)
+    if args.keys:
+        return load_public_keys(args.keys)
+    try:
+        state = resolve_state_dir(args)
+    except CertificateError:
+        raise
+    for name in (PUBLIC_KEY_FILE, PRIVATE_KEY_FILE):
+        if (state / name).is_file():
+            return load_public_keys(state / name)
+    raise UsageError(f"a key is needed: give --key PUBKEY or --keys DIR (no station key in {state})")
+
+
 def run(args) -> int:
-    raise UsageError("'ardoise verify' is not available in this build yet")
+    from agent.certify.check import check_file
+    from agent.certify.envelope import PAYLOAD_TYPES
+
+    keys = trusted_keys(args)
+    results = []
+    all_valid = True
+    for name in args.files:
+        report = check_file(name, keys, payload_type=PAYLOAD_TYPES)
+        all_valid &= report.valid
+        results.append({"file": name, **report.to_dict(), "certificate_id": _id(report.payload)})
+        if report.valid:
+            say(f"{name}: valid: {_summary(report)}")
+        else:
+            say(f"{name}: INVALID: {report.reason}")
+    if args.json:
+        emit_json(results)
+    return 0 if all_valid else 6
+
+
+def _id(payload) -> str | None:
+    if not isinstance(payload, dict):
+        return None
+    return payload.get("certificate_id") or payload.get("report_id")
+
+
+def _summary(report) -> str:
+    p = report.payload or {}
+    kid = (report.key_id or "")[:16]
+    if "sanitization" in p:
+        s = p["sanitization"]
+        serial = p["media"].get("serial") or p["media"].get("device")
+        return (f"{s['outcome']} {s['category'] or '(no category)'} of {serial} by {s['method']}, "
+                f"certificate {p['certificate_id']}, signed by key {kid}, digest {report.digest}")
+    return f"audit report {p.get('report_id')}, signed by key {kid}, digest {report.digest}"
