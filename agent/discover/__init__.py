@@ -20,7 +20,7 @@ from agent.discover.probe import facts_for_disk, facts_for_file, judge, udev_pro
 from agent.discover.sysfs import Sysfs
 from agent.discover.system import read_system_state
 from agent.errors import DeviceError, ProtectedDeviceError
-from agent.records import Disk
+from agent.records import Disk, Transport
 
 __all__ = ["list_disks", "disk_for_path", "require_targets"]
 
@@ -55,6 +55,9 @@ def list_disks(*, exclude_serials: Iterable[str] = (), explicit: Iterable[str] =
         if udev.device_is_stacked(udev_properties(name, sysfs)) or sysfs.slaves(name):
             continue
         facts, disk = facts_for_disk(name, sysfs)
+        unused = disk.transport in (Transport.LOOP, Transport.RAM) and disk.size_bytes == 0
+        if unused and disk.devnum not in explicit_devnums:
+            continue  # detached loop devices and unused zram: nothing there to list
         disks.append(
             judge(facts, disk, system, explicit=disk.devnum in explicit_devnums, exclude_serials=exclude_serials)
         )

@@ -113,6 +113,10 @@ def read_sysattrs(d: Path, sysfs: Sysfs) -> dict[str, str]:
     return attrs
 
 
+def _not_hex(value: str | None) -> str | None:
+    return None if value is None or value.startswith("0x") else value
+
+
 def _int(attrs: Mapping[str, str], key: str, default: int) -> int:
     try:
         return int(attrs[key])
@@ -132,7 +136,8 @@ def disk_from_properties(name: str, props: Mapping[str, str], attrs: Mapping[str
         transport=transport,
         media=udev.device_get_media(props, transport, rotational=rotational, removable=removable),
         model=_first(udev.device_get_model(props), attrs.get("device/model"), attrs.get("device/name")),
-        vendor=_first(udev.device_get_vendor(props), attrs.get("device/vendor")),
+        # virtio and nvme put a PCI vendor id (0x1af4) in device/vendor: not a name.
+        vendor=_first(udev.device_get_vendor(props), _not_hex(attrs.get("device/vendor"))),
         serial=_first(
             udev.device_get_serial(props, transport), attrs.get("device/serial"), attrs.get("serial")
         ),
