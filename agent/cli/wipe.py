@@ -1,14 +1,197 @@
-"""`ardoise wipe`: not built yet."""
+"""`ardoise wipe DEV... [--method M] [--verify full|sample|none] --yes [--out DIR]`.
+
+Sanitizes the named devices now, all at once (one worker thread per device), and writes a
+signed certificate per device to DIR (or, if certificates cannot be issued, the
+``SanitizeResult`` as JSON). Exit 0 only if every device ended in success.
+
+Every named device goes through ``discover.require_targets`` first: a protected device
+(boot medium, mounted, swap, member of an array...) is refused before anything is
+written, and so is the whole command without ``--yes``.
+"""
 
 from __future__ import annotations
 
-from agent.errors import UsageError
+import argparse
+import json
+import logging
+import signal
+import threading
+from pathlib import Path
+from typing import Callable
+
+from agent.cli.output import emit_json, say
+from agent.errors import ArdoiseError, SanitizeError, UsageError
+from agent.records import Disk, Outcome, SanitizeResult, StepResult, StepStatus, to_dict
+from agent.sanitize import overwrite
+from agent.sanitize.journal import Journal, default_state_dir
+from agent.sanitize.methods import describe_methods, get_method
+from agent.sanitize.progress import StderrPrinter, human_bytes
+
+log = logging.getLogger("ardoise.wipe")
+
+Worker = Callable[[Disk], SanitizeResult]
 
 
 def register(sub) -> None:
-    p = sub.add_parser("wipe", help="(not built yet)")
+    p = sub.add_parser(
+        "wipe",
+        help="sanitize the named devices now (destructive; needs --yes)",
+        description="Sanitize the named devices in parallel and write a certificate per device.",
+        epilog=describe_methods()
+        + "\n\nverification:\n  full    read every block back and compare"
+        "\n  sample  NIST SP 800-88 Rev. 1 4.7: >=1000 subsections, 2 pseudorandom locations each,"
+        "\n          first and last blocks, >=10 % of the media; seed recorded"
+        "\n  none    no read-back (hmg-is5-enhanced still verifies)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("devices", nargs="+", metavar="DEV", help="block devices (or regular files with --allow-file)")
+    p.add_argument("--method", help="overwrite method (see below); default: the sanitization policy")
+    p.add_argument("--verify", choices=("full", "sample", "none"), help="read-back after the wipe (default: config, else sample)")
+    p.add_argument("--yes", action="store_true", help="confirm that the devices' contents are to be destroyed")
+    p.add_argument("--out", default=".", metavar="DIR", help="where certificates are written (default: .)")
+    p.add_argument("--json", action="store_true", help="print the results as JSON on stdout")
+    p.add_argument("--allow-file", action="store_true", help="accept regular files as targets (demos, tests)")
+    p.add_argument("--config", metavar="FILE", help="config file (default: ARDOISE partition, else defaults)")
+    p.add_argument("--state-dir", metavar="DIR", help="journal and station key directory (default: config)")
     p.set_defaults(func=run)
 
 
+def _load_config(path: str | None):
+    from agent.config import load_config
+
+    return load_config(path)
+
+
 def run(args) -> int:
-    raise UsageError("'ardoise wipe' is not available in this build yet")
+    if args.method:
+        get_method(args.method)  # unknown method: one-line UsageError before anything else
+    config = _load_config(args.config)
+    verify = args.verify or getattr(config, "verify", None) or "sample"
+    state_dir = Path(args.state_dir) if args.state_dir else Path(getattr(config, "state_dir", None) or default_state_dir())
+
+    from agent import discover
+
+    disks = discover.require_targets(
+        args.devices, allow_file=args.allow_file, exclude_serials=getattr(config, "exclude_serials", ()) or ()
+    )
+    if not args.yes:
+        names = ", ".join(d.path for d in disks)
+        raise UsageError(f"wiping destroys everything on {names}: add --yes to confirm")
+
+    journal = Journal(state_dir)
+    cancel = threading.Event()
+    worker = make_worker(args.method, verify, config=config, journal=journal, cancel=cancel, progress=StderrPrinter())
+    overwrite.set_concurrency_hint(len(disks))
+    with _cancel_on_signals(cancel):
+        results = wipe_all(disks, worker)
+
+    outputs = [_write_outputs(r, Path(args.out), config, state_dir) for r in results]
+    if args.json:
+        emit_json([{**to_dict(r), "files": files} for r, files in zip(results, outputs)])
+    else:
+        for r, files in zip(results, outputs):
+            print(summary_line(r) + (f" -> {files[0]}" if files else ""), flush=True)
+    return 0 if results and all(r.outcome is Outcome.SUCCESS for r in results) else SanitizeError.exit_code
+
+
+def make_worker(method: str | None, verify: str, *, config=None, journal=None, cancel=None, progress=None) -> Worker:
+    """The per-device job: the policy's plan when the firmware-purge executor is present
+    (``ardoise wipe`` without --method), else a one-step overwrite."""
+    execute = policy = None
+    try:
+        from agent.sanitize import execute, policy  # noqa: F811 - optional until issue 4 lands
+    except ImportError:
+        pass
+
+    if execute is not None and policy is not None:
+
+        def via_policy(disk: Disk) -> SanitizeResult:
+            plan = policy.make_plan(disk, config=config, method=method, verify=verify)
+            return execute.sanitize(plan, config=config, progress=progress, journal=journal, cancel=cancel)
+
+        return via_policy
+
+    chosen = method or "zero"
+
+    def via_overwrite(disk: Disk) -> SanitizeResult:
+        step = overwrite.run_overwrite(disk, chosen, verify=verify, progress=progress, journal=journal, cancel=cancel)
+        result = overwrite.result_from_step(disk, step)
+        if method is None:
+            result.notes.append("no firmware purge in this build: overwrite with zeros (NIST Clear)")
+        return result
+
+    return via_overwrite
+
+
+def wipe_all(disks: list[Disk], worker: Worker) -> list[SanitizeResult]:
+    """Run ``worker`` on every disk at once, one thread each; results in the disks' order.
+
+    A worker that raises gives a failed result for its disk only."""
+    results: list[SanitizeResult | None] = [None] * len(disks)
+
+    def one(i: int, disk: Disk) -> None:
+        try:
+            results[i] = worker(disk)
+        except Exception as exc:  # noqa: BLE001 - one disk's bug must not lose the others' results
+            log.debug("wipe of %s crashed", disk.path, exc_info=True)
+            message = str(exc) if isinstance(exc, ArdoiseError) else f"internal error: {type(exc).__name__}: {exc}"
+            step = StepResult(method="wipe", category=None, status=StepStatus.FAILED, error=message)
+            results[i] = SanitizeResult(disk=disk, outcome=Outcome.FAILED, category=None, method="wipe", steps=[step], notes=[message])
+
+    threads = [threading.Thread(target=one, args=(i, d), name=f"wipe-{d.name}") for i, d in enumerate(disks)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return [r for r in results if r is not None]
+
+
+class _cancel_on_signals:
+    """SIGINT/SIGTERM stop every worker cleanly (journals kept, results say interrupted)."""
+
+    def __init__(self, cancel: threading.Event) -> None:
+        self.cancel = cancel
+        self.previous: dict[int, object] = {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self.previous[sig] = signal.signal(sig, lambda *_: self.cancel.set())
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+
+
+def _write_outputs(result: SanitizeResult, out_dir: Path, config, state_dir: Path) -> list[str]:
+    """A signed certificate; if that cannot be issued, the raw result as JSON."""
+    try:
+        from agent.certify import issue_certificate
+        from agent.certify.keys import StationKey
+
+        key = StationKey.load_or_create(state_dir)
+        files = issue_certificate(result, None, config, key, out_dir)
+        return [str(p) for p in (files.json_path, files.pdf_path) if p is not None]
+    except ImportError:
+        reason = "certificates are not available in this build"
+    except ArdoiseError as exc:
+        reason = f"certificate not issued: {exc}"
+    say(f"{result.disk.path}: {reason}; writing the result record instead")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    name = result.disk.serial or result.disk.name
+    path = out_dir / f"{''.join(c if c.isalnum() or c in '-_.' else '_' for c in name)}-result.json"
+    path.write_text(json.dumps(to_dict(result), indent=2) + "\n")
+    return [str(path)]
+
+
+def summary_line(r: SanitizeResult) -> str:
+    v = r.verification
+    verified = f", verify {v.method} {v.status}" if v is not None else ""
+    rate = f" at {human_bytes(r.throughput_bps)}/s" if r.throughput_bps else ""
+    problem = ""
+    if r.outcome is not Outcome.SUCCESS:
+        problem = ": " + (r.notes[0] if r.notes else "see the result")
+        if r.error_ranges:
+            problem += " (LBAs " + ", ".join(f"{x.start}-{x.end - 1}" for x in r.error_ranges[:5]) + ")"
+    return f"{r.disk.path}: {r.outcome.value} ({r.method}, {human_bytes(r.bytes_written)} in {r.duration_s:.1f} s{rate}{verified}){problem}"

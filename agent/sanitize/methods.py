@@ -165,7 +165,7 @@ METHODS: dict[str, OverwriteMethod] = {
             "hmg-is5-enhanced",
             (ZERO, ONES, RANDOM),
             "zeros, ones, random, then verification of the final pass",
-            "UK HMG Infosec Standard 5, Enhanced; withdrawn by NCSC in 2016 (its guidance now points to NIST SP 800-88 / NCSC guidance)",
+            "UK HMG Infosec Standard 5 (IS5), Enhanced; withdrawn by NCSC, whose secure sanitisation guidance replaces it",
             "obsolete",
             requires_verification=True,
         ),
