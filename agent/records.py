@@ -98,6 +98,213 @@ class Disk:
         return self.wwn or self.serial or self.path
 
 
+# --------------------------------------------------------------------------- audit
+# Owned by the audit stage (agent/audit/). A source that could not be read is None in its
+# field and has a one-line reason under the same name in ``MachineInfo.missing``.
+
+
+class DiskVerdict(enum.StrEnum):
+    GOOD = "good"
+    WORN = "worn"  # usable, but visibly aged: say so to the next owner
+    FAILING = "failing"  # do not reuse: the drive reports failure or growing defects
+    UNKNOWN = "unknown"  # SMART could not be read or understood
+
+
+class MachineVerdict(enum.StrEnum):
+    REUSE = "reuse"
+    REPAIR = "repair"  # reusable after a part is replaced (battery, disk, RAM)
+    RECYCLE = "recycle"
+
+
+@dataclass
+class DmiInfo:
+    system_vendor: str | None = None
+    system_product: str | None = None
+    system_version: str | None = None
+    system_serial: str | None = None
+    system_uuid: str | None = None
+    system_sku: str | None = None
+    system_family: str | None = None
+    chassis_type: str | None = None  # SMBIOS 7.4.1 name ("Notebook", "Desktop"...)
+    chassis_vendor: str | None = None
+    chassis_serial: str | None = None
+    bios_vendor: str | None = None
+    bios_version: str | None = None
+    bios_date: str | None = None
+    board_vendor: str | None = None
+    board_name: str | None = None
+    board_version: str | None = None
+    board_serial: str | None = None
+    source: str = "sysfs"  # sysfs | dmidecode
+
+
+@dataclass
+class CpuInfo:
+    brand: str | None = None
+    vendor: str | None = None
+    arch: str | None = None
+    cores: int | None = None  # physical cores
+    threads: int | None = None  # logical CPUs
+    advertised_hz: int | None = None
+    aes: bool | None = None  # AES-NI: decides whether crypto erase / random passes are fast
+    flags: list[str] = field(default_factory=list)
+
+
+@dataclass
+class MemoryModule:
+    slot: str | None = None
+    bank: str | None = None
+    size_bytes: int | None = None  # None: empty slot
+    type: str | None = None  # DDR4, LPDDR5...
+    speed_mts: int | None = None
+    configured_speed_mts: int | None = None
+    form_factor: str | None = None
+    manufacturer: str | None = None
+    part_number: str | None = None
+    serial: str | None = None
+
+
+@dataclass
+class MemoryInfo:
+    total_bytes: int | None = None  # what the OS sees (/proc/meminfo MemTotal)
+    installed_bytes: int | None = None  # sum of populated modules (dmidecode)
+    slots_total: int | None = None
+    slots_used: int | None = None
+    modules: list[MemoryModule] | None = None  # None: dmidecode could not say (see missing)
+
+
+@dataclass
+class BatteryInfo:
+    name: str
+    manufacturer: str | None = None
+    model: str | None = None
+    serial: str | None = None
+    technology: str | None = None
+    status: str | None = None
+    unit: str | None = None  # "mWh" (energy_*) or "mAh" (charge_*)
+    design_capacity: float | None = None
+    full_capacity: float | None = None
+    health_percent: float | None = None  # full / design * 100
+    cycle_count: int | None = None
+
+
+@dataclass
+class GpuInfo:
+    slot: str
+    vendor: str | None = None
+    device: str | None = None
+    vendor_id: str | None = None
+    device_id: str | None = None
+    driver: str | None = None
+
+
+@dataclass
+class NetInterface:
+    name: str
+    mac: str | None = None
+    kind: str | None = None  # wired | wireless
+    driver: str | None = None
+    vendor_id: str | None = None
+    device_id: str | None = None
+
+
+@dataclass
+class DisplayInfo:
+    connector: str
+    manufacturer: str | None = None  # EDID PNP id, e.g. "LGD"
+    product_code: int | None = None
+    serial: str | None = None
+    name: str | None = None  # monitor name descriptor
+    width_cm: int | None = None
+    height_cm: int | None = None
+    diagonal_inches: float | None = None
+    preferred_width: int | None = None
+    preferred_height: int | None = None
+    refresh_hz: float | None = None
+    year: int | None = None
+
+
+@dataclass
+class MachineInfo:
+    hostname: str | None = None
+    dmi: DmiInfo | None = None
+    cpu: CpuInfo | None = None
+    memory: MemoryInfo | None = None
+    batteries: list[BatteryInfo] | None = None  # [] means "looked, none present"
+    gpus: list[GpuInfo] | None = None
+    nics: list[NetInterface] | None = None
+    displays: list[DisplayInfo] | None = None
+    missing: dict[str, str] = field(default_factory=dict)  # source -> why it is null
+
+
+@dataclass
+class DiskHealth:
+    verdict: DiskVerdict
+    reasons: list[str] = field(default_factory=list)
+
+
+@dataclass
+class SelfTest:
+    type: str | None = None
+    status: str | None = None
+    passed: bool | None = None
+    lifetime_hours: int | None = None
+
+
+@dataclass
+class SmartSummary:
+    """What ``smartctl -x --json`` said about one disk, decoded."""
+
+    device: str
+    argv: list[str] = field(default_factory=list)
+    device_type: str | None = None  # the -d type used (sat, nvme, auto...)
+    exit_status: int | None = None
+    exit_bits: list[str] = field(default_factory=list)  # decoded bitmask, in smartctl(8) words
+    query_failed: bool = False  # bits 0-2: the answer is missing or partial
+    protocol: str | None = None  # ATA | NVMe | SCSI
+    model: str | None = None
+    serial: str | None = None
+    firmware: str | None = None
+    smart_passed: bool | None = None
+    power_on_hours: int | None = None
+    power_cycles: int | None = None
+    temperature_c: int | None = None
+    reallocated_sectors: int | None = None
+    pending_sectors: int | None = None
+    offline_uncorrectable: int | None = None
+    reported_uncorrect: int | None = None
+    failing_attributes: list[str] = field(default_factory=list)  # ATA attributes at/below threshold
+    nvme_percentage_used: int | None = None
+    nvme_media_errors: int | None = None
+    nvme_available_spare: int | None = None
+    nvme_available_spare_threshold: int | None = None
+    nvme_critical_warning: int | None = None
+    scsi_grown_defects: int | None = None
+    scsi_uncorrected_errors: int | None = None
+    self_tests: list[SelfTest] = field(default_factory=list)
+    messages: list[str] = field(default_factory=list)  # smartctl's own messages (errors, warnings)
+    health: DiskHealth = field(default_factory=lambda: DiskHealth(DiskVerdict.UNKNOWN, ["not read"]))
+    raw: dict | None = None  # the full smartctl JSON, kept for technicians when asked
+
+
+@dataclass
+class DiskAudit:
+    disk: Disk
+    smart: SmartSummary | None = None
+    health: DiskHealth = field(default_factory=lambda: DiskHealth(DiskVerdict.UNKNOWN, ["not read"]))
+
+
+@dataclass
+class AuditReport:
+    machine: MachineInfo
+    disks: list[DiskAudit] = field(default_factory=list)
+    verdict: MachineVerdict = MachineVerdict.REUSE
+    reasons: list[str] = field(default_factory=list)
+    thresholds: dict[str, Any] = field(default_factory=dict)  # the thresholds the verdicts used
+    created_at: str | None = None
+    agent_version: str | None = None
+
+
 # --------------------------------------------------------------------------- sanitize
 
 
