@@ -11,10 +11,14 @@ run cannot be guessed and is still recoverable from the station's own journal.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import re
 import secrets
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 from agent import commands
@@ -205,11 +209,16 @@ def sanitize(
     poll_interval: float = 5.0,
     progress: Callable[[float], None] | None = None,
 ) -> AtaSanitizeStatus:
-    """ATA SANITIZE (crypto scramble or block erase), polled with --sanitize-status."""
-    flag = SANITIZE_FLAGS.get(action)
-    if flag is None:
+    """ATA SANITIZE (crypto scramble, block erase or overwrite), polled with --sanitize-status."""
+    if action == "overwrite":
+        # One pass of a zero pattern (hdparm's 32-bit OVERWRITE pattern), so read-back
+        # verification can expect zeros.
+        argv = ["hdparm", _I_KNOW, "--sanitize-overwrite", "hex:00000000", device]
+    elif action in SANITIZE_FLAGS:
+        argv = ["hdparm", _I_KNOW, SANITIZE_FLAGS[action], device]
+    else:
         raise SanitizeError(f"unknown ATA sanitize action {action!r}")
-    result = log.add(commands.run(["hdparm", _I_KNOW, flag, device], timeout=120))
+    result = log.add(commands.run(argv, timeout=120))
     _require_ok(result, f"ATA SANITIZE {action}")
     deadline = clock() + timeout
     while True:
@@ -285,3 +294,53 @@ def _require_ok(result: CommandResult, what: str) -> None:
         return
     text = (result.stderr.strip() or result.stdout.strip() or "no output").splitlines()
     raise SanitizeError(f"{what} refused: {text[-1]}", argv=list(result.argv))
+
+
+# --------------------------------------------------------------------------- password journal
+
+
+class PasswordJournal:
+    """Where the per-run ATA password is written *before* it is set on the drive.
+
+    It sits in the station's journal directory next to the overwrite journal, one small
+    file per drive identity, written atomically and fsynced, so it survives the power
+    loss it exists for. It is removed once security is disabled again.
+    """
+
+    def __init__(self, state_dir) -> None:
+        self.dir = Path(state_dir) / "journal"
+
+    def _file(self, identity: str):
+        safe = re.sub(r"[^A-Za-z0-9._-]+", "_", identity).strip("_")[:64]
+        digest = hashlib.sha256(identity.encode()).hexdigest()[:12]
+        return self.dir / f"ata-password-{safe}-{digest}.json"
+
+    def record(self, identity: str, device: str, password: str) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        target = self._file(identity)
+        tmp = target.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump({"identity": identity, "device": device, "password": password}, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+        dfd = os.open(self.dir, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+
+    def load(self, identity: str) -> str | None:
+        try:
+            data = json.loads(self._file(identity).read_text())
+        except (OSError, ValueError):
+            return None
+        password = data.get("password") if isinstance(data, dict) else None
+        return password if isinstance(password, str) else None
+
+    def clear(self, identity: str) -> None:
+        try:
+            self._file(identity).unlink()
+        except FileNotFoundError:
+            pass

@@ -219,14 +219,17 @@ def list_namespaces(controller: str, log: CommandLog | None = None) -> list[int]
     return ids
 
 
-def sanitize_timeout(action: str, log: SanitizeLog | None, size_bytes: int) -> float:
-    """How long to wait for a sanitize: the drive's own estimate with margin, else a bound
-    from the size (a block erase of a large drive can take minutes, never hours at the
-    ~200 MB/s floor we assume)."""
-    estimate = log.estimates.get(action) if log else None
-    if estimate:
-        return estimate * 2.0 + 120.0
+def sanitize_timeout(estimate_s: int | None, size_bytes: int) -> float:
+    """How long to wait for a sanitize: the drive's own estimate (Sanitize Status log) with
+    margin, else a bound from the size (200 MB/s, slower than any block erase we know)."""
+    if estimate_s:
+        return estimate_s * 2.0 + 120.0
     return 600.0 + size_bytes / 200e6
+
+
+def format_timeout(size_bytes: int) -> float:
+    """Format with SES=1 may write the whole namespace on some drives: 100 MB/s floor."""
+    return 900.0 + size_bytes / 100e6
 
 
 def sanitize(

@@ -1,0 +1,572 @@
+"""The media-aware policy: for each disk, an ordered plan of ways to sanitize it.
+
+``make_plan`` reads what the drive actually offers (``probe``: nvme id-ctrl, hdparm -I,
+sg_opcodes, hdparm -N / --dco-identify, sysfs discard limits) and turns it into a
+``SanitizePlan`` with the default table of DESIGN.md "Sanitization policy", which the
+config may override per media type (``policy:`` in ardoise.yaml). Every candidate that
+is not offered is kept in ``plan.skipped`` with the reason, so the record can say e.g.
+"NVMe sanitize unsupported (sanicap 0)". The reasoning for each NIST category is in
+docs/policy.md.
+
+Override keys, per media type (hdd, ssd, nvme, flash, virtual, unknown):
+  steps: [method, ...]   allowed firmware methods in preference order ("overwrite" for
+                         the overwrite fallback; leaving it out means no fallback)
+  overwrite: <method>    the overwrite method (zero, random, two-pass, dod-3pass, ...)
+  verify: full|sample|none
+  unfreeze: true|false   suspend-to-RAM to unfreeze a frozen ATA drive (default true)
+  unfreeze_seconds: N    how long the suspend lasts (default 5)
+  secure_discard: true|false   blkdiscard --secure after the overwrite (flash, default true)
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from agent.commands import CommandLog
+from agent.errors import ConfigError, ToolError
+from agent.records import Category, Disk, HiddenAreas, Media, PlanStep, SanitizePlan, Transport
+from agent.sanitize import ata, discard, hpa, nvme, scsi
+
+OVERWRITE = "overwrite"
+
+# Firmware methods, in the default order of preference (most thorough first).
+NVME_METHODS = ("nvme-sanitize-crypto", "nvme-sanitize-block", "nvme-format-crypto", "nvme-format-user-data")
+ATA_METHODS = (
+    "ata-sanitize-crypto",
+    "ata-sanitize-block",
+    "ata-sanitize-overwrite",
+    "ata-security-erase-enhanced",
+    "ata-security-erase",
+)
+SCSI_METHODS = ("scsi-sanitize-crypto", "scsi-sanitize-block", "scsi-sanitize-overwrite")
+FIRMWARE_METHODS = (*NVME_METHODS, *ATA_METHODS, *SCSI_METHODS)
+
+_DEFAULT_OVERWRITE = {Media.FLASH: "two-pass"}
+_OVERRIDE_KEYS = {"steps", "overwrite", "verify", "unfreeze", "unfreeze_seconds", "secure_discard"}
+
+CRYPTO = "Cryptographic Erase"
+BLOCK = "Block Erase"
+OVERWRITE_TECHNIQUE = "Overwrite"
+
+
+@dataclass
+class Policy:
+    """The effective policy for one media type: defaults, then the config's overrides."""
+
+    steps: list[str] | None = None  # None = every method, default order
+    overwrite: str = "zero"
+    verify: str | None = None
+    unfreeze: bool = True
+    unfreeze_seconds: int = 5
+    secure_discard: bool = True
+
+
+def policy_for(media: Media, config: Any = None) -> Policy:
+    pol = Policy(overwrite=_DEFAULT_OVERWRITE.get(media, "zero"))
+    if media == Media.FLASH:
+        pol.verify = "full"  # DESIGN.md: flash gets full verification
+    overrides = (getattr(config, "policy", None) or {}).get(media.value) or {}
+    if not isinstance(overrides, dict):
+        raise ConfigError(f"policy.{media.value} must be a mapping")
+    for key, value in overrides.items():
+        if key not in _OVERRIDE_KEYS:
+            raise ConfigError(
+                f"unknown key policy.{media.value}.{key} (known: {', '.join(sorted(_OVERRIDE_KEYS))})"
+            )
+    if "steps" in overrides:
+        steps = overrides["steps"]
+        if not isinstance(steps, list) or not all(isinstance(s, str) for s in steps):
+            raise ConfigError(f"policy.{media.value}.steps must be a list of method names")
+        unknown = [s for s in steps if s not in (*FIRMWARE_METHODS, OVERWRITE)]
+        if unknown:
+            raise ConfigError(
+                f"policy.{media.value}.steps: unknown method {unknown[0]!r} "
+                f"(known: {', '.join((*FIRMWARE_METHODS, OVERWRITE))})"
+            )
+        pol.steps = list(steps)
+    if "overwrite" in overrides:
+        from agent.sanitize import methods
+
+        try:
+            methods.get_method(str(overrides["overwrite"]))
+        except Exception as exc:  # noqa: BLE001 - turned into the config's one-line error
+            raise ConfigError(f"policy.{media.value}.overwrite: {exc}") from None
+        pol.overwrite = str(overrides["overwrite"])
+    if "verify" in overrides:
+        if overrides["verify"] not in ("full", "sample", "none"):
+            raise ConfigError(f"policy.{media.value}.verify must be full, sample or none")
+        pol.verify = overrides["verify"]
+    for key in ("unfreeze", "secure_discard"):
+        if key in overrides:
+            if not isinstance(overrides[key], bool):
+                raise ConfigError(f"policy.{media.value}.{key} must be true or false")
+            setattr(pol, key, overrides[key])
+    if "unfreeze_seconds" in overrides:
+        value = overrides["unfreeze_seconds"]
+        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 600:
+            raise ConfigError(f"policy.{media.value}.unfreeze_seconds must be an integer from 1 to 600")
+        pol.unfreeze_seconds = value
+    return pol
+
+
+# --------------------------------------------------------------------------- probing
+
+
+@dataclass
+class Capabilities:
+    """What was read from the drive, and what could not be read (with why)."""
+
+    nvme: nvme.NvmeCaps | None = None
+    nvme_log: nvme.SanitizeLog | None = None
+    ata: ata.AtaInfo | None = None
+    scsi: scsi.ScsiSanitizeCaps | None = None
+    hidden: HiddenAreas | None = None
+    discard: discard.DiscardCaps | None = None
+    locked_password: str | None = None  # our journaled password, when the drive has one set
+    problems: list[str] = field(default_factory=list)
+    commands: CommandLog = field(default_factory=CommandLog)
+
+
+def firmware_reachable(disk: Disk) -> str | None:
+    """None when firmware commands can reach the drive, else why not."""
+    if disk.transport in (Transport.LOOP, Transport.RAM, Transport.FILE):
+        return f"{disk.transport.value} device: no drive firmware behind it, overwrite only"
+    if disk.transport == Transport.VIRTIO:
+        return "virtio disk: the hypervisor exposes no sanitize commands, overwrite only"
+    if disk.transport == Transport.USB:
+        bridge = disk.usb_bridge
+        name = (bridge.name if bridge else None) or "unknown bridge"
+        ids = f" {bridge.vendor_id}:{bridge.product_id}" if bridge and bridge.vendor_id else ""
+        return f"behind a USB bridge ({name}{ids}): bridges block or mistranslate firmware sanitize commands, overwrite only"
+    if disk.media == Media.FLASH:
+        return "flash card or stick: no purge command reachable, overwrite (Clear)"
+    return None
+
+
+def probe(disk: Disk, *, state_dir=None, hidden_only: bool = False) -> Capabilities:
+    """Read the drive's sanitize capabilities through the command gateway."""
+    caps = Capabilities()
+    log = caps.commands
+    if disk.transport == Transport.MMC or disk.media == Media.FLASH:
+        caps.discard = discard.capability(disk)
+    if firmware_reachable(disk) is not None:
+        return caps
+    if disk.transport == Transport.NVME:
+        if hidden_only:
+            return caps
+        try:
+            caps.nvme = nvme.read_caps(nvme.controller_of(disk.path), log)
+        except ToolError as exc:
+            caps.problems.append(f"NVMe capabilities not readable: {exc}")
+            return caps
+        if caps.nvme.sanicap & 0x7:
+            try:
+                caps.nvme_log = nvme.read_sanitize_log(caps.nvme.controller, log)
+            except ToolError as exc:
+                caps.problems.append(f"NVMe sanitize log not readable (no time estimate): {exc}")
+    elif disk.transport == Transport.SATA or (disk.transport in (Transport.SCSI, Transport.UNKNOWN) and disk.media in (Media.HDD, Media.SSD)):
+        try:
+            caps.ata = ata.read_identify(disk.path, log)
+        except ToolError as exc:
+            caps.problems.append(f"ATA identify not readable: {exc}")
+            return caps
+        if caps.ata.hpa_feature or caps.ata.dco_feature:
+            caps.hidden = hpa.detect(disk.path, log)
+        if state_dir is not None and caps.ata.security.enabled:
+            caps.locked_password = ata.PasswordJournal(state_dir).load(disk.identity)
+    elif disk.transport == Transport.SAS and not hidden_only:
+        try:
+            caps.scsi = scsi.read_caps(disk.path, log)
+        except ToolError as exc:
+            caps.problems.append(f"SCSI opcodes not readable: {exc}")
+    return caps
+
+
+# --------------------------------------------------------------------------- planning
+
+
+def _overwrite_step(method: str, reason: str, *, secure_discard: bool = False) -> PlanStep:
+    options: dict[str, Any] = {"method": method}
+    if secure_discard:
+        options["secure_discard"] = True
+    return PlanStep(
+        method=f"overwrite:{method}",
+        category=Category.CLEAR,
+        technique=OVERWRITE_TECHNIQUE,
+        reason=reason,
+        tool="ardoise",
+        options=options,
+    )
+
+
+def _media_of(disk: Disk, caps: Capabilities) -> Media:
+    """SATA disks whose kind discover could not tell: the rotation rate from IDENTIFY decides."""
+    if disk.media in (Media.UNKNOWN,) and caps.ata is not None and caps.ata.rotational is not None:
+        return Media.HDD if caps.ata.rotational else Media.SSD
+    return disk.media
+
+
+def plan_from_capabilities(
+    disk: Disk, caps: Capabilities, *, config: Any = None, verify: str | None = None
+) -> SanitizePlan:
+    """The pure part of the policy: capabilities in, ordered plan out."""
+    media = _media_of(disk, caps)
+    pol = policy_for(media, config)
+    default_verify = getattr(config, "verify", None) or "sample"
+    plan = SanitizePlan(disk=disk, steps=[], verify=verify or pol.verify or default_verify)
+    plan.hidden_areas = caps.hidden
+    plan.notes.extend(caps.problems)
+    candidates: list[PlanStep] = []
+    skipped: list[PlanStep] = []
+
+    blocked = firmware_reachable(disk)
+    if blocked:
+        plan.notes.append(blocked)
+    if disk.usb_bridge is not None:
+        b = disk.usb_bridge
+        plan.notes.append(
+            f"USB bridge: {b.name or 'unnamed'} (vendor {b.vendor_id or '?'}, product {b.product_id or '?'})"
+        )
+
+    if caps.nvme is not None:
+        _plan_nvme(caps, candidates, skipped)
+    if caps.ata is not None:
+        _plan_ata(disk, media, caps, pol, plan, candidates, skipped)
+    if caps.scsi is not None:
+        _plan_scsi(disk, caps, candidates, skipped)
+
+    if caps.hidden is not None:
+        _plan_hidden(caps, config, pol, plan)
+
+    # Config overrides: keep only the allowed firmware methods, in the configured order.
+    allow_overwrite = True
+    if pol.steps is not None:
+        order = {name: i for i, name in enumerate(pol.steps)}
+        for step in candidates:
+            if step.method not in order:
+                skipped.append(_skip(step, f"left out by policy.{media.value}.steps in the config"))
+        candidates = sorted((s for s in candidates if s.method in order), key=lambda s: order[s.method])
+        allow_overwrite = OVERWRITE in order
+
+    plan.steps.extend(candidates)
+    if allow_overwrite:
+        if candidates:
+            reason = "fallback if every firmware method fails: overwrite reaches only the addressable blocks (NIST Clear)"
+        elif blocked:
+            reason = blocked
+        else:
+            reason = "no firmware sanitize command offered by this drive: overwrite (NIST Clear)"
+        secure = bool(caps.discard and caps.discard.secure_candidate and pol.secure_discard)
+        plan.steps.append(_overwrite_step(pol.overwrite, reason, secure_discard=secure))
+        if caps.discard is not None:
+            plan.notes.append(
+                f"secure discard after the overwrite: {caps.discard.reason}"
+                if secure
+                else f"no secure discard: {caps.discard.reason if pol.secure_discard else 'disabled in the config'}"
+            )
+    if media == Media.FLASH:
+        plan.notes.append("flash media: the certificate says Clear; Purge is not available for this device")
+    plan.skipped.extend(skipped)
+    return plan
+
+
+def _skip(step: PlanStep, reason: str) -> PlanStep:
+    return PlanStep(step.method, step.category, step.technique, reason, step.tool, dict(step.options))
+
+
+def _plan_nvme(caps: Capabilities, out: list[PlanStep], skipped: list[PlanStep]) -> None:
+    c = caps.nvme
+    assert c is not None
+    for action, supported, method, technique in (
+        ("crypto", c.sanitize_crypto, "nvme-sanitize-crypto", CRYPTO),
+        ("block", c.sanitize_block, "nvme-sanitize-block", BLOCK),
+    ):
+        step = PlanStep(
+            method=method,
+            category=Category.PURGE,
+            technique=technique,
+            reason="",
+            tool="nvme",
+            options={"controller": c.controller, "action": action},
+        )
+        if supported:
+            estimate = caps.nvme_log.estimates.get(action) if caps.nvme_log else None
+            step.options["estimate_s"] = estimate
+            step.reason = (
+                f"SANICAP bit {0 if action == 'crypto' else 1} set ({c.describe()}): NVMe Sanitize "
+                f"{technique.lower()} reaches every block, spare area included (NIST Purge)"
+            )
+            out.append(step)
+        else:
+            step.reason = f"unsupported: SANICAP 0x{c.sanicap:x} does not offer {action} sanitize"
+            skipped.append(step)
+    fmt_crypto = PlanStep(
+        "nvme-format-crypto", Category.PURGE, CRYPTO, "", "nvme", {"controller": c.controller, "ses": 2}
+    )
+    if c.format_crypto:
+        fmt_crypto.reason = f"FNA bit 2 set ({c.describe()}): Format NVM SES=2 destroys the media encryption key (NIST Purge)"
+        out.append(fmt_crypto)
+    else:
+        why = "Format NVM unsupported (OACS bit 1 clear)" if not c.format_supported else "FNA bit 2 clear: no crypto erase by format"
+        fmt_crypto.reason = f"unsupported: {why} ({c.describe()})"
+        skipped.append(fmt_crypto)
+    fmt_user = PlanStep(
+        "nvme-format-user-data", Category.PURGE, BLOCK, "", "nvme", {"controller": c.controller, "ses": 1}
+    )
+    if c.format_supported:
+        fmt_user.reason = (
+            f"OACS bit 1 set ({c.describe()}): Format NVM SES=1 (user data erase) of every namespace "
+            "(NIST Purge once canaries and read-back confirm it)"
+        )
+        out.append(fmt_user)
+    else:
+        fmt_user.reason = f"unsupported: Format NVM not offered (OACS bit 1 clear, {c.describe()})"
+        skipped.append(fmt_user)
+
+
+def _plan_ata(
+    disk: Disk,
+    media: Media,
+    caps: Capabilities,
+    pol: Policy,
+    plan: SanitizePlan,
+    out: list[PlanStep],
+    skipped: list[PlanStep],
+) -> None:
+    info = caps.ata
+    assert info is not None
+    flash = media != Media.HDD
+    san = info.sanitize
+    for action, supported, technique in (
+        ("crypto", san.crypto, CRYPTO),
+        ("block", san.block, BLOCK),
+        ("overwrite", san.overwrite, OVERWRITE_TECHNIQUE),
+    ):
+        step = PlanStep(f"ata-sanitize-{action}", Category.PURGE, technique, "", "hdparm", {"action": action})
+        if action == "overwrite" and flash:
+            step.reason = "not used on flash: SANITIZE OVERWRITE wears the cells and cannot reach spare blocks better than block erase"
+            if supported:
+                skipped.append(step)
+                continue
+        if supported and san.supported:
+            step.reason = f"ATA SANITIZE {action} offered (hdparm -I: {'CRYPTO_SCRAMBLE_EXT' if action == 'crypto' else action.upper() + '_EXT'}): NIST Purge"
+            out.append(step)
+        else:
+            step.reason = f"unsupported: the drive does not list the SANITIZE {action.upper()} command"
+            skipped.append(step)
+
+    sec = info.security
+    enhanced = PlanStep(
+        "ata-security-erase-enhanced",
+        Category.CLEAR if flash else Category.PURGE,
+        OVERWRITE_TECHNIQUE if not flash else BLOCK,
+        "",
+        "hdparm",
+        {"enhanced": True, "timeout_s": ata.erase_timeout(info, True)},
+    )
+    normal = PlanStep(
+        "ata-security-erase",
+        Category.CLEAR,
+        OVERWRITE_TECHNIQUE if not flash else BLOCK,
+        "",
+        "hdparm",
+        {"enhanced": False, "timeout_s": ata.erase_timeout(info, False)},
+    )
+    security_blocker = None
+    if not sec.supported:
+        security_blocker = "unsupported: no ATA Security feature set"
+    elif sec.count_expired:
+        security_blocker = "refused by the drive until power-cycled: security count expired"
+    elif sec.enabled and caps.locked_password is None:
+        security_blocker = (
+            "security is enabled with a password Ardoise did not set"
+            + (" and the drive is locked: it cannot be written here" if sec.locked else "")
+        )
+    elif sec.frozen and not pol.unfreeze:
+        security_blocker = "drive is frozen and unfreezing is disabled in the config (policy.*.unfreeze)"
+
+    est = (lambda m: f", drive estimate {m} min" if m else "")
+    if security_blocker:
+        for step in (enhanced, normal):
+            step.reason = security_blocker
+            skipped.append(step)
+    else:
+        if sec.enhanced_supported:
+            enhanced.reason = (
+                "ENHANCED SECURITY ERASE UNIT"
+                + (
+                    ": on flash NIST counts it as Clear (vendor-defined, spare blocks not guaranteed)"
+                    if flash
+                    else ": rewrites reallocated sectors too (NIST Purge for ATA hard drives)"
+                )
+                + est(sec.enhanced_erase_minutes)
+            )
+            out.append(enhanced)
+        else:
+            enhanced.reason = "unsupported: the drive reports no enhanced erase"
+            skipped.append(enhanced)
+        normal.reason = (
+            "SECURITY ERASE UNIT (normal): only LBA 0 to native max, not reallocated sectors (NIST Clear)"
+            + est(sec.erase_minutes)
+        )
+        out.append(normal)
+
+    needs_unfreeze = sec.frozen and pol.unfreeze and not security_blocker
+    hidden_needs = caps.hidden is not None and hpa.has_hidden_area(caps.hidden) and sec.frozen and pol.unfreeze
+    recover = sec.enabled and caps.locked_password is not None
+    # Order matters: a frozen drive refuses UNLOCK, DISABLE PASSWORD and SET MAX alike, so
+    # the unfreeze comes first; hpa-reset is appended after these by _plan_hidden.
+    if needs_unfreeze or hidden_needs or (recover and sec.frozen):
+        plan.prepare.append(
+            PlanStep(
+                "unfreeze",
+                None,  # type: ignore[arg-type] - a preparation achieves no category
+                "",
+                f"drive is frozen (the BIOS freeze lock blocks security commands and SET MAX): "
+                f"suspend-to-RAM for {pol.unfreeze_seconds} s, then read the state again",
+                "rtcwake",
+                {"seconds": pol.unfreeze_seconds, "enabled": pol.unfreeze},
+            )
+        )
+    if recover:
+        plan.prepare.append(
+            PlanStep(
+                "ata-security-recover",
+                None,  # type: ignore[arg-type]
+                "",
+                "security is enabled with the password journaled by an interrupted Ardoise run: "
+                + ("unlock, then disable it" if sec.locked else "disable it"),
+                "hdparm",
+                {"locked": sec.locked},
+            )
+        )
+    elif sec.locked:
+        plan.notes.append("drive is locked with an unknown password: nothing can be written until it is unlocked")
+
+
+def _plan_scsi(disk: Disk, caps: Capabilities, out: list[PlanStep], skipped: list[PlanStep]) -> None:
+    c = caps.scsi
+    assert c is not None
+    flash = disk.media != Media.HDD
+    for action, technique in (("crypto", CRYPTO), ("block", BLOCK), ("overwrite", OVERWRITE_TECHNIQUE)):
+        step = PlanStep(f"scsi-sanitize-{action}", Category.PURGE, technique, "", "sg_sanitize", {"action": action})
+        if not c.reported:
+            step.reason = "unknown: the drive does not answer REPORT SUPPORTED OPERATION CODES"
+            skipped.append(step)
+        elif not c.supports(action):
+            step.reason = f"unsupported: sg_opcodes lists no SANITIZE {action} service action"
+            skipped.append(step)
+        elif action == "overwrite" and flash:
+            step.reason = "not used on flash: overwrite sanitize wears the cells for no gain over block erase"
+            skipped.append(step)
+        elif action != "overwrite" and not flash and action == "block":
+            step.reason = "block erase is a flash operation; not used on a hard drive"
+            skipped.append(step)
+        else:
+            step.reason = f"SCSI SANITIZE {action} offered (sg_opcodes, opcode 48h): NIST Purge"
+            out.append(step)
+
+
+def _plan_hidden(caps: Capabilities, config: Any, pol: Policy, plan: SanitizePlan) -> None:
+    areas = caps.hidden
+    assert areas is not None
+    if areas.note:
+        plan.notes.append(areas.note)
+    if not hpa.has_hidden_area(areas):
+        return
+    hidden = (areas.native_max_sectors or 0) - (areas.visible_sectors_before or 0)
+    what = "DCO" if areas.dco_restricted else "HPA"
+    if getattr(config, "hpa_reset", True):
+        plan.prepare.append(
+            PlanStep(
+                "hpa-reset",
+                None,  # type: ignore[arg-type]
+                "",
+                f"{what} hides {hidden} sectors ({areas.visible_sectors_before} visible of "
+                f"{areas.native_max_sectors}): reset to native max so they are sanitized too",
+                "hdparm",
+                {"native_max_sectors": areas.native_max_sectors, "dco": bool(areas.dco_restricted)},
+            )
+        )
+    else:
+        plan.notes.append(
+            f"{what} hides {hidden} sectors and hpa_reset is off: they will not be sanitized, "
+            "so the disk cannot be reported sanitized"
+        )
+
+
+def _sibling_namespaces(disk: Disk) -> list[str]:
+    """Other namespace block devices of the same NVMe controller (a sanitize or a
+    format of all namespaces erases them too)."""
+    try:
+        ctrl = os.path.basename(nvme.controller_of(disk.path))
+    except Exception:  # noqa: BLE001 - not an NVMe path
+        return []
+    names = [os.path.basename(p) for p in glob.glob(f"/sys/class/nvme/{ctrl}/{ctrl}n*")]
+    return sorted(f"/dev/{n}" for n in names if f"/dev/{n}" != disk.path)
+
+
+def _guard_siblings(disk: Disk, plan: SanitizePlan) -> None:
+    siblings = _sibling_namespaces(disk)
+    if not siblings:
+        return
+    from agent.discover import disk_for_path
+
+    protected = []
+    for path in siblings:
+        try:
+            other = disk_for_path(path)
+        except Exception:  # noqa: BLE001 - unreadable sibling: assume protected
+            protected.append(f"{path} (unreadable)")
+            continue
+        if not other.target:
+            protected.append(f"{path} ({'; '.join(other.reasons)})")
+    if not protected:
+        plan.notes.append(f"controller-wide commands also erase {', '.join(siblings)}: all are targets")
+        return
+    keep = []
+    for step in plan.steps:
+        if step.method.startswith("nvme-"):
+            plan.skipped.append(_skip(step, f"the controller also holds protected namespaces: {', '.join(protected)}"))
+        else:
+            keep.append(step)
+    plan.steps = keep
+
+
+def make_plan(disk: Disk, *, config: Any = None, method: str | None = None, verify: str | None = None) -> SanitizePlan:
+    """The plan for one disk. ``method`` given: a one-step overwrite plan with that method
+    (hidden areas are still reset first on ATA drives, since an overwrite cannot reach them)."""
+    if not disk.target:
+        reason = "; ".join(disk.reasons) or "protected"
+        return SanitizePlan(disk=disk, steps=[], verify=verify or "none", not_target=f"not a target: {reason}")
+    state_dir = getattr(config, "state_dir", None)
+    caps = probe(disk, state_dir=state_dir, hidden_only=method is not None)
+    if method is not None:
+        from agent.sanitize import methods
+
+        methods.get_method(method)  # UsageError for an unknown name, before anything runs
+        media = _media_of(disk, caps)
+        pol = policy_for(media, config)
+        plan = SanitizePlan(
+            disk=disk,
+            steps=[_overwrite_step(method, f"method {method} requested explicitly")],
+            verify=verify or pol.verify or getattr(config, "verify", None) or "sample",
+        )
+        plan.hidden_areas = caps.hidden
+        plan.notes.extend(caps.problems)
+        if caps.hidden is not None:
+            _plan_hidden(caps, config, pol, plan)
+            if caps.ata is not None and caps.ata.security.frozen and hpa.has_hidden_area(caps.hidden) and pol.unfreeze:
+                plan.prepare.insert(
+                    0,
+                    PlanStep("unfreeze", None, "", "drive is frozen: SET MAX needs it unfrozen", "rtcwake",  # type: ignore[arg-type]
+                             {"seconds": pol.unfreeze_seconds}),
+                )
+        return plan
+    plan = plan_from_capabilities(disk, caps, config=config, verify=verify)
+    if disk.transport == Transport.NVME:
+        _guard_siblings(disk, plan)
+    return plan
