@@ -1,0 +1,111 @@
+"""The collector application: FastAPI with the JSON API, the pages and the static files."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from agent import __version__
+from server_stub import api, pages
+from server_stub.auth import REALM, LoginRequired
+from server_stub.db import Database, migrate
+from server_stub.errors import Rejected
+from server_stub.httpio import rejection
+from server_stub.progress import ProgressBoard
+from server_stub.settings import Settings
+
+HERE = Path(__file__).parent
+SETTINGS_ENV = "ARDOISE_COLLECTOR_SETTINGS"  # JSON of Settings, for uvicorn worker processes
+log = logging.getLogger("ardoise.collector")
+
+
+@dataclass
+class Context:
+    settings: Settings
+    db: Database
+    progress: ProgressBoard
+    templates: Jinja2Templates
+    schema_version: int
+
+
+def create_app(settings: Settings, *, run_migrations: bool = True) -> FastAPI:
+    db = Database(settings.db_url)
+    version = migrate(db) if run_migrations else _current_version()
+    @asynccontextmanager
+    async def lifespan(_app):
+        yield
+        db.dispose()
+
+    app = FastAPI(lifespan=lifespan, title="Ardoise collector", version=__version__,
+                  description="Receives, verifies, stores and shows Ardoise erasure certificates. "
+                              "See docs/collector-api.md.")
+    templates = Jinja2Templates(directory=str(HERE / "templates"))
+    pages.install_filters(templates)
+    app.state.ctx = Context(settings, db, ProgressBoard(db, rate=settings.progress_rate, burst=settings.progress_burst,
+                                                        timeout_s=settings.progress_timeout_s),
+                            templates, version)
+    app.include_router(api.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+
+    @app.exception_handler(Rejected)
+    async def rejected(request: Request, exc: Rejected):
+        if request.url.path.startswith("/api/") or request.url.path == "/healthz":
+            resp = rejection(exc)
+        else:
+            resp = pages.error_page(request, exc)
+        if isinstance(exc, LoginRequired):
+            resp.headers["WWW-Authenticate"] = REALM
+        return resp
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError):
+        # Bad query parameters (limit=abc) are the client's error: 400, one line.
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()) if p not in ("query", "path"))
+        reason = f"{where}: {first.get('msg', 'invalid')}" if where else "invalid request"
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"status": "rejected", "id": None, "reason": reason}, status_code=400)
+        return HTMLResponse(f"<p>Bad request: {reason}</p>", status_code=400)
+
+    _add_security_schemes(app)
+    return app
+
+
+def _current_version() -> int:
+    from server_stub.models import SCHEMA_VERSION
+    return SCHEMA_VERSION
+
+
+def _add_security_schemes(app: FastAPI) -> None:
+    original = app.openapi
+
+    def openapi():
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = original()
+        schema.setdefault("components", {})["securitySchemes"] = {
+            "stationBearer": {"type": "http", "scheme": "bearer", "description": "bearer from POST /api/v1/stations"},
+            "adminBasic": {"type": "http", "scheme": "basic", "description": "user admin, ARDOISE_ADMIN_PASSWORD"},
+        }
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi
+
+
+def app_from_env() -> FastAPI:
+    """Factory for uvicorn worker processes: settings travel in one environment variable."""
+    raw = json.loads(os.environ[SETTINGS_ENV])
+    migrated = raw.pop("_migrated", False)
+    return create_app(Settings(**raw), run_migrations=not migrated)

@@ -1,0 +1,87 @@
+"""Engine, sessions and start-up migration.
+
+SQLite is tuned for a single busy writer (WAL, synchronous=NORMAL: a crash may lose the
+last transactions but never corrupts, and an acknowledged upload survives a process crash).
+PostgreSQL may be shared by several collector processes; their start-up migrations are
+serialized with an advisory lock.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import Engine, create_engine, event, select, text
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from agent.errors import ConfigError
+from server_stub.models import SCHEMA_VERSION, Base, SchemaVersion
+
+log = logging.getLogger("ardoise.collector")
+
+# Arbitrary but fixed: the key of the PostgreSQL advisory lock held while migrating.
+_MIGRATION_LOCK = 0x41524457
+
+
+class Database:
+    def __init__(self, url: str, *, pool_size: int = 8) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        try:
+            if self.is_sqlite:
+                self.engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
+                                            pool_size=pool_size, max_overflow=16)
+                event.listen(self.engine, "connect", _sqlite_pragmas)
+            else:
+                self.engine = create_engine(url, pool_size=pool_size, max_overflow=16, pool_pre_ping=True)
+        except (SQLAlchemyError, ImportError, ValueError) as exc:
+            raise ConfigError(f"bad database URL {redact(url)}: {exc}") from None
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    def session(self) -> Session:
+        return self.sessions()
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for messages."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        user = creds.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{host}"
+    return url
+
+
+def migrate(db: Database) -> int:
+    """Create or upgrade the schema; returns the schema version. Safe to run concurrently."""
+    try:
+        with db.engine.begin() as conn:
+            if not db.is_sqlite:
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK})
+            Base.metadata.create_all(conn, checkfirst=True)
+            current = conn.execute(select(SchemaVersion.version).order_by(SchemaVersion.version.desc())).first()
+            if current is not None and current[0] > SCHEMA_VERSION:
+                raise ConfigError(
+                    f"database schema version {current[0]} is newer than this collector's ({SCHEMA_VERSION}); upgrade ardoise-collector")
+            if current is None:
+                conn.execute(SchemaVersion.__table__.insert().values(version=SCHEMA_VERSION))
+            # Later versions add their upgrade steps here, from current[0] to SCHEMA_VERSION.
+    except SQLAlchemyError as exc:
+        raise ConfigError(f"cannot open database {redact(db.url)}: {_first_line(exc)}") from None
+    return SCHEMA_VERSION
+
+
+def _first_line(exc: Exception) -> str:
+    return str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]

@@ -1,0 +1,78 @@
+"""The few payload fields the collector indexes, read from a schema-valid payload.
+
+The payload itself (agent/schemas/erasure-certificate.v1.json) stays the source of truth;
+these copies only feed queries, lists and CSV exports.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+def dig(obj: Any, path: str) -> Any:
+    for part in path.split("."):
+        if not isinstance(obj, dict):
+            return None
+        obj = obj.get(part)
+    return obj
+
+
+def _text(value: Any, limit: int = 200) -> str | None:
+    if value is None:
+        return None
+    return str(value)[:limit]
+
+
+@dataclass
+class CertificateSummary:
+    id: str
+    serial: str | None
+    model: str | None
+    manufacturer: str | None
+    media_type: str | None
+    size_bytes: int | None
+    lot: str | None
+    outcome: str | None
+    category: str | None
+    method: str | None
+    completed_at: str | None
+    audit_ref: str | None
+
+
+def summarize(p: dict) -> CertificateSummary:
+    size = dig(p, "media.size_bytes")
+    return CertificateSummary(
+        id=str(p["certificate_id"]),
+        serial=_text(dig(p, "media.serial")),
+        model=_text(dig(p, "media.model")),
+        manufacturer=_text(dig(p, "media.manufacturer")),
+        media_type=_text(dig(p, "media.media_type"), 64),
+        size_bytes=size if isinstance(size, int) and not isinstance(size, bool) else None,
+        lot=_text(p.get("lot")),
+        outcome=_text(dig(p, "sanitization.outcome"), 32),
+        category=_text(dig(p, "sanitization.category"), 32),
+        method=_text(dig(p, "sanitization.method")),
+        completed_at=_text(dig(p, "sanitization.finished_at") or p.get("issued_at"), 40),
+        audit_ref=_text(p.get("audit_id") or dig(p, "audit.id")),
+    )
+
+
+@dataclass
+class AuditSummary:
+    id: str
+    machine: str | None
+    serials: list[str]
+
+
+def summarize_audit(p: dict, digest: str) -> AuditSummary:
+    rid = p.get("report_id") or p.get("audit_id") or p.get("id") or digest
+    m = p.get("machine") if isinstance(p.get("machine"), dict) else {}
+    system = m.get("system") if isinstance(m.get("system"), dict) else m
+    machine = " ".join(str(system.get(k)) for k in ("vendor", "model", "serial") if system.get(k)) or None
+    serials = []
+    for d in p.get("disks") or []:
+        serial = dig(d, "serial") or dig(d, "disk.serial")
+        if serial and str(serial) not in serials:
+            serials.append(str(serial)[:200])
+    return AuditSummary(str(rid)[:200], _text(machine, 400), serials)

@@ -1,0 +1,69 @@
+"""The donor's PDF for one lot: a summary (drives, outcomes, methods) and one line per
+certificate with its id and digest, so each can be checked against the collector."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+from fpdf import FPDF
+
+from server_stub.queries import LotSummary
+
+_DEJAVU = Path("/usr/share/fonts/truetype/dejavu")
+
+
+def _pdf() -> tuple[FPDF, str]:
+    pdf = FPDF(orientation="L", format="A4")
+    pdf.set_auto_page_break(True, margin=12)
+    family = "helvetica"
+    # DejaVu covers every character a serial or a lot name may carry; the core fonts only Latin-1.
+    if (_DEJAVU / "DejaVuSans.ttf").exists() and (_DEJAVU / "DejaVuSans-Bold.ttf").exists():
+        pdf.add_font("dejavu", "", str(_DEJAVU / "DejaVuSans.ttf"))
+        pdf.add_font("dejavu", "B", str(_DEJAVU / "DejaVuSans-Bold.ttf"))
+        family = "dejavu"
+    return pdf, family
+
+
+def _latin1(text: str, family: str) -> str:
+    return text if family == "dejavu" else text.encode("latin-1", "replace").decode("latin-1")
+
+
+def render_lot_pdf(s: LotSummary) -> bytes:
+    pdf, family = _pdf()
+    t = lambda x: _latin1("" if x is None else str(x), family)  # noqa: E731
+    pdf.add_page()
+    pdf.set_font(family, "B", 16)
+    pdf.cell(0, 10, t(f"Erasure summary — lot {s.lot}"), new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font(family, "", 10)
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [
+        f"Generated {now} by the Ardoise collector.",
+        f"Drives: {s.drives}   Certificates: {len(s.certificates)}   Successful: {s.succeeded}   "
+        f"Not successful (to destroy physically): {s.failed}",
+        "Outcomes: " + ", ".join(f"{k} {v}" for k, v in sorted(s.outcomes.items())),
+        "NIST categories achieved: " + ", ".join(f"{k} {v}" for k, v in sorted(s.categories.items())),
+        "Methods: " + ", ".join(f"{k} {v}" for k, v in s.methods.most_common()),
+        "Each certificate is a signed DSSE envelope; its digest is the SHA-256 of its payload. "
+        "Download it from the collector and check it with `ardoise verify` or the verify page.",
+    ]
+    for line in lines:
+        pdf.multi_cell(0, 5.5, t(line), new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(3)
+    widths = (62, 42, 45, 22, 18, 40, 48)
+    heads = ("Certificate id", "Serial", "Model", "Outcome", "Category", "Method", "Digest (SHA-256, start)")
+    pdf.set_font(family, "B", 8)
+    for w, h in zip(widths, heads):
+        pdf.cell(w, 6, t(h), border=1)
+    pdf.ln()
+    pdf.set_font(family, "", 7.5)
+    for c, revoked in s.certificates:
+        row = (c.id, c.serial, c.model, c.outcome, c.category or "—",
+               (c.method or "") + (" (station revoked)" if revoked else ""), c.digest[:32])
+        for w, v in zip(widths, row):
+            text = t(v)
+            while text and pdf.get_string_width(text) > w - 1.5:
+                text = text[:-1]
+            pdf.cell(w, 5.5, text, border=1)
+        pdf.ln()
+    return bytes(pdf.output())

@@ -1,0 +1,270 @@
+"""The read side: searches, one certificate with its verification, lots, dashboard counts."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
+
+from sqlalchemy import case, func, select
+
+from agent.certify import check
+from agent.certify import envelope as env
+from agent.errors import CertificateError
+from server_stub.db import Database
+from server_stub.errors import Malformed, NotFound
+from server_stub.models import AuditDisk, AuditReport, Certificate, Station
+from server_stub.stations import iso, public_key_of
+
+MAX_LIMIT = 500
+
+
+@dataclass
+class Filters:
+    serial: str | None = None
+    lot: str | None = None
+    station: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    outcome: str | None = None
+    limit: int = 100
+    offset: int = 0
+
+
+def parse_when(value: str | None, name: str, *, end: bool = False) -> datetime | None:
+    """A date (whole day, UTC) or an RFC 3339 time; ``Malformed`` otherwise."""
+    if not value:
+        return None
+    try:
+        if len(value) == 10:
+            d = date.fromisoformat(value)
+            t = datetime.combine(d, time.min, tzinfo=timezone.utc)
+            return t + timedelta(days=1) if end else t
+        t = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise Malformed(f"{name} must be a date (2026-11-27) or an RFC 3339 time") from None
+    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+
+
+def summary_json(c: Certificate, revoked: bool) -> dict:
+    return {"id": c.id, "serial": c.serial, "model": c.model, "manufacturer": c.manufacturer, "lot": c.lot,
+            "outcome": c.outcome, "category": c.category, "method": c.method, "station_id": c.station_id,
+            "station_revoked": revoked, "key_id": c.key_id, "digest": c.digest, "completed_at": c.completed_at,
+            "received_at": iso(c.received_at)}
+
+
+def search(db: Database, f: Filters) -> tuple[int, list[tuple[Certificate, bool]]]:
+    conds = []
+    if f.serial:
+        conds.append(Certificate.serial == f.serial)
+    if f.lot:
+        conds.append(Certificate.lot == f.lot)
+    if f.station:
+        conds.append(Certificate.station_id == f.station)
+    if f.since:
+        conds.append(Certificate.received_at >= f.since)
+    if f.until:
+        conds.append(Certificate.received_at < f.until)
+    if f.outcome:
+        conds.append(Certificate.outcome == f.outcome)
+    limit = max(1, min(MAX_LIMIT, f.limit))
+    with db.session() as s:
+        total = s.scalar(select(func.count()).select_from(Certificate).where(*conds))
+        rows = s.execute(select(Certificate, Station.revoked_at).join(Station, Station.id == Certificate.station_id)
+                         .where(*conds).order_by(Certificate.received_at.desc(), Certificate.id)
+                         .limit(limit).offset(max(0, f.offset))).all()
+    return int(total or 0), [(r[0], r[1] is not None) for r in rows]
+
+
+@dataclass
+class Verification:
+    valid: bool
+    reasons: list[str]
+    station_revoked: bool
+
+    def to_json(self) -> dict:
+        return {"valid": self.valid, "reasons": self.reasons, "station_revoked": self.station_revoked}
+
+
+@dataclass
+class StoredCertificate:
+    row: Certificate
+    station: Station
+    payload: dict
+    envelope: dict
+    verification: Verification
+    audits: list[AuditReport] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        c = self.row
+        return {"id": c.id, "kind": "erasure", "digest": c.digest, "station_id": c.station_id,
+                "station_name": self.station.name, "key_id": c.key_id, "received_at": iso(c.received_at),
+                "lot": c.lot, "verification": self.verification.to_json(), "payload": self.payload,
+                "envelope": self.envelope, "audit_ids": [a.id for a in self.audits]}
+
+
+def reverify(raw: str, station: Station, payload_type: str) -> tuple[Verification, dict | None]:
+    """Re-check a stored envelope with the agent's code; a revoked key still verifies, marked."""
+    report = check.check_certificate(raw.encode("utf-8"), {station.key_id: public_key_of(station)},
+                                     payload_type=payload_type)
+    return Verification(report.valid, report.reasons, station.revoked_at is not None), report.payload
+
+
+def get_certificate(db: Database, cert_id: str) -> StoredCertificate:
+    with db.session() as s:
+        row = s.get(Certificate, cert_id)
+        if row is None:
+            raise NotFound(f"no certificate {cert_id}")
+        station = s.get(Station, row.station_id)
+        audits = list(s.scalars(select(AuditReport).where(
+            AuditReport.id.in_(select(AuditDisk.audit_id).where(AuditDisk.serial == row.serial))
+            | (AuditReport.id == (row.audit_ref or ""))).order_by(AuditReport.received_at.desc())))
+    verification, payload = reverify(row.envelope, station, env.ERASURE_TYPE)
+    envelope = json.loads(row.envelope)
+    if payload is None:  # stored once valid, no longer verifies: show what it says anyway
+        payload = _unverified_payload(envelope)
+    return StoredCertificate(row, station, payload, envelope, verification, audits)
+
+
+def _unverified_payload(envelope: dict) -> dict:
+    try:
+        payload = env.parse_json(base64.b64decode(envelope["payload"]), "payload")
+    except (CertificateError, ValueError, KeyError, TypeError):
+        return {}
+    return payload if isinstance(payload, dict) else {}
+
+
+@dataclass
+class StoredAudit:
+    row: AuditReport
+    station: Station
+    payload: dict
+    envelope: dict
+    verification: Verification
+    serials: list[str]
+
+    def to_json(self) -> dict:
+        a = self.row
+        return {"id": a.id, "kind": "audit", "digest": a.digest, "station_id": a.station_id, "key_id": a.key_id,
+                "received_at": iso(a.received_at), "verification": self.verification.to_json(),
+                "payload": self.payload, "envelope": self.envelope, "disk_serials": self.serials}
+
+
+def get_audit(db: Database, audit_id: str) -> StoredAudit:
+    with db.session() as s:
+        row = s.get(AuditReport, audit_id)
+        if row is None:
+            raise NotFound(f"no audit report {audit_id}")
+        station = s.get(Station, row.station_id)
+        serials = list(s.scalars(select(AuditDisk.serial).where(AuditDisk.audit_id == audit_id)))
+    verification, payload = reverify(row.envelope, station, env.AUDIT_TYPE)
+    envelope = json.loads(row.envelope)
+    return StoredAudit(row, station, payload or _unverified_payload(envelope), envelope, verification, serials)
+
+
+def certificates_for_serials(db: Database, serials: list[str]) -> list[Certificate]:
+    if not serials:
+        return []
+    with db.session() as s:
+        return list(s.scalars(select(Certificate).where(Certificate.serial.in_(serials))
+                              .order_by(Certificate.received_at.desc())))
+
+
+@dataclass
+class LotSummary:
+    lot: str
+    drives: int
+    outcomes: Counter
+    methods: Counter
+    categories: Counter
+    bytes_total: int
+    certificates: list[tuple[Certificate, bool]]
+
+    @property
+    def succeeded(self) -> int:
+        return self.outcomes.get("success", 0)
+
+    @property
+    def failed(self) -> int:
+        return self.drives - self.succeeded
+
+
+def lot_summary(db: Database, lot: str) -> LotSummary:
+    total, rows = search(db, Filters(lot=lot, limit=MAX_LIMIT))
+    while len(rows) < total:
+        rows += search(db, Filters(lot=lot, limit=MAX_LIMIT, offset=len(rows)))[1]
+    if not rows:
+        raise NotFound(f"no certificate in lot {lot}")
+    certs = [c for c, _ in rows]
+    return LotSummary(lot=lot, drives=len({c.serial or c.id for c in certs}),
+                      outcomes=Counter(c.outcome or "unknown" for c in certs),
+                      methods=Counter(c.method or "unknown" for c in certs),
+                      categories=Counter(c.category or "none" for c in certs),
+                      bytes_total=sum(c.size_bytes or 0 for c in certs), certificates=rows)
+
+
+def lots(db: Database) -> list[tuple[str, int, int]]:
+    """(lot, certificates, successes) for every lot."""
+    with db.session() as s:
+        rows = s.execute(select(Certificate.lot, func.count(),
+                                func.sum(case((Certificate.outcome == "success", 1), else_=0)))
+                         .where(Certificate.lot.is_not(None)).group_by(Certificate.lot).order_by(Certificate.lot)).all()
+    return [(r[0], int(r[1]), int(r[2] or 0)) for r in rows]
+
+
+CSV_COLUMNS = ("certificate_id", "serial", "manufacturer", "model", "media_type", "size_bytes", "outcome",
+               "category", "method", "completed_at", "station_id", "station_revoked", "key_id", "digest",
+               "received_at")
+
+
+def lot_csv(summary: LotSummary) -> str:
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\r\n")
+    w.writerow(CSV_COLUMNS)
+    for c, revoked in summary.certificates:
+        w.writerow([_csv_safe(v) for v in (c.id, c.serial, c.manufacturer, c.model, c.media_type, c.size_bytes,
+                                           c.outcome, c.category, c.method, c.completed_at, c.station_id,
+                                           "yes" if revoked else "no", c.key_id, c.digest, iso(c.received_at))])
+    return out.getvalue()
+
+
+def _csv_safe(v) -> str:
+    """Cells a spreadsheet would run as a formula get a quote first (CSV injection)."""
+    s = "" if v is None else str(v)
+    return "'" + s if s[:1] in ("=", "+", "-", "@", "\t", "\r") else s
+
+
+@dataclass
+class Dashboard:
+    today_total: int
+    today_success: int
+    today_failed: int
+    all_total: int
+    needing_destruction: list[Certificate]
+    recent: list[Certificate]
+
+
+def dashboard(db: Database) -> Dashboard:
+    start = datetime.combine(datetime.now(timezone.utc).date(), time.min, tzinfo=timezone.utc)
+    with db.session() as s:
+        today = dict(s.execute(select(Certificate.outcome, func.count()).where(Certificate.received_at >= start)
+                               .group_by(Certificate.outcome)).all())
+        total = s.scalar(select(func.count()).select_from(Certificate)) or 0
+        # A drive that could not be sanitized must be physically destroyed (NIST: Destroy).
+        failures = list(s.scalars(select(Certificate).where(Certificate.outcome != "success")
+                                  .order_by(Certificate.received_at.desc()).limit(50)))
+        recent = list(s.scalars(select(Certificate).order_by(Certificate.received_at.desc()).limit(10)))
+    n = sum(today.values())
+    return Dashboard(n, today.get("success", 0), n - today.get("success", 0), int(total), failures, recent)
+
+
+def is_stored(db: Database, digest: str | None) -> bool:
+    if not digest:
+        return False
+    with db.session() as s:
+        return bool(s.scalar(select(func.count()).select_from(Certificate).where(Certificate.digest == digest))
+                    or s.scalar(select(func.count()).select_from(AuditReport).where(AuditReport.digest == digest)))

@@ -1,0 +1,76 @@
+"""Collector settings: command-line options first, then environment, then defaults.
+
+There is deliberately no default admin password: an unset password disables admin.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from agent.errors import ConfigError
+
+# A SQLite file in the working directory: the collector runs with nothing else installed,
+# and a workshop finds its database where it started the service.
+DEFAULT_DB_URL = "sqlite:///ardoise-collector.db"
+DEFAULT_MAX_BODY = 1 << 20  # 1 MiB: a certificate is a few KiB, an audit report tens of KiB
+SMALL_BODY = 64 << 10  # enrollment and progress requests
+
+
+@dataclass
+class Settings:
+    db_url: str = DEFAULT_DB_URL
+    admin_password: str | None = None
+    # When set, every page and query needs the admin login except /verify (public deployments).
+    require_login: bool = False
+    max_body: int = DEFAULT_MAX_BODY
+    progress_timeout_s: float = 60.0
+    progress_rate: float = 5.0  # requests per second per station
+    progress_burst: float = 10.0
+    token_ttl_hours: float = 168.0
+
+    @property
+    def admin_enabled(self) -> bool:
+        return bool(self.admin_password)
+
+
+def normalize_db_url(url: str) -> str:
+    """Accept the short forms people type; SQLAlchemy needs the driver spelled out."""
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    if "://" not in url:  # a bare path means a SQLite file
+        return "sqlite:///" + str(Path(url).expanduser().absolute())
+    return url
+
+
+def from_env(**overrides) -> Settings:
+    """Settings from ARDOISE_COLLECTOR_* / ARDOISE_ADMIN_PASSWORD, then explicit overrides."""
+    s = Settings()
+    env = os.environ
+    if env.get("ARDOISE_COLLECTOR_DB"):
+        s.db_url = env["ARDOISE_COLLECTOR_DB"]
+    if env.get("ARDOISE_ADMIN_PASSWORD"):
+        s.admin_password = env["ARDOISE_ADMIN_PASSWORD"]
+    if env.get("ARDOISE_COLLECTOR_REQUIRE_LOGIN", "").lower() in ("1", "true", "yes"):
+        s.require_login = True
+    if env.get("ARDOISE_COLLECTOR_MAX_BODY"):
+        try:
+            s.max_body = int(env["ARDOISE_COLLECTOR_MAX_BODY"])
+        except ValueError:
+            raise ConfigError("ARDOISE_COLLECTOR_MAX_BODY must be a number of bytes") from None
+    for key, value in overrides.items():
+        if value is not None:
+            setattr(s, key, value)
+    s.db_url = normalize_db_url(s.db_url)
+    return s
+
+
+def read_password_file(path: str) -> str:
+    try:
+        text = Path(path).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(f"cannot read admin password file {path}: {exc.strerror}") from None
+    if not text:
+        raise ConfigError(f"admin password file {path} is empty")
+    return text

@@ -1,0 +1,171 @@
+"""Enrollment tokens, station enrollment, bearer authentication and revocation."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from sqlalchemy import func, select, update
+
+from agent.certify import keys as certkeys
+from agent.errors import CertificateError
+from server_stub.db import Database
+from server_stub.errors import Conflict, NotFound, Unauthorized, Unprocessable
+from server_stub.models import Certificate, EnrollmentToken, Station, utcnow
+from server_stub.tokens import BEARER_PREFIX, ENROLLMENT_PREFIX, new_secret, new_station_id, secret_hash
+
+
+@dataclass
+class NewToken:
+    token: str
+    lot: str | None
+    expires_at: datetime | None
+
+
+@dataclass
+class Enrollment:
+    created: bool  # False: the same key re-presented its token and got a fresh bearer
+    station_id: str
+    key_id: str
+    bearer: str
+    lot: str | None
+
+
+@dataclass
+class StationInfo:
+    station_id: str
+    name: str | None
+    key_id: str
+    lot: str | None
+    enrolled_at: datetime
+    revoked_at: datetime | None
+    certificates: int
+
+    def to_json(self) -> dict:
+        return {
+            "station_id": self.station_id, "name": self.name, "key_id": self.key_id, "lot": self.lot,
+            "enrolled_at": iso(self.enrolled_at), "revoked_at": iso(self.revoked_at), "certificates": self.certificates,
+        }
+
+
+def iso(t: datetime | None) -> str | None:
+    return t.isoformat().replace("+00:00", "Z") if t else None
+
+
+def create_token(db: Database, lot: str | None, ttl_hours: float | None = 168.0) -> NewToken:
+    token = new_secret(ENROLLMENT_PREFIX)
+    expires = utcnow() + timedelta(hours=ttl_hours) if ttl_hours else None
+    with db.session() as s, s.begin():
+        s.add(EnrollmentToken(token_hash=secret_hash(token), lot=lot or None, expires_at=expires))
+    return NewToken(token, lot or None, expires)
+
+
+def enroll(db: Database, token: str, public_pem: str, name: str | None, claimed_key_id: str | None = None) -> Enrollment:
+    try:
+        public_key = certkeys.load_public_key(public_pem.encode("utf-8"), source="public_key")
+    except CertificateError as exc:
+        raise Unprocessable(str(exc)) from None
+    kid = certkeys.key_id(public_key)
+    if claimed_key_id is not None and claimed_key_id != kid:
+        raise Unprocessable(f"key_id {claimed_key_id[:16]}... does not match the public key (its id is {kid[:16]}...)")
+    pem = certkeys.public_pem(public_key)
+    bearer = new_secret(BEARER_PREFIX)
+    now = utcnow()
+    with db.session() as s, s.begin():
+        tok = s.scalars(select(EnrollmentToken).where(EnrollmentToken.token_hash == secret_hash(token))
+                        .with_for_update()).first()
+        if tok is None:
+            raise Unauthorized("unknown enrollment token")
+        if tok.used_at is not None:
+            station = s.get(Station, tok.station_id) if tok.station_id else None
+            if station is None or station.key_id != kid or station.revoked_at is not None:
+                raise Unauthorized("enrollment token already used by another key")
+            # The first answer was lost on the way: hand out a fresh bearer, retire the old one.
+            station.bearer_hash = secret_hash(bearer)
+            if name:
+                station.name = name[:128]
+            return Enrollment(False, station.id, kid, bearer, station.lot)
+        if tok.expires_at is not None and tok.expires_at < now:
+            raise Unauthorized("enrollment token expired")
+        active = s.scalars(select(Station).where(Station.key_id == kid, Station.revoked_at.is_(None))).first()
+        if active is not None:
+            raise Conflict(f"this key is already enrolled as station {active.id}")
+        station = Station(id=new_station_id(), name=(name or None) and name[:128], key_id=kid, public_pem=pem,
+                          bearer_hash=secret_hash(bearer), lot=tok.lot, enrolled_at=now)
+        # Compare-and-set, so two stations racing with one token cannot both get in
+        # (SQLite has no SELECT ... FOR UPDATE).
+        claimed = s.execute(update(EnrollmentToken)
+                            .where(EnrollmentToken.id == tok.id, EnrollmentToken.used_at.is_(None))
+                            .values(used_at=now, station_id=station.id)
+                            .execution_options(synchronize_session=False))
+        if claimed.rowcount != 1:
+            raise Unauthorized("enrollment token already used by another key")
+        s.add(station)
+    return Enrollment(True, station.id, kid, bearer, station.lot)
+
+
+def authenticate(db: Database, authorization: str | None) -> Station:
+    """The station named by an ``Authorization: Bearer`` header, or ``Unauthorized``."""
+    if not authorization:
+        raise Unauthorized("missing Authorization: Bearer header")
+    scheme, _, bearer = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not bearer.strip():
+        raise Unauthorized("Authorization header is not 'Bearer <token>'")
+    with db.session() as s:
+        station = s.scalars(select(Station).where(Station.bearer_hash == secret_hash(bearer.strip()))).first()
+    if station is None:
+        raise Unauthorized("unknown station or bad bearer token")
+    if station.revoked_at is not None:
+        raise Unauthorized(f"station {station.id} is revoked")
+    return station
+
+
+_key_cache: dict[str, Ed25519PublicKey] = {}
+_key_lock = threading.Lock()
+
+
+def public_key_of(station: Station) -> Ed25519PublicKey:
+    """The station's key object; cached because PEM parsing costs as much as a verify."""
+    key = _key_cache.get(station.public_pem)
+    if key is None:
+        key = certkeys.load_public_key(station.public_pem.encode("ascii"))
+        with _key_lock:
+            _key_cache[station.public_pem] = key
+    return key
+
+
+def all_stations(db: Database) -> list[Station]:
+    with db.session() as s:
+        return list(s.scalars(select(Station).order_by(Station.enrolled_at)))
+
+
+def trusted_keys(db: Database) -> tuple[dict[str, Ed25519PublicKey], dict[str, Station]]:
+    """Every key ever enrolled (revoked ones too: their old certificates stay verifiable)."""
+    keys: dict[str, Ed25519PublicKey] = {}
+    by_key: dict[str, Station] = {}
+    for st in all_stations(db):
+        keys[st.key_id] = public_key_of(st)
+        # A key enrolled again after a revocation: the active station names it.
+        if st.key_id not in by_key or by_key[st.key_id].revoked_at is not None:
+            by_key[st.key_id] = st
+    return keys, by_key
+
+
+def list_stations(db: Database) -> list[StationInfo]:
+    with db.session() as s:
+        counts = dict(s.execute(select(Certificate.station_id, func.count()).group_by(Certificate.station_id)).all())
+        return [StationInfo(st.id, st.name, st.key_id, st.lot, st.enrolled_at, st.revoked_at, counts.get(st.id, 0))
+                for st in s.scalars(select(Station).order_by(Station.enrolled_at))]
+
+
+def revoke(db: Database, station_id: str) -> StationInfo:
+    with db.session() as s, s.begin():
+        st = s.get(Station, station_id)
+        if st is None:
+            raise NotFound(f"no station {station_id}")
+        if st.revoked_at is None:
+            st.revoked_at = utcnow()
+    return next(i for i in list_stations(db) if i.station_id == station_id)
+
