@@ -99,8 +99,13 @@ class AlignedBuffer:
     def close(self) -> None:
         self.view.release()
         self.whole.release()
-        del self._anchor
-        self._mm.close()
+        self._anchor = None
+        try:
+            self._mm.close()
+        except BufferError:
+            # A slice is still referenced (say, by a traceback being reported); the
+            # mapping is freed with it by the garbage collector instead.
+            pass
 
 
 _patterns: dict[tuple[bytes, int], AlignedBuffer] = {}

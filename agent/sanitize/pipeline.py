@@ -81,6 +81,7 @@ class Pipeline(Generic[S]):
                 try:
                     self._fill(slot, offset, length)
                 except OSError as exc:
+                    exc.__traceback__ = None  # its frames hold slices of the slot's buffer
                     error = exc
                 with self._cond:
                     self._ready[index] = (offset, length, slot, error)
