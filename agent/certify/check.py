@@ -59,7 +59,7 @@ class CheckReport:
 @functools.cache
 def load_schema(payload_type: str = env.ERASURE_TYPE) -> dict:
     name = SCHEMA_FILES[payload_type]
-    return json.loads(resources.files("agent.schemas").joinpath(name).read_text(encoding="utf-8"))
+    return json.loads(resources.files("agent").joinpath("schemas", name).read_text(encoding="utf-8"))
 
 
 @functools.cache
@@ -173,6 +173,7 @@ def consistency_problems(p: dict) -> list[str]:
     for ps in s["passes"]:
         errors += ps["error_ranges"]
     for st in succeeded:
+        errors += st["error_ranges"]
         for ps in st["passes"]:
             errors += ps["error_ranges"]
     if outcome == "success":

@@ -115,10 +115,11 @@ def parse_json(data: bytes | str, what: str = "file") -> Any:
     try:
         return json.loads(text, object_pairs_hook=_no_duplicates)
     except json.JSONDecodeError as exc:
-        stripped = text.rstrip()
-        # A file cut short keeps its opening brace and loses its closing one; a corrupted
-        # byte in the middle leaves both.
-        if stripped.lstrip().startswith("{") and not stripped.endswith("}"):
+        stripped = text.rstrip(" \t\r\n")  # JSON whitespace only
+        # A file cut short fails at its very end (or inside a string that never closes);
+        # a corrupted byte fails where it sits.
+        cut = exc.pos >= len(stripped) or (exc.msg.startswith("Unterminated string") and '"' not in stripped[exc.pos + 1:])
+        if stripped.lstrip().startswith("{") and cut:
             raise fail(TRUNCATED, f"{what} ends early, at character {len(stripped)}: truncated") from None
         raise fail(NOT_JSON, f"{what} is not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
     except ValueError as exc:

@@ -136,6 +136,10 @@ def _step(st: Any) -> dict:
         "commands": _commands(getattr(st, "commands", [])),
         "error": (str(st.error) if getattr(st, "error", None) else None),
         "notes": [str(n) for n in getattr(st, "notes", []) or []],
+        "bytes_written": _int(getattr(st, "bytes_written", 0)),
+        "duration_ms": _ms(getattr(st, "duration_s", 0)),
+        "error_ranges": _ranges(getattr(st, "error_ranges", [])),
+        "resumed": bool(getattr(st, "resumed", False)),
     }
 
 
