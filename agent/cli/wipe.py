@@ -52,6 +52,7 @@ def register(sub) -> None:
     p.add_argument("--json", action="store_true", help="print the results as JSON on stdout")
     p.add_argument("--allow-file", action="store_true", help="accept regular files as targets (demos, tests)")
     p.add_argument("--config", metavar="FILE", help="config file (default: ARDOISE partition, else defaults)")
+    p.add_argument("--max-rate", type=_rate, metavar="MiB/s", help="limit each device's write speed (a weak USB hub, a hot shelf); runs the overwrite engine directly, no firmware step")
     p.add_argument("--state-dir", metavar="DIR", help="journal and station key directory (default: config)")
     p.set_defaults(func=run)
 
@@ -80,7 +81,9 @@ def run(args) -> int:
 
     journal = Journal(state_dir)
     cancel = threading.Event()
-    worker = make_worker(args.method, verify, config=config, journal=journal, cancel=cancel, progress=StderrPrinter())
+    worker = make_worker(
+        args.method, verify, config=config, journal=journal, cancel=cancel, progress=StderrPrinter(), max_rate=args.max_rate
+    )
     overwrite.set_concurrency_hint(len(disks))
     with _cancel_on_signals(cancel):
         results = wipe_all(disks, worker)
@@ -94,7 +97,19 @@ def run(args) -> int:
     return 0 if results and all(r.outcome is Outcome.SUCCESS for r in results) else SanitizeError.exit_code
 
 
-def make_worker(method: str | None, verify: str, *, config=None, journal=None, cancel=None, progress=None) -> Worker:
+def _rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"--max-rate wants a positive number of MiB/s, not {text!r}")
+    return value * (1 << 20)
+
+
+def make_worker(
+    method: str | None, verify: str, *, config=None, journal=None, cancel=None, progress=None, max_rate=None
+) -> Worker:
     """The per-device job: the policy's plan when the firmware-purge executor is present
     (``ardoise wipe`` without --method), else a one-step overwrite."""
     execute = policy = None
@@ -103,7 +118,7 @@ def make_worker(method: str | None, verify: str, *, config=None, journal=None, c
     except ImportError:
         pass
 
-    if execute is not None and policy is not None:
+    if execute is not None and policy is not None and max_rate is None:
 
         def via_policy(disk: Disk) -> SanitizeResult:
             plan = policy.make_plan(disk, config=config, method=method, verify=verify)
@@ -114,7 +129,9 @@ def make_worker(method: str | None, verify: str, *, config=None, journal=None, c
     chosen = method or "zero"
 
     def via_overwrite(disk: Disk) -> SanitizeResult:
-        step = overwrite.run_overwrite(disk, chosen, verify=verify, progress=progress, journal=journal, cancel=cancel)
+        step = overwrite.run_overwrite(
+            disk, chosen, verify=verify, progress=progress, journal=journal, cancel=cancel, max_rate=max_rate
+        )
         result = overwrite.result_from_step(disk, step)
         if method is None:
             result.notes.append("no firmware purge in this build: overwrite with zeros (NIST Clear)")

@@ -37,7 +37,15 @@ MIN_CHUNK = 512 << 10
 # 16 disks at once); each device holds up to ~8 buffers during a random verification.
 BUFFER_BUDGET = 64 << 20
 BUFFERS_PER_DEVICE = 8
+# Seconds between journal updates; each costs a cache flush. Tests shorten it.
 JOURNAL_INTERVAL = 5.0
+
+
+def journal_interval() -> float:
+    try:
+        return float(os.environ.get("ARDOISE_JOURNAL_INTERVAL", JOURNAL_INTERVAL))
+    except ValueError:
+        return JOURNAL_INTERVAL
 
 _active = 0
 _active_lock = threading.Lock()
@@ -75,12 +83,13 @@ class _Checkpoint:
     def __init__(self, dev: Device, journal: Journal | None, entry: JournalEntry | None) -> None:
         self.dev, self.journal, self.entry = dev, journal, entry
         self.last = time.monotonic()
+        self.interval = journal_interval()
 
     def __call__(self, position: int, *, force: bool = False) -> None:
         if self.journal is None or self.entry is None:
             return
         now = time.monotonic()
-        if not force and now - self.last < JOURNAL_INTERVAL:
+        if not force and now - self.last < self.interval:
             return
         self.last = now
         # Flush first: only bytes that reached the medium may be skipped on resume.
@@ -105,11 +114,14 @@ def write_pass(
     meter: Meter | None = None,
     cancel: threading.Event | None = None,
     checkpoint: Callable[[int], None] | None = None,
+    max_rate: float | None = None,
 ) -> tuple[list[ByteRange], bool]:
     """Write ``source`` over [start, size). Returns (unwritable byte ranges, cancelled).
 
-    Raises ``DeviceGone`` or ``SanitizeError`` (not a media error)."""
+    Raises ``DeviceGone`` or ``SanitizeError`` (not a media error). ``max_rate`` (bytes/s)
+    throttles the pass, for a shelf whose USB hub or cooling cannot take full speed."""
     bad: list[ByteRange] = []
+    began, done = time.monotonic(), 0
     work = chunks(start, dev.size, chunk)
     if source.constant:
         buf = blockio.pattern_buffer(source.pattern, chunk)
@@ -127,6 +139,11 @@ def write_pass(
                 meter.advance(n)
             if checkpoint is not None:
                 checkpoint(off + n)
+            done += n
+            if max_rate:
+                ahead = done / max_rate - (time.monotonic() - began)
+                if ahead > 0:
+                    (cancel or threading.Event()).wait(ahead)
     finally:
         close = getattr(stream, "close", None)
         if close is not None:
@@ -147,6 +164,7 @@ def run_overwrite(
     opener: Callable[[str], Device] | None = None,
     chunk_size: int | None = None,
     seed: str | None = None,
+    max_rate: float | None = None,
 ) -> StepResult:
     """Overwrite ``disk`` with ``method`` and verify its final pass (full|sample|none)."""
     m = get_method(method) if isinstance(method, str) else method
@@ -172,7 +190,7 @@ def run_overwrite(
         return step
     try:
         chunk = chunk_size or chunk_size_for(concurrent, dev.logical_block)
-        _run(dev, disk, m, step, verify=verify, progress=progress, journal=journal, cancel=cancel, chunk=chunk, seed=seed)
+        _run(dev, disk, m, step, verify=verify, progress=progress, journal=journal, cancel=cancel, chunk=chunk, seed=seed, max_rate=max_rate)
     finally:
         with _active_lock:
             _active -= 1
@@ -194,6 +212,7 @@ def _run(
     cancel: threading.Event | None,
     chunk: int,
     seed: str | None,
+    max_rate: float | None = None,
 ) -> None:
     size, block = dev.size, dev.logical_block
     passes = list(m.passes)
@@ -243,7 +262,7 @@ def _run(
         )
         began = time.monotonic()
         try:
-            bad, cancelled = write_pass(dev, source, start=start, chunk=chunk, meter=meter, cancel=cancel, checkpoint=checkpoint)
+            bad, cancelled = write_pass(dev, source, start=start, chunk=chunk, meter=meter, cancel=cancel, checkpoint=checkpoint, max_rate=max_rate)
         except DeviceGone as exc:
             step.status, step.error = StepStatus.INTERRUPTED, str(exc)
             return

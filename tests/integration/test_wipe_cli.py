@@ -1,0 +1,175 @@
+"""`ardoise wipe` end to end on loop devices: refusals write nothing, several devices are
+wiped at once, and a wipe killed mid-pass resumes. Root only."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.root
+
+MIB = 1 << 20
+
+
+def ardoise(*args: str, env_extra: dict | None = None, state: Path) -> subprocess.CompletedProcess:
+    env = dict(os.environ, ARDOISE_STATE_DIR=str(state))
+    env.update(env_extra or {})
+    return subprocess.run(
+        [sys.executable, "-m", "agent", *args], capture_output=True, text=True, env=env, timeout=300
+    )
+
+
+def digest(path: str) -> str:
+    subprocess.run(["blockdev", "--flushbufs", path], capture_output=True)
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(4 * MIB):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess, *words: str) -> None:
+    assert proc.returncode != 0
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    for w in words:
+        assert w in lines[0]
+
+
+def test_wipe_without_yes_refuses_and_writes_nothing(loopdevs, tmp_path):
+    dev = loopdevs.create(16 * MIB, fill=b"keep")
+    before = digest(dev)
+    proc = ardoise("wipe", dev, "--method", "zero", state=tmp_path)
+    assert_one_line_error(proc, "--yes")
+    assert proc.returncode == 2
+    assert digest(dev) == before
+
+
+def test_loop_device_with_a_mounted_filesystem_is_refused_and_untouched(loopdevs, tmp_path):
+    dev = loopdevs.create(32 * MIB)
+    other = loopdevs.create(16 * MIB, fill=b"other")
+    subprocess.run(["mkfs.ext4", "-q", "-F", dev], check=True, capture_output=True)
+    with tempfile.TemporaryDirectory() as mnt:
+        # Read-only, so the filesystem itself (ext4lazyinit, journal) cannot change the checksum.
+        subprocess.run(["mount", "-o", "ro", dev, mnt], check=True)
+        try:
+            before, before_other = digest(dev), digest(other)
+            proc = ardoise("wipe", other, dev, "--method", "zero", "--yes", state=tmp_path)
+            assert_one_line_error(proc, dev)
+            assert digest(dev) == before
+            # Nothing at all is written when any named device is refused.
+            assert digest(other) == before_other
+        finally:
+            subprocess.run(["umount", mnt], check=True)
+
+
+def test_missing_path_is_a_one_line_error(tmp_path):
+    proc = ardoise("wipe", "/dev/ardoise-no-such-disk", "--method", "zero", "--yes", state=tmp_path)
+    assert_one_line_error(proc, "/dev/ardoise-no-such-disk")
+
+
+def test_regular_file_is_refused_without_allow_file_and_wiped_with_it(tmp_path):
+    target = tmp_path / "disk.img"
+    target.write_bytes(b"secret!!" * (MIB // 8))
+    before = hashlib.sha256(target.read_bytes()).hexdigest()
+    proc = ardoise("wipe", str(target), "--method", "zero", "--yes", state=tmp_path / "s")
+    assert_one_line_error(proc, "--allow-file")
+    assert hashlib.sha256(target.read_bytes()).hexdigest() == before
+
+    out = tmp_path / "out"
+    proc = ardoise("wipe", str(target), "--method", "zero", "--yes", "--allow-file", "--verify", "full",
+                   "--out", str(out), "--json", state=tmp_path / "s")
+    assert proc.returncode == 0, proc.stderr
+    assert target.read_bytes() == bytes(MIB)
+    assert json.loads(proc.stdout)[0]["outcome"] == "success"
+
+
+def test_unknown_method_is_refused_before_anything_is_written(loopdevs, tmp_path):
+    dev = loopdevs.create(8 * MIB, fill=b"x")
+    before = digest(dev)
+    proc = ardoise("wipe", dev, "--method", "gutmann", "--yes", state=tmp_path)
+    assert_one_line_error(proc, "gutmann")
+    assert digest(dev) == before
+
+
+def test_several_devices_are_wiped_at_once_with_a_result_each(loopdevs, tmp_path):
+    devs = [loopdevs.create(32 * MIB, fill=b"data%d" % i) for i in range(3)]
+    out = tmp_path / "out"
+    proc = ardoise("wipe", *devs, "--method", "two-pass", "--verify", "sample", "--yes", "--json",
+                   "--out", str(out), state=tmp_path / "state")
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads(proc.stdout)
+    assert [r["disk"]["path"] for r in results] == devs
+    for r in results:
+        assert r["outcome"] == "success" and r["category"] == "Clear"
+        assert r["verification"]["status"] == "passed" and r["verification"]["seed"]
+        assert r["bytes_written"] == 2 * 32 * MIB
+        assert r["files"] and all(Path(f).exists() for f in r["files"])
+    for dev in devs:
+        with open(dev, "rb") as f:
+            assert f.read() == b"\xaa" * 32 * MIB
+    # Progress went to stderr as plain lines, never to stdout.
+    assert "write pass" in proc.stderr
+
+
+def test_wipe_killed_mid_pass_resumes_from_the_journal(loopdevs, tmp_path):
+    size = 64 * MIB
+    dev = loopdevs.create(size, fill=b"\x11")
+    state = tmp_path / "state"
+    env = dict(os.environ, ARDOISE_STATE_DIR=str(state), ARDOISE_JOURNAL_INTERVAL="0.1")
+    # Throttled so that the kill lands inside the second pass.
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "agent", "wipe", dev, "--method", "two-pass", "--verify", "full", "--yes",
+         "--max-rate", "32", "--out", str(tmp_path / "out")],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    journal_dir = state / "journal"
+    entry = None
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline:
+            files = list(journal_dir.glob("*.json")) if journal_dir.exists() else []
+            if files:
+                try:
+                    entry = json.loads(files[0].read_text())
+                except ValueError:
+                    entry = None
+                if entry and entry["pass_index"] == 1 and entry["position"] >= 8 * MIB:
+                    break
+            time.sleep(0.05)
+        else:
+            pytest.fail("the wipe never reached the second pass")
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    entry = json.loads(next(journal_dir.glob("*.json")).read_text())
+    position = entry["position"]
+    assert entry["method"] == "two-pass" and entry["pass_index"] == 1 and 0 < position < size
+    with open(dev, "rb") as f:
+        data = f.read()
+    # Killed mid-pass: the journal position is a lower bound of what pass 2 wrote.
+    assert data[:position] == b"\xaa" * position
+    assert data[-MIB:] == b"\x55" * MIB
+
+    done = ardoise("wipe", dev, "--method", "two-pass", "--verify", "full", "--yes", "--json",
+                   "--out", str(tmp_path / "out"), state=state)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)[0]
+    assert result["resumed"] is True
+    passes = result["steps"][0]["passes"]
+    assert [p["pattern"] for p in passes] == ["0xaa"]
+    assert passes[0]["resumed_from"] == position
+    assert passes[0]["bytes_written"] == size - position
+    with open(dev, "rb") as f:
+        assert f.read() == b"\xaa" * size
+    assert not list(journal_dir.glob("*.json"))
