@@ -1,0 +1,144 @@
+"""The collector as an operator runs it: CLI tokens and stations, admin off by default,
+HTTPS with a test CA."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import requests
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+import certs
+from agent.certify.keys import StationKey
+from conftest import start_collector, stop_collector
+
+
+def cli(*args, env=None, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "server_stub.cli", *args], capture_output=True, text=True,
+                          timeout=60, env={**os.environ, **(env or {})}, cwd=cwd)
+
+
+def test_cli_token_enrolls_a_station_that_the_cli_lists_and_revokes(sqlite_collector):
+    c = sqlite_collector
+    db = ["--db", c.db_url]
+    made = cli("token", "create", "--lot", "LOT-CLI", *db)
+    assert made.returncode == 0, made.stderr
+    token = made.stdout.strip()
+    assert token.startswith("ardenr_") and "\n" not in token
+    key = StationKey.generate()
+    r = c.api("POST", "/api/v1/stations", json={"token": token, "public_key": key.public_pem, "name": "bench-1"})
+    assert r.status_code == 201 and r.json()["lot"] == "LOT-CLI"
+    sid = r.json()["station_id"]
+    listed = json.loads(cli("station", "list", "--json", *db).stdout)
+    assert any(s["station_id"] == sid and s["name"] == "bench-1" and s["revoked_at"] is None for s in listed)
+    assert "bench-1" in cli("station", "list", *db).stdout
+    revoked = cli("station", "revoke", sid, *db)
+    assert revoked.returncode == 0, revoked.stderr
+    upload = c.api("POST", "/api/v1/certificates", data=certs.erasure_envelope(key, "SER-CLI"),
+                   headers={"Authorization": "Bearer " + r.json()["bearer"]})
+    assert upload.status_code == 401
+
+
+def test_tokens_are_stored_hashed(sqlite_collector):
+    token = cli("token", "create", "--db", sqlite_collector.db_url).stdout.strip()
+    station = sqlite_collector.enroll()
+    with sqlite_collector.engine.connect() as conn:
+        dump = "\n".join(str(row) for t in ("enrollment_tokens", "stations")
+                         for row in conn.exec_driver_sql(f"SELECT * FROM {t}"))
+    for secret in (token, station.bearer):
+        assert secret not in dump and secret[7:] not in dump
+
+
+def test_cli_errors_are_one_line_without_traceback_or_password(tmp_path):
+    for args, needle in ((("station", "revoke", "st_nope", "--db", f"sqlite:///{tmp_path}/x.db"), "no station"),
+                         (("migrate", "--db", "postgresql+psycopg://nobody:sekrit@127.0.0.1:1/none"),
+                          "cannot open database"),
+                         (("serve", "--tls-cert", "/nonexistent.pem", "--tls-key", "/nonexistent.key"), "TLS file")):
+        r = cli(*args, cwd=tmp_path)
+        assert r.returncode != 0
+        assert needle in r.stderr and "Traceback" not in r.stderr, r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+        assert "sekrit" not in r.stderr
+
+
+def test_admin_is_disabled_with_a_clear_message_when_no_password_is_set(tmp_path):
+    c = start_collector(f"sqlite:///{tmp_path}/c.db", tmp_path, env_extra={"ARDOISE_ADMIN_PASSWORD": ""})
+    try:
+        r = c.api("POST", "/api/v1/admin/tokens", json={"lot": "X"}, auth=("admin", ""))
+        assert r.status_code == 503
+        assert r.json()["status"] == "disabled" and "ARDOISE_ADMIN_PASSWORD" in r.json()["reason"]
+        page = c.api("GET", "/admin")
+        assert page.status_code == 503 and "admin is disabled" in page.text
+        assert c.api("GET", "/").status_code == 200  # everything else works
+    finally:
+        stop_collector(c)
+
+
+# --------------------------------------------------------------------------- TLS
+
+
+def _name(cn: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+
+def make_ca_and_server_cert(directory, ca_name="Ardoise Test CA"):
+    """A throw-away CA and a server certificate for 127.0.0.1 and localhost, made now."""
+    now = dt.datetime.now(dt.timezone.utc)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = (x509.CertificateBuilder().subject_name(_name(ca_name)).issuer_name(_name(ca_name))
+          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+          .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=1))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+          .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
+                                       content_commitment=False, key_encipherment=False, data_encipherment=False,
+                                       key_agreement=False, encipher_only=False, decipher_only=False), critical=True)
+          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+          .sign(ca_key, hashes.SHA256()))
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (x509.CertificateBuilder().subject_name(_name("localhost")).issuer_name(ca.subject)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
+                                                        x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    pem = serialization.Encoding.PEM
+    (directory / "ca.pem").write_bytes(ca.public_bytes(pem))
+    (directory / "server.pem").write_bytes(cert.public_bytes(pem))
+    (directory / "server.key").write_bytes(key.private_bytes(pem, serialization.PrivateFormat.PKCS8,
+                                                             serialization.NoEncryption()))
+    return directory / "server.pem", directory / "server.key", directory / "ca.pem"
+
+
+def test_upload_over_https_is_accepted_with_the_ca_bundle_and_refused_with_an_unknown_ca(tmp_path):
+    server_cert, server_key, ca_bundle = make_ca_and_server_cert(tmp_path)
+    other_dir = tmp_path / "other"
+    other_dir.mkdir()
+    _, _, other_ca = make_ca_and_server_cert(other_dir, "Someone Else's CA")
+    c = start_collector(f"sqlite:///{tmp_path}/tls.db", tmp_path, tls=(server_cert, server_key, ca_bundle))
+    try:
+        assert c.url.startswith("https://")
+        station = c.enroll()
+        body = certs.erasure_envelope(station.key, "SER-TLS")
+        r = requests.post(c.url + "/api/v1/certificates", data=body, headers=station.headers,
+                          verify=str(ca_bundle), timeout=30)
+        assert r.status_code == 201, r.text
+        for verify in (str(other_ca), True):  # another CA, and the system's trust store
+            with pytest.raises(requests.exceptions.SSLError):
+                requests.post(c.url + "/api/v1/certificates", data=body, headers=station.headers,
+                              verify=verify, timeout=30)
+        assert c.counts()["certificates"] == 1
+    finally:
+        stop_collector(c)
