@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import subprocess
 import threading
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -381,3 +382,12 @@ def test_admin_needs_the_password(collector):
     assert r.status_code == 401 and r.headers["WWW-Authenticate"].startswith("Basic")
     assert collector.admin("GET", "/admin").status_code == 200
     assert collector.admin("GET", "/api/v1/admin/stations").status_code == 200
+
+
+def test_certificate_pdf_is_rendered_by_the_agents_renderer(collector, station):
+    cid = station.upload(certs.erasure_envelope(station.key, "SER-PDF-1234")).json()["id"]
+    r = collector.api("GET", f"/certificates/{cid}.pdf")
+    assert r.status_code == 200 and r.headers["content-type"] == "application/pdf"
+    assert r.content.startswith(b"%PDF")
+    text_out = subprocess.run(["pdftotext", "-", "-"], input=r.content, capture_output=True, check=True).stdout
+    assert b"SER-PDF-1234" in text_out and cid.encode() in text_out
