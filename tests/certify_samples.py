@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from agent.config import Config, Operator
 from agent.records import (
+    AuditReport,
+    BatteryInfo,
+    DiskAudit,
+    DiskHealth,
+    DiskVerdict,
+    DmiInfo,
+    MachineInfo,
+    SmartSummary,
     Category,
     Disk,
     HiddenAreas,
@@ -89,36 +95,13 @@ def interrupted() -> SanitizeResult:
                           verification=None, bytes_written=412_345_678, started_at=T0, duration_s=103.0, resumed=True)
 
 
-@dataclass
-class FakeSmart:
-    verdict: str
-    power_on_hours: int = 12000
-    reallocated_sectors: int = 0
-    temperature_c: float = 34.5
-
-
-@dataclass
-class FakeAuditDisk:
-    disk: Disk
-    smart: FakeSmart
-
-
-@dataclass
-class FakeMachine:
-    vendor: str = "LENOVO"
-    model: str = "ThinkPad T480"
-    serial: str = "PF1ABCDE"
-    asset_tag: str | None = None
-    memory_gb: float = 15.5
-
-
-@dataclass
-class FakeAudit:
-    """Shaped like the issue-2 ``AuditReport`` (machine + per-disk SMART with a verdict)."""
-
-    machine: FakeMachine = field(default_factory=FakeMachine)
-    disks: list[FakeAuditDisk] = field(default_factory=list)
-
-
-def audit_for(result: SanitizeResult, verdict: str = "good") -> FakeAudit:
-    return FakeAudit(disks=[FakeAuditDisk(result.disk, FakeSmart(verdict))])
+def audit_for(result: SanitizeResult, verdict: str = "good") -> AuditReport:
+    """An ``AuditReport`` of a ThinkPad holding ``result``'s disk, with a SMART verdict."""
+    smart = SmartSummary(device=result.disk.path, protocol="ATA", model=result.disk.model, serial=result.disk.serial,
+                         smart_passed=verdict != "failing", power_on_hours=12000, temperature_c=34,
+                         raw={"huge": "x" * 10000})
+    machine = MachineInfo(hostname="pc-042", dmi=DmiInfo(system_vendor="LENOVO", system_product="ThinkPad T480",
+                                                         system_serial="PF1ABCDE"),
+                          batteries=[BatteryInfo(name="BAT0", health_percent=81.5, design_capacity=57000.0)])
+    health = DiskHealth(DiskVerdict(verdict), [] if verdict == "good" else [f"drive is {verdict}"])
+    return AuditReport(machine=machine, disks=[DiskAudit(result.disk, smart, health)])

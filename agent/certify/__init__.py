@@ -109,19 +109,21 @@ def _get(obj: Any, *names: str) -> Any:
 
 def build_audit_payload(audit: Any, *, key_id: str, lot: str | None = None, hostname: str | None = None) -> dict:
     """The signed form of a machine audit: machine facts and each disk's SMART verdict."""
+    from agent.certify.payload import disk_health
+
     machine = _get(audit, "machine", "system")
     disks = []
     for entry in _get(audit, "disks", "drives") or []:
         d = _get(entry, "disk") or entry
-        smart = _get(entry, "smart", "smart_summary")
-        verdict = _get(entry, "verdict", "health") or (smart is not None and _get(smart, "verdict", "health")) or None
-        smart_dict = without_floats(to_dict(smart)) if smart is not None else None
+        smart, verdict, reasons = disk_health(entry)
         disks.append({
             "device": _get(d, "path", "device"),
             "serial": _get(d, "serial"),
             "model": _get(d, "model"),
-            "verdict": None if verdict is None else str(to_dict(verdict)),
-            "smart": smart_dict if isinstance(smart_dict, dict) or smart_dict is None else {"value": smart_dict},
+            "size_bytes": _get(d, "size_bytes"),
+            "verdict": verdict,
+            "verdict_reasons": reasons,
+            "smart": smart,
         })
     machine_dict = without_floats(to_dict(machine)) if machine is not None else None
     payload = {
@@ -131,6 +133,8 @@ def build_audit_payload(audit: Any, *, key_id: str, lot: str | None = None, host
         "lot": lot,
         "machine": machine_dict if isinstance(machine_dict, dict) or machine_dict is None else {"value": machine_dict},
         "disks": disks,
+        "verdict": None if _get(audit, "verdict") is None else str(to_dict(_get(audit, "verdict"))),
+        "verdict_reasons": [str(r) for r in (_get(audit, "reasons") or [])],
         "station": {"key_id": key_id, "hostname": hostname if hostname is not None else socket.gethostname()},
         "agent": {"name": "ardoise", "version": __version__},
     }

@@ -225,43 +225,54 @@ def _audit_disk_entry(audit: Any, disk: Any) -> Any:
     return None
 
 
-def _smart_and_verdict(audit: Any, disk: Any) -> tuple[dict | None, str | None]:
-    entry = _audit_disk_entry(audit, disk)
+def disk_health(entry: Any) -> tuple[dict | None, str | None, list[str]]:
+    """(SMART summary without its raw dump, verdict word, verdict reasons) of an audit entry."""
     if entry is None:
-        return None, None
+        return None, None, []
     smart = _first_attr(entry, "smart", "smart_summary")
-    if smart is None and hasattr(entry, "verdict") and not hasattr(entry, "disk"):
-        smart = entry  # the entry *is* a SmartSummary
-    verdict = _first_attr(entry, "verdict", "health") or (smart is not None and _first_attr(smart, "verdict", "health")) or None
-    verdict = _first_attr(verdict, "verdict", "status", "value") if verdict is not None and not isinstance(verdict, str) and hasattr(verdict, "__dataclass_fields__") else verdict
-    smart_dict = without_floats(to_dict(smart)) if smart is not None else None
-    if smart_dict is not None and not isinstance(smart_dict, dict):
-        smart_dict = {"value": smart_dict}
-    return smart_dict, (str(verdict) if verdict not in (None, False) else None)
+    health = _first_attr(entry, "health") or (_first_attr(smart, "health") if smart is not None else None)
+    verdict = _first_attr(entry, "verdict") or (_first_attr(health, "verdict") if health is not None else None)
+    reasons = [str(r) for r in (_first_attr(health, "reasons") or [])] if health is not None and not isinstance(health, str) else []
+    if isinstance(health, str) and verdict is None:
+        verdict = health
+    smart_dict = None
+    if smart is not None:
+        smart_dict = without_floats(to_dict(smart))
+        if isinstance(smart_dict, dict):
+            # The full smartctl JSON stays in the audit log: it would not fit the certificate.
+            smart_dict = {k: v for k, v in smart_dict.items() if k not in ("raw", "health")}
+        else:
+            smart_dict = {"value": smart_dict}
+    return smart_dict, (None if verdict is None else str(to_dict(verdict))), reasons
 
 
-def recommend(outcome: str, verdict: str | None) -> dict:
+def _smart_and_verdict(audit: Any, disk: Any) -> tuple[dict | None, str | None, list[str]]:
+    return disk_health(_audit_disk_entry(audit, disk))
+
+
+def recommend(outcome: str, verdict: str | None, reasons: list[str] | None = None) -> dict:
     """Reuse or recycle, from the outcome and the SMART/audit verdict, with its basis."""
+    why = [f"SMART verdict {verdict}"] + list(reasons or [])
     if outcome != "success":
         return {
             "type": "other",
             "details": "Not sanitized: wipe it again, or destroy it (NIST Destroy) before it leaves the site.",
             "basis": [f"sanitization outcome is {outcome}"],
         }
-    if verdict is None:
+    if verdict is None or verdict.lower() == "unknown":
         return {
             "type": "other",
             "details": "Sanitized; no health data, so check the drive before reuse.",
-            "basis": ["no SMART verdict available"],
+            "basis": ["no SMART verdict available"] + list(reasons or []),
         }
     v = verdict.lower()
     if v in _HEALTHY:
-        return {"type": "reuse", "details": "Sanitized and healthy: fit for reuse.", "basis": [f"SMART verdict {verdict}"]}
+        return {"type": "reuse", "details": "Sanitized and healthy: fit for reuse.", "basis": why}
     if v in _FAILING or v in _WORN:
         return {"type": "recycle", "details": "Sanitized, but the drive's health does not justify reuse: recycle it.",
-                "basis": [f"SMART verdict {verdict}"]}
+                "basis": why}
     return {"type": "other", "details": f"Sanitized; health verdict {verdict!r} needs a technician's decision.",
-            "basis": [f"SMART verdict {verdict}"]}
+            "basis": why}
 
 
 def _hidden(h: Any) -> dict | None:
@@ -333,12 +344,16 @@ def build_payload(
     _put(media, "property_number", getattr(config, "property_number", None), "no property number recorded at the station")
     media["media_type"] = str(disk.media)
     machine = _machine(audit)
+    dmi = _first_attr(machine, "dmi") if machine is not None else None
+    facts = [o for o in (dmi, machine) if o is not None]
     source: dict[str, Any] = {}
-    why = "no machine audit was made" if machine is None else "the machine's firmware does not report it"
-    _put(source, "vendor", _first_attr(machine, "vendor", "system_vendor", "manufacturer") if machine else None, why)
-    _put(source, "model", _first_attr(machine, "model", "product_name", "product") if machine else None, why)
-    _put(source, "serial", _first_attr(machine, "serial", "serial_number", "system_serial") if machine else None, why)
-    _put(source, "asset_tag", _first_attr(machine, "asset_tag", "chassis_asset_tag") if machine else None, why)
+    why = "no machine audit was made" if machine is None else "the machine's firmware (DMI) does not report it"
+    for key, names in (("vendor", ("system_vendor", "vendor", "manufacturer")),
+                       ("model", ("system_product", "product_name", "model")),
+                       ("serial", ("system_serial", "serial", "serial_number")),
+                       ("asset_tag", ("chassis_asset_tag", "asset_tag"))):
+        value = next((v for v in (_first_attr(o, *names) for o in facts) if v is not None), None)
+        _put(source, key, value if isinstance(value, str) else None, why)
     media["source"] = source
     _put(media, "classification", getattr(config, "classification", None), "no data classification set in the config")
     media["data_backed_up"] = "unknown"
@@ -383,8 +398,8 @@ def build_payload(
          "no post-sanitization classification set in the config")
     p["notes"] = [str(n) for n in result.notes]
 
-    smart, verdict = _smart_and_verdict(audit, disk)
-    p["destination"] = recommend(outcome, verdict)
+    smart, verdict, health_reasons = _smart_and_verdict(audit, disk)
+    p["destination"] = recommend(outcome, verdict, health_reasons)
     attestation: dict[str, Any] = {"statement": ATTESTATION}
     _put(attestation, "name", getattr(operator, "name", None), "operator.name is not set in the config")
     _put(attestation, "title", getattr(operator, "title", None), "operator.title is not set in the config")

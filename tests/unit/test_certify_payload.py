@@ -86,7 +86,7 @@ def test_payload_has_no_floats_and_durations_are_milliseconds(key):
     assert p["sanitization"]["passes"][0]["duration_ms"] == 1_190_250
     assert p["verification"]["coverage_ppm"] == 100_000
     assert p["verification"]["samples"] == 1000
-    assert p["health"]["smart"]["temperature_c"] == "34.5"
+    assert "raw" not in p["health"]["smart"]
 
 
 def test_source_machine_and_smart_verdict_come_from_the_audit(key):
@@ -100,7 +100,7 @@ def test_source_machine_and_smart_verdict_come_from_the_audit(key):
 
 @pytest.mark.parametrize(
     "outcome, verdict, expected",
-    [("success", "good", "reuse"), ("success", "warning", "recycle"), ("success", "failing", "recycle"),
+    [("success", "good", "reuse"), ("success", "worn", "recycle"), ("success", "unknown", "other"), ("success", "failing", "recycle"),
      ("success", None, "other"), ("failed", "good", "other"), ("interrupted", "good", "other")],
 )
 def test_destination_recommendation(outcome, verdict, expected):
@@ -137,7 +137,8 @@ def test_audit_report_is_signed_and_checks_against_its_own_schema(key, trusted):
     assert env["payloadType"] == envelope.AUDIT_TYPE
     report = check_certificate(env, trusted, payload_type=envelope.AUDIT_TYPE)
     assert report.valid, report.reasons
-    assert report.payload["machine"]["model"] == "ThinkPad T480"
+    assert report.payload["machine"]["dmi"]["system_product"] == "ThinkPad T480"
     assert report.payload["disks"][0]["serial"] == "WD-WCC4N1234567"
     assert report.payload["disks"][0]["verdict"] == "good"
-    assert report.payload["machine"]["memory_gb"] == "15.5"
+    assert report.payload["machine"]["batteries"][0]["health_percent"] == "81.5"
+    assert report.payload["machine"]["batteries"][0]["design_capacity"] == 57000
