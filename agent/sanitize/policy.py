@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agent.commands import CommandLog
-from agent.errors import ConfigError, ToolError
+from agent.errors import ArdoiseError, ConfigError
 from agent.records import Category, Disk, HiddenAreas, Media, PlanStep, SanitizePlan, Transport
 from agent.sanitize import ata, discard, hpa, nvme, scsi
 
@@ -159,18 +159,18 @@ def probe(disk: Disk, *, state_dir=None, hidden_only: bool = False) -> Capabilit
             return caps
         try:
             caps.nvme = nvme.read_caps(nvme.controller_of(disk.path), log)
-        except ToolError as exc:
+        except ArdoiseError as exc:
             caps.problems.append(f"NVMe capabilities not readable: {exc}")
             return caps
         if caps.nvme.sanicap & 0x7:
             try:
                 caps.nvme_log = nvme.read_sanitize_log(caps.nvme.controller, log)
-            except ToolError as exc:
+            except ArdoiseError as exc:
                 caps.problems.append(f"NVMe sanitize log not readable (no time estimate): {exc}")
     elif disk.transport == Transport.SATA or (disk.transport in (Transport.SCSI, Transport.UNKNOWN) and disk.media in (Media.HDD, Media.SSD)):
         try:
             caps.ata = ata.read_identify(disk.path, log)
-        except ToolError as exc:
+        except ArdoiseError as exc:
             caps.problems.append(f"ATA identify not readable: {exc}")
             return caps
         if caps.ata.hpa_feature or caps.ata.dco_feature:
@@ -180,7 +180,7 @@ def probe(disk: Disk, *, state_dir=None, hidden_only: bool = False) -> Capabilit
     elif disk.transport == Transport.SAS and not hidden_only:
         try:
             caps.scsi = scsi.read_caps(disk.path, log)
-        except ToolError as exc:
+        except ArdoiseError as exc:
             caps.problems.append(f"SCSI opcodes not readable: {exc}")
     return caps
 
