@@ -16,7 +16,7 @@ from typing import Any, Iterable
 
 import segno
 from fpdf import FPDF
-from fpdf.enums import XPos, YPos
+from fpdf.enums import MethodReturnValue, XPos, YPos
 
 from agent.certify.canonical import canonical_bytes
 
@@ -24,6 +24,11 @@ FONT_DIRS = (Path("/usr/share/fonts/truetype/dejavu"), Path("/usr/share/fonts/de
 GREEN = (0, 128, 60)
 RED = (190, 20, 20)
 GREY = (90, 90, 90)
+# The SMART values a reader of a certificate cares about, in this order; the rest is in the JSON.
+SMART_FIELDS = ("protocol", "smart_passed", "power_on_hours", "power_cycles", "temperature_c", "reallocated_sectors",
+                "pending_sectors", "offline_uncorrectable", "reported_uncorrect", "failing_attributes",
+                "nvme_percentage_used", "nvme_media_errors", "nvme_available_spare", "nvme_critical_warning",
+                "scsi_grown_defects", "scsi_uncorrected_errors")
 PROOF_LINE = "This PDF is a rendering. The signed JSON certificate (DSSE envelope) is the proof: verify it with 'ardoise verify'."
 
 
@@ -75,26 +80,34 @@ class _Doc(FPDF):
     def heading(self, text: str) -> None:
         if self.get_y() > self.h - 40:
             self.add_page()
-        self.ln(1.5)
-        self.font(10, bold=True)
+        self.ln(1)
+        self.font(9, bold=True)
         self.set_fill_color(232, 236, 240)
-        self.cell(0, 5.5, self.t(text), fill=True, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-        self.ln(0.5)
+        self.cell(0, 4.6, self.t(text), fill=True, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        self.ln(0.4)
 
     def field(self, label: str, value: Any, *, reason: str | None = None, width: float = 52) -> None:
         shown = _show(value)
         if value is None and reason:
             shown = f"\u2014 {reason}"
-        self.font(8, bold=True)
         x = self.l_margin
+        value_w = self.w - self.r_margin - x - width
+        # Keep a label and its value on the same page: measure both before drawing either.
+        self.font(7.5, bold=True)
+        label_lines = len(self.multi_cell(width, 3.5, self.t(label), dry_run=True, output=MethodReturnValue.LINES))
+        self.font(8)
+        value_lines = len(self.multi_cell(value_w, 3.5, self.t(shown), dry_run=True, output=MethodReturnValue.LINES))
+        if self.get_y() + 3.5 * max(label_lines, value_lines) > self.page_break_trigger:
+            self.add_page()
+        self.font(7.5, bold=True)
         y = self.get_y()
         self.set_xy(x, y)
-        self.multi_cell(width, 3.7, self.t(label), new_x=XPos.RIGHT, new_y=YPos.TOP)
-        self.font(8.5)
+        self.multi_cell(width, 3.5, self.t(label), new_x=XPos.RIGHT, new_y=YPos.TOP, align="L")
+        self.font(8)
         if value is None:
             self.set_text_color(*GREY)
         self.set_xy(x + width, y)
-        self.multi_cell(self.w - self.r_margin - x - width, 3.7, self.t(shown), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        self.multi_cell(value_w, 3.5, self.t(shown), new_x=XPos.LMARGIN, new_y=YPos.NEXT, align="L")
         self.set_text_color(0, 0, 0)
 
     def fields(self, obj: dict, names: Iterable[tuple[str, str]]) -> None:
@@ -103,7 +116,7 @@ class _Doc(FPDF):
 
     def para(self, text: str, size: float = 8) -> None:
         self.font(size)
-        self.multi_cell(0, 4, self.t(text), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        self.multi_cell(0, 3.5, self.t(text), new_x=XPos.LMARGIN, new_y=YPos.NEXT, align="L")
 
     def qr(self, data: str, x: float, y: float, size: float) -> None:
         code = segno.make_qr(data, error="m")
@@ -264,10 +277,11 @@ def _certificate_pages(doc: _Doc, p: dict, digest: str, key_id: str | None) -> N
     if smart is None:
         doc.field("SMART summary", None, reason=health.get("smart_reason"))
     else:
-        for k, val in list(smart.items())[:14]:
-            if k in ("raw", "attributes") or k.endswith("_reason"):
-                continue
-            doc.field(k.replace("_", " "), val if not isinstance(val, (dict, list)) else _show(val)[:200])
+        shown = [(k, smart[k]) for k in SMART_FIELDS if smart.get(k) not in (None, [], "")]
+        for k, val in shown:
+            doc.field(k.replace("_", " "), _show(val)[:200])
+        if not shown:
+            doc.field("SMART summary", "no values recorded")
 
     doc.heading("Destination")
     d = p["destination"]
