@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Mapping
 
 from agent.errors import ConfigError
-from agent.records import DiskHealth, DiskVerdict, MachineVerdict
+from agent.records import DiskHealth, DiskVerdict, MachineVerdict, Transport
 
 if TYPE_CHECKING:
-    from agent.records import DiskAudit, MachineInfo, SmartSummary
+    from agent.records import Disk, DiskAudit, MachineInfo, SmartSummary
 
 GiB = 1 << 30
 
@@ -155,6 +155,14 @@ def disk_health(s: "SmartSummary", thresholds: "Thresholds | Mapping | None" = N
     return DiskHealth(DiskVerdict.GOOD, reasons)
 
 
+def belongs_to_machine(disk: "Disk") -> bool:
+    """Internal disks only: not the boot stick, not loop/RAM/files, not USB drives plugged
+    in for the session (their health says nothing about the computer being audited)."""
+    if disk.transport in (Transport.LOOP, Transport.RAM, Transport.FILE, Transport.USB):
+        return False
+    return not any(r.startswith("boot medium") for r in disk.reasons)
+
+
 def machine_verdict(
     machine: "MachineInfo", disks: "list[DiskAudit]", thresholds: "Thresholds | Mapping | None" = None
 ) -> tuple[MachineVerdict, list[str]]:
@@ -164,6 +172,8 @@ def machine_verdict(
     repair: list[str] = []
     recycle: list[str] = []
     for d in disks:
+        if not belongs_to_machine(d.disk):
+            continue
         if d.health.verdict == DiskVerdict.FAILING:
             repair.append(f"disk {d.disk.path} ({d.disk.model or d.disk.serial or 'unknown model'}) is failing: replace it")
     for b in machine.batteries or []:

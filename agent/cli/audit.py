@@ -1,14 +1,91 @@
-"""`ardoise audit`: not built yet."""
+"""`ardoise audit [--json] [--raw] [DEV...]`: the machine, its disks' SMART health, verdicts."""
 
 from __future__ import annotations
 
-from agent.errors import UsageError
+import sys
+
+from agent import discover
+from agent.audit import audit_machine
+from agent.cli.disks import human_size
+from agent.cli.output import emit_json, say
+from agent.records import AuditReport
 
 
 def register(sub) -> None:
-    p = sub.add_parser("audit", help="(not built yet)")
+    p = sub.add_parser(
+        "audit",
+        help="machine report: system, CPU, memory, battery, GPU, NICs, displays, disks' SMART and verdicts",
+        description="Audit the machine and its disks (smartctl -x --json), with health verdicts and their reasons.",
+    )
+    p.add_argument("devices", nargs="*", metavar="DEV", help="audit only these disks (default: every disk found)")
+    p.add_argument("--json", action="store_true", help="the full AuditReport as JSON on stdout")
+    p.add_argument("--raw", action="store_true", help="keep smartctl's full JSON in each disk's smart.raw")
+    p.add_argument("--config", metavar="FILE", help="config file (thresholds, exclude_serials)")
+    p.add_argument("--allow-file", action="store_true", help="accept regular files as DEV (demos, tests)")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    raise UsageError("'ardoise audit' is not available in this build yet")
+    from agent.config import load_config
+
+    config = load_config(args.config)
+    exclude = list(config.exclude_serials)
+    if args.devices:
+        disks = [discover.disk_for_path(d, allow_file=args.allow_file, exclude_serials=exclude) for d in args.devices]
+    else:
+        disks = discover.list_disks(exclude_serials=exclude)
+    report = audit_machine(disks, thresholds=config.thresholds, keep_raw=args.raw)
+    for d in report.disks:
+        if d.smart is not None and "smartctl is not installed" in d.smart.messages:
+            say("ardoise: warning: smartctl is not installed: disk health is unknown")
+            break
+    if args.json:
+        emit_json(report)
+    else:
+        print_report(report)
+    return 0
+
+
+def _line(label: str, value: object) -> None:
+    print(f"{label:<10} {value}")
+
+
+def print_report(r: AuditReport) -> None:
+    m = r.machine
+    out = sys.stdout
+    if m.dmi:
+        ident = " ".join(filter(None, [m.dmi.system_vendor, m.dmi.system_product, m.dmi.system_version]))
+        _line("System", f"{ident or '?'}  serial {m.dmi.system_serial or '?'}  ({m.dmi.chassis_type or 'chassis ?'})")
+    else:
+        _line("System", f"unknown ({m.missing.get('dmi', 'no DMI')})")
+    if m.cpu:
+        _line("CPU", f"{m.cpu.brand}  {m.cpu.cores or '?'} cores / {m.cpu.threads or '?'} threads  aes={'yes' if m.cpu.aes else 'no'}")
+    if m.memory:
+        total = f"{m.memory.total_bytes / (1 << 30):.1f} GiB" if m.memory.total_bytes else "?"
+        slots = (
+            f"  {m.memory.slots_used}/{m.memory.slots_total} slots: "
+            + ", ".join(f"{(x.size_bytes or 0) >> 30} GiB {x.type or ''}".strip() for x in m.memory.modules or [] if x.size_bytes)
+            if m.memory.modules
+            else f"  (modules: {m.missing.get('memory.modules', '?')})"
+        )
+        _line("Memory", total + slots)
+    for b in m.batteries or []:
+        _line("Battery", f"{b.name}: health {b.health_percent if b.health_percent is not None else '?'}%  cycles {b.cycle_count or '?'}")
+    if m.batteries is None:
+        _line("Battery", f"none ({m.missing.get('batteries', '')})")
+    for g in m.gpus or []:
+        _line("GPU", " ".join(filter(None, [g.vendor, g.device])) or f"{g.vendor_id}:{g.device_id}")
+    for n in m.nics or []:
+        _line("Network", f"{n.name} {n.kind} {n.mac}")
+    for dsp in m.displays or []:
+        _line("Display", f"{dsp.connector}: {dsp.name or dsp.manufacturer} {dsp.diagonal_inches or '?'}\" "
+                         f"{dsp.preferred_width}x{dsp.preferred_height}")
+    for d in r.disks:
+        s = d.smart
+        hours = f"{s.power_on_hours} h" if s and s.power_on_hours is not None else "- h"
+        _line(
+            "Disk",
+            f"{d.disk.path} {d.disk.model or ''} {human_size(d.disk.size_bytes)} {hours}: "
+            f"{d.health.verdict.value} ({'; '.join(d.health.reasons)})",
+        )
+    print(f"\nVerdict: {r.verdict.value.upper()} - {'; '.join(r.reasons)}", file=out)
