@@ -90,7 +90,7 @@ def start_collector(db_url: str, tmp: Path, *, extra_args=(), env_extra=None, tl
     log = tmp / f"collector-{port}.log"
     env = {**os.environ, "ARDOISE_ADMIN_PASSWORD": ADMIN_PASSWORD, **(env_extra or {})}
     argv = [sys.executable, "-m", "server_stub.cli", "serve", "--port", str(port), "--db", db_url,
-            "--progress-timeout", "3", *extra_args]
+            *extra_args]
     scheme, verify = "http", True
     if tls:
         argv += ["--tls-cert", str(tls[0]), "--tls-key", str(tls[1])]

@@ -331,9 +331,9 @@ def test_progress_is_shown_live_then_dropped_when_done_or_stale(collector, stati
     assert "SER-LIVE" in live and "25.0 %" in live and "SER-STALE" in live
     done = collector.api("POST", "/api/v1/progress", json={**drive, "state": "done"}, headers=station.headers)
     assert done.status_code == 202
-    with collector.engine.begin() as conn:  # as if /dev/sds had not been heard from for a minute
+    with collector.engine.begin() as conn:  # as if /dev/sds had not been heard from for ten minutes
         conn.execute(text("UPDATE live_progress SET updated_at = :t WHERE device = '/dev/sds'"),
-                     {"t": datetime.now(timezone.utc).replace(tzinfo=None) - timedelta(minutes=1)})
+                     {"t": datetime.now(timezone.utc).replace(tzinfo=None) - timedelta(minutes=10)})
     live = collector.api("GET", "/dashboard/live").text
     assert "SER-LIVE-2" in live and "/dev/sdq" not in live and "SER-STALE" not in live
 
