@@ -37,7 +37,7 @@ class PatternSource:
         self.pattern = pattern
         self.label = label or "0x" + pattern.hex()
 
-    def fill(self, buf, offset: int, length: int) -> None:
+    def fill(self, buf, offset: int, length: int, at: int = 0) -> None:
         buf.fill(self.pattern)
 
 
@@ -66,15 +66,15 @@ class RandomStream:
         self._nonce = int.from_bytes(nonce or os.urandom(16), "big")
         self._algorithm = algorithms.AES(self._key)
 
-    def fill(self, buf, offset: int, length: int) -> None:
-        """Write the keystream for device bytes [offset, offset+length) into ``buf``."""
+    def fill(self, buf, offset: int, length: int, at: int = 0) -> None:
+        """Write the keystream for device bytes [offset, offset+length) into ``buf`` at ``at``."""
         if offset % 16:
             raise ValueError("random stream offsets are multiples of the AES block")
         counter = (self._nonce + offset // 16) % (1 << 128)
         encryptor = Cipher(self._algorithm, modes.CTR(counter.to_bytes(16, "big"))).encryptor()
         # Encrypting zeros yields the raw keystream; update_into writes straight into the
         # aligned buffer and releases the GIL, so generation overlaps the writer thread.
-        encryptor.update_into(_zeros(length), buf.whole)
+        encryptor.update_into(_zeros(length), buf.whole[at:])
 
     def bytes_at(self, offset: int, length: int) -> bytes:
         """The stream at an offset, as bytes (for tests and small reads)."""

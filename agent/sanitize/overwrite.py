@@ -123,15 +123,17 @@ def write_pass(
     bad: list[ByteRange] = []
     began, done = time.monotonic(), 0
     work = chunks(start, dev.size, chunk)
+    pipe: Pipeline | None = None
+    slots: list[AlignedBuffer] = []
     if source.constant:
         buf = blockio.pattern_buffer(source.pattern, chunk)
-        stream = ((off, n, buf, None) for off, n in work)
-        slots: list[AlignedBuffer] = []
+        stream = ((off, n, buf) for off, n in work)
     else:
         slots = [AlignedBuffer(chunk, slack=RandomStream.slack) for _ in range(generator_threads() + 1)]
-        stream = iter(Pipeline(work, slots, source.fill, workers=generator_threads()))
+        pipe = Pipeline(work, slots, lambda slot, item: source.fill(slot, *item), workers=generator_threads())
+        stream = ((off, n, slot) for (off, n), slot, _ in pipe)
     try:
-        for off, n, buf, _ in stream:
+        for off, n, buf in stream:
             if cancel is not None and cancel.is_set():
                 return merge(bad), True
             bad += write_all(dev, buf.view[:n], off)
@@ -145,9 +147,8 @@ def write_pass(
                 if ahead > 0:
                     (cancel or threading.Event()).wait(ahead)
     finally:
-        close = getattr(stream, "close", None)
-        if close is not None:
-            close()  # stops the generator threads before their buffers go away
+        if pipe is not None:
+            pipe.close()  # stops the generator threads before their buffers go away
         for s in slots:
             s.close()
     return merge(bad), False

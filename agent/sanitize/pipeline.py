@@ -17,6 +17,7 @@ import threading
 from typing import Callable, Generic, Iterable, Iterator, TypeVar
 
 S = TypeVar("S")
+W = TypeVar("W")
 
 Chunk = tuple[int, int]  # (offset, length) in bytes
 
@@ -30,15 +31,15 @@ def chunks(start: int, end: int, size: int) -> Iterator[Chunk]:
         offset += n
 
 
-class Pipeline(Generic[S]):
-    """Iterate ``(offset, length, slot, error)`` in chunk order; ``error`` is the OSError
-    ``fill`` raised for that chunk, so the consumer can retry it piece by piece."""
+class Pipeline(Generic[S, W]):
+    """Iterate ``(item, slot, error)`` in work order; ``error`` is the OSError ``fill``
+    raised for that item, so the consumer can retry it piece by piece."""
 
     def __init__(
         self,
-        work: Iterable[Chunk],
+        work: Iterable[W],
         slots: list[S],
-        fill: Callable[[S, int, int], None],
+        fill: Callable[[S, W], None],
         *,
         workers: int = 1,
     ) -> None:
@@ -47,7 +48,7 @@ class Pipeline(Generic[S]):
         self._free: queue.Queue[S] = queue.Queue()
         for s in slots:
             self._free.put(s)
-        self._ready: dict[int, tuple[int, int, S, OSError | None]] = {}
+        self._ready: dict[int, tuple[W, S, OSError | None]] = {}
         self._cond = threading.Condition()
         self._next_index = 0
         self._finished_at: int | None = None  # index past the last chunk, once known
@@ -68,7 +69,7 @@ class Pipeline(Generic[S]):
                 # slot, so the consumer can never wait on a chunk that waits on a slot.
                 with self._cond:
                     try:
-                        offset, length = next(self._work)
+                        item = next(self._work)
                     except StopIteration:
                         if self._finished_at is None:
                             self._finished_at = self._next_index
@@ -79,19 +80,19 @@ class Pipeline(Generic[S]):
                     self._next_index += 1
                 error: OSError | None = None
                 try:
-                    self._fill(slot, offset, length)
+                    self._fill(slot, item)
                 except OSError as exc:
                     exc.__traceback__ = None  # its frames hold slices of the slot's buffer
                     error = exc
                 with self._cond:
-                    self._ready[index] = (offset, length, slot, error)
+                    self._ready[index] = (item, slot, error)
                     self._cond.notify_all()
         except BaseException as exc:  # noqa: BLE001 - surfaced in the consumer
             with self._cond:
                 self._crash = exc
                 self._cond.notify_all()
 
-    def __iter__(self) -> Iterator[tuple[int, int, S, OSError | None]]:
+    def __iter__(self) -> Iterator[tuple[W, S, OSError | None]]:
         index = 0
         try:
             while True:
@@ -104,7 +105,7 @@ class Pipeline(Generic[S]):
                         self._cond.wait(0.5)
                     item = self._ready.pop(index)
                 yield item
-                self._free.put(item[2])
+                self._free.put(item[1])
                 index += 1
         finally:
             self.close()

@@ -24,7 +24,11 @@ class Expectation(Protocol):
     label: str
     needs_scratch: bool  # whether ``mismatches`` needs a per-slot buffer for the expected bytes
 
-    def prepare(self, scratch: AlignedBuffer | None, offset: int, length: int) -> None: ...
+    def prepare(self, scratch: AlignedBuffer | None, offset: int, length: int, at: int = 0) -> None: ...
+
+    def agrees(self, got: AlignedBuffer, scratch: AlignedBuffer | None, rel: int, length: int) -> bool:
+        """Fast path: whether buffer bytes [rel, rel+length) are all as expected."""
+        ...
 
     def mismatches(self, got: AlignedBuffer, scratch: AlignedBuffer | None, rel: int, length: int, base: int, block: int) -> list[ByteRange]:
         """Device byte ranges in buffer bytes [rel, rel+length) that are not as expected;
@@ -49,11 +53,11 @@ class Content:
     def zeros(cls) -> "Content":
         return cls(PatternSource(b"\x00", "zero"))
 
-    def prepare(self, scratch: AlignedBuffer | None, offset: int, length: int) -> None:
+    def prepare(self, scratch: AlignedBuffer | None, offset: int, length: int, at: int = 0) -> None:
         # Random: regenerate the stream for this chunk (done by the reader threads, so it
         # overlaps the comparison of the previous chunk).
         if scratch is not None:
-            self.source.fill(scratch, offset, length)
+            self.source.fill(scratch, offset, length, at)
 
     def _expected(self, scratch: AlignedBuffer | None, length: int) -> AlignedBuffer:
         if scratch is not None:
@@ -61,6 +65,9 @@ class Content:
         if self._constant is None or self._constant.size < length:
             self._constant = pattern_buffer(self.source.pattern, max(length, 1 << 20))
         return self._constant
+
+    def agrees(self, got: AlignedBuffer, scratch: AlignedBuffer | None, rel: int, length: int) -> bool:
+        return same_bytes(got, rel, self._expected(scratch, rel + length), rel, length)
 
     def mismatches(self, got: AlignedBuffer, scratch: AlignedBuffer | None, rel: int, length: int, base: int, block: int) -> list[ByteRange]:
         expected = self._expected(scratch, rel + length)
@@ -88,8 +95,11 @@ class Absent:
         self.markers = list(markers)
         self.label = label
 
-    def prepare(self, scratch, offset, length) -> None:
+    def prepare(self, scratch, offset, length, at=0) -> None:
         pass
+
+    def agrees(self, got: AlignedBuffer, scratch, rel: int, length: int) -> bool:
+        return all(got.find(m, rel, rel + length) < 0 for m in self.markers)
 
     def mismatches(self, got: AlignedBuffer, scratch, rel: int, length: int, base: int, block: int) -> list[ByteRange]:
         bad: list[ByteRange] = []

@@ -23,7 +23,7 @@ from agent.sanitize import blockio
 from agent.sanitize.blockio import Device
 from agent.sanitize.progress import Meter, ProgressCallback
 from agent.verify.expect import Expectation
-from agent.verify.full import DEFAULT_CHUNK, read_back, result_from
+from agent.verify.full import DEFAULT_CHUNK, batches, read_back, result_from
 
 SUBSECTIONS = 1000
 LOCATIONS = 2
@@ -110,9 +110,10 @@ def verify_sample(
         ranges = sample_plan(device.size, block, seed)
         total = sum(r.count for r in ranges) * block
         meter = Meter(progress, device.path, "verify", pass_index, pass_count, total, pattern=expect.label)
-        # More readers than for a full pass: samples are small requests, and keeping
-        # several in flight is what makes a sparse read fast.
-        rb = read_back(device, _byte_chunks(ranges, block, chunk), expect, chunk=chunk, meter=meter, cancel=cancel, workers=3)
+        work = batches(_byte_chunks(ranges, block, chunk), chunk)
+        # More readers than a full pass: many small requests in flight is what makes a
+        # sparse read fast (on NVMe as on loop devices).
+        rb = read_back(device, work, expect, chunk=chunk, meter=meter, cancel=cancel, workers=4)
         meter.finish()
         result = result_from(rb, "sample", device, expect, device.size)
         result.seed = seed
