@@ -13,6 +13,7 @@ import logging
 from sqlalchemy import Engine, create_engine, event, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import StaticPool
 
 from agent.errors import ConfigError
 from server_stub.models import SCHEMA_VERSION, Base, SchemaVersion
@@ -28,7 +29,10 @@ class Database:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         try:
-            if self.is_sqlite:
+            if self.is_sqlite and url.rstrip("/") in ("sqlite:", "sqlite:///:memory:"):
+                # In-memory (tests, the OpenAPI document): one connection shared by all threads.
+                self.engine = create_engine(url, connect_args={"check_same_thread": False}, poolclass=StaticPool)
+            elif self.is_sqlite:
                 self.engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
                                             pool_size=pool_size, max_overflow=16)
                 event.listen(self.engine, "connect", _sqlite_pragmas)
