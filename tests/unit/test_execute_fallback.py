@@ -287,3 +287,71 @@ def test_every_step_failing_is_failed_with_no_category(fake_commands, drive, cfg
     result = execute.sanitize(plan, config=cfg)
     assert result.outcome == Outcome.FAILED and result.category is None
     assert any("every planned step failed" in n for n in result.notes)
+
+
+def test_normal_security_erase_without_enhanced_support_is_clear(fake_commands, drive, cfg, monkeypatch):
+    plan = ata_plan(drive, "security-no-enhanced.txt", config=cfg)
+    assert plan.steps[0].method == "ata-security-erase"
+    identify = ("hdparm", "-I", drive)
+    monkeypatch.setattr(ata, "new_password", lambda: "1111222233334444")
+    fake_commands.add(identify, fixture="hdparm/security-no-enhanced.txt")
+    fake_commands.add(["hdparm", "--user-master", "u", "--security-set-pass", "1111222233334444", drive])
+
+    def erased(argv):
+        erase(drive)(argv)
+
+    fake_commands.add(["hdparm", "--user-master", "u", "--security-erase", "1111222233334444", drive], effect=erased)
+    result = execute.sanitize(plan, config=cfg)
+    assert result.method == "ata-security-erase"
+    assert result.outcome == Outcome.SUCCESS and result.category == Category.CLEAR
+
+
+def test_ata_sanitize_block_erase_that_erases_is_purge(fake_commands, drive, instant, cfg):
+    plan = ata_plan(drive, "sanitize-crypto-block-not-frozen.txt", config=cfg)
+    fake_commands.add(["hdparm", "--yes-i-know-what-i-am-doing", "--sanitize-crypto-scramble", drive], returncode=5, stderr="SANITIZE device error reason: Unsupported command\n")
+    fake_commands.add(["hdparm", "--yes-i-know-what-i-am-doing", "--sanitize-block-erase", drive], effect=erase(drive))
+    fake_commands.add(["hdparm", "--sanitize-status", drive], fixture="hdparm/sanitize-status-in-progress.txt")
+    fake_commands.add(["hdparm", "--sanitize-status", drive], fixture="hdparm/sanitize-status-completed.txt")
+    result = execute.sanitize(plan, config=cfg)
+    steps = dict(status(result))
+    assert steps["ata-sanitize-crypto"] == StepStatus.REFUSED
+    assert result.method == "ata-sanitize-block" and result.category == Category.PURGE
+
+
+def test_scsi_sanitize_crypto_that_erases_is_purge(fake_commands, drive, cfg, monkeypatch):
+    from agent.sanitize import scsi
+
+    monkeypatch.setattr(scsi, "sleep", lambda s: None)
+    caps = Capabilities(scsi=scsi.parse_opcodes((FIXTURES / "sg3" / "sg_opcodes-sas-ssd-sanitize.txt").read_text()))
+    plan = plan_from_capabilities(as_disk(drive, Transport.SAS, Media.SSD), caps)
+    fake_commands.add(["sg_sanitize", "--quick", "--early", "--crypto", drive], effect=erase(drive))
+    fake_commands.add(["sg_requests", "--progress", drive], fixture="sg3/sg_requests-progress-25.txt")
+    fake_commands.add(["sg_requests", "--progress", drive], fixture="sg3/sg_requests-progress-none.txt")
+    fake_commands.add(["sg_requests", drive], stderr=" Sense key: No Sense\n")
+    seen = []
+    result = execute.sanitize(plan, config=cfg, progress=seen.append)
+    assert result.method == "scsi-sanitize-crypto" and result.category == Category.PURGE
+    purge = [p for p in seen if p.phase == "purge"]
+    assert [p.bytes_done for p in purge] == [SIZE // 4, SIZE]
+
+
+def test_emmc_secure_discard_runs_after_the_overwrite_and_stays_clear(fake_commands, drive, cfg):
+    from agent.sanitize.discard import DiscardCaps
+
+    caps = Capabilities(discard=DiscardCaps(True, True, "MMC device that accepts discards"))
+    plan = plan_from_capabilities(as_disk(drive, Transport.MMC, Media.FLASH), caps, verify="sample")
+    fake_commands.add(["blkdiscard", "--secure", drive], returncode=1, stderr=f"blkdiscard: {drive}: BLKSECDISCARD ioctl failed: Operation not supported\n")
+    result = execute.sanitize(plan, config=cfg)
+    assert status(result)[-2:] == [("overwrite:two-pass", StepStatus.SUCCESS), ("blkdiscard-secure", StepStatus.UNSUPPORTED)]
+    assert result.outcome == Outcome.SUCCESS and result.category == Category.CLEAR
+
+
+def test_usb_bridged_drive_is_overwritten_and_the_bridge_is_on_the_record(fake_commands, drive, cfg):
+    from agent.records import UsbBridge
+
+    disk = as_disk(drive, Transport.USB, Media.SSD)
+    disk.usb_bridge = UsbBridge(vendor_id="152d", product_id="0578", name="JMS578")
+    result = execute.sanitize(plan_from_capabilities(disk, Capabilities()), config=cfg)
+    assert result.method == "overwrite:zero" and result.category == Category.CLEAR
+    assert any("USB bridge" in n and "152d" in n for n in result.notes)
+    assert fake_commands.calls == []
