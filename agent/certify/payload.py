@@ -263,7 +263,7 @@ def recommend(outcome: str, verdict: str | None, reasons: list[str] | None = Non
         return {
             "type": "other",
             "details": "Sanitized; no health data, so check the drive before reuse.",
-            "basis": ["no SMART verdict available"] + list(reasons or []),
+            "basis": ([f"SMART verdict {verdict}"] if verdict else ["no SMART verdict available"]) + list(reasons or []),
         }
     v = verdict.lower()
     if v in _HEALTHY:
@@ -347,7 +347,11 @@ def build_payload(
     dmi = _first_attr(machine, "dmi") if machine is not None else None
     facts = [o for o in (dmi, machine) if o is not None]
     source: dict[str, Any] = {}
-    why = "no machine audit was made" if machine is None else "the machine's firmware (DMI) does not report it"
+    missing = _first_attr(machine, "missing") if machine is not None else None
+    dmi_missing = missing.get("dmi") if isinstance(missing, dict) else None
+    why = ("no machine audit was made" if machine is None
+           else f"the audit could not read DMI: {dmi_missing}" if dmi is None and dmi_missing
+           else "the machine's firmware (DMI) does not report it")
     for key, names in (("vendor", ("system_vendor", "vendor", "manufacturer")),
                        ("model", ("system_product", "product_name", "model")),
                        ("serial", ("system_serial", "serial", "serial_number")),

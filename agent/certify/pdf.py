@@ -196,7 +196,7 @@ def _certificate_pages(doc: _Doc, p: dict, digest: str, key_id: str | None) -> N
     doc.cell(140, 11, doc.t(verdict), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     doc.set_text_color(0, 0, 0)
     doc.font(9, bold=True)
-    doc.cell(140, 5, doc.t(f"Drive serial: {m.get('serial') or 'unknown'}   Model: {m.get('model') or 'unknown'}"), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    doc.cell(140, 5, doc.t(f"Drive serial: {m.get('serial') or 'unknown (' + m['device'] + ')'}   Model: {m.get('model') or 'unknown'}"), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     qr_size = 36
     doc.qr(qr_text(p["certificate_id"], digest), doc.w - doc.r_margin - qr_size, top, qr_size)
     doc.set_y(max(doc.get_y(), top + qr_size) + 1)
