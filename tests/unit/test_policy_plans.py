@@ -289,3 +289,16 @@ def test_bad_policy_overrides_are_config_errors_naming_the_key(fake_commands, tm
     with pytest.raises(ConfigError) as exc:
         make_plan(nvme_disk(), config=Config(state_dir=tmp_path, policy=policy))
     assert message in str(exc.value)
+
+
+def test_nvme_steps_are_dropped_when_another_namespace_of_the_controller_is_protected(fake_commands, monkeypatch):
+    from agent import discover
+    from agent.sanitize import policy
+
+    monkeypatch.setattr(policy.glob, "glob", lambda pattern: ["/sys/class/nvme/nvme0/nvme0n1", "/sys/class/nvme/nvme0/nvme0n2"])
+    boot = disk("/dev/nvme0n2", Transport.NVME, Media.NVME, target=False, reasons=["boot medium: holds /"])
+    monkeypatch.setattr(discover, "disk_for_path", lambda path, **kw: boot)
+    id_ctrl(fake_commands, "id-ctrl-qemu-7.2.json")
+    plan = make_plan(nvme_disk())
+    assert methods(plan) == ["overwrite:zero"]
+    assert "protected namespaces: /dev/nvme0n2 (boot medium: holds /)" in skipped(plan)["nvme-format-user-data"]
