@@ -6,22 +6,18 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import os
 import re
-import socket
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agent import __version__
-from agent.certify.canonical import without_floats
 from agent.certify.envelope import AUDIT_TYPE, ERASURE_TYPE, dump_envelope, envelope_digest, sign_envelope
+from agent.certify.audit_report import build_audit_payload
 from agent.certify.payload import build_payload
 from agent.errors import CertificateError
-from agent.records import SanitizeResult, to_dict
+from agent.records import SanitizeResult
 
 log = logging.getLogger("ardoise.certify")
 
@@ -99,52 +95,6 @@ def issue_certificate(result: SanitizeResult, audit: Any, config: Any, key, out_
                             envelope, payload, pdf_error)
 
 
-def _get(obj: Any, *names: str) -> Any:
-    for n in names:
-        v = obj.get(n) if isinstance(obj, dict) else getattr(obj, n, None)
-        if v not in (None, ""):
-            return v
-    return None
-
-
-def build_audit_payload(audit: Any, *, key_id: str, lot: str | None = None, hostname: str | None = None) -> dict:
-    """The signed form of a machine audit: machine facts and each disk's SMART verdict."""
-    from agent.certify.payload import disk_health
-
-    machine = _get(audit, "machine", "system")
-    disks = []
-    for entry in _get(audit, "disks", "drives") or []:
-        d = _get(entry, "disk") or entry
-        smart, verdict, reasons = disk_health(entry)
-        disks.append({
-            "device": _get(d, "path", "device"),
-            "serial": _get(d, "serial"),
-            "model": _get(d, "model"),
-            "size_bytes": _get(d, "size_bytes"),
-            "verdict": verdict,
-            "verdict_reasons": reasons,
-            "smart": smart,
-        })
-    machine_dict = without_floats(to_dict(machine)) if machine is not None else None
-    payload = {
-        "schema_version": 1,
-        "report_id": str(uuid.uuid4()),
-        "issued_at": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
-        "lot": lot,
-        "machine": machine_dict if isinstance(machine_dict, dict) or machine_dict is None else {"value": machine_dict},
-        "disks": disks,
-        "verdict": None if _get(audit, "verdict") is None else str(to_dict(_get(audit, "verdict"))),
-        "verdict_reasons": [str(r) for r in (_get(audit, "reasons") or [])],
-        "station": {"key_id": key_id, "hostname": hostname if hostname is not None else socket.gethostname()},
-        "agent": {"name": "ardoise", "version": __version__},
-    }
-    if lot is None:
-        payload["lot_reason"] = "no lot set in the config"
-    if machine is None:
-        payload["machine_reason"] = "the audit recorded no machine facts"
-    return payload
-
-
 def sign_audit_report(audit: Any, key, *, lot: str | None = None) -> dict:
     """The machine audit as a signed DSSE envelope (payloadType ``AUDIT_TYPE``)."""
-    return sign_envelope(build_audit_payload(audit, key_id=key.key_id, lot=lot), AUDIT_TYPE, key)
+    return sign_envelope(build_audit_payload(audit, key=key, lot=lot), AUDIT_TYPE, key)

@@ -142,3 +142,15 @@ def test_audit_report_is_signed_and_checks_against_its_own_schema(key, trusted):
     assert report.payload["disks"][0]["verdict"] == "good"
     assert report.payload["machine"]["batteries"][0]["health_percent"] == "81.5"
     assert report.payload["machine"]["batteries"][0]["design_capacity"] == 57000
+
+
+def test_audit_payload_builder_takes_the_lot_from_the_config_and_the_id_from_the_key(key, trusted):
+    from agent.certify.audit_report import build_audit_payload
+
+    r = S.overwrite_success()
+    payload = build_audit_payload(S.audit_for(r, verdict="worn"), S.config(), key)
+    assert payload["lot"] == "LOT-2026-11" and payload["station"]["key_id"] == key.key_id
+    assert payload["disks"][0]["verdict"] == "worn" and payload["disks"][0]["verdict_reasons"] == ["drive is worn"]
+    assert "raw" not in payload["disks"][0]["smart"]
+    env = envelope.sign_envelope(payload, envelope.AUDIT_TYPE, key)
+    assert check_certificate(env, trusted, payload_type=envelope.AUDIT_TYPE).valid
