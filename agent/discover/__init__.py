@@ -54,13 +54,12 @@ def list_disks(*, exclude_serials: Iterable[str] = (), explicit: Iterable[str] =
     for name in _enumerate_disk_names(sysfs):
         if udev.device_is_stacked(udev_properties(name, sysfs)) or sysfs.slaves(name):
             continue
-        facts, disk = facts_for_disk(name, sysfs)
+        named = sysfs.read(sysfs.block_dir(name) / "dev") in explicit_devnums
+        facts, disk = facts_for_disk(name, sysfs, probe_busy=named)
         unused = disk.transport in (Transport.LOOP, Transport.RAM) and disk.size_bytes == 0
-        if unused and disk.devnum not in explicit_devnums:
+        if unused and not named:
             continue  # detached loop devices and unused zram: nothing there to list
-        disks.append(
-            judge(facts, disk, system, explicit=disk.devnum in explicit_devnums, exclude_serials=exclude_serials)
-        )
+        disks.append(judge(facts, disk, system, explicit=named, exclude_serials=exclude_serials))
     return disks
 
 
@@ -121,3 +120,11 @@ def require_targets(
     if not disks:
         raise DeviceError("no device named")
     return disks
+
+
+def disk_for_name(name: str, *, exclude_serials: Iterable[str] = ()) -> Disk:
+    """The judged ``Disk`` for a kernel name (sdb, nvme0n1) as enumeration sees it: not
+    named explicitly, so loop devices stay out of scope. Used by the hot-plug watcher."""
+    sysfs = Sysfs()
+    facts, disk = facts_for_disk(name, sysfs, probe_busy=False)
+    return judge(facts, disk, read_system_state(sysfs), explicit=False, exclude_serials=exclude_serials)

@@ -166,7 +166,9 @@ def _bridge_from_props(props: Mapping[str, str]) -> UsbBridge | None:
     return UsbBridge(vendor_id=vendor, product_id=product, name=name)
 
 
-def facts_for_disk(name: str, sysfs: Sysfs) -> tuple[DeviceFacts, Disk]:
+def facts_for_disk(name: str, sysfs: Sysfs, *, probe_busy: bool = True) -> tuple[DeviceFacts, Disk]:
+    """``probe_busy`` tries an exclusive open: only for devices someone named, because an
+    O_EXCL open of a device another process is setting up (mkfs, mount) makes theirs fail."""
     d = sysfs.block_dir(name)
     props = udev_properties(name, sysfs)
     disk = disk_from_properties(name, props, read_sysattrs(d, sysfs))
@@ -196,7 +198,7 @@ def facts_for_disk(name: str, sysfs: Sysfs) -> tuple[DeviceFacts, Disk]:
         devnums=sysfs.stacked_devnums(name),
         holders=sysfs.holders_in_use(name),
         labels=label_list,
-        busy=_busy(devnode),
+        busy=_busy(devnode) if probe_busy else None,
     )
     return facts, disk
 
