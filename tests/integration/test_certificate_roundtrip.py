@@ -80,3 +80,23 @@ def test_interrupted_wipe_of_a_loop_device_is_certified_as_interrupted(loopdevs,
     assert report.valid, report.reasons
     assert report.payload["sanitization"]["outcome"] == "interrupted"
     assert report.payload["sanitization"]["category"] is None
+
+
+def test_failed_wipe_of_a_read_only_loop_device_is_certified_as_failed(loopdevs, tmp_path):
+    from agent import discover
+    from agent.sanitize.overwrite import result_from_step, run_overwrite
+
+    dev = loopdevs.create(SIZE, fill=b"\xa5", read_only=True)
+    disk = discover.disk_for_path(dev)
+    result = result_from_step(disk, run_overwrite(disk, "zero", verify="full"))
+    assert result.outcome.value == "failed"
+    key = StationKey.load_or_create(tmp_path / "state")
+    files = issue_certificate(result, None, None, key, tmp_path / "out")
+    verify = ardoise("verify", "--key", str(tmp_path / "state" / PUBLIC_KEY_FILE), "--json", str(files.json_path))
+    assert verify.returncode == 0, verify.stderr  # a valid certificate...
+    payload = check_file(files.json_path, {key.key_id: key.public_key}).payload
+    assert payload["sanitization"]["outcome"] == "failed"  # ...that says the wipe failed
+    assert payload["sanitization"]["category"] is None
+    assert payload["sanitization"]["steps"][0]["error"]
+    with open(dev, "rb") as f:
+        assert f.read(2) == b"\xa5\xa5"
