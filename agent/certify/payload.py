@@ -154,7 +154,9 @@ def technique_of(method: str) -> str | None:
         return "Secure Erase (ATA Security Erase Unit)"
     if "format" in m:
         return "Format NVM (User Data Erase)"
-    if "overwrite" in m or m in _overwrite_names():
+    if "discard" in m:
+        return "Secure Discard (eMMC/SD secure trim)"
+    if "overwrite" in m or m.split(":", 1)[-1] in _overwrite_names():
         return "Overwrite"
     return None
 

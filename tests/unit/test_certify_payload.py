@@ -154,3 +154,17 @@ def test_audit_payload_builder_takes_the_lot_from_the_config_and_the_id_from_the
     assert "raw" not in payload["disks"][0]["smart"]
     env = envelope.sign_envelope(payload, envelope.AUDIT_TYPE, key)
     assert check_certificate(env, trusted, payload_type=envelope.AUDIT_TYPE).valid
+
+
+@pytest.mark.parametrize(
+    "method, technique",
+    [("nvme-sanitize-crypto", "Cryptographic Erase"), ("nvme-format-crypto", "Cryptographic Erase"),
+     ("nvme-sanitize-block", "Block Erase"), ("ata-sanitize-block", "Block Erase"),
+     ("nvme-format-user-data", "Format NVM (User Data Erase)"), ("ata-security-erase-enhanced", "Secure Erase (ATA Security Erase Unit)"),
+     ("scsi-sanitize-overwrite", "Overwrite"), ("overwrite:dod-3pass", "Overwrite"), ("zero", "Overwrite"),
+     ("blkdiscard-secure", "Secure Discard (eMMC/SD secure trim)"), ("none", None)],
+)
+def test_nist_technique_is_named_from_the_policy_method(method, technique):
+    from agent.certify.payload import technique_of
+
+    assert technique_of(method) == technique
