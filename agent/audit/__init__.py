@@ -20,7 +20,9 @@ from agent.records import AuditReport, Disk, DiskAudit, MachineInfo
 __all__ = ["audit_machine", "audit_disks", "Thresholds"]
 
 
-def audit_disks(disks: list[Disk], *, thresholds: Thresholds | Mapping | None = None, keep_raw: bool = False) -> list[DiskAudit]:
+def audit_disks(
+    disks: list[Disk], *, thresholds: Thresholds | Mapping | None = None, keep_raw: bool = False
+) -> list[DiskAudit]:
     t = as_thresholds(thresholds)
     audits = []
     for disk in disks:

@@ -175,7 +175,9 @@ def _self_tests(data: Mapping) -> list[SelfTest]:
     return tests
 
 
-def parse_smartctl(data: Any, *, device: str, argv: list[str] | None = None, returncode: int | None = None) -> SmartSummary:
+def parse_smartctl(
+    data: Any, *, device: str, argv: list[str] | None = None, returncode: int | None = None
+) -> SmartSummary:
     """Summarise one smartctl JSON document. Never raises: what cannot be read stays None,
     and the verdict (decided later) says ``unknown`` when nothing could."""
     s = SmartSummary(device=device, argv=list(argv or []))
@@ -214,7 +216,8 @@ def parse_smartctl(data: Any, *, device: str, argv: list[str] | None = None, ret
         for a in attrs.values():
             when = a.get("when_failed")
             if when in ("now", "past"):
-                s.failing_attributes.append(f"{a.get('id')} {a.get('name')} ({'failing now' if when == 'now' else 'failed in the past'})")
+                state = "failing now" if when == "now" else "failed in the past"
+                s.failing_attributes.append(f"{a.get('id')} {a.get('name')} ({state})")
 
     nvme = _get(data, "nvme_smart_health_information_log")
     if isinstance(nvme, dict):
@@ -255,33 +258,39 @@ def summarize(
     return summary
 
 
+def _unknown(disk: Disk, reason: str, **fields: Any) -> SmartSummary:
+    summary = SmartSummary(device=disk.path, messages=[reason], **fields)
+    summary.health = DiskHealth(DiskVerdict.UNKNOWN, [reason])
+    return summary
+
+
 def read_smart(disk: Disk, *, thresholds: Thresholds | Mapping | None = None, keep_raw: bool = False) -> SmartSummary:
     """Ask smartctl about ``disk``. Failures become an ``unknown`` verdict with the reason,
     never an exception: an audit must survive a drive that does not answer."""
     if disk.transport in NO_SMART:
-        reason = NO_SMART[disk.transport]
-        return SmartSummary(device=disk.path, messages=[reason], health=DiskHealth(DiskVerdict.UNKNOWN, [reason]))
+        return _unknown(disk, NO_SMART[disk.transport])
     argv = smartctl_argv(disk)
     dtype = device_type_for(disk)
     try:
         result = commands.run(argv, timeout=SMARTCTL_TIMEOUT)
     except ToolMissing:
-        reason = "smartctl is not installed"
-        return SmartSummary(device=disk.path, argv=argv, device_type=dtype, query_failed=True, messages=[reason],
-                            health=DiskHealth(DiskVerdict.UNKNOWN, [reason]))
-    except ToolError as exc:
-        reason = str(exc)
-        return SmartSummary(device=disk.path, argv=argv, device_type=dtype, query_failed=True, messages=[reason],
-                            health=DiskHealth(DiskVerdict.UNKNOWN, [reason]))
+        return _unknown(disk, "smartctl is not installed", argv=argv, device_type=dtype, query_failed=True)
+    except ToolError as exc:  # timeout, cannot execute
+        return _unknown(disk, str(exc), argv=argv, device_type=dtype, query_failed=True)
     try:
         data = result.json()
     except ToolError as exc:
-        reason = f"{exc} (exit {result.returncode})"
-        summary = SmartSummary(device=disk.path, argv=argv, device_type=dtype, exit_status=result.returncode,
-                               exit_bits=decode_exit_status(result.returncode), query_failed=True, messages=[reason])
-        summary.health = DiskHealth(DiskVerdict.UNKNOWN, [reason])
-        return summary
-    summary = summarize(data, device=disk.path, argv=argv, returncode=result.returncode,
-                        thresholds=thresholds, keep_raw=keep_raw)
+        return _unknown(
+            disk,
+            f"{exc} (exit {result.returncode})",
+            argv=argv,
+            device_type=dtype,
+            exit_status=result.returncode,
+            exit_bits=decode_exit_status(result.returncode),
+            query_failed=True,
+        )
+    summary = summarize(
+        data, device=disk.path, argv=argv, returncode=result.returncode, thresholds=thresholds, keep_raw=keep_raw
+    )
     summary.device_type = dtype or summary.device_type
     return summary

@@ -59,18 +59,19 @@ def print_report(r: AuditReport) -> None:
     else:
         _line("System", f"unknown ({m.missing.get('dmi', 'no DMI')})")
     if m.cpu:
-        _line("CPU", f"{m.cpu.brand}  {m.cpu.cores or '?'} cores / {m.cpu.threads or '?'} threads  aes={'yes' if m.cpu.aes else 'no'}")
+        aes = "yes" if m.cpu.aes else "no"
+        _line("CPU", f"{m.cpu.brand}  {m.cpu.cores or '?'} cores / {m.cpu.threads or '?'} threads  aes={aes}")
     if m.memory:
         total = f"{m.memory.total_bytes / (1 << 30):.1f} GiB" if m.memory.total_bytes else "?"
-        slots = (
-            f"  {m.memory.slots_used}/{m.memory.slots_total} slots: "
-            + ", ".join(f"{(x.size_bytes or 0) >> 30} GiB {x.type or ''}".strip() for x in m.memory.modules or [] if x.size_bytes)
-            if m.memory.modules
-            else f"  (modules: {m.missing.get('memory.modules', '?')})"
-        )
-        _line("Memory", total + slots)
+        if m.memory.modules:
+            sizes = [f"{x.size_bytes >> 30} GiB {x.type or ''}".strip() for x in m.memory.modules if x.size_bytes]
+            detail = f"  {m.memory.slots_used}/{m.memory.slots_total} slots: {', '.join(sizes)}"
+        else:
+            detail = f"  (modules: {m.missing.get('memory.modules', '?')})"
+        _line("Memory", total + detail)
     for b in m.batteries or []:
-        _line("Battery", f"{b.name}: health {b.health_percent if b.health_percent is not None else '?'}%  cycles {b.cycle_count or '?'}")
+        health = f"{b.health_percent}%" if b.health_percent is not None else "?"
+        _line("Battery", f"{b.name}: health {health}  cycles {b.cycle_count or '?'}")
     if m.batteries is None:
         _line("Battery", f"none ({m.missing.get('batteries', '')})")
     for g in m.gpus or []:
