@@ -124,6 +124,8 @@ def parse_json(data: bytes | str, what: str = "file") -> Any:
         raise fail(NOT_JSON, f"{what} is not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
     except ValueError as exc:
         raise fail(NOT_JSON, f"{what} has a {exc}") from None
+    except RecursionError:
+        raise fail(NOT_JSON, f"{what} is nested too deeply to be a certificate") from None
 
 
 def parse_envelope(data: bytes | str | dict) -> dict:

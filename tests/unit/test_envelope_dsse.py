@@ -106,6 +106,7 @@ def test_non_canonical_base64_is_refused_even_when_it_decodes_the_same(key):
         (b"[1, 2]", "envelope-shape"),
         (b'{"payload": "", "payload": "", "payloadType": "", "signatures": []}', "not-json"),
         (b'{"payloadType": "x", "payload": ""}', "envelope-shape"),
+        (b'{"a":' + b"[" * 100000 + b"]" * 100000 + b"}", "not-json"),
         (b'{"payloadType": "x", "payload": "", "signatures": []}', "envelope-shape"),
     ],
 )
