@@ -318,7 +318,7 @@ def _flatten(obj: Any, prefix: str = "") -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     if isinstance(obj, dict):
         for k, v in obj.items():
-            if k.endswith("_reason") or k in ("raw", "raw_output"):
+            if k.endswith("_reason") or k in ("raw", "raw_output", "flags"):  # CPU flags: hundreds of words nobody reads
                 continue
             out += _flatten(v, f"{prefix}{k}." if isinstance(v, (dict, list)) and v else f"{prefix}{k}")
     elif isinstance(obj, list):
@@ -356,6 +356,9 @@ def render_system_pdf(audit_payload: dict | None, certificate_payloads: list[dic
         doc.field("Audit report id", audit.get("report_id"))
         doc.field("Audit issued", audit.get("issued_at"))
         doc.field("Audit payload SHA-256", payload_digest(audit))
+        doc.field("Machine verdict", audit.get("verdict"))
+        if audit.get("verdict_reasons"):
+            doc.field("Verdict reasons", "; ".join(audit["verdict_reasons"]))
 
     doc.heading("Drives")
     for c in certificate_payloads:
