@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -111,22 +110,52 @@ def machine() -> str:
     return f"{model}, {os.cpu_count()} CPUs, {mem} GiB RAM, kernel {platform.release()}, Python {platform.python_version()}, load {' '.join(load)}"
 
 
-def rss_of_wipe(devs: list[str], method: str, tmp: str) -> float:
-    """Peak RSS (MB) of a separate `ardoise wipe` process wiping ``devs`` at once."""
+def rss_of_wipe(devs: list[str], method: str, tmp: str) -> tuple[float, float]:
+    """Peak RSS (MB) of a separate `ardoise wipe` process wiping ``devs`` at once: during
+    the wipe itself (passes + verification), and overall (certificates included)."""
     env = dict(os.environ, ARDOISE_STATE_DIR=os.path.join(tmp, "state"))
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    code = (
-        "import resource, sys; from agent.cli import main; rc = main(sys.argv[1:]); "
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr); sys.exit(rc)"
-    )
     proc = subprocess.run(
-        [sys.executable, "-c", code, "wipe", *devs, "--method", method, "--verify", "sample", "--yes", "--out", os.path.join(tmp, "out")],
+        [sys.executable, __file__, "--rss-child", method, os.path.join(tmp, "out"), *devs],
         env=env, capture_output=True, text=True,
     )
     if proc.returncode != 0:
         raise SystemExit(f"ardoise wipe failed: {proc.stderr[-2000:]}")
-    del before
-    return int(proc.stderr.strip().splitlines()[-1]) / 1000  # ru_maxrss is in KiB
+    wipe_mb, total_mb = proc.stdout.split()[-2:]
+    return float(wipe_mb), float(total_mb)
+
+
+def rss_child(method: str, out: str, devs: list[str]) -> int:
+    """Child of ``rss_of_wipe``: runs `ardoise wipe` in-process, sampling VmRSS every 5 ms
+    (VmHWM alone cannot tell the wipe from the certificate rendering that follows it)."""
+    import threading
+
+    import agent.cli.wipe as wipe_cli
+    from agent.cli import main as cli_main
+
+    peaks = {"wipe": 0, "certify": 0}
+    phase = ["wipe"]
+
+    def sample() -> None:
+        while True:
+            for line in open("/proc/self/status"):
+                if line.startswith("VmRSS"):
+                    kb = int(line.split()[1])
+                    peaks[phase[0]] = max(peaks[phase[0]], kb)
+            time.sleep(0.005)
+
+    threading.Thread(target=sample, daemon=True).start()
+    write_outputs = wipe_cli._write_outputs
+
+    def marked(*a, **kw):
+        phase[0] = "certify"
+        return write_outputs(*a, **kw)
+
+    wipe_cli._write_outputs = marked
+    rc = cli_main(["wipe", *devs, "--method", method, "--verify", "sample", "--yes", "--out", out])
+    time.sleep(0.02)
+    hwm = int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1])
+    print(f"{peaks['wipe'] / 1000:.1f} {max(hwm, peaks['certify']) / 1000:.1f}")
+    return rc
 
 
 def main() -> int:
@@ -136,7 +165,10 @@ def main() -> int:
     ap.add_argument("--rss-size-mib", type=int, default=256, help="size of each of the 16 devices (default 256)")
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--only", choices=("single", "parallel", "rss"), action="append")
+    ap.add_argument("--rss-child", nargs="+", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.rss_child:
+        return rss_child(args.rss_child[0], args.rss_child[1], args.rss_child[2:])
     if os.geteuid() != 0:
         raise SystemExit("run as root (loop devices)")
     only = set(args.only or ("single", "parallel", "rss"))
@@ -191,9 +223,13 @@ def main() -> int:
                 loops.devices.clear()
                 devs = [loops.create(size) for _ in range(16)]
                 for method in ("zero", "random"):
-                    peak = statistics.median(rss_of_wipe(devs, method, tmp) for _ in range(max(1, args.runs // 2)))
-                    print(f"peak RSS wiping 16 devices ({method}, sample verify): {peak:.1f} MB")
+                    runs = [rss_of_wipe(devs, method, tmp) for _ in range(max(1, args.runs // 2))]
+                    peak = statistics.median(r[0] for r in runs)
+                    total = statistics.median(r[1] for r in runs)
+                    print(f"peak RSS wiping 16 devices ({method}, sample verify): {peak:.1f} MB during the wipe, "
+                          f"{total:.1f} MB with the 16 certificates (JSON + PDF) rendered afterwards")
                     rows.append((f"peak RSS, 16 devices, {method} (MB)", peak, "<= 100", peak <= 100))
+                    rows.append((f"  same, incl. certificates (MB)", total, "(info)", total <= 100))
         finally:
             loops.detach_all()
 

@@ -68,6 +68,14 @@ def chunk_size_for(devices: int, block: int = 512) -> int:
     return max(size, block)
 
 
+def reader_threads(devices: int) -> int:
+    """Reads kept in flight per device during verification. Many devices at once already
+    keep the machine busy, and each reader holds buffers (the 100 MB target for 16)."""
+    if devices <= 2:
+        return 4
+    return 2 if devices <= 8 else 1
+
+
 def generator_threads() -> int:
     # Two generators keep up with a fast device on two cores; more only fight the writer.
     return 2 if (os.cpu_count() or 1) >= 2 else 1
@@ -191,7 +199,10 @@ def run_overwrite(
         return step
     try:
         chunk = chunk_size or chunk_size_for(concurrent, dev.logical_block)
-        _run(dev, disk, m, step, verify=verify, progress=progress, journal=journal, cancel=cancel, chunk=chunk, seed=seed, max_rate=max_rate)
+        _run(
+            dev, disk, m, step, verify=verify, progress=progress, journal=journal, cancel=cancel, chunk=chunk,
+            seed=seed, max_rate=max_rate, readers=reader_threads(concurrent),
+        )
     finally:
         with _active_lock:
             _active -= 1
@@ -214,6 +225,7 @@ def _run(
     chunk: int,
     seed: str | None,
     max_rate: float | None = None,
+    readers: int = 2,
 ) -> None:
     size, block = dev.size, dev.logical_block
     passes = list(m.passes)
@@ -299,7 +311,7 @@ def _run(
         step.notes.append(f"{m.name} includes verification of the final pass: full read-back")
     if mode != "none" and last_source is not None:
         checkpoint.phase(len(passes) - 1, "verify")
-        step.verification = _verify(dev, last_source, mode, progress=progress, cancel=cancel, chunk=chunk, seed=seed, pass_index=len(passes) - 1, pass_count=len(passes))
+        step.verification = _verify(dev, last_source, mode, progress=progress, cancel=cancel, chunk=chunk, seed=seed, pass_index=len(passes) - 1, pass_count=len(passes), workers=readers)
     elif mode == "none":
         step.verification = VerificationResult(method="none", status="not-run", block_size=block)
 

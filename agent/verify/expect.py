@@ -63,7 +63,11 @@ class Content:
         if scratch is not None:
             return scratch
         if self._constant is None or self._constant.size < length:
-            self._constant = pattern_buffer(self.source.pattern, max(length, 1 << 20))
+            # Powers of two only: the shared buffers are cached for the process's lifetime.
+            size = 1 << 20
+            while size < length:
+                size *= 2
+            self._constant = pattern_buffer(self.source.pattern, size)
         return self._constant
 
     def agrees(self, got: AlignedBuffer, scratch: AlignedBuffer | None, rel: int, length: int) -> bool:

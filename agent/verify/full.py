@@ -186,6 +186,7 @@ def verify_full(
     chunk: int = DEFAULT_CHUNK,
     pass_index: int = 0,
     pass_count: int = 1,
+    workers: int | None = None,
 ) -> VerificationResult:
     """Read the whole device back. ``dev`` is an open ``Device`` or a path (opened read-only)."""
     own = isinstance(dev, str)
@@ -193,7 +194,7 @@ def verify_full(
     try:
         meter = Meter(progress, device.path, "verify", pass_index, pass_count, device.size, pattern=expect.label)
         work = (((off, n),) for off, n in chunks(0, device.size, chunk))
-        rb = read_back(device, work, expect, chunk=chunk, meter=meter, cancel=cancel)
+        rb = read_back(device, work, expect, chunk=chunk, meter=meter, cancel=cancel, workers=workers or 2)
         meter.finish()
         return result_from(rb, "full", device, expect, device.size)
     finally:

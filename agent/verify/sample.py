@@ -100,6 +100,7 @@ def verify_sample(
     chunk: int = DEFAULT_CHUNK,
     pass_index: int = 0,
     pass_count: int = 1,
+    workers: int | None = None,
 ) -> VerificationResult:
     """Read the §4.7 sample back. ``dev`` is an open ``Device`` or a path (opened read-only)."""
     own = isinstance(dev, str)
@@ -113,7 +114,7 @@ def verify_sample(
         work = batches(_byte_chunks(ranges, block, chunk), chunk)
         # More readers than a full pass: many small requests in flight is what makes a
         # sparse read fast (on NVMe as on loop devices).
-        rb = read_back(device, work, expect, chunk=chunk, meter=meter, cancel=cancel, workers=4)
+        rb = read_back(device, work, expect, chunk=chunk, meter=meter, cancel=cancel, workers=workers or 4)
         meter.finish()
         result = result_from(rb, "sample", device, expect, device.size)
         result.seed = seed
