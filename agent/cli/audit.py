@@ -8,7 +8,7 @@ from agent import discover
 from agent.audit import audit_machine
 from agent.cli.disks import human_size
 from agent.cli.output import emit_json, say
-from agent.records import AuditReport
+from agent.records import AuditReport, Transport
 
 
 def register(sub) -> None:
@@ -33,7 +33,10 @@ def run(args) -> int:
     if args.devices:
         disks = [discover.disk_for_path(d, allow_file=args.allow_file, exclude_serials=exclude) for d in args.devices]
     else:
-        disks = discover.list_disks(exclude_serials=exclude)
+        # The machine's disks: loop and RAM devices found by enumeration are not part of it.
+        disks = [
+            d for d in discover.list_disks(exclude_serials=exclude) if d.transport not in (Transport.LOOP, Transport.RAM)
+        ]
     report = audit_machine(disks, thresholds=config.thresholds, keep_raw=args.raw)
     for d in report.disks:
         if d.smart is not None and "smartctl is not installed" in d.smart.messages:

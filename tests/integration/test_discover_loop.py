@@ -94,6 +94,23 @@ def test_loop_device_with_mounted_filesystem_is_protected(mounted_loop):
         discover.require_targets([dev])
 
 
+@pytest.fixture
+def swap_loop(loopdevs):
+    dev = loopdevs.create(16 * MiB)
+    subprocess.run(["mkswap", dev], check=True, capture_output=True)
+    subprocess.run(["swapon", dev], check=True, capture_output=True)
+    try:
+        yield dev
+    finally:
+        subprocess.run(["swapoff", dev], check=False, capture_output=True)
+
+
+def test_loop_device_used_as_active_swap_is_protected(swap_loop):
+    disk = discover.disk_for_path(swap_loop)
+    assert disk.target is False
+    assert "active swap" in disk.reasons
+
+
 def test_read_only_loop_device_is_protected(loopdevs):
     dev = loopdevs.create(8 * MiB, read_only=True)
     disk = discover.disk_for_path(dev)
