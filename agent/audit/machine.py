@@ -9,6 +9,7 @@ run through the command gateway. ``sys_root`` / ``proc_root`` point at a recorde
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import shlex
@@ -121,11 +122,18 @@ def physical_cores(sys_root: str = "/sys") -> int | None:
     return len(pairs) or None
 
 
+@functools.lru_cache(maxsize=1)
+def _cpuinfo() -> dict:
+    # py-cpuinfo runs CPUID in a child Python process (about 2 s); the CPU does not change
+    # while the agent runs, so one answer per process is enough (shelf mode audits often).
+    import cpuinfo
+
+    return cpuinfo.get_cpu_info()
+
+
 def read_cpu(sys_root: str = "/sys") -> tuple[CpuInfo | None, str | None]:
     try:
-        import cpuinfo
-
-        raw = cpuinfo.get_cpu_info()
+        raw = _cpuinfo()
     except Exception as exc:  # noqa: BLE001 - py-cpuinfo can fail in odd ways on odd CPUs
         return None, f"py-cpuinfo failed: {type(exc).__name__}: {exc}"
     flags = sorted(raw.get("flags") or [])

@@ -122,3 +122,21 @@ def test_partitions_and_stacked_volumes_are_recognised():
     assert udev.device_is_stacked({"DEVNAME": "/dev/dm-0", "DM_NAME": "vg-root"})
     assert udev.device_is_stacked({"DEVNAME": "/dev/md127", "MD_LEVEL": "raid1"})
     assert not udev.device_is_stacked({"DEVNAME": "/dev/sda"})
+
+
+def test_recorded_disk_whose_serial_is_excluded_by_config_is_protected():
+    props, attrs, _ = _load("sata-hdd-wdc-wd10ezex")
+    disk = disk_from_properties("sdb", props, attrs)
+    facts = DeviceFacts(
+        name="sdb",
+        devnode=disk.path,
+        transport=disk.transport,
+        properties=props,
+        size_bytes=disk.size_bytes,
+        serials=[s for s in (disk.serial, disk.wwn, props.get("ID_SERIAL")) if s],
+    )
+    assert decide(facts, SystemState(), explicit=True, exclude_serials=["WD-WCC6Y1234567"]) == (
+        False,
+        ["serial WD-WCC6Y1234567 is excluded by config"],
+    )
+    assert decide(facts, SystemState(), explicit=True, exclude_serials=["WD-OTHER"])[0] is True
