@@ -18,8 +18,8 @@ from agent.errors import CertificateError
 from server_stub import fields
 from server_stub.db import Database
 from server_stub.errors import Malformed, Unprocessable
-from server_stub.models import AuditDisk, AuditReport, Certificate, Station, utcnow
-from server_stub.stations import public_key_of
+from server_stub.models import AuditDisk, AuditReport, Certificate, utcnow
+from server_stub.stations import StationRef, public_key_of
 
 ERASURE = "erasure"
 AUDIT = "audit"
@@ -49,7 +49,7 @@ def parse(body: bytes) -> tuple[dict, str]:
     return envelope, digest
 
 
-def ingest(db: Database, station: Station, body: bytes, *, only: str | None = None) -> Ingested:
+def ingest(db: Database, station: StationRef, body: bytes, *, only: str | None = None) -> Ingested:
     envelope, _ = parse(body)
     kind = KINDS.get(envelope["payloadType"])
     if kind is None or (only is not None and kind != only):
@@ -71,7 +71,7 @@ def ingest(db: Database, station: Station, body: bytes, *, only: str | None = No
     return _store_audit(db, station, report, raw)
 
 
-def _store_certificate(db: Database, station: Station, report: check.CheckReport, raw: str) -> Ingested:
+def _store_certificate(db: Database, station: StationRef, report: check.CheckReport, raw: str) -> Ingested:
     s = fields.summarize(report.payload)
     row = dict(id=s.id, digest=report.digest, station_id=station.id, key_id=report.key_id, received_at=utcnow(),
                serial=s.serial, model=s.model, manufacturer=s.manufacturer, media_type=s.media_type,
@@ -90,7 +90,7 @@ def _store_certificate(db: Database, station: Station, report: check.CheckReport
     raise Unprocessable(f"certificate id {s.id} is already stored with a different digest")
 
 
-def _store_audit(db: Database, station: Station, report: check.CheckReport, raw: str) -> Ingested:
+def _store_audit(db: Database, station: StationRef, report: check.CheckReport, raw: str) -> Ingested:
     a = fields.summarize_audit(report.payload, report.digest)
     try:
         with db.engine.begin() as conn:

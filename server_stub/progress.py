@@ -16,6 +16,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from server_stub.db import Database
+from server_stub.stations import StationRef
 from server_stub.errors import Malformed, RateLimited
 from server_stub.models import LiveProgress, Station, utcnow
 
@@ -118,13 +119,13 @@ class ProgressBoard:
         self.bucket = TokenBucket(rate, burst)
         self.timeout_s = timeout_s
 
-    def admit(self, station: Station) -> None:
+    def admit(self, station: StationRef) -> None:
         wait = self.bucket.take(station.id)
         if wait:
             raise RateLimited(f"progress from station {station.id} is over {self.bucket.rate:g} requests/s",
                               retry_after=max(1.0, round(wait, 1)))
 
-    def record(self, station: Station, items: list[DriveProgress]) -> int:
+    def record(self, station: StationRef, items: list[DriveProgress]) -> int:
         now = utcnow()
         for attempt in range(2):
             try:

@@ -106,15 +106,31 @@ def enroll(db: Database, token: str, public_pem: str, name: str | None, claimed_
     return Enrollment(True, station.id, kid, bearer, station.lot)
 
 
-def authenticate(db: Database, authorization: str | None) -> Station:
+@dataclass(frozen=True)
+class StationRef:
+    """What an authenticated request needs to know about its station (read without the ORM:
+    this runs on every upload)."""
+
+    id: str
+    key_id: str
+    public_pem: str
+    lot: str | None
+    revoked_at: datetime | None
+
+
+_AUTH_COLUMNS = (Station.id, Station.key_id, Station.public_pem, Station.lot, Station.revoked_at)
+
+
+def authenticate(db: Database, authorization: str | None) -> StationRef:
     """The station named by an ``Authorization: Bearer`` header, or ``Unauthorized``."""
     if not authorization:
         raise Unauthorized("missing Authorization: Bearer header")
     scheme, _, bearer = authorization.partition(" ")
     if scheme.lower() != "bearer" or not bearer.strip():
         raise Unauthorized("Authorization header is not 'Bearer <token>'")
-    with db.session() as s:
-        station = s.scalars(select(Station).where(Station.bearer_hash == secret_hash(bearer.strip()))).first()
+    with db.engine.connect() as conn:
+        row = conn.execute(select(*_AUTH_COLUMNS).where(Station.bearer_hash == secret_hash(bearer.strip()))).first()
+    station = StationRef(*row) if row is not None else None
     if station is None:
         raise Unauthorized("unknown station or bad bearer token")
     if station.revoked_at is not None:
@@ -126,7 +142,7 @@ _key_cache: dict[str, Ed25519PublicKey] = {}
 _key_lock = threading.Lock()
 
 
-def public_key_of(station: Station) -> Ed25519PublicKey:
+def public_key_of(station: Station | StationRef) -> Ed25519PublicKey:
     """The station's key object; cached because PEM parsing costs as much as a verify."""
     key = _key_cache.get(station.public_pem)
     if key is None:
