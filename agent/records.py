@@ -275,6 +275,9 @@ class SmartSummary:
     reported_uncorrect: int | None = None
     failing_attributes: list[str] = field(default_factory=list)  # ATA attributes at/below threshold
     nvme_percentage_used: int | None = None
+    # Flash wear, any protocol: NVMe "percentage used", or the ATA device statistics'
+    # "Percentage Used Endurance Indicator" (ACS-3 log 04h page 07h). May exceed 100.
+    endurance_used_percent: int | None = None
     nvme_media_errors: int | None = None
     nvme_available_spare: int | None = None
     nvme_available_spare_threshold: int | None = None

@@ -219,9 +219,15 @@ def parse_smartctl(
                 state = "failing now" if when == "now" else "failed in the past"
                 s.failing_attributes.append(f"{a.get('id')} {a.get('name')} ({state})")
 
+    for page in _get(data, "ata_device_statistics", "pages") or []:
+        for entry in _get(page, "table") or []:
+            if _get(entry, "name") == "Percentage Used Endurance Indicator":
+                s.endurance_used_percent = _int(_get(entry, "value"))
+
     nvme = _get(data, "nvme_smart_health_information_log")
     if isinstance(nvme, dict):
         s.nvme_percentage_used = _int(nvme.get("percentage_used"))
+        s.endurance_used_percent = s.nvme_percentage_used
         s.nvme_media_errors = _int(nvme.get("media_errors"))
         s.nvme_available_spare = _int(nvme.get("available_spare"))
         s.nvme_available_spare_threshold = _int(nvme.get("available_spare_threshold"))

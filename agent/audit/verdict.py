@@ -33,7 +33,7 @@ class Thresholds:
     worn_reported_uncorrect: int = 1
     # disk: any protocol
     worn_power_on_hours: int = 35_000  # four years powered on
-    # disk: NVMe
+    # disk: flash wear (NVMe percentage used, ATA endurance indicator)
     worn_percentage_used: int = 80
     failing_percentage_used: int = 100
     worn_media_errors: int = 1
@@ -120,7 +120,7 @@ def disk_health(s: "SmartSummary", thresholds: "Thresholds | Mapping | None" = N
     count(s.pending_sectors, "pending sectors", None, t.failing_pending_sectors)
     count(s.offline_uncorrectable, "offline uncorrectable sectors", None, t.failing_offline_uncorrectable)
     count(s.reported_uncorrect, "reported uncorrectable errors", t.worn_reported_uncorrect, None)
-    count(s.nvme_percentage_used, "% of rated endurance used", t.worn_percentage_used, t.failing_percentage_used)
+    count(s.endurance_used_percent, "% of rated endurance used", t.worn_percentage_used, t.failing_percentage_used)
     count(s.nvme_media_errors, "NVMe media errors", t.worn_media_errors, t.failing_media_errors)
     count(s.scsi_grown_defects, "grown defects", t.worn_grown_defects, t.failing_grown_defects)
     count(s.scsi_uncorrected_errors, "uncorrected read/write errors", 1, None)
@@ -145,7 +145,7 @@ def disk_health(s: "SmartSummary", thresholds: "Thresholds | Mapping | None" = N
         return DiskHealth(DiskVerdict.WORN, worn)
     has_data = s.smart_passed is not None or any(
         v is not None
-        for v in (s.reallocated_sectors, s.nvme_percentage_used, s.nvme_media_errors, s.scsi_grown_defects)
+        for v in (s.reallocated_sectors, s.endurance_used_percent, s.nvme_media_errors, s.scsi_grown_defects)
     )
     if not has_data:
         return DiskHealth(DiskVerdict.UNKNOWN, ["smartctl returned no health data (RAID volume, bridge or identify-only output?)"])

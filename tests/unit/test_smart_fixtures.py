@@ -108,3 +108,9 @@ def test_nvme_spare_below_threshold_is_failing():
 @pytest.mark.parametrize("data", [None, [], "text", 42, {"smartctl": "nonsense"}, {"smartctl": {"exit_status": "x"}}])
 def test_malformed_documents_give_unknown_without_crashing(data):
     assert summarize(data, device="/dev/x").health.verdict == UNKNOWN
+
+
+def test_sata_ssd_wear_comes_from_the_device_statistics():
+    data = json.loads((SMARTCTL / "smart-ata-full.json").read_text())
+    assert summarize(data, device="/dev/sda").endurance_used_percent == 19
+    assert summarize(data, device="/dev/sda", thresholds={"worn_percentage_used": 15}).health.verdict == WORN
