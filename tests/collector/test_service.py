@@ -142,3 +142,17 @@ def test_upload_over_https_is_accepted_with_the_ca_bundle_and_refused_with_an_un
         assert c.counts()["certificates"] == 1
     finally:
         stop_collector(c)
+
+
+def test_require_login_closes_every_page_but_the_public_verify(tmp_path):
+    c = start_collector(f"sqlite:///{tmp_path}/c.db", tmp_path, extra_args=["--require-login"])
+    try:
+        for path in ("/", "/certificates", "/lots", "/api/v1/certificates"):
+            assert c.api("GET", path).status_code == 401, path
+            assert c.admin("GET", path).status_code == 200, path
+        assert c.api("GET", "/verify").status_code == 200
+        st = c.enroll()
+        assert st.upload(certs.erasure_envelope(st.key, "SER-LOGIN")).status_code == 201  # stations unaffected
+        assert c.api("POST", "/api/v1/verify", data=b"{}").json()["valid"] is False
+    finally:
+        stop_collector(c)
