@@ -104,6 +104,18 @@ def test_zero_wipe_of_a_file_leaves_only_zeros(tmp_path):
     assert step.bytes_written == 3 * MIB + 4096
 
 
+def test_odd_sized_file_falls_back_to_buffered_io_for_what_o_direct_refuses(tmp_path):
+    size = 3 * MIB + 100  # the last request cannot be O_DIRECT: EINVAL, then buffered
+    disk = make_file(tmp_path, "odd.img", size)
+    opener = opener_for()
+    step = run_overwrite(disk, "random", verify="full", opener=opener, chunk_size=MIB)
+    assert step.status is StepStatus.SUCCESS, step.error
+    assert step.verification.bytes_read == size
+    assert not opener.made[0].inner.direct  # it ended in buffered mode
+    data = Path(disk.path).read_bytes()
+    assert len(data) == size and b"\xa7" * 32 not in data[-100:] and b"\xa7" * 64 not in data
+
+
 def test_write_errors_in_a_range_end_failed_with_exactly_that_lba_range(tmp_path):
     disk = make_file(tmp_path, "bad.img", 4 * MIB)
     bad = (MIB + 3 * 512, MIB + 10 * 512)
