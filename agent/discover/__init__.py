@@ -54,6 +54,8 @@ def list_disks(*, exclude_serials: Iterable[str] = (), explicit: Iterable[str] =
     for name in _enumerate_disk_names(sysfs):
         if udev.device_is_stacked(udev_properties(name, sysfs)) or sysfs.slaves(name):
             continue
+        if sysfs.read(sysfs.block_dir(name) / "hidden") == "1":
+            continue  # NVMe multipath paths (nvme0c0n1): no device node, the namespace is listed
         named = sysfs.read(sysfs.block_dir(name) / "dev") in explicit_devnums
         facts, disk = facts_for_disk(name, sysfs, probe_busy=named)
         unused = disk.transport in (Transport.LOOP, Transport.RAM) and disk.size_bytes == 0
