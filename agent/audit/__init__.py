@@ -27,6 +27,10 @@ def audit_disks(
     audits = []
     for disk in disks:
         summary = smart.read_smart(disk, thresholds=t, keep_raw=keep_raw)
+        if disk.usb_bridge is not None and summary.argv and summary.exit_status is not None:
+            # smartctl answered through the bridge: ATA/NVMe pass-through works (or does not),
+            # which decides whether firmware sanitize commands can reach the drive.
+            disk.usb_bridge.passthrough = not summary.query_failed and summary.protocol in ("ATA", "NVMe")
         audits.append(DiskAudit(disk=disk, smart=summary, health=summary.health))
     return audits
 

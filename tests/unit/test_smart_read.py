@@ -88,3 +88,26 @@ def test_devices_without_smart_are_not_queried(fake_commands, transport):
     assert fake_commands.calls == []
     assert s.health.verdict == DiskVerdict.UNKNOWN
     assert "no SMART" in s.health.reasons[0]
+
+
+def test_audit_records_whether_the_usb_bridge_passes_commands_through(fake_commands):
+    from agent.audit import audit_disks
+
+    fake_commands.add(
+        ["smartctl", "-x", "--json", "-d", "sat", "/dev/sdc"], returncode=216, fixture="smartctl/smart-fail2.json"
+    )
+    fake_commands.add(["smartctl", "-x", "--json", "-d", "sat", "/dev/sdd"], returncode=2, fixture="smartctl/smart-fail.json")
+    good = Disk(path="/dev/sdc", name="sdc", transport=Transport.USB, usb_bridge=UsbBridge("152d", "0578"))
+    bad = Disk(path="/dev/sdd", name="sdd", transport=Transport.USB, usb_bridge=UsbBridge("05e3", "0749"))
+    audit_disks([good, bad])
+    assert good.usb_bridge.passthrough is True
+    assert bad.usb_bridge.passthrough is False
+
+
+def test_bridge_passthrough_stays_unknown_without_smartctl(fake_commands):
+    from agent.audit import audit_disks
+
+    fake_commands.missing_tools.add("smartctl")
+    disk = Disk(path="/dev/sdc", name="sdc", transport=Transport.USB, usb_bridge=UsbBridge("152d", "0578"))
+    audit_disks([disk])
+    assert disk.usb_bridge.passthrough is None
