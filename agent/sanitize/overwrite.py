@@ -317,8 +317,12 @@ def _run(
 
     v = step.verification
     if v is not None and v.status == "error":
-        step.status = StepStatus.INTERRUPTED
+        # Cancelled or device gone: interrupted (resumable); anything else: failed.
+        gone = (cancel is not None and cancel.is_set()) or not dev.is_present() or any("disappeared" in n for n in v.notes)
+        step.status = StepStatus.INTERRUPTED if gone else StepStatus.FAILED
         step.error = "; ".join(v.notes) or "verification did not finish"
+        if not gone and journal is not None:
+            journal.clear(identity)
         return
     if all_bad:
         step.status = StepStatus.FAILED

@@ -255,3 +255,20 @@ def test_progress_reports_bytes_throughput_and_eta(tmp_path):
     assert last_write.throughput_bps > 0
     # ETA covers what remains after the first pass: the second pass and the verification.
     assert last_write.eta_s is not None and last_write.eta_s > 0
+
+
+def test_device_pulled_during_verification_ends_interrupted_with_its_journal(tmp_path):
+    disk = make_file(tmp_path, "v.img", 2 * MIB)
+    journal = Journal(tmp_path / "state")
+
+    class PulledOnRead(FaultyDevice):
+        def preadinto(self, buf, offset):
+            self.gone = True
+            raise OSError(errno.ENODEV, "No such device")
+
+    step = run_overwrite(disk, "zero", verify="full", journal=journal,
+                         opener=lambda p: PulledOnRead(blockio.open_device(p, allow_file=True)), chunk_size=MIB)
+    assert step.status is StepStatus.INTERRUPTED
+    assert step.passes[0].bytes_written == 2 * MIB
+    entry = journal.load(disk.identity)
+    assert entry is not None and entry.phase == "verify"
