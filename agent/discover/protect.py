@@ -69,11 +69,14 @@ def protection_reasons(
     mounted = mountpoints(facts, system)
     if mounted:
         reasons.append("mounted: " + ", ".join(sorted(set(mounted))))
-    if facts.devnums & system.swap_devnums:
+    swap = bool(facts.devnums & system.swap_devnums)
+    if swap:
         reasons.append("active swap")
     for dev, holders in sorted(facts.holders.items()):
         reasons.append(f"in use by {', '.join(holders)} (RAID/LVM/device-mapper member: {dev})")
-    if facts.busy and not (mounted or facts.holders):
+    # EBUSY is the kernel's own word that someone holds the device; it is only worth a
+    # reason of its own when nothing above explains it (ZFS, a process using it exclusively).
+    if facts.busy and not (mounted or swap or facts.holders):
         reasons.append(f"in use: {facts.busy}")
     if facts.read_only:
         reasons.append("read-only device")
