@@ -111,6 +111,20 @@ def test_loop_device_used_as_active_swap_is_protected(swap_loop):
     assert "active swap" in disk.reasons
 
 
+def test_loop_device_held_exclusively_by_a_process_is_protected(loopdevs):
+    """What ZFS or a running wipe does: an exclusive open. No mount or holder shows it;
+    the kernel refusing a second exclusive open does."""
+    dev = loopdevs.create(8 * MiB)
+    fd = os.open(dev, os.O_RDONLY | os.O_EXCL)
+    try:
+        disk = discover.disk_for_path(dev)
+    finally:
+        os.close(fd)
+    assert disk.target is False
+    assert disk.reasons == ["in use: exclusive open refused (EBUSY): claimed by the kernel"]
+    assert discover.disk_for_path(dev).target is True
+
+
 def test_read_only_loop_device_is_protected(loopdevs):
     dev = loopdevs.create(8 * MiB, read_only=True)
     disk = discover.disk_for_path(dev)
