@@ -12,14 +12,15 @@ a few rotating buffers while this thread writes (see ``pipeline``).
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
 import time
 from typing import Callable
 
 from agent.errors import ArdoiseError, DeviceGone, SanitizeError
-from agent.records import Category, Disk, LbaRange, Outcome, PassResult, SanitizeResult, StepResult, StepStatus, Transport, VerificationResult
+from agent.records import (
+    Disk, LbaRange, Outcome, PassResult, SanitizeResult, StepResult, StepStatus, Transport, VerificationResult,
+)
 from agent.sanitize import blockio
 from agent.sanitize.blockio import AlignedBuffer, Device
 from agent.sanitize.journal import Journal, JournalEntry, now_iso
@@ -27,8 +28,6 @@ from agent.sanitize.methods import OverwriteMethod, PassSpec, PatternSource, Ran
 from agent.sanitize.pipeline import Pipeline, chunks
 from agent.sanitize.progress import Meter, ProgressCallback
 from agent.sanitize.retry import ByteRange, merge, write_all
-
-log = logging.getLogger("ardoise.sanitize")
 
 VERIFY_MODES = ("full", "sample", "none")
 MAX_CHUNK = 8 << 20
@@ -46,6 +45,7 @@ def journal_interval() -> float:
         return float(os.environ.get("ARDOISE_JOURNAL_INTERVAL", JOURNAL_INTERVAL))
     except ValueError:
         return JOURNAL_INTERVAL
+
 
 _active = 0
 _active_lock = threading.Lock()
@@ -371,4 +371,4 @@ def result_from_step(disk: Disk, step: StepResult) -> SanitizeResult:
     )
 
 
-__all__ = ["run_overwrite", "result_from_step", "write_pass", "set_concurrency_hint", "chunk_size_for", "Category"]
+__all__ = ["run_overwrite", "result_from_step", "write_pass", "set_concurrency_hint", "chunk_size_for"]

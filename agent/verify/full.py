@@ -17,7 +17,7 @@ from agent.errors import DeviceGone, SanitizeError
 from agent.records import LbaRange, VerificationResult
 from agent.sanitize import blockio
 from agent.sanitize.blockio import AlignedBuffer, Device
-from agent.sanitize.pipeline import Chunk, Pipeline, chunks
+from agent.sanitize.pipeline import Pipeline, chunks
 from agent.sanitize.progress import Meter, ProgressCallback
 from agent.sanitize.retry import ByteRange, merge, read_all
 from agent.verify.expect import Expectation

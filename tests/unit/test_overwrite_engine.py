@@ -8,7 +8,6 @@ bad disk would; retries, narrowing, journalling and verification are the engine'
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 import threading
 from pathlib import Path
