@@ -140,6 +140,16 @@ def test_loop_device_carrying_the_ardoise_label_is_protected_as_boot_medium(loop
     assert any("Ardoise label 'ARDOISE'" in r for r in disk.reasons), disk.reasons
 
 
+@pytest.mark.parametrize("fat", ["16", "32"])
+def test_loop_device_with_the_fat_data_partition_label_is_protected(loopdevs, fat):
+    """The stick's data partition is FAT labelled ARDOISE (build_image.sh)."""
+    dev = loopdevs.create(64 * MiB)
+    subprocess.run(["mkfs.vfat", "-F", fat, "-n", "ARDOISE", dev], check=True, capture_output=True)
+    disk = discover.disk_for_path(dev)
+    assert disk.target is False
+    assert any("Ardoise label 'ARDOISE' (vfat)" in r for r in disk.reasons), disk.reasons
+
+
 def test_loop_device_carrying_an_ardoise_iso_is_protected_as_boot_medium(loopdevs):
     """The image is a hybrid ISO written to the stick: its primary volume descriptor sits at
     32 KiB on the whole disk (ECMA-119). Written here byte by byte on our own loop device."""
