@@ -25,6 +25,8 @@ from agent.verify.expect import Expectation
 DEFAULT_CHUNK = 8 << 20
 # A certificate must stay readable: past this many bad ranges, we count instead of list.
 MAX_RANGES = 10_000
+# Mismatching bytes located to the exact block before reporting whole requests instead.
+MAX_EXACT_BYTES = 4 << 20
 
 
 @dataclass
@@ -35,6 +37,8 @@ class ReadBack:
     cancelled: bool = False
     gone: str | None = None
     error: str | None = None
+    coarse: bool = False  # some mismatch ranges are whole extents, not exact blocks
+    exact_bytes: int = 0  # bytes of mismatches located block by block
     duration_s: float = 0.0
 
 
@@ -112,7 +116,16 @@ def read_back(
                 at = rel
                 for bad_start, bad_end in [*bad_reads, (offset + length, offset + length)]:
                     if bad_start - base > at:
-                        out.mismatches.extend(expect.mismatches(got, scratch, at, bad_start - base - at, base, dev.logical_block))
+                        n = bad_start - base - at
+                        if len(out.mismatches) < MAX_RANGES and out.exact_bytes < MAX_EXACT_BYTES:
+                            found = expect.mismatches(got, scratch, at, n, base, dev.logical_block)
+                            out.mismatches.extend(found)
+                            out.exact_bytes += sum(e - s for s, e in found)
+                        elif not expect.agrees(got, scratch, at, n):
+                            # Past the limits, a whole extent per range: naming every block
+                            # of a wholly wrong device would take minutes, not seconds.
+                            out.mismatches.append((base + at, base + at + n))
+                            out.coarse = True
                     at = bad_end - base
                 rel += length
             out.bytes_read += rel
@@ -160,6 +173,8 @@ def result_from(rb: ReadBack, method: str, dev: Device, expect: Expectation, tot
         notes.append(rb.error)
     if rb.cancelled:
         notes.append("verification cancelled before the end")
+    if rb.coarse:
+        notes.append("many mismatches: after the first ones, ranges are reported per request, not per block")
     for name, ranges in (("mismatching", rb.mismatches), ("unreadable", rb.read_errors)):
         if len(ranges) > MAX_RANGES:
             notes.append(f"{len(ranges)} {name} ranges; the first {MAX_RANGES} are listed")

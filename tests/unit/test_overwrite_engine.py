@@ -271,3 +271,13 @@ def test_device_pulled_during_verification_ends_interrupted_with_its_journal(tmp
     assert step.passes[0].bytes_written == 2 * MIB
     entry = journal.load(disk.identity)
     assert entry is not None and entry.phase == "verify"
+
+
+def test_wholly_wrong_content_is_reported_quickly_and_says_ranges_are_coarse(tmp_path):
+    from agent.verify import Content, verify_full
+
+    disk = make_file(tmp_path, "w.img", 8 * MIB, fill=b"\x01")  # every block wrong
+    result = verify_full(disk.path, Content.zeros(), chunk=MIB)
+    assert result.status == "failed"
+    assert result.mismatches[0].start == 0 and result.mismatches[-1].end == 8 * MIB // 512
+    assert any("per request" in n for n in result.notes)
