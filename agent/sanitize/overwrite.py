@@ -68,11 +68,13 @@ def chunk_size_for(devices: int, block: int = 512) -> int:
     return max(size, block)
 
 
-def reader_threads(devices: int) -> int:
-    """Reads kept in flight per device during verification. Many devices at once already
-    keep the machine busy, and each reader holds buffers (the 100 MB target for 16)."""
+def reader_threads(devices: int, mode: str = "full") -> int:
+    """Reads kept in flight per device during verification. A sample is many small reads,
+    which gain from more in flight; a full pass is large sequential reads. Many devices at
+    once already keep the machine busy, and each reader holds buffers (the 100 MB target
+    for 16 devices)."""
     if devices <= 2:
-        return 4
+        return 4 if mode == "sample" else 2
     return 2 if devices <= 8 else 1
 
 
@@ -201,7 +203,7 @@ def run_overwrite(
         chunk = chunk_size or chunk_size_for(concurrent, dev.logical_block)
         _run(
             dev, disk, m, step, verify=verify, progress=progress, journal=journal, cancel=cancel, chunk=chunk,
-            seed=seed, max_rate=max_rate, readers=reader_threads(concurrent),
+            seed=seed, max_rate=max_rate, readers=reader_threads(concurrent, verify),
         )
     finally:
         with _active_lock:
