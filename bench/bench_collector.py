@@ -128,6 +128,36 @@ async def load(url: str, reqs: list[bytes], clients: int) -> tuple[float, list[f
     return time.perf_counter() - t0, latencies, codes
 
 
+def _tree(pid: int) -> list[int]:
+    """The process and its descendants (uvicorn workers), from /proc."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        for task in Path(f"/proc/{p}/task").glob("*"):
+            try:
+                todo += [int(c) for c in (task / "children").read_text().split()]
+            except OSError:
+                pass
+    return out
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process tree: the server's cost, whatever else loads the machine."""
+    total = 0
+    for p in _tree(pid):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def loadavg() -> float:
+    return float(Path("/proc/loadavg").read_text().split()[0])
+
+
 def pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
@@ -166,7 +196,11 @@ def main() -> int:
             print(f"built and signed {len(warm) + len(reqs)} certificates in {time.perf_counter() - t_build:.1f} s "
                   f"({len(reqs[0])} bytes per request)", file=sys.stderr)
             asyncio.run(load(url, warm, args.clients))
+            load_before = loadavg()
+            server_cpu0, client_cpu0 = cpu_seconds(proc.pid), time.process_time()
             wall, lat, codes = asyncio.run(load(url, reqs, args.clients))
+            server_cpu = cpu_seconds(proc.pid) - server_cpu0
+            client_cpu = time.process_time() - client_cpu0
             engine = create_engine(db_url)
             with engine.connect() as conn:
                 stored = conn.execute(select(func.count()).select_from(Certificate)
@@ -187,6 +221,10 @@ def main() -> int:
         "p99_ms": round(1000 * pct(lat, 99), 1), "max_ms": round(1000 * max(lat), 1),
         "status_codes": {str(k): v for k, v in sorted(codes.items())}, "acknowledged": acked, "stored": stored,
         "nothing_lost": stored == acked, "cpus": os.cpu_count(),
+        # CPU per upload does not depend on what else runs on the machine; the rate does.
+        "server_cpu_ms_per_upload": round(1000 * server_cpu / len(lat), 2),
+        "client_cpu_ms_per_upload": round(1000 * client_cpu / len(lat), 2),
+        "loadavg_before": load_before,
     }
     print(json.dumps(result))
     return 0 if stored == acked and acked == len(reqs) else 1

@@ -37,7 +37,9 @@ class Database:
                                             pool_size=pool_size, max_overflow=16)
                 event.listen(self.engine, "connect", _sqlite_pragmas)
             else:
-                self.engine = create_engine(url, pool_size=pool_size, max_overflow=16, pool_pre_ping=True)
+                # No pre-ping (a round trip per checkout): a connection broken by a server
+                # restart fails one request, and SQLAlchemy then discards the whole pool.
+                self.engine = create_engine(url, pool_size=pool_size, max_overflow=16, pool_recycle=1800)
         except (SQLAlchemyError, ImportError, ValueError) as exc:
             raise ConfigError(f"bad database URL {redact(url)}: {exc}") from None
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
