@@ -86,15 +86,20 @@ class StderrPrinter:
         self.stream = stream or sys.stderr
         self.interval = interval
         self._last: dict[str, float] = {}
+        self._printed: dict[str, tuple] = {}
         self._lock = threading.Lock()
 
     def __call__(self, p: Progress) -> None:
         now = time.monotonic()
         finished = p.bytes_done >= p.bytes_total
+        key = (p.phase, p.pass_index, p.bytes_done)
         with self._lock:
             if not finished and now - self._last.get(p.device, 0.0) < self.interval:
                 return
+            if finished and self._printed.get(p.device) == key:
+                return  # the last advance and the phase's end report the same 100 %
             self._last[p.device] = now
+            self._printed[p.device] = key
             pct = 100.0 * p.bytes_done / p.bytes_total if p.bytes_total else 100.0
             eta = f"{p.eta_s:.0f}s" if p.eta_s is not None else "?"
             label = f" {p.pattern}" if p.pattern else ""
