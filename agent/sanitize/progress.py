@@ -94,7 +94,7 @@ class StderrPrinter:
         finished = p.bytes_done >= p.bytes_total
         key = (p.phase, p.pass_index, p.bytes_done)
         with self._lock:
-            if not finished and now - self._last.get(p.device, 0.0) < self.interval:
+            if not finished and now - self._last.get(p.device, float("-inf")) < self.interval:
                 return
             if finished and self._printed.get(p.device) == key:
                 return  # the last advance and the phase's end report the same 100 %
