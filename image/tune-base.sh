@@ -1,0 +1,115 @@
+#!/bin/sh
+# Runs inside the chroot of the base (build_image.sh, stage 2): trims the Debian install
+# to what a live disk-sanitizing station needs, then builds the initramfs. The base cache
+# is keyed by this file, so edits here rebuild the base from the cached package stage.
+set -eu
+
+KVER=$(ls /lib/modules | sort -V | tail -n1)
+MODS=/lib/modules/$KVER/kernel
+
+# --- identity and services -------------------------------------------------------------
+echo ardoise > /etc/hostname
+printf '127.0.0.1\tlocalhost\n127.0.1.1\tardoise\n::1\t\tlocalhost ip6-localhost ip6-loopback\n' > /etc/hosts
+: > /etc/machine-id                      # systemd makes a fresh one at every boot
+rm -f /var/lib/dbus/machine-id
+systemctl enable systemd-networkd.service systemd-resolved.service
+ln -sf /run/systemd/resolve/stub-resolv.conf /etc/resolv.conf
+# Nothing may touch the disks behind the agent's back, nor spend boot time on upkeep.
+for unit in smartmontools.service smartd.service e2scrub_all.timer e2scrub_reap.service \
+            fstrim.timer apt-daily.timer apt-daily-upgrade.timer dpkg-db-backup.timer \
+            systemd-networkd-wait-online.service serial-getty@ttyS0.service \
+            systemd-timesyncd.service nvmf-autoconnect.service nvmefc-boot-connections.service \
+            systemd-binfmt.service proc-sys-fs-binfmt_misc.automount; do
+  systemctl mask "$unit" >/dev/null 2>&1 || true
+done
+cat > /etc/issue <<'EOF'
+Ardoise live system: technician's root shell. The agent runs on tty1 (Alt+F1).
+  journalctl -u ardoise-agent -f    follow the agent
+  ls /media/ardoise                 the stick's data partition (config, spool, logs)
+
+EOF
+
+# --- kernel modules: keep storage, USB, network, GPU/console, file systems we mount ----
+prune_modules() {
+  for p in sound drivers/media drivers/infiniband drivers/isdn drivers/staging drivers/iio \
+           drivers/bluetooth net/bluetooth drivers/net/can net/can drivers/net/wan \
+           drivers/net/hamradio drivers/net/ieee802154 net/ieee802154 net/mac802154 \
+           drivers/target drivers/nfc net/nfc arch/x86/kvm drivers/atm net/atm drivers/mtd \
+           drivers/w1 drivers/edac drivers/usb/gadget drivers/usb/serial drivers/input/joystick \
+           drivers/input/tablet drivers/input/touchscreen drivers/gnss drivers/comedi \
+           drivers/fpga drivers/counter drivers/most drivers/greybus \
+           net/netfilter net/ipv4/netfilter net/ipv6/netfilter net/bridge net/openvswitch \
+           net/sctp net/rds net/tipc net/ceph net/sunrpc net/batman-adv net/l2tp net/rxrpc \
+           net/6lowpan net/9p net/ax25 net/rose net/netrom net/x25 net/appletalk net/smc \
+           net/dccp \
+           fs/ocfs2 fs/gfs2 fs/xfs fs/btrfs fs/ceph fs/cifs fs/smb fs/nfs fs/nfsd fs/nfs_common \
+           fs/lockd fs/jfs fs/reiserfs fs/ubifs fs/f2fs fs/nilfs2 fs/orangefs fs/afs fs/coda \
+           fs/dlm fs/9p fs/ntfs3 fs/ntfs fs/erofs fs/hfs fs/hfsplus fs/minix fs/romfs \
+           fs/ufs fs/qnx4 fs/qnx6 fs/omfs fs/befs fs/sysv fs/adfs fs/affs fs/efs fs/bfs \
+           fs/freevxfs fs/hpfs fs/zonefs fs/gfs2 fs/cachefiles fs/fscache fs/netfs; do
+    rm -rf "${MODS:?}/$p"
+  done
+  depmod -a "$KVER"
+}
+prune_modules
+
+# --- firmware: common NICs, Wi-Fi, GPUs; drop what no laptop or desktop NIC uses --------
+# Kept: wired NICs, laptop Wi-Fi (Intel, Atheros/Qualcomm, Realtek, MediaTek, Broadcom),
+# GPUs (Intel i915, AMD, Nvidia). Dropped: router and phone SoCs, data-centre GPUs and
+# NICs, Bluetooth (its modules are pruned above). Measured in docs/image.md.
+for p in netronome mellanox liquidio qed cxgb4 dpaa2 mrvl/prestera qcom ti-connectivity \
+         cavium ueagle-atm vxge cypress qca rtl_bt \
+         ath11k/IPQ6018 ath11k/IPQ8074 ath11k/QCN9074 ath11k/WCN6750 \
+         ath10k/QCA4019 ath10k/WCN3990 ath10k/QCA9888 ath10k/QCA99X0 ath10k/QCA9984 \
+         mediatek/mt81* mediatek/mt7915* mediatek/mt7986* mediatek/BT_RAM_CODE* \
+         amdgpu/aldebaran_* amdgpu/arcturus_* amdgpu/cyan_skillfish* amdgpu/navi12_* \
+         amdgpu/vega20_* nvidia/tegra* intel/ibt-* brcm/*.hcd; do
+  # Unquoted on purpose: the entries are globs.
+  rm -rf /lib/firmware/$p
+done
+# iwlwifi ships every API version of each microcode; the kernel loads the highest it
+# supports (the name modinfo declares) or the next lower one present. Keep just that one.
+python3 - "$KVER" <<'EOF'
+import re, subprocess, sys
+from pathlib import Path
+
+kver = sys.argv[1]
+fw = Path("/lib/firmware")
+declared = subprocess.run(["modinfo", "-k", kver, "-F", "firmware", "iwlwifi"],
+                          capture_output=True, text=True).stdout.split()
+want = {}
+for name in declared:
+    m = re.fullmatch(r"(iwlwifi-.+)-(\d+)\.ucode", name)
+    if m:
+        want[m.group(1)] = max(int(m.group(2)), want.get(m.group(1), 0))
+keep = set()
+for prefix, top in want.items():
+    versions = []
+    for f in fw.glob(prefix + "-*.ucode"):
+        m = re.fullmatch(re.escape(prefix) + r"-(\d+)\.ucode", f.name)
+        if m and int(m.group(1)) <= top:
+            versions.append((int(m.group(1)), f))
+    if versions:
+        keep.add(max(versions)[1])
+removed = 0
+for f in fw.glob("iwlwifi-*.ucode"):
+    m = re.fullmatch(r"(iwlwifi-.+)-(\d+)\.ucode", f.name)
+    if m and m.group(1) in want and f not in keep:
+        removed += f.stat().st_size
+        f.unlink()
+print(f"tune-base: iwlwifi firmware pruned by {removed // 1024} KiB, kept {len(keep)} files")
+EOF
+
+# --- docs, man pages, locales, apt lists and caches -------------------------------------
+rm -rf /usr/share/doc/* /usr/share/man/* /usr/share/info/* /usr/share/lintian \
+       /usr/share/linda /usr/share/bug /var/cache/man
+find /usr/share/locale -mindepth 1 -maxdepth 1 ! -name locale.alias -exec rm -rf {} +
+apt-get clean
+rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/cache/debconf/*-old \
+       /var/lib/dpkg/*-old /tmp/* /var/tmp/*
+find /var/log -type f -exec truncate -s 0 {} +
+# Tests and C headers inside Python packages are never run on the stick.
+find /usr/lib/python3/dist-packages -depth -type d -name tests -exec rm -rf {} + 2>/dev/null || true
+
+# --- initramfs, after the module pruning so it only carries what the system keeps -------
+update-initramfs -c -k "$KVER" 2>/dev/null || update-initramfs -u -k "$KVER"
