@@ -1,14 +1,63 @@
-"""`ardoise upload`: not built yet."""
+"""`ardoise upload [--config FILE]`: send the spooled certificates and audit reports now."""
 
 from __future__ import annotations
 
-from agent.errors import UsageError
+from agent.cli.output import emit_json, say
+from agent.config import load_config
+from agent.errors import ConfigError, DeliveryError
 
 
 def register(sub) -> None:
-    p = sub.add_parser("upload", help="(not built yet)")
+    p = sub.add_parser(
+        "upload",
+        help="send the spooled certificates to the collector now",
+        description=(
+            "Send every certificate and audit report of the spool that the collector has not "
+            "acknowledged yet. A file is marked delivered only after the collector answers 201 "
+            "or 200, and is kept as the local copy. Exit 0 when everything is delivered."
+        ),
+    )
+    p.add_argument("--config", metavar="FILE", help="config file (default: ardoise.yaml on the ARDOISE partition)")
+    p.add_argument("--retry-rejected", action="store_true", help="also resend files the collector rejected before")
+    p.add_argument("--json", action="store_true", help="print the delivery report as JSON on stdout")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    raise UsageError("'ardoise upload' is not available in this build yet")
+    from agent.certify.keys import StationKey
+    from agent.deliver.client import CollectorClient
+    from agent.deliver.spool import Spool
+    from agent.deliver.upload import deliver_pending
+
+    config = load_config(args.config)
+    if config.collector is None:
+        raise ConfigError("no collector configured (set collector.url in ardoise.yaml or ardoise.collector.url=)")
+    spool = Spool.for_state_dir(config.state_dir)
+    key = StationKey.load_or_create(config.state_dir)
+    client = CollectorClient(config.collector, config.state_dir, key)
+    report = deliver_pending(spool, client, include_rejected=args.retry_rejected)
+    counts = spool.counts()
+    if report.error and not (report.delivered or report.duplicates or report.rejected) and not args.json:
+        raise DeliveryError(report.error)  # nothing happened: one line says why
+    if args.json:
+        emit_json(
+            {
+                "delivered": report.delivered,
+                "already_delivered": report.duplicates,
+                "rejected": [{"file": f, "reason": r} for f, r in report.rejected],
+                "pending": report.pending,
+                "error": report.error,
+                "spool": {"spooled": counts.spooled, "delivered": counts.delivered, "rejected": counts.rejected},
+            }
+        )
+    say(
+        f"ardoise: {len(report.delivered)} delivered, {len(report.duplicates)} already at the collector, "
+        f"{len(report.rejected)} rejected, {len(report.pending)} pending"
+    )
+    for name, reason in report.rejected:
+        say(f"ardoise: rejected {name}: {reason}")
+    if report.error:
+        raise DeliveryError(report.error)
+    if report.rejected or counts.rejected:
+        raise DeliveryError(f"{counts.rejected} file(s) rejected by the collector; see above, or --retry-rejected")
+    return 0

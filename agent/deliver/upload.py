@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from dataclasses import dataclass, field
 
 from agent.deliver.client import CollectorClient, Unauthorized, Unreachable
@@ -57,3 +59,48 @@ def deliver_pending(
             report.pending.extend(e.name for e in entries[i:])
             break
     return report
+
+
+class Deliverer:
+    """Serializes deliveries of one run and keeps the TUI footer up to date.
+
+    One lock: a disk that finishes while another's certificate is being sent waits, so no
+    file is ever posted twice at once. After an unreachable collector, sweeps pause for
+    ``quiet_s`` (each would wait through the whole back-off again); ``final`` sweeps don't.
+    """
+
+    def __init__(self, spool: Spool, client: CollectorClient | None, *, on_change=None, quiet_s: float = 30.0, clock=None):
+        self.spool = spool
+        self.client = client
+        self.on_change = on_change or (lambda status, counts: None)
+        self.quiet_s = quiet_s
+        self.clock = clock or time.monotonic
+        self._lock = threading.Lock()
+        self._failed_at: float | None = None
+        self.status = "none configured: certificates stay on the stick" if client is None else "not contacted yet"
+        self.last_report: DeliveryReport | None = None
+
+    def _announce(self) -> None:
+        self.on_change(self.status, self.spool.counts())
+
+    def sweep(self, *, final: bool = False) -> DeliveryReport | None:
+        """Send everything pending; None when there is no collector or sweeps are paused."""
+        if self.client is None:
+            self._announce()
+            return None
+        with self._lock:
+            if not final and self._failed_at is not None and self.clock() - self._failed_at < self.quiet_s:
+                self._announce()
+                return None
+            report = deliver_pending(self.spool, self.client)
+            self.last_report = report
+            if report.error:
+                self._failed_at = self.clock()
+                self.status = f"{self.client.cfg.url}: {report.error}"
+            else:
+                self._failed_at = None
+                self.status = f"{self.client.cfg.url}: connected"
+            if report.rejected:
+                self.status += f"; {len(report.rejected)} rejected ({report.rejected[-1][1]})"
+        self._announce()
+        return report

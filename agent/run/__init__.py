@@ -1,0 +1,123 @@
+"""``ardoise run``: the unattended pipeline, shelf mode and the end of the run.
+
+``run_unattended`` is what the CLI calls; everything it needs from the outside (stage
+functions, the display, the stop signal, sleeping before power-off) can be passed in, so
+tests drive the same code the live image runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Callable
+
+from agent import tui
+from agent.config import Config
+from agent.deliver.client import CollectorClient
+from agent.records import Outcome
+from agent.run.pipeline import DiskOutcome, Session
+from agent.run.shelf import Shelf
+from agent.run.stages import Stages, default_stages
+
+log = logging.getLogger("ardoise.run")
+
+__all__ = ["run_unattended", "RunSummary", "Stages", "default_stages"]
+
+
+class RunSummary:
+    def __init__(self, outcomes: dict[str, DiskOutcome], session: Session):
+        self.outcomes = outcomes
+        self.session = session
+
+    @property
+    def ok(self) -> bool:
+        return all(o.outcome == Outcome.SUCCESS and not o.error for o in self.outcomes.values())
+
+    @property
+    def exit_code(self) -> int:
+        # 5 is SanitizeError's code: some disk was not certified successful.
+        return 0 if self.ok else 5
+
+
+def run_unattended(
+    config: Config,
+    *,
+    watch: bool = False,
+    stages: Stages | None = None,
+    view: tui.RunView | None = None,
+    stop: threading.Event | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    client: CollectorClient | None = None,
+    on_ready: Callable[[Session], None] | None = None,
+    wait_for_key: Callable[[], None] | None = None,
+) -> RunSummary:
+    stages = stages or default_stages()
+    view = view or tui.RunView()
+    stop = stop or threading.Event()
+    watch = watch or config.shelf
+    session = Session.open(config, stages, view, client=client)
+    try:
+        if config.collector is None:
+            log.info("no collector configured: certificates stay in %s", session.spool.root)
+        # What earlier boots could not send goes first.
+        session.deliverer.sweep()
+        view.say("looking for disks")
+        disks = stages.find_disks(config)
+        for disk in disks:
+            if disk.target:
+                session.show_disk(disk)
+            else:
+                session.show_disk(disk, tui.PROTECTED, disk.reasons[0] if disk.reasons else "protected")
+        targets = [d for d in disks if d.target]
+        session.run_audit(disks)
+        shelf = Shelf(session)
+        for disk in targets:
+            shelf.mark_present(disk.path)
+            shelf.insert(disk)
+        if on_ready is not None:
+            on_ready(session)
+        if watch:
+            view.say("shelf mode: insert drives; each is sanitized and certified as it finishes")
+            watcher = stages.make_watcher(config) if stages.make_watcher else None
+            if watcher is None:
+                log.warning("no disk watcher available: shelf mode cannot see new drives")
+                stop.wait()
+            else:
+                watcher.start()
+                try:
+                    shelf.loop(watcher, stop)
+                finally:
+                    watcher.stop()
+            # Stopping the shelf cancels nothing already running: those drives finish.
+        elif not targets:
+            view.say("no disk to sanitize")
+        else:
+            view.say(f"sanitizing {len(targets)} disk(s)")
+        session.join()
+        session.deliverer.sweep(final=True)
+        return RunSummary(dict(session.outcomes), session)
+    finally:
+        session.close()
+        if not watch:
+            finish(config, session, stages, sleep, wait_for_key)
+
+
+def finish(config: Config, session: Session, stages: Stages, sleep, wait_for_key) -> None:
+    """Show the final screen, then power off, reboot or wait, as the config says."""
+    view = session.view
+    action = config.on_finish
+    if action in ("poweroff", "reboot"):
+        note = f"{'Powering off' if action == 'poweroff' else 'Rebooting'} in {config.finish_display_seconds} s"
+        if session.config.collector is None or session.spool.counts().pending:
+            note += " — certificates are on the stick (ARDOISE partition)"
+        view.finish(note)
+        sleep(config.finish_display_seconds)
+        try:
+            stages.power(action)
+        except Exception as exc:  # noqa: BLE001
+            log.error("cannot %s: %s", action, exc)
+    else:
+        view.finish("Done. Remove the drives marked FAILED; the stick holds every certificate.")
+        if wait_for_key is not None:
+            wait_for_key()

@@ -1,0 +1,365 @@
+"""The unattended run: discover → audit once → per disk, in parallel: plan → sanitize
+(with verification) → certify → spool → deliver.
+
+Each disk runs in its own thread and everything it does is wrapped so that one disk's
+failure (a dead drive, a bug in a driver) becomes that disk's FAILED certificate and never
+stops the others. Nothing is sent before it is in the spool on the stick.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from agent.config import Config
+from agent.deliver.client import CollectorClient
+from agent.deliver.progress import ProgressReporter
+from agent.deliver.spool import Spool
+from agent.deliver.upload import Deliverer
+from agent.errors import ArdoiseError, DeviceGone, ProtectedDeviceError
+from agent.records import Disk, Outcome, SanitizeResult
+from agent.run.stages import Stages
+from agent import tui
+
+log = logging.getLogger("ardoise.run")
+
+
+@dataclass
+class DiskOutcome:
+    disk: Disk
+    outcome: Outcome
+    certificate_id: str | None = None
+    certificate_path: Path | None = None
+    error: str | None = None
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+class LogBuffer(logging.Handler):
+    """Keeps this run's log lines so they can be written atomically to the spool."""
+
+    def __init__(self, limit: int = 20000):
+        super().__init__(logging.INFO)
+        self.lines: list[str] = []
+        self.limit = limit
+        self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.lines.append(self.format(record))
+            if len(self.lines) > self.limit:
+                del self.lines[: len(self.lines) - self.limit]
+        except Exception:  # noqa: BLE001 - logging must never break a wipe
+            pass
+
+
+# --------------------------------------------------------------------------- audit → screen
+
+
+def _attr(obj: Any, *names: str) -> Any:
+    """First present attribute (or key) of ``obj``: the audit record is read defensively so
+    a missing field shows as '-' on the screen instead of stopping the run."""
+    for name in names:
+        cur = obj
+        for part in name.split("."):
+            if cur is None:
+                break
+            cur = cur.get(part) if isinstance(cur, dict) else getattr(cur, part, None)
+        if cur is not None:
+            return cur
+    return None
+
+
+def machine_summary(audit: Any, report_id: str | None) -> tui.MachineSummary:
+    if audit is None:
+        return tui.MachineSummary(verdict="unknown (no audit)", report_id=report_id)
+    ram = _attr(audit, "memory_total_bytes", "machine.memory_total_bytes", "memory.total_bytes")
+    battery = _attr(audit, "battery", "machine.battery")
+    if isinstance(battery, list):
+        battery = battery[0] if battery else None
+    if battery is not None and not isinstance(battery, str):
+        health = _attr(battery, "health_percent", "health", "verdict")
+        battery = f"{health}%" if isinstance(health, (int, float)) else str(health) if health is not None else "present"
+    verdict = _attr(audit, "verdict", "recommendation", "machine.verdict")
+    reasons = _attr(audit, "verdict_reasons", "reasons")
+    verdict_text = str(getattr(verdict, "value", verdict)) if verdict is not None else None
+    if verdict_text and isinstance(reasons, list) and reasons:
+        verdict_text += f" ({reasons[0]})"
+    return tui.MachineSummary(
+        vendor=_attr(audit, "machine.vendor", "system.vendor", "vendor"),
+        model=_attr(audit, "machine.model", "system.model", "system.product", "model"),
+        serial=_attr(audit, "machine.serial", "system.serial", "serial"),
+        cpu=_attr(audit, "cpu.model", "machine.cpu.model", "cpu"),
+        ram=tui.human_bytes(ram) if isinstance(ram, (int, float)) else None,
+        battery=battery,
+        verdict=verdict_text,
+        report_id=report_id,
+    )
+
+
+def smart_verdict(audit: Any, disk: Disk) -> str | None:
+    for item in _attr(audit, "disks") or []:
+        d = _attr(item, "disk")
+        path = _attr(d, "path") if d is not None else _attr(item, "device", "path")
+        serial = _attr(d, "serial") if d is not None else _attr(item, "serial")
+        if path == disk.path or (serial and serial == disk.serial):
+            v = _attr(item, "health", "verdict", "smart.verdict", "smart.health")
+            return str(getattr(v, "value", v)) if v is not None else None
+    return None
+
+
+# --------------------------------------------------------------------------- the run
+
+
+@dataclass
+class Session:
+    """Everything one ``ardoise run`` shares between its disk threads."""
+
+    config: Config
+    stages: Stages
+    view: tui.RunView
+    spool: Spool
+    deliverer: Deliverer
+    key: Any
+    journal: Any = None
+    reporter: ProgressReporter | None = None
+    audit: Any = None
+    report_id: str | None = None
+    outcomes: dict[str, DiskOutcome] = field(default_factory=dict)
+    # Identity (WWN/serial) -> certificate id, for disks certified in this session.
+    certified: dict[str, str] = field(default_factory=dict)
+    threads: dict[str, threading.Thread] = field(default_factory=dict)
+    cancels: dict[str, threading.Event] = field(default_factory=dict)
+    removed: set[str] = field(default_factory=set)
+    logbuf: LogBuffer = field(default_factory=LogBuffer)
+    log_name: str = field(default_factory=lambda: f"run-{_now().replace(':', '')}.log")
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ setup
+
+    @classmethod
+    def open(cls, config: Config, stages: Stages, view: tui.RunView, *, client: CollectorClient | None = None) -> "Session":
+        spool = Spool.for_state_dir(config.state_dir).ensure()
+        key = stages.load_key(config)
+        if client is None and config.collector is not None:
+            client = CollectorClient(config.collector, config.state_dir, key)
+        deliverer = Deliverer(
+            spool,
+            client,
+            on_change=lambda status, counts: view.set_delivery(
+                collector=status, spooled=counts.spooled, delivered=counts.delivered
+            ),
+        )
+        journal = stages.make_journal(config) if stages.make_journal else None
+        reporter = ProgressReporter(client, config.collector.progress_interval_s).start() if client else None
+        s = cls(config, stages, view, spool, deliverer, key, journal, reporter)
+        logging.getLogger("ardoise").addHandler(s.logbuf)
+        return s
+
+    def close(self) -> None:
+        if self.reporter is not None:
+            self.reporter.close()
+        logging.getLogger("ardoise").removeHandler(self.logbuf)
+        self.save_log()
+
+    def save_log(self) -> None:
+        try:
+            self.spool.put("logs", self.log_name, ("\n".join(self.logbuf.lines) + "\n").encode())
+        except OSError as exc:
+            log.warning("cannot write the run log to the spool: %s", exc)
+
+    # ------------------------------------------------------------------ audit
+
+    def run_audit(self, disks: list[Disk]) -> None:
+        self.view.say("auditing the machine")
+        try:
+            self.audit = self.stages.audit_machine(disks, self.config)
+        except Exception as exc:  # noqa: BLE001 - no audit must not mean no wipe
+            log.warning("machine audit failed: %s", exc)
+            self.audit = None
+        if self.audit is not None and self.stages.sign_audit is not None:
+            try:
+                self.report_id, data = self.stages.sign_audit(self.audit, self.config, self.key)
+                self.spool.put("audits", f"{self.report_id}.json", data)
+                log.info("audit report %s spooled", self.report_id)
+            except Exception as exc:  # noqa: BLE001
+                log.warning("audit report not signed: %s", exc)
+        self.view.set_machine(machine_summary(self.audit, self.report_id))
+        for disk in disks:
+            verdict = smart_verdict(self.audit, disk)
+            if verdict and disk.path in self.view.rows:
+                self.view.update(disk.path, smart=verdict)
+        if self.report_id:
+            self.deliverer.sweep()
+
+    # ------------------------------------------------------------------ disks
+
+    def show_disk(self, disk: Disk, state: str = tui.WAITING, detail: str | None = None) -> None:
+        self.view.add_disk(
+            tui.DiskRow(
+                device=disk.path,
+                model=disk.model,
+                serial=disk.serial,
+                size_bytes=disk.size_bytes,
+                smart=smart_verdict(self.audit, disk),
+                state=state,
+                detail=detail,
+            )
+        )
+
+    def already_certified(self, disk: Disk) -> str | None:
+        ident = disk.wwn or disk.serial
+        return self.certified.get(ident) if ident else None
+
+    def start_disk(self, disk: Disk) -> threading.Thread | None:
+        """Start the pipeline of one target disk in its own thread (no-op if running)."""
+        with self._lock:
+            running = self.threads.get(disk.path)
+            if running is not None and running.is_alive():
+                return None
+            cancel = threading.Event()
+            self.cancels[disk.path] = cancel
+            self.removed.discard(disk.path)
+            t = threading.Thread(target=self._disk_thread, args=(disk, cancel), name=f"wipe-{disk.name}", daemon=True)
+            self.threads[disk.path] = t
+        t.start()
+        return t
+
+    def remove_disk(self, path: str) -> None:
+        """A drive was pulled: stop its wipe; it ends ``interrupted``."""
+        with self._lock:
+            cancel = self.cancels.get(path)
+            thread = self.threads.get(path)
+            if thread is None or not thread.is_alive():
+                return
+            self.removed.add(path)
+        log.warning("%s removed while being sanitized", path)
+        if cancel is not None:
+            cancel.set()
+
+    def busy(self) -> bool:
+        return any(t.is_alive() for t in list(self.threads.values()))
+
+    def join(self) -> None:
+        for t in list(self.threads.values()):
+            t.join()
+
+    def _disk_thread(self, disk: Disk, cancel: threading.Event) -> None:
+        try:
+            self.outcomes[disk.path] = self.run_disk(disk, cancel)
+        except Exception as exc:  # noqa: BLE001 - the last guard of one disk's thread
+            log.exception("%s: unexpected error", disk.path)
+            self.view.update(disk.path, state=tui.FAILED, detail=f"internal error: {exc}")
+            self.outcomes[disk.path] = DiskOutcome(disk, Outcome.FAILED, error=str(exc))
+
+    def _progress_callback(self, disk: Disk):
+        def on_progress(p: Any) -> None:
+            phase = str(getattr(p, "phase", "") or "")
+            state = tui.VERIFYING if "verif" in phase else tui.WIPING
+            pass_index = getattr(p, "pass_index", None)
+            fields = dict(
+                phase=phase,
+                state=state,
+                pass_index=(pass_index + 1) if isinstance(pass_index, int) else None,
+                pass_count=getattr(p, "pass_count", None),
+                bytes_done=int(getattr(p, "bytes_done", 0) or 0),
+                bytes_total=int(getattr(p, "bytes_total", 0) or 0),
+                throughput_bps=float(getattr(p, "throughput_bps", 0) or 0),
+                eta_s=getattr(p, "eta_s", None),
+            )
+            self.view.update(disk.path, **fields)
+            if self.reporter is not None:
+                self.reporter.update(
+                    disk.path, serial=disk.serial, model=disk.model, state="running",
+                    **{k: (int(v) if isinstance(v, float) else v) for k, v in fields.items() if k != "state"},
+                )
+
+        return on_progress
+
+    def run_disk(self, disk: Disk, cancel: threading.Event) -> DiskOutcome:
+        cfg, stages, view = self.config, self.stages, self.view
+        if disk.path not in view.rows:
+            self.show_disk(disk)
+        result: SanitizeResult | None = None
+        purge_attempted = False
+        try:
+            stages.require_target(disk, cfg)
+            view.update(disk.path, state=tui.PLANNING)
+            plan = stages.make_plan(disk, cfg)
+            purge_attempted = any(str(getattr(s, "category", "")) == "Purge" for s in plan.steps)
+            view.update(disk.path, state=tui.WIPING, method=plan.steps[0].method if plan.steps else "-")
+            log.info("%s (%s): plan %s", disk.path, disk.serial, [s.method for s in plan.steps])
+            result = stages.sanitize(
+                plan, cfg, progress=self._progress_callback(disk), journal=self.journal, cancel=cancel
+            )
+        except ProtectedDeviceError as exc:
+            view.update(disk.path, state=tui.PROTECTED, detail=str(exc))
+            return DiskOutcome(disk, Outcome.FAILED, error=str(exc))
+        except DeviceGone as exc:
+            result = self._failed_result(disk, Outcome.INTERRUPTED, f"device gone: {exc}")
+        except Exception as exc:  # noqa: BLE001 - a failed disk still gets its certificate
+            if not isinstance(exc, ArdoiseError):
+                log.exception("%s: sanitize crashed", disk.path)
+            result = self._failed_result(disk, Outcome.FAILED, str(exc))
+        if disk.path in self.removed and result.outcome != Outcome.SUCCESS:
+            # The drive was pulled: whatever error the write saw, the honest word is interrupted.
+            result.outcome = Outcome.INTERRUPTED
+            result.category = None
+            result.notes.append("the drive was removed while it was being sanitized")
+        return self._certify_and_deliver(disk, result, purge_attempted)
+
+    def _failed_result(self, disk: Disk, outcome: Outcome, error: str) -> SanitizeResult:
+        now = _now()
+        return SanitizeResult(
+            disk=disk, outcome=outcome, category=None, method="none", started_at=now, finished_at=now, notes=[error]
+        )
+
+    def _certify_and_deliver(self, disk: Disk, result: SanitizeResult, purge_attempted: bool) -> DiskOutcome:
+        cfg, view = self.config, self.view
+        view.update(disk.path, state=tui.CERTIFYING)
+        smart = smart_verdict(self.audit, disk)
+        outcome = DiskOutcome(disk, result.outcome)
+        staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=self.spool.root))
+        try:
+            issued = self.stages.certify(result, self.audit, cfg, self.key, staging)
+            # Copy into the spool atomically: the certify stage may write in place.
+            outcome.certificate_id = issued.id
+            outcome.certificate_path = self.spool.put("certificates", issued.json_path.name, issued.json_path.read_bytes())
+            if issued.pdf_path is not None and issued.pdf_path.exists():
+                self.spool.put("certificates", issued.pdf_path.name, issued.pdf_path.read_bytes())
+        except Exception as exc:  # noqa: BLE001
+            log.exception("%s: certificate not issued", disk.path)
+            outcome.error = f"certificate not issued: {exc}"
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+        state = {Outcome.SUCCESS: tui.PASSED, Outcome.INTERRUPTED: tui.INTERRUPTED}.get(result.outcome, tui.FAILED)
+        if outcome.error:
+            state = tui.FAILED
+        category = getattr(result.category, "value", result.category)
+        detail = (
+            f"{category} by {result.method}" + (" (resumed)" if result.resumed else "")
+            if result.outcome == Outcome.SUCCESS
+            else (outcome.error or (result.notes[-1] if result.notes else result.outcome.value))
+        )
+        advice = tui.advice_for(result.outcome.value if not outcome.error else "failed", smart, purge_attempted)
+        ident = disk.wwn or disk.serial
+        if outcome.certificate_id and ident:
+            self.certified[ident] = outcome.certificate_id
+        view.update(disk.path, state=state, detail=detail, certificate_id=outcome.certificate_id, advice=advice)
+        log.info("%s: %s (%s) certificate %s", disk.path, state, detail, outcome.certificate_id)
+        if self.reporter is not None:
+            self.reporter.update(disk.path, state="done" if state == tui.PASSED else "failed", phase="certify")
+        self.save_log()
+        self.deliverer.sweep()
+        return outcome

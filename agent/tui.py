@@ -1,0 +1,426 @@
+"""What the technician sees: a full-screen rich TUI on tty1, or plain log lines on stderr.
+
+The pipeline only updates a ``RunView`` (a thread-safe model of the screen). Two displays
+read it: ``LiveDisplay`` redraws the whole screen a few times a second when stdout is a
+terminal, ``LogDisplay`` prints one line per state change (and progress at a slow pace) to
+stderr for the systemd journal and for tests. So the wipe threads never block on drawing.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import logging
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, TextIO
+
+import segno
+from rich.align import Align
+from rich.console import Console, Group, RenderableType
+from rich.live import Live
+from rich.panel import Panel
+from rich.progress_bar import ProgressBar
+from rich.table import Table
+from rich.text import Text
+
+log = logging.getLogger("ardoise.run")
+
+# Row states, in pipeline order; the last four are final.
+WAITING, PLANNING, WIPING, VERIFYING, CERTIFYING = "waiting", "planning", "wiping", "verifying", "certifying"
+PASSED, FAILED, INTERRUPTED, PROTECTED, SKIPPED = "passed", "failed", "interrupted", "protected", "skipped"
+FINAL_STATES = (PASSED, FAILED, INTERRUPTED, PROTECTED, SKIPPED)
+
+_STATE_STYLE = {
+    WAITING: "dim",
+    PLANNING: "cyan",
+    WIPING: "yellow",
+    VERIFYING: "magenta",
+    CERTIFYING: "blue",
+    PASSED: "bold green",
+    FAILED: "bold red",
+    INTERRUPTED: "bold red",
+    PROTECTED: "dim",
+    SKIPPED: "dim",
+}
+
+
+@dataclass
+class MachineSummary:
+    vendor: str | None = None
+    model: str | None = None
+    serial: str | None = None
+    cpu: str | None = None
+    ram: str | None = None
+    battery: str | None = None
+    verdict: str | None = None  # reuse / recycle ...
+    report_id: str | None = None
+
+
+@dataclass
+class DiskRow:
+    device: str
+    model: str | None = None
+    serial: str | None = None
+    size_bytes: int = 0
+    smart: str | None = None  # SMART verdict: good / warning / failing / unknown
+    method: str | None = None
+    phase: str | None = None
+    pass_index: int | None = None
+    pass_count: int | None = None
+    bytes_done: int = 0
+    bytes_total: int = 0
+    throughput_bps: float = 0.0
+    eta_s: float | None = None
+    state: str = WAITING
+    detail: str | None = None  # why protected / the error / the category reached
+    certificate_id: str | None = None
+    advice: str | None = None  # what to do with the drive at the end
+
+    @property
+    def fraction(self) -> float:
+        return min(1.0, self.bytes_done / self.bytes_total) if self.bytes_total else 0.0
+
+
+@dataclass
+class RunView:
+    """Thread-safe model of the screen. Every mutator notifies the listeners."""
+
+    machine: MachineSummary = field(default_factory=MachineSummary)
+    rows: dict[str, DiskRow] = field(default_factory=dict)
+    collector: str = "none configured: certificates stay on the stick"
+    spooled: int = 0
+    delivered: int = 0
+    message: str = "starting"
+    finished: bool = False
+    finish_note: str | None = None
+
+    def __post_init__(self) -> None:
+        self._lock = threading.RLock()
+        self._listeners: list[Callable[[str, "RunView", dict], None]] = []
+
+    def listen(self, fn: Callable[[str, "RunView", dict], None]) -> None:
+        self._listeners.append(fn)
+
+    def _notify(self, event: str, **info: Any) -> None:
+        for fn in list(self._listeners):
+            try:
+                fn(event, self, info)
+            except Exception:  # noqa: BLE001 - a display bug must not stop a wipe
+                log.debug("display listener failed", exc_info=True)
+
+    def snapshot(self) -> "RunView":
+        with self._lock:
+            snap = RunView(
+                machine=copy.copy(self.machine),
+                rows={k: copy.copy(v) for k, v in self.rows.items()},
+                collector=self.collector,
+                spooled=self.spooled,
+                delivered=self.delivered,
+                message=self.message,
+                finished=self.finished,
+                finish_note=self.finish_note,
+            )
+        return snap
+
+    # ---------------------------------------------------------------- mutators
+
+    def set_machine(self, machine: MachineSummary) -> None:
+        with self._lock:
+            self.machine = machine
+        self._notify("machine")
+
+    def add_disk(self, row: DiskRow) -> None:
+        with self._lock:
+            self.rows[row.device] = row
+        self._notify("state", device=row.device)
+
+    def update(self, device: str, **fields: Any) -> None:
+        """Change a row; ``state`` changes are announced, progress is not (too chatty)."""
+        with self._lock:
+            row = self.rows.get(device)
+            if row is None:
+                row = self.rows[device] = DiskRow(device)
+            before = row.state
+            for k, v in fields.items():
+                setattr(row, k, v)
+            changed = row.state != before or "detail" in fields
+        self._notify("state" if changed else "progress", device=device)
+
+    def set_delivery(self, *, collector: str | None = None, spooled: int | None = None, delivered: int | None = None) -> None:
+        with self._lock:
+            if collector is not None:
+                self.collector = collector
+            if spooled is not None:
+                self.spooled = spooled
+            if delivered is not None:
+                self.delivered = delivered
+        self._notify("delivery")
+
+    def say(self, message: str) -> None:
+        with self._lock:
+            self.message = message
+        self._notify("message")
+
+    def finish(self, note: str | None = None) -> None:
+        with self._lock:
+            self.finished = True
+            self.finish_note = note
+        self._notify("finish")
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"
+
+
+def human_duration(s: float | None) -> str:
+    if s is None or s < 0:
+        return "-"
+    s = int(s)
+    h, rem = divmod(s, 3600)
+    m, sec = divmod(rem, 60)
+    return f"{h}h{m:02d}m" if h else f"{m}m{sec:02d}s"
+
+
+# A 3-line block font for the final verdicts: readable from across the workbench.
+_FONT = {
+    "P": ["█▀█", "█▀▀", "▀  "],
+    "A": ["▄▀▄", "█▀█", "▀ ▀"],
+    "S": ["█▀▀", "▀▀█", "▀▀▀"],
+    "E": ["█▀▀", "█▀▀", "▀▀▀"],
+    "D": ["█▀▄", "█ █", "▀▀ "],
+    "F": ["█▀▀", "█▀▀", "▀  "],
+    "I": ["█", "█", "▀"],
+    "L": ["█  ", "█  ", "▀▀▀"],
+    "N": ["█▄ █", "█ ▀█", "▀  ▀"],
+    "T": ["▀█▀", " █ ", " ▀ "],
+    "R": ["█▀█", "█▀▄", "▀ ▀"],
+    "U": ["█ █", "█ █", "▀▀▀"],
+    " ": ["  ", "  ", "  "],
+}
+
+
+def big_text(word: str) -> str:
+    lines = ["", "", ""]
+    for ch in word.upper():
+        glyph = _FONT.get(ch, _FONT[" "])
+        for i in range(3):
+            lines[i] += glyph[i] + " "
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def qr_text(data: str) -> str:
+    """A QR code drawn with half blocks, two modules per character cell vertically."""
+    out = io.StringIO()
+    segno.make(data, error="m").terminal(out=out, compact=True, border=2)
+    return out.getvalue().rstrip("\n")
+
+
+def _header(v: RunView) -> RenderableType:
+    m = v.machine
+    name = " ".join(x for x in (m.vendor, m.model) if x) or "unknown machine"
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    grid.add_row("Machine", f"{name}   serial {m.serial or '-'}")
+    grid.add_row("CPU / RAM", f"{m.cpu or '-'}   {m.ram or '-'}")
+    grid.add_row("Battery", m.battery or "none")
+    verdict_style = {"reuse": "bold green", "recycle": "bold red"}.get((m.verdict or "").split()[0] if m.verdict else "", "bold yellow")
+    grid.add_row("Verdict", Text(m.verdict or "auditing...", style=verdict_style))
+    return Panel(grid, title="Ardoise", subtitle=v.message, border_style="blue")
+
+
+def _disk_table(v: RunView) -> Table:
+    t = Table(expand=True, show_lines=False, header_style="bold")
+    for col, kw in (
+        ("Disk", {}),
+        ("Model / serial", {"overflow": "fold"}),
+        ("Size", {"justify": "right"}),
+        ("SMART", {}),
+        ("Method", {"overflow": "fold"}),
+        ("Pass", {"justify": "center"}),
+        ("Progress", {"min_width": 12}),
+        ("Speed", {"justify": "right"}),
+        ("ETA", {"justify": "right"}),
+        ("State", {"overflow": "fold"}),
+    ):
+        t.add_column(col, **kw)
+    for row in v.rows.values():
+        smart_style = {"good": "green", "failing": "bold red", "warning": "yellow"}.get(row.smart or "", "")
+        passes = f"{row.pass_index}/{row.pass_count}" if row.pass_count else "-"
+        bar: RenderableType = (
+            ProgressBar(total=1.0, completed=row.fraction, width=12) if row.state in (WIPING, VERIFYING) else Text(
+                "100%" if row.state == PASSED else "-"
+            )
+        )
+        state = Text(row.state.upper() if row.state in FINAL_STATES else row.state, style=_STATE_STYLE.get(row.state, ""))
+        if row.detail:
+            state.append(f" {row.detail}", style="dim" if row.state not in (FAILED, INTERRUPTED) else "red")
+        t.add_row(
+            row.device,
+            f"{row.model or '-'}\n{row.serial or '-'}",
+            human_bytes(row.size_bytes) if row.size_bytes else "-",
+            Text(row.smart or "-", style=smart_style),
+            row.method or "-",
+            passes,
+            bar,
+            f"{human_bytes(row.throughput_bps)}/s" if row.throughput_bps and row.state == WIPING else "-",
+            human_duration(row.eta_s) if row.state in (WIPING, VERIFYING) else "-",
+            state,
+        )
+    if not v.rows:
+        t.add_row("-", "no disk found yet", *[""] * 8)
+    return t
+
+
+def _footer(v: RunView) -> RenderableType:
+    return Text.assemble(
+        ("Collector: ", "bold"),
+        v.collector,
+        "   ",
+        ("Spooled: ", "bold"),
+        str(v.spooled),
+        "   ",
+        ("Delivered: ", "bold"),
+        str(v.delivered),
+    )
+
+
+def _final(v: RunView) -> RenderableType:
+    panels = []
+    for row in v.rows.values():
+        if row.state in (PROTECTED, SKIPPED):
+            continue
+        ok = row.state == PASSED
+        word = "PASSED" if ok else ("INTERRUPTED" if row.state == INTERRUPTED else "FAILED")
+        body = Text(big_text(word), style="bold green" if ok else "bold red", justify="center")
+        body.append(f"\n\n{row.device}  {row.model or ''}  serial {row.serial or '-'}\n", style="bold")
+        if row.detail:
+            body.append(row.detail + "\n")
+        if row.certificate_id:
+            body.append(f"certificate {row.certificate_id}\n", style="dim")
+        if row.advice:
+            body.append(row.advice, style="bold reverse red" if not ok else "bold")
+        panels.append(Panel(body, border_style="green" if ok else "red"))
+    parts: list[RenderableType] = panels or [Text("No disk was sanitized.", style="bold yellow")]
+    if v.machine.report_id:
+        qr = Text(qr_text(v.machine.report_id))
+        qr.append(f"\nmachine report {v.machine.report_id}", style="dim")
+        parts.append(Align.center(qr))
+    if v.finish_note:
+        parts.append(Align.center(Text(v.finish_note, style="bold")))
+    return Group(*parts)
+
+
+def render(v: RunView) -> RenderableType:
+    v = v.snapshot()
+    middle = _final(v) if v.finished else _disk_table(v)
+    return Group(_header(v), middle, _footer(v))
+
+
+def advice_for(outcome: str, smart: str | None, purge_attempted: bool) -> str:
+    """What the technician does with the drive once the screen says PASSED or FAILED."""
+    if outcome == "success":
+        return "ready for reuse" if smart in (None, "good", "unknown") else "sanitized; drive health is poor: recycle"
+    if smart == "failing" or purge_attempted:
+        return "remove and destroy (shred or drill) — it could not be sanitized"
+    return "remove and retry on another station, or destroy"
+
+
+# --------------------------------------------------------------------------- displays
+
+
+class LiveDisplay:
+    """Full-screen redraw on the terminal (tty1 in the live image)."""
+
+    def __init__(self, view: RunView, console: Console | None = None, refresh_per_second: float = 2):
+        self.view = view
+        self.console = console or Console()
+        self.live = Live(
+            get_renderable=lambda: render(view),
+            console=self.console,
+            screen=True,
+            auto_refresh=True,
+            refresh_per_second=refresh_per_second,
+            redirect_stderr=False,
+        )
+
+    def start(self) -> "LiveDisplay":
+        self.live.start()
+        return self
+
+    def stop(self) -> None:
+        self.live.stop()
+        # Leave the final state on the normal screen too, for after the alternate one ends.
+        self.console.print(render(self.view))
+
+
+class LogDisplay:
+    """Plain lines on stderr: state changes at once, progress at most every ``every`` s."""
+
+    def __init__(self, view: RunView, stream: TextIO | None = None, every: float = 30.0):
+        self.stream = stream or sys.stderr
+        self.every = every
+        self._last: dict[str, float] = {}
+        view.listen(self._on_event)
+
+    def start(self) -> "LogDisplay":
+        return self
+
+    def stop(self) -> None:
+        pass
+
+    def _line(self, text: str) -> None:
+        print(f"ardoise: {text}", file=self.stream, flush=True)
+
+    def _on_event(self, event: str, view: RunView, info: dict) -> None:
+        if event == "machine":
+            m = view.machine
+            self._line(
+                f"machine {m.vendor or '?'} {m.model or '?'} serial {m.serial or '?'}; verdict {m.verdict or '?'}"
+                + (f"; report {m.report_id}" if m.report_id else "")
+            )
+        elif event == "state":
+            row = view.rows[info["device"]]
+            extra = f" ({row.detail})" if row.detail else ""
+            method = f" {row.method}" if row.method and row.state not in (PROTECTED, SKIPPED) else ""
+            self._line(f"{row.device} {row.serial or ''}: {row.state}{method}{extra}".replace("  ", " "))
+            if row.state in (PASSED, FAILED, INTERRUPTED) and row.advice:
+                self._line(f"{row.device}: {row.state.upper()}: {row.advice}")
+        elif event == "progress":
+            device = info["device"]
+            now = time.monotonic()
+            if now - self._last.get(device, 0.0) < self.every:
+                return
+            self._last[device] = now
+            row = view.rows[device]
+            self._line(
+                f"{device}: {row.phase or row.state} pass {row.pass_index or '-'}/{row.pass_count or '-'} "
+                f"{row.fraction:.0%} {human_bytes(row.throughput_bps)}/s eta {human_duration(row.eta_s)}"
+            )
+        elif event == "delivery":
+            self._line(f"collector: {view.collector}; spooled {view.spooled}, delivered {view.delivered}")
+        elif event == "message":
+            self._line(view.message)
+        elif event == "finish":
+            for row in view.rows.values():
+                if row.state not in (PROTECTED, SKIPPED):
+                    self._line(f"RESULT {row.device} {row.serial or ''}: {row.state.upper()}; {row.advice or ''}")
+            if view.finish_note:
+                self._line(view.finish_note)
+
+
+def make_display(view: RunView, *, tty: bool | None = None):
+    """The TUI when stdout is a terminal, plain stderr lines otherwise."""
+    if tty is None:
+        tty = sys.stdout.isatty()
+    return LiveDisplay(view) if tty else LogDisplay(view)

@@ -1,0 +1,286 @@
+"""The unattended pipeline with stand-in stages: threads per disk, failure isolation,
+spool before delivery, shelf events, finish actions. The real stages are exercised by
+test_run_loop_e2e.py on loop devices."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from agent import tui
+from agent.certify.keys import StationKey
+from agent.config import Config
+from agent.errors import DeviceGone, MediaError, ProtectedDeviceError
+from agent.records import Category, Disk, Media, Outcome, PlanStep, SanitizePlan, SanitizeResult
+from agent.run import run_unattended
+from agent.run.stages import IssuedCertificate, Stages
+
+
+@dataclass
+class FakeProgress:
+    device: str
+    phase: str
+    pass_index: int
+    pass_count: int
+    bytes_done: int
+    bytes_total: int
+    throughput_bps: float
+    eta_s: float | None
+
+
+def disk(n: int, *, target=True, serial=None, reasons=()) -> Disk:
+    return Disk(
+        path=f"/dev/fake{n}", name=f"fake{n}", media=Media.HDD, model=f"Model {n}",
+        serial=serial or f"SER{n}", size_bytes=1000, target=target, reasons=list(reasons),
+    )
+
+
+class FakeStages:
+    """Stage stand-ins; ``behaviour`` maps a device to 'ok', 'fail', 'raise', 'gone' or 'block'."""
+
+    def __init__(self, disks, behaviour=None):
+        self.disks = disks
+        self.behaviour = behaviour or {}
+        self.sanitized: list[str] = []
+        self.powered: list[str] = []
+        self.release = threading.Event()
+        self.started: dict[str, threading.Event] = {}
+
+    def sanitize(self, plan, cfg, *, progress=None, journal=None, cancel=None):
+        d = plan.disk
+        self.sanitized.append(d.path)
+        self.started.setdefault(d.path, threading.Event()).set()
+        how = self.behaviour.get(d.path, "ok")
+        progress(FakeProgress(d.path, "write", 0, 1, 500, 1000, 1e6, 1.0))
+        if how == "raise":
+            raise MediaError(f"{d.path}: I/O error at LBA 7")
+        if how == "gone":
+            raise DeviceGone(f"{d.path} disappeared")
+        if how == "block":
+            while not cancel.is_set() and not self.release.is_set():
+                time.sleep(0.01)
+            if cancel.is_set():
+                return SanitizeResult(d, Outcome.FAILED, None, "overwrite:zero", notes=["write failed: No such device"])
+        outcome = Outcome.FAILED if how == "fail" else Outcome.SUCCESS
+        return SanitizeResult(d, outcome, Category.CLEAR if outcome == Outcome.SUCCESS else None, "overwrite:zero")
+
+    def certify(self, result, audit, cfg, key, out_dir: Path):
+        cid = f"cert-{result.disk.name}-{len(self.sanitized)}"
+        p = out_dir / f"{cid}.json"
+        p.write_text(json.dumps({"id": cid, "outcome": result.outcome.value, "device": result.disk.path}))
+        return IssuedCertificate(cid, p, None)
+
+    def stages(self, watcher=None) -> Stages:
+        by_path = {d.path: d for d in self.disks}
+
+        def require(d, cfg):
+            if not d.target:
+                raise ProtectedDeviceError(f"{d.path} is protected")
+
+        return Stages(
+            find_disks=lambda cfg: list(self.disks),
+            disk_for_path=lambda path, cfg: by_path[path],
+            require_target=require,
+            audit_machine=lambda disks, cfg: {"machine": {"vendor": "LENOVO", "model": "T480", "serial": "PF1"},
+                                              "verdict": "reuse", "disks": [{"device": d.path, "serial": d.serial, "health": "good"} for d in disks]},
+            make_plan=lambda d, cfg: SanitizePlan(d, [PlanStep("overwrite:zero", Category.CLEAR, "Overwrite", "test")]),
+            sanitize=self.sanitize,
+            certify=self.certify,
+            sign_audit=lambda audit, cfg, key: ("5f0d7a4e-0000-4000-8000-000000000001", b'{"audit": 1}'),
+            load_key=lambda cfg: StationKey.generate(),
+            make_journal=None,
+            make_watcher=(lambda cfg: watcher) if watcher is not None else None,
+            power=self.powered.append,
+        )
+
+
+@pytest.fixture
+def cfg(tmp_path) -> Config:
+    c = Config.default()
+    c.state_dir = tmp_path / "state"
+    c.finish_display_seconds = 0
+    return c
+
+
+def test_every_target_is_certified_and_protected_disks_are_not_touched(cfg):
+    fake = FakeStages([disk(1), disk(2), disk(3, target=False, reasons=["mounted at /"])])
+    view = tui.RunView()
+    summary = run_unattended(cfg, stages=fake.stages(), view=view)
+    assert sorted(fake.sanitized) == ["/dev/fake1", "/dev/fake2"]
+    assert summary.ok and summary.exit_code == 0
+    spool = cfg.state_dir / "spool"
+    certs = [json.loads(p.read_text()) for p in (spool / "certificates").glob("*.json")]
+    assert sorted(c["device"] for c in certs) == ["/dev/fake1", "/dev/fake2"]
+    assert (spool / "audits" / "5f0d7a4e-0000-4000-8000-000000000001.json").exists()
+    assert list((spool / "logs").glob("run-*.log"))
+    assert view.rows["/dev/fake3"].state == tui.PROTECTED and "mounted" in view.rows["/dev/fake3"].detail
+    assert view.rows["/dev/fake1"].state == tui.PASSED
+    assert view.machine.vendor == "LENOVO" and view.machine.verdict == "reuse"
+    assert view.rows["/dev/fake1"].smart == "good"
+    assert view.finished
+
+
+def test_one_failing_disk_does_not_stop_the_others_and_still_gets_a_certificate(cfg):
+    fake = FakeStages([disk(1), disk(2), disk(3)], {"/dev/fake1": "raise", "/dev/fake2": "fail"})
+    view = tui.RunView()
+    summary = run_unattended(cfg, stages=fake.stages(), view=view)
+    assert sorted(fake.sanitized) == ["/dev/fake1", "/dev/fake2", "/dev/fake3"]
+    assert summary.exit_code == 5
+    states = {d: r.state for d, r in view.rows.items()}
+    assert states == {"/dev/fake1": tui.FAILED, "/dev/fake2": tui.FAILED, "/dev/fake3": tui.PASSED}
+    certs = [json.loads(p.read_text()) for p in (cfg.state_dir / "spool" / "certificates").glob("*.json")]
+    assert sorted(c["outcome"] for c in certs) == ["failed", "failed", "success"]
+    assert "I/O error" in view.rows["/dev/fake1"].detail
+    assert "remove" in view.rows["/dev/fake1"].advice
+
+
+def test_device_gone_during_sanitize_is_certified_interrupted(cfg):
+    fake = FakeStages([disk(1)], {"/dev/fake1": "gone"})
+    view = tui.RunView()
+    run_unattended(cfg, stages=fake.stages(), view=view)
+    cert = json.loads(next((cfg.state_dir / "spool" / "certificates").glob("*.json")).read_text())
+    assert cert["outcome"] == "interrupted"
+    assert view.rows["/dev/fake1"].state == tui.INTERRUPTED
+
+
+def test_poweroff_waits_for_the_final_screen_first(cfg):
+    cfg.on_finish = "poweroff"
+    cfg.finish_display_seconds = 42
+    fake = FakeStages([disk(1)])
+    view = tui.RunView()
+    order = []
+    view.listen(lambda ev, v, info: order.append("finish") if ev == "finish" else None)
+    run_unattended(cfg, stages=fake.stages(), view=view, sleep=lambda s: order.append(f"sleep {s}"))
+    assert order == ["finish", "sleep 42"]
+    assert fake.powered == ["poweroff"]
+    assert "Powering off in 42 s" in view.finish_note
+
+
+def test_wait_does_not_power_off(cfg):
+    fake = FakeStages([disk(1)])
+    run_unattended(cfg, stages=fake.stages(), view=tui.RunView())
+    assert fake.powered == []
+
+
+# --------------------------------------------------------------------------- shelf
+
+
+@dataclass
+class Event:
+    action: str
+    disk: Disk | None
+    devnode: str
+
+
+class PipeWatcher:
+    """Stands in for DiskWatcher: a real queue fed by the test."""
+
+    def __init__(self):
+        import queue
+
+        self.events = queue.Queue()
+        self.started = self.stopped = False
+
+    def start(self):
+        self.started = True
+
+    def stop(self):
+        self.stopped = True
+
+
+def state(view, device):
+    row = view.rows.get(device)
+    return row.state if row else None
+
+
+def wait_for(pred, timeout=10):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return True
+        time.sleep(0.01)
+    raise AssertionError("condition not reached")
+
+
+def test_shelf_wipes_inserted_drives_interrupts_removed_ones_and_skips_recertification(cfg):
+    d1, d2 = disk(1), disk(2)
+    fake = FakeStages([d1, d2], {"/dev/fake2": "block"})
+    watcher = PipeWatcher()
+    stages = fake.stages(watcher)
+    stages.find_disks = lambda c: []  # an empty shelf at start
+    view = tui.RunView()
+    stop = threading.Event()
+    result = {}
+    t = threading.Thread(target=lambda: result.setdefault("s", run_unattended(cfg, watch=True, stages=stages, view=view, stop=stop)))
+    t.start()
+    wait_for(lambda: watcher.started)
+    certs = cfg.state_dir / "spool" / "certificates"
+
+    watcher.events.put(Event("add", d1, d1.path))
+    # Certificate written as soon as this disk finishes, not at the end of the session.
+    wait_for(lambda: state(view, d1.path) == tui.PASSED)
+    assert len(list(certs.glob("*.json"))) == 1
+
+    watcher.events.put(Event("add", d2, d2.path))
+    wait_for(lambda: fake.started.get(d2.path) is not None and fake.started[d2.path].is_set())
+    watcher.events.put(Event("remove", None, d2.path))
+    wait_for(lambda: state(view, d2.path) == tui.INTERRUPTED)
+
+    # Re-inserting the certified drive does not wipe it again.
+    watcher.events.put(Event("add", d1, d1.path))
+    wait_for(lambda: state(view, d1.path) == tui.SKIPPED)
+    # A change event on a drive already present is a rescan, not an insertion.
+    watcher.events.put(Event("change", d1, d1.path))
+
+    stop.set()
+    t.join(timeout=10)
+    assert watcher.stopped
+    assert fake.sanitized == [d1.path, d2.path]
+    outcomes = sorted(json.loads(p.read_text())["outcome"] for p in certs.glob("*.json"))
+    assert outcomes == ["interrupted", "success"]
+    assert result["s"].exit_code == 5
+
+
+def test_shelf_rewipes_certified_drive_when_config_asks(cfg):
+    cfg.rewipe_certified = True
+    d1 = disk(1)
+    fake = FakeStages([d1])
+    watcher = PipeWatcher()
+    stages = fake.stages(watcher)
+    stages.find_disks = lambda c: []
+    stop = threading.Event()
+    t = threading.Thread(target=run_unattended, args=(cfg,), kwargs=dict(watch=True, stages=stages, view=tui.RunView(), stop=stop))
+    t.start()
+    wait_for(lambda: watcher.started)
+    watcher.events.put(Event("add", d1, d1.path))
+    wait_for(lambda: len(fake.sanitized) == 1)
+    wait_for(lambda: len(list((cfg.state_dir / "spool" / "certificates").glob("*.json"))) == 1)
+    watcher.events.put(Event("remove", None, d1.path))
+    watcher.events.put(Event("add", d1, d1.path))
+    wait_for(lambda: len(fake.sanitized) == 2)
+    stop.set()
+    t.join(timeout=10)
+
+
+def test_loop_attach_change_event_counts_as_insertion(cfg):
+    """Attaching a backing file to a loop device raises 'change' (no media -> media)."""
+    d1 = disk(1)
+    empty = Disk(path=d1.path, name=d1.name, size_bytes=0, target=False, reasons=["zero size"])
+    fake = FakeStages([d1])
+    watcher = PipeWatcher()
+    stages = fake.stages(watcher)
+    states = iter([empty, d1])
+    stages.find_disks = lambda c: [next(states)]
+    stop = threading.Event()
+    t = threading.Thread(target=run_unattended, args=(cfg,), kwargs=dict(watch=True, stages=stages, view=tui.RunView(), stop=stop))
+    t.start()
+    wait_for(lambda: watcher.started)
+    watcher.events.put(Event("change", d1, d1.path))
+    wait_for(lambda: len(fake.sanitized) == 1)
+    stop.set()
+    t.join(timeout=10)
