@@ -115,6 +115,26 @@ class _Checkpoint:
         self.last = time.monotonic()
 
 
+def journal_identity(disk: Disk) -> str:
+    """The journal key of a disk. Real disks: WWN or serial. A loop device's name is reused
+    for other images and a file's path for other files, so a resume must also match the
+    backing file (loop) or the inode (file), never skip passes on someone else's data."""
+    name = os.path.basename(disk.path)
+    if disk.transport == Transport.FILE:
+        try:
+            st = os.stat(disk.path)
+            return f"{disk.identity}:{st.st_dev}:{st.st_ino}"
+        except OSError:
+            return disk.identity
+    if name.startswith("loop"):
+        try:
+            backing = open(f"/sys/block/{name}/loop/backing_file").read().strip()
+            return f"{disk.identity}:{backing}"
+        except OSError:
+            return disk.identity
+    return disk.identity
+
+
 def write_pass(
     dev: Device,
     source: PatternSource | RandomStream,
@@ -231,7 +251,7 @@ def _run(
 ) -> None:
     size, block = dev.size, dev.logical_block
     passes = list(m.passes)
-    identity = disk.identity
+    identity = journal_identity(disk)
     first_pass, first_pos, skip_writes = 0, 0, False
     entry: JournalEntry | None = None
     if journal is not None:

@@ -17,7 +17,7 @@ import pytest
 from agent.records import Disk, LbaRange, Outcome, StepStatus, Transport
 from agent.sanitize import blockio, methods
 from agent.sanitize.journal import Journal, JournalEntry
-from agent.sanitize.overwrite import result_from_step, run_overwrite
+from agent.sanitize.overwrite import journal_identity, result_from_step, run_overwrite
 from agent.cli.wipe import wipe_all
 
 MIB = 1 << 20
@@ -190,7 +190,7 @@ def test_cancel_stops_the_wipe_as_interrupted_and_keeps_the_journal(tmp_path):
     journal = Journal(tmp_path / "state")
     step = run_overwrite(disk, "zero", journal=journal, cancel=cancel, chunk_size=MIB)
     assert step.status is StepStatus.INTERRUPTED
-    assert journal.load(disk.identity) is not None
+    assert journal.load(journal_identity(disk)) is not None
 
 
 def test_fixed_pattern_pass_resumes_from_the_journal_position(tmp_path):
@@ -201,14 +201,14 @@ def test_fixed_pattern_pass_resumes_from_the_journal_position(tmp_path):
     with open(disk.path, "r+b") as f:
         f.write(b"\xaa" * (MIB + 512))
     journal = Journal(tmp_path / "state")
-    journal.save(JournalEntry(disk.identity, disk.path, "two-pass", size, 1, 2, "write", MIB + 512, "t0"))
+    journal.save(JournalEntry(journal_identity(disk), disk.path, "two-pass", size, 1, 2, "write", MIB + 512, "t0"))
     step = run_overwrite(disk, "two-pass", verify="full", journal=journal, chunk_size=MIB)
     assert step.status is StepStatus.SUCCESS and step.resumed
     assert [p.pattern for p in step.passes] == ["0xaa"]
     assert step.passes[0].resumed_from == MIB + 512
     assert step.passes[0].bytes_written == size - MIB - 512
     assert Path(disk.path).read_bytes() == b"\xaa" * size
-    assert journal.load(disk.identity) is None  # finished: nothing left to resume
+    assert journal.load(journal_identity(disk)) is None  # finished: nothing left to resume
     assert result_from_step(disk, step).resumed
 
 
@@ -216,7 +216,7 @@ def test_interrupted_random_pass_restarts_from_the_beginning(tmp_path):
     size = 2 * MIB
     disk = make_file(tmp_path, "rr.img", size)
     journal = Journal(tmp_path / "state")
-    journal.save(JournalEntry(disk.identity, disk.path, "random", size, 0, 1, "write", MIB, "t0"))
+    journal.save(JournalEntry(journal_identity(disk), disk.path, "random", size, 0, 1, "write", MIB, "t0"))
     step = run_overwrite(disk, "random", verify="full", journal=journal, chunk_size=MIB)
     assert step.status is StepStatus.SUCCESS and step.resumed
     assert step.passes[0].resumed_from is None and step.passes[0].bytes_written == size
@@ -226,7 +226,7 @@ def test_interrupted_random_pass_restarts_from_the_beginning(tmp_path):
 def test_journal_of_another_method_is_ignored(tmp_path):
     disk = make_file(tmp_path, "o.img", MIB)
     journal = Journal(tmp_path / "state")
-    journal.save(JournalEntry(disk.identity, disk.path, "two-pass", MIB, 1, 2, "write", 512, "t0"))
+    journal.save(JournalEntry(journal_identity(disk), disk.path, "two-pass", MIB, 1, 2, "write", 512, "t0"))
     step = run_overwrite(disk, "zero", verify="none", journal=journal)
     assert step.status is StepStatus.SUCCESS and not step.resumed
     assert Path(disk.path).read_bytes() == bytes(MIB)
@@ -269,7 +269,7 @@ def test_device_pulled_during_verification_ends_interrupted_with_its_journal(tmp
                          opener=lambda p: PulledOnRead(blockio.open_device(p, allow_file=True)), chunk_size=MIB)
     assert step.status is StepStatus.INTERRUPTED
     assert step.passes[0].bytes_written == 2 * MIB
-    entry = journal.load(disk.identity)
+    entry = journal.load(journal_identity(disk))
     assert entry is not None and entry.phase == "verify"
 
 
@@ -281,3 +281,17 @@ def test_wholly_wrong_content_is_reported_quickly_and_says_ranges_are_coarse(tmp
     assert result.status == "failed"
     assert result.mismatches[0].start == 0 and result.mismatches[-1].end == 8 * MIB // 512
     assert any("per request" in n for n in result.notes)
+
+
+def test_a_journal_for_another_file_at_the_same_path_is_not_resumed(tmp_path):
+    disk = make_file(tmp_path, "same.img", 2 * MIB)
+    journal = Journal(tmp_path / "state")
+    old_key = journal_identity(disk)
+    # Same path, another file (created while the old one exists, so another inode).
+    other = make_file(tmp_path, "other.img", 2 * MIB)
+    os.replace(other.path, disk.path)
+    journal.save(JournalEntry(old_key, disk.path, "two-pass", 2 * MIB, 1, 2, "write", MIB, "t0"))
+    assert journal_identity(disk) != old_key
+    step = run_overwrite(disk, "two-pass", verify="full", journal=journal, chunk_size=MIB)
+    assert step.status is StepStatus.SUCCESS and not step.resumed
+    assert [p.pattern for p in step.passes] == ["0x55", "0xaa"]
