@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from agent.certify import check
@@ -24,7 +24,10 @@ from server_stub.stations import StationRef, public_key_of
 ERASURE = "erasure"
 AUDIT = "audit"
 KINDS = {env.ERASURE_TYPE: ERASURE, env.AUDIT_TYPE: AUDIT}
-_SHAPE_CODES = {env.NOT_JSON, env.TRUNCATED, env.SHAPE, env.ENCODING}
+# Statements built once: on SQLite, building one costs more than running it.
+_INSERT_CERTIFICATE = insert(Certificate)
+_CERTIFICATE_BY_DIGEST = select(Certificate.id).where(Certificate.digest == bindparam("digest"))
+_AUDIT_BY_DIGEST = select(AuditReport.id).where(AuditReport.digest == bindparam("digest"))
 
 
 @dataclass
@@ -79,13 +82,13 @@ def _store_certificate(db: Database, station: StationRef, report: check.CheckRep
                method=s.method, completed_at=s.completed_at, audit_ref=s.audit_ref, envelope=raw)
     try:
         with db.engine.begin() as conn:
-            conn.execute(insert(Certificate), row)
+            conn.execute(_INSERT_CERTIFICATE, row)
         return Ingested(True, ERASURE, s.id, report.digest)
     except IntegrityError:
         pass
     # Lost a race or a plain re-upload: the unique constraints decided, now say which one.
     with db.engine.connect() as conn:
-        if conn.execute(select(Certificate.id).where(Certificate.digest == report.digest)).first():
+        if conn.execute(_CERTIFICATE_BY_DIGEST, {"digest": report.digest}).first():
             return Ingested(False, ERASURE, s.id, report.digest)
     raise Unprocessable(f"certificate id {s.id} is already stored with a different digest")
 
@@ -103,6 +106,6 @@ def _store_audit(db: Database, station: StationRef, report: check.CheckReport, r
     except IntegrityError:
         pass
     with db.engine.connect() as conn:
-        if conn.execute(select(AuditReport.id).where(AuditReport.digest == report.digest)).first():
+        if conn.execute(_AUDIT_BY_DIGEST, {"digest": report.digest}).first():
             return Ingested(False, AUDIT, a.id, report.digest)
     raise Unprocessable(f"audit report id {a.id} is already stored with a different digest")

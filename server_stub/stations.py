@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 
 from agent.certify import keys as certkeys
 from agent.errors import CertificateError
@@ -118,7 +118,9 @@ class StationRef:
     revoked_at: datetime | None
 
 
-_AUTH_COLUMNS = (Station.id, Station.key_id, Station.public_pem, Station.lot, Station.revoked_at)
+# Built once: constructing a statement costs more than running it on SQLite.
+_AUTH = select(Station.id, Station.key_id, Station.public_pem, Station.lot, Station.revoked_at).where(
+    Station.bearer_hash == bindparam("bearer_hash"))
 
 
 def authenticate(db: Database, authorization: str | None) -> StationRef:
@@ -129,7 +131,7 @@ def authenticate(db: Database, authorization: str | None) -> StationRef:
     if scheme.lower() != "bearer" or not bearer.strip():
         raise Unauthorized("Authorization header is not 'Bearer <token>'")
     with db.engine.connect() as conn:
-        row = conn.execute(select(*_AUTH_COLUMNS).where(Station.bearer_hash == secret_hash(bearer.strip()))).first()
+        row = conn.execute(_AUTH, {"bearer_hash": secret_hash(bearer.strip())}).first()
     station = StationRef(*row) if row is not None else None
     if station is None:
         raise Unauthorized("unknown station or bad bearer token")
