@@ -81,7 +81,7 @@ def _store_certificate(db: Database, station: StationRef, report: check.CheckRep
                size_bytes=s.size_bytes, lot=s.lot or station.lot, outcome=s.outcome, category=s.category,
                method=s.method, completed_at=s.completed_at, audit_ref=s.audit_ref, envelope=raw)
     try:
-        with db.engine.begin() as conn:
+        with db.write_lock(), db.engine.begin() as conn:
             conn.execute(_INSERT_CERTIFICATE, row)
         return Ingested(True, ERASURE, s.id, report.digest)
     except IntegrityError:
@@ -96,7 +96,7 @@ def _store_certificate(db: Database, station: StationRef, report: check.CheckRep
 def _store_audit(db: Database, station: StationRef, report: check.CheckReport, raw: str) -> Ingested:
     a = fields.summarize_audit(report.payload, report.digest)
     try:
-        with db.engine.begin() as conn:
+        with db.write_lock(), db.engine.begin() as conn:
             conn.execute(insert(AuditReport), dict(id=a.id, digest=report.digest, station_id=station.id,
                                                    key_id=report.key_id, received_at=utcnow(), machine=a.machine,
                                                    envelope=raw))
