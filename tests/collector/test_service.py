@@ -156,3 +156,23 @@ def test_require_login_closes_every_page_but_the_public_verify(tmp_path):
         assert c.api("POST", "/api/v1/verify", data=b"{}").json()["valid"] is False
     finally:
         stop_collector(c)
+
+
+def test_admin_page_creates_tokens_and_revokes_stations_with_its_form_token(sqlite_collector):
+    c = sqlite_collector
+    page = c.admin("GET", "/admin")
+    assert page.status_code == 200
+    csrf = page.text.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+    forged = c.admin("POST", "/admin/tokens", data={"lot": "LOT-FORM"})  # a cross-site form has no csrf field
+    assert forged.status_code == 401
+    made = c.admin("POST", "/admin/tokens", data={"lot": "LOT-FORM", "csrf": csrf})
+    assert made.status_code == 200
+    token = made.text.split('<pre id="new-token">', 1)[1].split("<", 1)[0]
+    key = StationKey.generate()
+    r = c.api("POST", "/api/v1/stations", json={"token": token, "public_key": key.public_pem})
+    assert r.status_code == 201 and r.json()["lot"] == "LOT-FORM"
+    sid = r.json()["station_id"]
+    revoked = c.admin("POST", f"/admin/stations/{sid}/revoke", data={"csrf": csrf})
+    assert revoked.status_code == 200 and f"Station {sid} revoked" in revoked.text
+    assert c.api("POST", "/api/v1/progress", json={"device": "/dev/sda"},
+                 headers={"Authorization": "Bearer " + r.json()["bearer"]}).status_code == 401
