@@ -118,6 +118,7 @@ class ProgressBoard:
         self.db = db
         self.bucket = TokenBucket(rate, burst)
         self.timeout_s = timeout_s
+        self._pruned_at = 0.0
 
     def admit(self, station: StationRef) -> None:
         wait = self.bucket.take(station.id)
@@ -147,6 +148,9 @@ class ProgressBoard:
 
     def live(self) -> list[tuple[LiveProgress, Station]]:
         """Running drives heard from within the timeout, by station then device."""
+        if time.monotonic() - self._pruned_at > 60:
+            self._pruned_at = time.monotonic()
+            self.prune()
         cutoff = utcnow() - timedelta(seconds=self.timeout_s)
         with self.db.session() as s:
             rows = s.execute(
