@@ -126,6 +126,23 @@ def certificate_page(request: Request, cert_id: str):
     return _render(request, "certificate.html", c=c, p=c.payload)
 
 
+@router.get("/audits/{audit_id}.pdf")
+def audit_pdf(request: Request, audit_id: str):
+    """The machine's report followed by its drives' certificates (the agent's renderer)."""
+    ctx = _ctx(request)
+    auth.check_reader(ctx.settings, request)
+    try:
+        from agent.certify.pdf import render_system_pdf
+    except ImportError:
+        raise Unavailable("the PDF renderer (agent.certify.pdf) is not installed") from None
+    a = queries.get_audit(ctx.db, audit_id)
+    payloads = [queries.get_certificate(ctx.db, c.id).payload
+                for c in queries.certificates_for_serials(ctx.db, a.serials)]
+    data = render_system_pdf(a.payload, payloads)
+    return Response(data, media_type="application/pdf",
+                    headers={"Content-Disposition": f'attachment; filename="machine-{_safe_name(a.row.id)}.pdf"'})
+
+
 @router.get("/audits/{audit_id}", response_class=HTMLResponse)
 def audit_page(request: Request, audit_id: str):
     ctx = _ctx(request)

@@ -266,6 +266,10 @@ def test_audit_report_is_stored_and_shown_beside_its_disks_certificates(collecto
     assert f"/audits/{audit.json()['id']}" in page and "ThinkPad T480" in page
     a = collector.api("GET", f"/api/v1/audits/{audit.json()['id']}").json()
     assert a["verification"]["valid"] and sorted(a["disk_serials"]) == ["SER-AUDITED", "SER-OTHER-DISK"]
+    pdf = collector.api("GET", f"/audits/{audit.json()['id']}.pdf")
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    text_out = subprocess.run(["pdftotext", "-", "-"], input=pdf.content, capture_output=True, check=True).stdout
+    assert b"SER-AUDITED" in text_out and cert.json()["id"].encode() in text_out
 
 
 # --------------------------------------------------------------------------- queries
