@@ -6,10 +6,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from agent.certify import check
 from agent.certify import envelope as env
-from agent.errors import CertificateError
-from server_stub import auth, ingest, queries, stations
+from server_stub import auth, ingest, queries, stations, verify
 from server_stub.errors import Malformed
 from server_stub.httpio import answer, json_object, read_body
 from server_stub.progress import parse_items
@@ -159,38 +157,13 @@ def get_audit(request: Request, audit_id: str) -> JSONResponse:
     return JSONResponse(queries.get_audit(ctx.db, audit_id).to_json())
 
 
-def verify_bytes(ctx, data: bytes) -> dict:
-    """The public check: any enrolled key (revoked ones too, marked) may have signed it."""
-    trusted, by_key = stations.trusted_keys(ctx.db)
-    payload_type = env.ERASURE_TYPE
-    try:
-        parsed = env.parse_envelope(data)
-        if parsed.get("payloadType") == env.AUDIT_TYPE:
-            payload_type = env.AUDIT_TYPE
-    except CertificateError:
-        pass  # check_certificate reports it
-    report = check.check_certificate(data, trusted, payload_type=payload_type)
-    station = by_key.get(report.key_id) if report.key_id else None
-    payload = report.payload or {}
-    ident = payload.get("certificate_id") or payload.get("report_id")
-    stored = False
-    if report.valid and ident:
-        stored = queries.is_stored(ctx.db, report.digest)
-    return {"valid": report.valid, "reasons": report.reasons, "codes": report.codes, "id": ident,
-            "kind": "audit" if payload_type == env.AUDIT_TYPE else "erasure", "digest": report.digest,
-            "key_id": report.key_id, "station_id": station.id if station else None,
-            "station_revoked": bool(station and station.revoked_at), "stored": stored, "payload": report.payload}
-
-
 @router.post("/api/v1/verify", tags=["verify"], responses={400: REJECTION, 413: REJECTION},
              openapi_extra=_body_doc(ENVELOPE_SCHEMA))
-async def verify(request: Request) -> JSONResponse:
+async def verify_certificate(request: Request) -> JSONResponse:
     """Check any certificate against the enrolled station keys; nothing is stored."""
     ctx = _ctx(request)
     data = await read_body(request, ctx.settings.max_body)
-    result = verify_bytes(ctx, data)
-    result.pop("payload")
-    return JSONResponse(result)
+    return JSONResponse(verify.verify_bytes(ctx.db, data).to_json())
 
 
 @router.get("/healthz", tags=["service"])

@@ -9,8 +9,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
-from server_stub import auth, lotpdf, queries, stations
-from server_stub.api import verify_bytes
+from server_stub import auth, lotpdf, queries, stations, verify
 from server_stub.errors import Malformed, Rejected, TooLarge, Unavailable
 from server_stub.stations import iso
 
@@ -209,7 +208,7 @@ async def verify_upload(request: Request):
     data = await upload.read(limit + 1)
     if len(data) > limit:
         raise TooLarge(f"the file is over the {limit}-byte limit")
-    result = verify_bytes(ctx, data)
+    result = verify.verify_bytes(ctx.db, data)
     return _render(request, "verify.html", result=result, filename=upload.filename or "certificate")
 
 

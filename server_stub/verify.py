@@ -1,0 +1,54 @@
+"""The public check behind /verify and POST /api/v1/verify: any certificate, against every
+key ever enrolled here (revoked ones too, and then marked), with the agent's own code."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from agent.certify import check
+from agent.certify import envelope as env
+from agent.errors import CertificateError
+from server_stub import queries, stations
+from server_stub.db import Database
+
+
+@dataclass
+class VerifyResult:
+    valid: bool
+    reasons: list[str]
+    codes: list[str]
+    kind: str  # erasure | audit
+    id: str | None = None
+    digest: str | None = None
+    key_id: str | None = None
+    station_id: str | None = None
+    station_revoked: bool = False
+    stored: bool = False
+    payload: dict | None = None
+
+    def to_json(self) -> dict:
+        out = dataclasses.asdict(self)
+        del out["payload"]
+        return out
+
+
+def verify_bytes(db: Database, data: bytes) -> VerifyResult:
+    """Check one uploaded file; never raises for a bad certificate, the result says why."""
+    trusted, by_key = stations.trusted_keys(db)
+    payload_type = env.ERASURE_TYPE
+    try:
+        if env.parse_envelope(data).get("payloadType") == env.AUDIT_TYPE:
+            payload_type = env.AUDIT_TYPE
+    except CertificateError:
+        pass  # check_certificate reports it, in the same words as `ardoise verify`
+    report = check.check_certificate(data, trusted, payload_type=payload_type)
+    station = by_key.get(report.key_id) if report.key_id else None
+    payload = report.payload or {}
+    ident = payload.get("certificate_id") or payload.get("report_id")
+    return VerifyResult(
+        valid=report.valid, reasons=report.reasons, codes=report.codes,
+        kind="audit" if payload_type == env.AUDIT_TYPE else "erasure", id=ident, digest=report.digest,
+        key_id=report.key_id, station_id=station.id if station else None,
+        station_revoked=bool(station and station.revoked_at),
+        stored=bool(report.valid and queries.is_stored(db, report.digest)), payload=report.payload)
