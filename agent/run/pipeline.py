@@ -23,7 +23,7 @@ from agent.deliver.progress import ProgressReporter
 from agent.deliver.spool import Spool
 from agent.deliver.upload import Deliverer
 from agent.errors import ArdoiseError, DeviceGone, ProtectedDeviceError
-from agent.records import Disk, Outcome, SanitizeResult
+from agent.records import AuditReport, Disk, Outcome, SanitizeResult
 from agent.run.stages import Stages
 from agent import tui
 
@@ -64,55 +64,43 @@ class LogBuffer(logging.Handler):
 # --------------------------------------------------------------------------- audit → screen
 
 
-def _attr(obj: Any, *names: str) -> Any:
-    """First present attribute (or key) of ``obj``: the audit record is read defensively so
-    a missing field shows as '-' on the screen instead of stopping the run."""
-    for name in names:
-        cur = obj
-        for part in name.split("."):
-            if cur is None:
-                break
-            cur = cur.get(part) if isinstance(cur, dict) else getattr(cur, part, None)
-        if cur is not None:
-            return cur
-    return None
 
 
-def machine_summary(audit: Any, report_id: str | None) -> tui.MachineSummary:
+def machine_summary(audit: AuditReport | None, report_id: str | None) -> tui.MachineSummary:
     if audit is None:
         return tui.MachineSummary(verdict="unknown (no audit)", report_id=report_id)
-    ram = _attr(audit, "memory_total_bytes", "machine.memory_total_bytes", "memory.total_bytes")
-    battery = _attr(audit, "battery", "machine.battery")
-    if isinstance(battery, list):
-        battery = battery[0] if battery else None
-    if battery is not None and not isinstance(battery, str):
-        health = _attr(battery, "health_percent", "health", "verdict")
-        battery = f"{health}%" if isinstance(health, (int, float)) else str(health) if health is not None else "present"
-    verdict = _attr(audit, "verdict", "recommendation", "machine.verdict")
-    reasons = _attr(audit, "verdict_reasons", "reasons")
-    verdict_text = str(getattr(verdict, "value", verdict)) if verdict is not None else None
-    if verdict_text and isinstance(reasons, list) and reasons:
-        verdict_text += f" ({reasons[0]})"
+    m = audit.machine
+    dmi, cpu, mem = m.dmi, m.cpu, m.memory
+    ram = (mem.installed_bytes or mem.total_bytes) if mem else None
+    if m.batteries is None:
+        battery = "unknown"
+    elif not m.batteries:
+        battery = "none"
+    else:
+        battery = ", ".join(
+            f"{b.health_percent:.0f}% of design" if b.health_percent is not None else f"{b.name} (health unknown)"
+            for b in m.batteries
+        )
+    verdict = audit.verdict.value + (f" ({audit.reasons[0]})" if audit.reasons else "")
     return tui.MachineSummary(
-        vendor=_attr(audit, "machine.vendor", "system.vendor", "vendor"),
-        model=_attr(audit, "machine.model", "system.model", "system.product", "model"),
-        serial=_attr(audit, "machine.serial", "system.serial", "serial"),
-        cpu=_attr(audit, "cpu.model", "machine.cpu.model", "cpu"),
-        ram=tui.human_bytes(ram) if isinstance(ram, (int, float)) else None,
+        vendor=dmi.system_vendor if dmi else None,
+        model=(dmi.system_product or dmi.system_version) if dmi else None,
+        serial=dmi.system_serial if dmi else None,
+        cpu=(cpu.brand + (f", {cpu.threads} threads" if cpu.threads else "")) if cpu and cpu.brand else None,
+        ram=tui.human_bytes(ram) if ram else None,
         battery=battery,
-        verdict=verdict_text,
+        verdict=verdict,
         report_id=report_id,
     )
 
 
-def smart_verdict(audit: Any, disk: Disk) -> str | None:
-    for item in _attr(audit, "disks") or []:
-        d = _attr(item, "disk")
-        path = _attr(d, "path") if d is not None else _attr(item, "device", "path")
-        serial = _attr(d, "serial") if d is not None else _attr(item, "serial")
-        if path == disk.path or (serial and serial == disk.serial):
-            v = _attr(item, "health", "verdict", "smart.verdict", "smart.health")
-            return str(getattr(v, "value", v)) if v is not None else None
+def smart_verdict(audit: AuditReport | None, disk: Disk) -> str | None:
+    if audit is None:
+        return None
+    for item in audit.disks:
+        d = item.disk
+        if d.path == disk.path or (disk.identity != disk.path and d.identity == disk.identity):
+            return item.health.verdict.value
     return None
 
 

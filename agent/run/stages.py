@@ -10,16 +10,13 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
-import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from agent import __version__, commands
+from agent import commands
 from agent.config import Config
-from agent.records import Disk, SanitizePlan, SanitizeResult, to_dict
+from agent.records import Disk, SanitizePlan, SanitizeResult
 
 log = logging.getLogger("ardoise.run")
 
@@ -104,59 +101,12 @@ def _certify(result: SanitizeResult, audit, cfg: Config, key, out_dir: Path) -> 
     return IssuedCertificate(str(files.id), Path(files.json_path), Path(files.pdf_path) if files.pdf_path else None)
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
 def _sign_audit(audit, cfg: Config, key) -> tuple[str, bytes]:
-    from agent.certify import envelope
+    from agent.certify.audit_report import build_audit_payload
+    from agent.certify.envelope import AUDIT_TYPE, dump_envelope, sign_envelope
 
-    builder = None
-    try:
-        from agent.certify import audit_report  # the certify helper's builder, when present
-
-        builder = getattr(audit_report, "build_audit_payload", None)
-    except ImportError:
-        pass
-    if builder is not None:
-        payload = builder(audit, cfg, key)
-    else:
-        payload = audit_payload(audit, cfg, key)
-    env = envelope.sign_envelope(payload, envelope.AUDIT_TYPE, key)
-    return payload["report_id"], envelope.dump_envelope(env)
-
-
-def audit_payload(audit, cfg: Config, key) -> dict:
-    """The audit report payload of schema audit-report.v1 from an ``AuditReport``."""
-    from agent.certify.canonical import without_floats
-
-    data = to_dict(audit) if audit is not None else {}
-    disks = []
-    for item in data.get("disks") or []:
-        disk = item.get("disk") if isinstance(item.get("disk"), dict) else item
-        smart = item.get("smart") if isinstance(item.get("smart"), dict) else None
-        verdict = item.get("verdict") or (smart or {}).get("verdict")
-        disks.append(
-            {
-                "device": disk.get("path") or disk.get("device"),
-                "serial": disk.get("serial"),
-                "model": disk.get("model"),
-                "verdict": str(verdict) if verdict is not None else None,
-                "smart": smart,
-            }
-        )
-    machine = {k: v for k, v in data.items() if k != "disks"} or None
-    payload = {
-        "schema_version": 1,
-        "report_id": str(uuid.uuid4()),
-        "issued_at": _now(),
-        "lot": cfg.lot,
-        "machine": machine,
-        "disks": disks,
-        "station": {"key_id": key.key_id, "hostname": socket.gethostname()},
-        "agent": {"name": "ardoise", "version": __version__},
-    }
-    return without_floats(payload)
+    payload = build_audit_payload(audit, key=key, lot=cfg.lot)
+    return payload["report_id"], dump_envelope(sign_envelope(payload, AUDIT_TYPE, key))
 
 
 def _load_key(cfg: Config):
@@ -174,7 +124,7 @@ def _make_journal(cfg: Config):
 def _make_watcher(cfg: Config):
     from agent.discover.watch import DiskWatcher
 
-    return DiskWatcher()
+    return DiskWatcher(exclude_serials=cfg.exclude_serials)
 
 
 def _power(action: str) -> None:

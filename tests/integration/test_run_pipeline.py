@@ -16,6 +16,9 @@ from agent import tui
 from agent.certify.keys import StationKey
 from agent.config import Config
 from agent.errors import DeviceGone, MediaError, ProtectedDeviceError
+from agent.records import (
+    AuditReport, DiskAudit, DiskHealth, DiskVerdict, DmiInfo, MachineInfo, MachineVerdict,
+)
 from agent.records import Category, Disk, Media, Outcome, PlanStep, SanitizePlan, SanitizeResult
 from agent.run import run_unattended
 from agent.run.stages import IssuedCertificate, Stages
@@ -86,8 +89,11 @@ class FakeStages:
             find_disks=lambda cfg: list(self.disks),
             disk_for_path=lambda path, cfg: by_path[path],
             require_target=require,
-            audit_machine=lambda disks, cfg: {"machine": {"vendor": "LENOVO", "model": "T480", "serial": "PF1"},
-                                              "verdict": "reuse", "disks": [{"device": d.path, "serial": d.serial, "health": "good"} for d in disks]},
+            audit_machine=lambda disks, cfg: AuditReport(
+                machine=MachineInfo(dmi=DmiInfo(system_vendor="LENOVO", system_product="T480", system_serial="PF1"), batteries=[]),
+                disks=[DiskAudit(d, None, DiskHealth(DiskVerdict.GOOD)) for d in disks],
+                verdict=MachineVerdict.REUSE,
+            ),
             make_plan=lambda d, cfg: SanitizePlan(d, [PlanStep("overwrite:zero", Category.CLEAR, "Overwrite", "test")]),
             sanitize=self.sanitize,
             certify=self.certify,
@@ -254,12 +260,15 @@ def test_shelf_rewipes_certified_drive_when_config_asks(cfg):
     stages = fake.stages(watcher)
     stages.find_disks = lambda c: []
     stop = threading.Event()
-    t = threading.Thread(target=run_unattended, args=(cfg,), kwargs=dict(watch=True, stages=stages, view=tui.RunView(), stop=stop))
+    sessions = []
+    t = threading.Thread(target=run_unattended, args=(cfg,), kwargs=dict(
+        watch=True, stages=stages, view=tui.RunView(), stop=stop, on_ready=sessions.append))
     t.start()
     wait_for(lambda: watcher.started)
     watcher.events.put(Event("add", d1, d1.path))
     wait_for(lambda: len(fake.sanitized) == 1)
     wait_for(lambda: len(list((cfg.state_dir / "spool" / "certificates").glob("*.json"))) == 1)
+    wait_for(lambda: not sessions[0].busy())
     watcher.events.put(Event("remove", None, d1.path))
     watcher.events.put(Event("add", d1, d1.path))
     wait_for(lambda: len(fake.sanitized) == 2)
