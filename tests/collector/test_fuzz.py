@@ -10,7 +10,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, settings
 
-from conftest import ADMIN_PASSWORD, start_collector, stop_collector
+from harness import ADMIN_PASSWORD, start_collector, stop_collector
 
 UPLOADS = ("/api/v1/certificates", "/api/v1/audits")
 

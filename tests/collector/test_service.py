@@ -19,7 +19,7 @@ from cryptography.x509.oid import NameOID
 
 import certs
 from agent.certify.keys import StationKey
-from conftest import start_collector, stop_collector
+from harness import start_collector, stop_collector
 
 
 def cli(*args, env=None, cwd=None) -> subprocess.CompletedProcess:
