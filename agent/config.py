@@ -406,6 +406,28 @@ def _read_yaml(path: Path) -> Any:
         raise ConfigError(f"config file {path} is not valid YAML{where}: {problem}") from None
 
 
+def _stage_problems(doc: dict) -> list[str]:
+    """Keys whose meaning belongs to another stage are checked by that stage's own code now,
+    at start, rather than when the first disk is planned an hour later."""
+    problems: list[str] = []
+    checks: list[tuple[str, Any]] = []
+    if doc.get("policy"):
+        from agent.sanitize.policy import policy_for
+
+        probe = Config(policy=doc["policy"])
+        checks += [(f"policy.{m}", lambda m=m: policy_for(Media(m), probe)) for m in doc["policy"]]
+    if doc.get("thresholds"):
+        from agent.audit.verdict import as_thresholds
+
+        checks.append(("thresholds", lambda: as_thresholds(doc["thresholds"])))
+    for _name, check in checks:
+        try:
+            check()
+        except ConfigError as exc:
+            problems.append(str(exc))
+    return problems
+
+
 def _data_partition(by_label: Path) -> Path | None:
     try:
         return find_data_partition(by_label=by_label)
@@ -468,6 +490,7 @@ def load_config(
         url = collector["url"]
         if not (url.startswith("https://") or url.startswith("http://")):
             problems.append(f"collector.url must start with https:// or http:// (got {url!r})")
+    problems += _stage_problems(doc)
     if problems:
         where = f" in {source}" if source else ""
         raise ConfigError(f"config{where}: " + "; ".join(problems), problems=problems)

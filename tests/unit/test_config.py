@@ -62,14 +62,14 @@ collector:
 operator: {name: Ana, title: Technician, organization: Emmaus, location: Lyon, contact: a@e.org}
 lot: LOT-42
 policy:
-  nvme: {first: overwrite}
+  nvme: {overwrite: random}
 verify: full
 exclude_serials: [ABC, 12345]
 targets: [/dev/loop3]
 state_dir: state
 on_finish: poweroff
 shelf: true
-thresholds: {reallocated_sectors: 10}
+thresholds: {failing_reallocated_sectors: 10}
 hpa_reset: false
 final_zero_pass: true
 rewipe_certified: true
@@ -80,12 +80,12 @@ finish_display_seconds: 5
     assert cfg.collector == CollectorConfig(url="https://collector.example", token="one-time", ca_bundle=str(tmp_path / "ca.pem"))
     assert cfg.operator.name == "Ana" and cfg.operator.contact == "a@e.org"
     assert cfg.lot == "LOT-42"
-    assert cfg.policy == {"nvme": {"first": "overwrite"}}
+    assert cfg.policy == {"nvme": {"overwrite": "random"}}
     assert cfg.exclude_serials == ["ABC", "12345"]
     assert cfg.targets == ["/dev/loop3"]
     assert cfg.state_dir == tmp_path / "state"
     assert (cfg.on_finish, cfg.shelf, cfg.verify) == ("poweroff", True, "full")
-    assert cfg.thresholds == {"reallocated_sectors": 10}
+    assert cfg.thresholds == {"failing_reallocated_sectors": 10}
     assert (cfg.hpa_reset, cfg.final_zero_pass, cfg.rewipe_certified, cfg.finish_display_seconds) == (False, True, True, 5)
 
 
@@ -152,15 +152,14 @@ def test_cmdline_overrides_file_with_typed_values(tmp_path, no_label):
         no_label,
         cmdline="quiet root=/dev/sda1 ardoise.collector.url=https://b:8443 ardoise.shelf=yes "
         "ardoise.finish_display_seconds=7 ardoise.exclude_serials=S1,S2 ardoise.lot='LOT 9' "
-        "ardoise.thresholds.max_reallocated=12 ardoise.policy.hdd.passes=2 ardoise.rewipe_certified",
+        "ardoise.policy.hdd.overwrite=two-pass ardoise.rewipe_certified",
     )
     assert cfg.collector.url == "https://b:8443" and cfg.collector.token == "t"
     assert cfg.shelf is True
     assert cfg.finish_display_seconds == 7
     assert cfg.exclude_serials == ["S1", "S2"]
     assert cfg.lot == "LOT 9"
-    assert cfg.thresholds == {"max_reallocated": 12}
-    assert cfg.policy == {"hdd": {"passes": 2}}
+    assert cfg.policy == {"hdd": {"overwrite": "two-pass"}}
     assert cfg.rewipe_certified is True
 
 
@@ -224,3 +223,17 @@ def test_environment_state_dir_wins_over_partition(tmp_path, monkeypatch, no_lab
     monkeypatch.setenv("ARDOISE_STATE_DIR", str(tmp_path / "s"))
     cfg = load(tmp_path, "lot: x\n", no_label)
     assert cfg.state_dir == tmp_path / "s"
+
+
+@pytest.mark.parametrize(
+    "text, named",
+    [
+        ("policy: {hdd: {passes: 3}}\n", "policy.hdd.passes"),
+        ("policy: {ssd: {overwrite: dod-7pass-imaginary}}\n", "policy.ssd.overwrite"),
+        ("thresholds: {max_bogus_hours: 3}\n", "max_bogus_hours"),
+    ],
+)
+def test_keys_of_other_stages_are_checked_at_load(tmp_path, no_label, text, named):
+    with pytest.raises(ConfigError) as err:
+        load(tmp_path, text, no_label)
+    assert named in str(err.value) and "\n" not in str(err.value)
