@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 
 import pytest
 import requests
@@ -19,7 +20,7 @@ from cryptography.x509.oid import NameOID
 
 import certs
 from agent.certify.keys import StationKey
-from harness import start_collector, stop_collector
+from harness import pg_schema_or_skip, start_collector, stop_collector
 
 
 def cli(*args, env=None, cwd=None) -> subprocess.CompletedProcess:
@@ -176,3 +177,36 @@ def test_admin_page_creates_tokens_and_revokes_stations_with_its_form_token(sqli
     assert revoked.status_code == 200 and f"Station {sid} revoked" in revoked.text
     assert c.api("POST", "/api/v1/progress", json={"device": "/dev/sda"},
                  headers={"Authorization": "Bearer " + r.json()["bearer"]}).status_code == 401
+
+
+@pytest.mark.postgres
+def test_two_collector_processes_share_one_postgresql(tmp_path):
+    schema = pg_schema_or_skip()
+    a = b = None
+    try:
+        a = start_collector(schema.url, tmp_path)
+        b = start_collector(schema.url, tmp_path)  # finds the schema A created, and serves it too
+        st = a.enroll()  # enrolled through A, known to B
+        body = certs.erasure_envelope(st.key, "SER-SHARED")
+        codes: list[int] = []
+        barrier = threading.Barrier(8)
+
+        def send(c):
+            barrier.wait()
+            codes.append(c.api("POST", "/api/v1/certificates", data=body, headers=st.headers).status_code)
+
+        threads = [threading.Thread(target=send, args=(a if i % 2 else b,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(codes) == [200] * 7 + [201]
+        assert a.counts()["certificates"] == 1
+        r = b.api("POST", "/api/v1/progress", headers=st.headers, json={"device": "/dev/sdm", "serial": "SER-LIVE-B"})
+        assert r.status_code == 202
+        assert "SER-LIVE-B" in a.api("GET", "/dashboard/live").text  # one dashboard for every process
+    finally:
+        for c in (a, b):
+            if c is not None:
+                stop_collector(c)
+        schema.drop()
