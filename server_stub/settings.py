@@ -41,6 +41,9 @@ def normalize_db_url(url: str) -> str:
         return "postgresql+psycopg://" + url.split("://", 1)[1]
     if "://" not in url:  # a bare path means a SQLite file
         return "sqlite:///" + str(Path(url).expanduser().absolute())
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////") and url != "sqlite:///:memory:":
+        # Relative to where the collector was started: say so in full in every message.
+        return "sqlite:///" + str(Path(url[len("sqlite:///"):]).absolute())
     return url
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 
@@ -39,7 +40,8 @@ def test_csv_cells_that_a_spreadsheet_would_run_are_quoted(cell, shown):
 def test_database_urls_are_normalized_and_passwords_never_shown():
     assert settings.normalize_db_url("postgresql://u:p@h/d") == "postgresql+psycopg://u:p@h/d"
     assert settings.normalize_db_url("/var/lib/c.db") == "sqlite:////var/lib/c.db"
-    assert settings.normalize_db_url("sqlite:///x.db") == "sqlite:///x.db"
+    assert settings.normalize_db_url("sqlite:///x.db") == f"sqlite:///{Path.cwd() / 'x.db'}"
+    assert settings.normalize_db_url("sqlite:////srv/x.db") == "sqlite:////srv/x.db"
     assert db.redact("postgresql+psycopg://ardoise:s3cret@db.example/ardoise") == \
         "postgresql+psycopg://ardoise:***@db.example/ardoise"
 
