@@ -19,6 +19,7 @@ from typing import Any, Callable, TextIO
 
 import segno
 from rich.align import Align
+from rich.columns import Columns
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
 from rich.panel import Panel
@@ -310,8 +311,9 @@ def _final(v: RunView) -> RenderableType:
             body.append(f"certificate {row.certificate_id}\n", style="dim")
         if row.advice:
             body.append(row.advice, style="bold reverse red" if not ok else "bold")
-        panels.append(Panel(body, border_style="green" if ok else "red"))
-    parts: list[RenderableType] = panels or [Text("No disk was sanitized.", style="bold yellow")]
+        panels.append(Panel(body, border_style="green" if ok else "red", width=46))
+    # Side by side: a shelf of drives must fit on tty1 with the QR code still visible.
+    parts: list[RenderableType] = [Columns(panels)] if panels else [Text("No disk was sanitized.", style="bold yellow")]
     if v.machine.report_id:
         qr = Text(qr_text(v.machine.report_id))
         qr.append(f"\nmachine report {v.machine.report_id}", style="dim")
@@ -393,16 +395,18 @@ class LogDisplay:
             row = view.rows[info["device"]]
             extra = f" ({row.detail})" if row.detail else ""
             method = f" {row.method}" if row.method and row.state not in (PROTECTED, SKIPPED) else ""
-            self._line(f"{row.device} {row.serial or ''}: {row.state}{method}{extra}".replace("  ", " "))
+            self._line(f"{_who(row)}: {row.state}{method}{extra}")
             if row.state in (PASSED, FAILED, INTERRUPTED) and row.advice:
-                self._line(f"{row.device}: {row.state.upper()}: {row.advice}")
+                self._line(f"{_who(row)}: {row.state.upper()}: {row.advice}")
         elif event == "progress":
             device = info["device"]
+            row = view.rows[device]
+            if row.state not in (WIPING, VERIFYING) or not row.bytes_total:
+                return  # a SMART verdict or method arriving is not progress
             now = time.monotonic()
             if now - self._last.get(device, 0.0) < self.every:
                 return
             self._last[device] = now
-            row = view.rows[device]
             self._line(
                 f"{device}: {row.phase or row.state} pass {row.pass_index or '-'}/{row.pass_count or '-'} "
                 f"{row.fraction:.0%} {human_bytes(row.throughput_bps)}/s eta {human_duration(row.eta_s)}"
@@ -414,9 +418,13 @@ class LogDisplay:
         elif event == "finish":
             for row in view.rows.values():
                 if row.state not in (PROTECTED, SKIPPED):
-                    self._line(f"RESULT {row.device} {row.serial or ''}: {row.state.upper()}; {row.advice or ''}")
+                    self._line(f"RESULT {_who(row)}: {row.state.upper()}; {row.advice or ''}")
             if view.finish_note:
                 self._line(view.finish_note)
+
+
+def _who(row: DiskRow) -> str:
+    return f"{row.device} ({row.serial})" if row.serial else row.device
 
 
 def make_display(view: RunView, *, tty: bool | None = None):

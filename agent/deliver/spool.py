@@ -161,9 +161,9 @@ class Spool:
         except (OSError, ValueError):
             return None
 
-    def counts(self) -> SpoolCounts:
+    def counts(self, kinds: tuple[str, ...] = UPLOADED_KINDS) -> SpoolCounts:
         c = SpoolCounts()
-        for kind in UPLOADED_KINDS:
+        for kind in kinds:
             for entry in self.entries(kind):
                 c.spooled += 1
                 if self.is_delivered(entry):

@@ -81,7 +81,8 @@ class Deliverer:
         self.last_report: DeliveryReport | None = None
 
     def _announce(self) -> None:
-        self.on_change(self.status, self.spool.counts())
+        # The technician counts certificates (one per disk); audit reports travel along.
+        self.on_change(self.status, self.spool.counts(("certificates",)))
 
     def sweep(self, *, final: bool = False) -> DeliveryReport | None:
         """Send everything pending; None when there is no collector or sweeps are paused."""

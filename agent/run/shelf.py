@@ -98,7 +98,9 @@ class Shelf:
             return
         if s.threads.get(disk.path) is not None and s.threads[disk.path].is_alive():
             return
-        s.show_disk(disk)
+        row = s.view.rows.get(disk.path)
+        if row is None or row.state != tui.WAITING:
+            s.show_disk(disk)
         s.start_disk(disk)
 
     def loop(self, watcher: Any, stop: threading.Event, poll: float = 0.5) -> None:

@@ -80,15 +80,17 @@ def test_log_display_prints_state_changes_and_results_without_a_terminal():
     tui.LogDisplay(v, stream=out, every=0)
     v.add_disk(tui.DiskRow("/dev/sda", serial="W3T0"))
     v.update("/dev/sda", state=tui.WIPING, method="overwrite:zero")
+    v.update("/dev/sda", smart="good")
     v.update("/dev/sda", bytes_done=50, bytes_total=100, pass_index=1, pass_count=1)
     v.update("/dev/sda", state=tui.FAILED, detail="I/O error", advice="remove and destroy")
     v.finish("Done")
     lines = out.getvalue().splitlines()
-    assert "ardoise: /dev/sda W3T0: waiting" in lines
+    assert "ardoise: /dev/sda (W3T0): waiting" in lines
     assert any("wiping overwrite:zero" in l for l in lines)
     assert any("50%" in l for l in lines)
-    assert any("RESULT /dev/sda W3T0: FAILED; remove and destroy" in l for l in lines)
+    assert any("RESULT /dev/sda (W3T0): FAILED; remove and destroy" in l for l in lines)
     assert all(l.startswith("ardoise: ") for l in lines)
+    assert sum("%" in l for l in lines) == 1  # the SMART verdict update is not a progress line
 
 
 def test_advice_names_destruction_for_failed_purge_on_failing_drive():
