@@ -210,3 +210,32 @@ def test_two_collector_processes_share_one_postgresql(tmp_path):
             if c is not None:
                 stop_collector(c)
         schema.drop()
+
+
+def test_agent_client_enrolls_and_uploads_over_https_with_its_ca_bundle_and_refuses_an_unknown_ca(tmp_path):
+    from agent.config import CollectorConfig
+    from agent.deliver.client import CollectorClient, Unreachable
+
+    server_cert, server_key, ca_bundle = make_ca_and_server_cert(tmp_path)
+    other_dir = tmp_path / "other"
+    other_dir.mkdir()
+    _, _, other_ca = make_ca_and_server_cert(other_dir, "Someone Else's CA")
+    c = start_collector(f"sqlite:///{tmp_path}/agent.db", tmp_path, tls=(server_cert, server_key, ca_bundle))
+    try:
+        key = StationKey.generate()
+        token = c.token("LOT-AGENT")
+        good = CollectorClient(CollectorConfig(url=c.url, token=token, ca_bundle=str(ca_bundle), retries=0),
+                               tmp_path / "state-good", key, sleep=lambda s: None)
+        answer = good.upload(certs.erasure_envelope(key, "SER-AGENT-TLS", lot=None))
+        assert (answer.http_status, answer.status) == (201, "stored")
+        again = good.upload(certs.erasure_envelope(key, "SER-AGENT-TLS-2", lot=None))
+        assert again.http_status == 201  # the stored bearer is reused, no second enrollment
+        assert c.counts()["stations"] == 1 and c.counts()["certificates"] == 2
+
+        stranger = CollectorClient(CollectorConfig(url=c.url, token=token, ca_bundle=str(other_ca), retries=0),
+                                   tmp_path / "state-bad", key, sleep=lambda s: None)
+        with pytest.raises(Unreachable, match="TLS"):
+            stranger.upload(certs.erasure_envelope(key, "SER-AGENT-TLS-3", lot=None))
+        assert c.counts()["certificates"] == 2
+    finally:
+        stop_collector(c)
