@@ -36,6 +36,7 @@ class Unprocessable(Rejected):
 
 
 class RateLimited(Rejected):
+    kind = "rate-limited"
     http_status = 429
 
     def __init__(self, message: str, retry_after: float) -> None:

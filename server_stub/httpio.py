@@ -45,7 +45,7 @@ def answer(status_code: int, status: str, *, id: str | None = None, reason: str 
 
 
 def rejection(exc: Rejected) -> JSONResponse:
-    status = exc.kind if exc.kind != "rejected" else "rejected"
+    status = exc.kind
     headers = {}
     extra = {}
     if hasattr(exc, "retry_after"):

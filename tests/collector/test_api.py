@@ -353,7 +353,7 @@ def test_progress_is_rate_limited_per_station(collector):
             limited.append(r)
             break
     assert limited
-    assert int(limited[0].headers["Retry-After"]) >= 1 and limited[0].json()["status"] == "rejected"
+    assert int(limited[0].headers["Retry-After"]) >= 1 and limited[0].json()["status"] == "rate-limited"
     other = collector.enroll()  # another station is not slowed down by the first
     assert collector.api("POST", "/api/v1/progress", json={"device": "/dev/sdx"},
                          headers=other.headers).status_code == 202
