@@ -63,6 +63,10 @@ def create_token(db: Database, lot: str | None, ttl_hours: float | None = 168.0)
 
 
 def enroll(db: Database, token: str, public_pem: str, name: str | None, claimed_key_id: str | None = None) -> Enrollment:
+    if "PRIVATE KEY" in public_pem:
+        # The shared loader would take the public half of it; a station that sends its
+        # private key has a bug worth hearing about, and the collector must not keep it.
+        raise Unprocessable("public_key is a private key: send only the public key PEM")
     try:
         public_key = certkeys.load_public_key(public_pem.encode("utf-8"), source="public_key")
     except CertificateError as exc:

@@ -11,6 +11,7 @@ import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 from sqlalchemy import text
 
 import certs
@@ -225,7 +226,7 @@ def test_enrollment_token_is_one_time_and_a_lost_answer_can_be_retried(collector
 
 
 @pytest.mark.parametrize("case, status", [
-    ("unknown-token", 401), ("bad-pem", 422), ("key-id-mismatch", 422), ("not-json", 400), ("missing-key", 400),
+    ("unknown-token", 401), ("bad-pem", 422), ("private-key", 422), ("key-id-mismatch", 422), ("not-json", 400), ("missing-key", 400),
     ("already-enrolled", 409),
 ])
 def test_enrollment_rejections_store_nothing(collector, case, status):
@@ -239,6 +240,9 @@ def test_enrollment_rejections_store_nothing(collector, case, status):
     kw = {"json": body}
     if case == "bad-pem":
         body["public_key"] = "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n"
+    elif case == "private-key":
+        body["public_key"] = key.private_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
     elif case == "key-id-mismatch":
         body["key_id"] = "0" * 64
     elif case == "not-json":
