@@ -68,6 +68,10 @@ class Config:
     collector: CollectorConfig | None = None
     operator: Operator = field(default_factory=Operator)
     lot: str | None = None
+    customer: str | None = None  # whose media these are (the certificate's "customer")
+    classification: str | None = None  # NIST App. G: confidentiality of the data before
+    post_classification: str | None = None  # ...and after sanitization
+    validator: Operator | None = None  # NIST App. G "validation": who checks the operator's work
     policy: dict[str, dict] = field(default_factory=dict)  # media type -> overrides
     verify: str = "sample"
     exclude_serials: list[str] = field(default_factory=list)
@@ -180,6 +184,9 @@ _COLLECTOR_KEYS = {
 }
 _SCALARS = {
     "lot": OPT_STR,
+    "customer": OPT_STR,
+    "classification": OPT_STR,
+    "post_classification": OPT_STR,
     "verify": _choice(*VERIFY),
     "exclude_serials": STR_LIST,
     "targets": STR_LIST,
@@ -191,7 +198,7 @@ _SCALARS = {
     "rewipe_certified": BOOL,
     "finish_display_seconds": INT,
 }
-_SECTIONS = {"collector": _COLLECTOR_KEYS, "operator": _OPERATOR_KEYS}
+_SECTIONS = {"collector": _COLLECTOR_KEYS, "operator": _OPERATOR_KEYS, "validator": _OPERATOR_KEYS}
 # Free-form mappings whose content another stage interprets: policy per media type (the
 # policy module checks the inner keys), audit thresholds (the audit module).
 _MAPPINGS = ("policy", "thresholds")
@@ -505,6 +512,8 @@ def load_config(
         cfg.collector = col
     if doc.get("operator"):
         cfg.operator = Operator(**doc["operator"])
+    if doc.get("validator"):
+        cfg.validator = Operator(**doc["validator"])
     for key in _SCALARS:
         if key in doc and key != "state_dir":
             setattr(cfg, key, doc[key])

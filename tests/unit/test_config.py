@@ -61,6 +61,10 @@ collector:
   ca_bundle: ca.pem
 operator: {name: Ana, title: Technician, organization: Emmaus, location: Lyon, contact: a@e.org}
 lot: LOT-42
+customer: Mairie de Lyon
+classification: confidential
+post_classification: unclassified
+validator: {name: Bea, title: Supervisor}
 policy:
   nvme: {overwrite: random}
 verify: full
@@ -80,6 +84,8 @@ finish_display_seconds: 5
     assert cfg.collector == CollectorConfig(url="https://collector.example", token="one-time", ca_bundle=str(tmp_path / "ca.pem"))
     assert cfg.operator.name == "Ana" and cfg.operator.contact == "a@e.org"
     assert cfg.lot == "LOT-42"
+    assert (cfg.customer, cfg.classification, cfg.post_classification) == ("Mairie de Lyon", "confidential", "unclassified")
+    assert cfg.validator.name == "Bea" and cfg.validator.title == "Supervisor"
     assert cfg.policy == {"nvme": {"overwrite": "random"}}
     assert cfg.exclude_serials == ["ABC", "12345"]
     assert cfg.targets == ["/dev/loop3"]
@@ -100,6 +106,7 @@ def test_empty_file_gives_defaults(tmp_path, no_label):
         ("colector: {url: http://x}\n", "unknown key colector"),
         ("collector: {url: http://x, tokn: a}\n", "unknown key collector.tokn"),
         ("operator: {nom: Ana}\n", "unknown key operator.nom"),
+        ("validator: {name: [x]}\n", "validator.name must be a string"),
         ("shelf: maybe\n", "shelf must be true or false"),
         ("finish_display_seconds: soon\n", "finish_display_seconds must be an integer"),
         ("finish_display_seconds: -3\n", "finish_display_seconds must be an integer"),
