@@ -147,7 +147,10 @@ def sanitize(
         result.outcome = Outcome.SUCCESS
         if achieved.method.startswith("overwrite:"):
             _after_overwrite(run, plan.steps, achieved, result)
-        elif getattr(config, "final_zero_pass", False):
+        elif run.journal is not None:
+            # A firmware purge supersedes any overwrite an earlier run left half done.
+            run.journal.clear(plan.disk.identity)
+        if not achieved.method.startswith("overwrite:") and getattr(config, "final_zero_pass", False):
             zero = _final_zero_pass(run)
             result.steps.append(zero)
             result.bytes_written += zero.bytes_written
@@ -155,7 +158,7 @@ def sanitize(
                 result.outcome = Outcome.FAILED if zero.status != StepStatus.INTERRUPTED else Outcome.INTERRUPTED
                 result.notes.append(f"the final zero pass required by the config did not complete: {zero.error}")
         fell_back = any(
-            s.status in (StepStatus.FAILED, StepStatus.REFUSED) and not s.method.startswith("overwrite:")
+            s.status in (StepStatus.FAILED, StepStatus.REFUSED, StepStatus.SKIPPED) and not s.method.startswith("overwrite:")
             and s.method in {p.method for p in plan.steps}
             for s in result.steps
         )

@@ -254,7 +254,14 @@ def sanitize(
     )
     if not result.ok:
         reason = (result.stderr.strip() or result.stdout.strip() or "no output").splitlines()[-1]
-        raise SanitizeError(f"nvme sanitize {action} refused by {controller}: {reason}")
+        # A sanitize interrupted by a power loss resumes by itself when the controller
+        # powers up, and the controller refuses a new one meanwhile: wait for that one.
+        try:
+            running = read_sanitize_log(controller, log).in_progress
+        except ToolError:
+            running = False
+        if not running:
+            raise SanitizeError(f"nvme sanitize {action} refused by {controller}: {reason}")
     deadline = clock() + timeout
     while True:
         state = read_sanitize_log(controller, log)

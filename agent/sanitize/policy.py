@@ -171,6 +171,14 @@ def probe(disk: Disk, *, state_dir=None, hidden_only: bool = False) -> Capabilit
         try:
             caps.ata = ata.read_identify(disk.path, log)
         except ArdoiseError as exc:
+            if disk.transport != Transport.SATA and not hidden_only:
+                # A SCSI disk of unknown kind that does not speak ATA (a SAS drive that
+                # discover could not place): ask SCSI instead.
+                try:
+                    caps.scsi = scsi.read_caps(disk.path, log)
+                    return caps
+                except ArdoiseError:
+                    pass
             caps.problems.append(f"ATA identify not readable: {exc}")
             return caps
         if caps.ata.hpa_feature or caps.ata.dco_feature:

@@ -141,6 +141,7 @@ def test_sanitize_timeout_falls_back(fake_commands, drive, instant, cfg):
 def test_refused_sanitize_falls_back_to_the_next_purge(fake_commands, drive, cfg):
     fake_commands.add(["nvme", "sanitize", "/dev/nvme0", "--sanact=4"], returncode=1, stderr="NVMe status: Sanitize Prohibited While Persistent Memory Region is Enabled(0x123)\n")
     fake_commands.add(["nvme", "sanitize", "/dev/nvme0", "--sanact=2"], returncode=1, stderr="NVMe status: Invalid Field in Command(0x2)\n")
+    fake_commands.add(SANITIZE_LOG, fixture="nvme/sanitize-log-never-2.3.json")
     fake_commands.add(["nvme", "list-ns", "/dev/nvme0", "-o", "json"], fixture="nvme/list-ns-one.json")
     fake_commands.add(["nvme", "format", "/dev/nvme0", "--namespace-id=1", "--ses=2", "--force"], effect=erase(drive))
     result = execute.sanitize(nvme_plan(drive), config=cfg)
@@ -284,6 +285,7 @@ def test_every_step_failing_is_failed_with_no_category(fake_commands, drive, cfg
     plan = nvme_plan(drive, sanicap=2, fna=0, oacs=0)
     plan.steps = plan.steps[:1]
     fake_commands.add(["nvme", "sanitize", "/dev/nvme0", "--sanact=2"], returncode=1, stderr="NVMe status: Invalid Command Opcode(0x1)\n")
+    fake_commands.add(SANITIZE_LOG, returncode=1, stderr="NVMe status: Invalid Log Page(0x109)\n")
     result = execute.sanitize(plan, config=cfg)
     assert result.outcome == Outcome.FAILED and result.category is None
     assert any("every planned step failed" in n for n in result.notes)

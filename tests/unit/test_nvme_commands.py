@@ -119,6 +119,7 @@ def test_sanitize_refused_by_qemu_is_reported_with_the_controller_message(fake_c
     fake_commands.add(
         ["nvme", "sanitize", "/dev/nvme0", "--sanact=2"], returncode=1, stderr="NVMe status: Invalid Command Opcode: A reserved coded value or an unsupported value in the command opcode field(0x1)\n"
     )
+    fake_commands.add(["nvme", "sanitize-log", "/dev/nvme0", "-o", "json"], returncode=1, stderr="NVMe status: Invalid Field in Command(0x2)\n")
     log = CommandLog()
     with pytest.raises(SanitizeError, match="refused.*Invalid Command Opcode"):
         nvme.sanitize("/dev/nvme0", "block", timeout=60, log=log)
@@ -145,3 +146,11 @@ def test_controller_of_namespace():
     assert nvme.controller_of("/dev/nvme12n3") == "/dev/nvme12"
     with pytest.raises(SanitizeError):
         nvme.controller_of("/dev/sda")
+
+
+def test_sanitize_refused_because_an_interrupted_one_resumed_waits_for_it(fake_commands, instant):
+    fake_commands.add(["nvme", "sanitize", "/dev/nvme0", "--sanact=4"], returncode=1, stderr="NVMe status: Sanitize In Progress(0x1d)\n")
+    log_argv = ["nvme", "sanitize-log", "/dev/nvme0", "-o", "json"]
+    fake_commands.add(log_argv, fixture="nvme/sanitize-log-in-progress-2.3.json", times=2)
+    fake_commands.add(log_argv, fixture="nvme/sanitize-log-completed-2.3.json")
+    assert nvme.sanitize("/dev/nvme0", "crypto", timeout=600, log=CommandLog()).succeeded
