@@ -21,7 +21,8 @@ def dig(obj: Any, path: str) -> Any:
 def _text(value: Any, limit: int = 200) -> str | None:
     if value is None:
         return None
-    return str(value)[:limit]
+    # PostgreSQL text cannot hold NUL; a signed payload may still carry "\u0000".
+    return str(value).replace("\x00", "")[:limit]
 
 
 @dataclass

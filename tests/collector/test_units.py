@@ -60,3 +60,7 @@ def test_progress_batch_is_parsed_into_typed_drives():
                                                                ("/dev/sdb", "done", None)]
     with pytest.raises(Malformed, match="at most 64"):
         progress.parse_items({"drives": [{"device": "/dev/sda"}] * 65})
+
+
+def test_indexed_copies_of_payload_text_drop_nul_characters():
+    assert fields._text("WD\x00-123") == "WD-123"
