@@ -212,8 +212,9 @@ def sanitize(
     """ATA SANITIZE (crypto scramble, block erase or overwrite), polled with --sanitize-status."""
     if action == "overwrite":
         # One pass of a zero pattern (hdparm's 32-bit OVERWRITE pattern), so read-back
-        # verification can expect zeros.
-        argv = ["hdparm", _I_KNOW, "--sanitize-overwrite", "hex:00000000", device]
+        # verification can expect zeros. The pass count must be explicit: 0, hdparm's
+        # default, means sixteen passes in ACS (a day on a large drive).
+        argv = ["hdparm", _I_KNOW, "--sanitize-overwrite-passes", "1", "--sanitize-overwrite", "hex:00000000", device]
     elif action in SANITIZE_FLAGS:
         argv = ["hdparm", _I_KNOW, SANITIZE_FLAGS[action], device]
     else:

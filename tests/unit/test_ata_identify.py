@@ -116,7 +116,7 @@ def test_ata_sanitize_without_success_flag_is_not_success(fake_commands, instant
 
 
 def test_ata_sanitize_that_never_ends_times_out(fake_commands, instant):
-    fake_commands.add(["hdparm", "--yes-i-know-what-i-am-doing", "--sanitize-overwrite", "hex:00000000", "/dev/sda"])
+    fake_commands.add(["hdparm", "--yes-i-know-what-i-am-doing", "--sanitize-overwrite-passes", "1", "--sanitize-overwrite", "hex:00000000", "/dev/sda"])
     fake_commands.add(["hdparm", "--sanitize-status", "/dev/sda"], fixture="hdparm/sanitize-status-in-progress.txt")
     with pytest.raises(ToolTimeout):
         ata.sanitize("/dev/sda", "overwrite", timeout=30, log=CommandLog())
