@@ -215,12 +215,17 @@ class BlockDevice:
         os.posix_fadvise(self.fd, 0, 0, os.POSIX_FADV_DONTNEED)
 
     def is_present(self) -> bool:
-        """Whether the device node still names a device (a pulled disk's node disappears)."""
+        """Whether the device is still there. A pulled disk may first answer EIO to
+        everything before the kernel removes it: its sysfs entry goes, its size drops to
+        zero, its node disappears; any of these means gone, not bad sectors."""
         if not os.path.exists(self.path):
             return False
         if self.is_block:
+            rdev = os.fstat(self.fd).st_rdev
+            if not os.path.exists(f"/sys/dev/block/{os.major(rdev)}:{os.minor(rdev)}"):
+                return False
             try:
-                _ioctl_u64(self.fd, BLKGETSIZE64)
+                return _ioctl_u64(self.fd, BLKGETSIZE64) == self.size
             except OSError:
                 return False
         return True

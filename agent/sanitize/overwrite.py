@@ -36,6 +36,10 @@ MIN_CHUNK = 512 << 10
 # 16 disks at once); each device holds up to ~8 buffers during a random verification.
 BUFFER_BUDGET = 64 << 20
 BUFFERS_PER_DEVICE = 8
+# A failing drive can answer EIO to every sector, each after a long timeout; narrowing
+# every request down to single sectors would then take days. Past this many consecutive
+# unwritable bytes the pass stops (the result is failed either way).
+MAX_CONSECUTIVE_BAD = 64 << 20
 # Seconds between journal updates; each costs a cache flush. Tests shorten it.
 JOURNAL_INTERVAL = 5.0
 
@@ -85,6 +89,14 @@ def generator_threads() -> int:
 
 def _lba(ranges: list[ByteRange], block: int) -> list[LbaRange]:
     return [LbaRange(s // block, (e + block - 1) // block) for s, e in ranges]
+
+
+class TooManyErrors(Exception):
+    """The device failed every request over MAX_CONSECUTIVE_BAD bytes; carries what was found."""
+
+    def __init__(self, bad: list[ByteRange], at: int) -> None:
+        super().__init__(f"stopped after {MAX_CONSECUTIVE_BAD >> 20} MiB of consecutive unwritable blocks at byte {at}")
+        self.bad, self.at = bad, at
 
 
 class _Checkpoint:
@@ -151,7 +163,7 @@ def write_pass(
     Raises ``DeviceGone`` or ``SanitizeError`` (not a media error). ``max_rate`` (bytes/s)
     throttles the pass, for a shelf whose USB hub or cooling cannot take full speed."""
     bad: list[ByteRange] = []
-    began, done = time.monotonic(), 0
+    began, done, consecutive = time.monotonic(), 0, 0
     work = chunks(start, dev.size, chunk)
     pipe: Pipeline | None = None
     slots: list[AlignedBuffer] = []
@@ -166,7 +178,14 @@ def write_pass(
         for off, n, buf in stream:
             if cancel is not None and cancel.is_set():
                 return merge(bad), True
-            bad += write_all(dev, buf.view[:n], off)
+            found = write_all(dev, buf.view[:n], off)
+            bad += found
+            if found and sum(e - s for s, e in found) == n:
+                consecutive += n
+                if consecutive >= MAX_CONSECUTIVE_BAD:
+                    raise TooManyErrors(merge(bad), off + n)
+            else:
+                consecutive = 0
             if meter is not None:
                 meter.advance(n)
             if checkpoint is not None:
@@ -303,6 +322,13 @@ def _run(
             return
         except SanitizeError as exc:
             step.status, step.error = StepStatus.FAILED, str(exc)
+            return
+        except TooManyErrors as exc:
+            step.passes.append(PassResult(pattern=spec.label, bytes_written=meter.done, error_ranges=_lba(exc.bad, block)))
+            step.error_ranges = _lba(merge(all_bad + exc.bad), block)
+            step.status, step.error = StepStatus.FAILED, f"{disk.path}: device failing: {exc}"
+            if journal is not None:
+                journal.clear(identity)
             return
         meter.finish()
         written = meter.done

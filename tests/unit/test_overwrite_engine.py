@@ -295,3 +295,15 @@ def test_a_journal_for_another_file_at_the_same_path_is_not_resumed(tmp_path):
     step = run_overwrite(disk, "two-pass", verify="full", journal=journal, chunk_size=MIB)
     assert step.status is StepStatus.SUCCESS and not step.resumed
     assert [p.pattern for p in step.passes] == ["0x55", "0xaa"]
+
+
+def test_a_drive_failing_everywhere_stops_the_pass_as_failed_instead_of_retrying_for_days(tmp_path, monkeypatch):
+    from agent.sanitize import overwrite
+
+    monkeypatch.setattr(overwrite, "MAX_CONSECUTIVE_BAD", 2 * MIB)
+    disk = make_file(tmp_path, "dying.img", 8 * MIB)
+    opener = opener_for(bad=(MIB, 8 * MIB))
+    step = run_overwrite(disk, "zero", verify="full", opener=opener, chunk_size=MIB)
+    assert step.status is StepStatus.FAILED and "device failing" in step.error
+    assert step.error_ranges == [LbaRange(2048, 3 * 2048)]
+    assert step.verification is None
