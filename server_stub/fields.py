@@ -44,7 +44,7 @@ class CertificateSummary:
 def summarize(p: dict) -> CertificateSummary:
     size = dig(p, "media.size_bytes")
     return CertificateSummary(
-        id=str(p["certificate_id"]),
+        id=_text(p["certificate_id"], 64),
         serial=_text(dig(p, "media.serial")),
         model=_text(dig(p, "media.model")),
         manufacturer=_text(dig(p, "media.manufacturer")),
@@ -74,6 +74,6 @@ def summarize_audit(p: dict, digest: str) -> AuditSummary:
     serials = []
     for d in p.get("disks") or []:
         serial = dig(d, "serial") or dig(d, "disk.serial")
-        if serial and str(serial) not in serials:
-            serials.append(str(serial)[:200])
-    return AuditSummary(str(rid)[:200], _text(machine, 400), serials)
+        if serial and _text(serial) not in serials:
+            serials.append(_text(serial))
+    return AuditSummary(_text(rid), _text(machine, 400), serials)
