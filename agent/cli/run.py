@@ -39,6 +39,10 @@ def run(args) -> int:
     view = tui.RunView()
     tty = sys.stdout.isatty()
     display = tui.make_display(view, tty=tty)
+    if tty and not sys.stderr.isatty():
+        # The live image: the TUI owns tty1, stderr goes to the journal and the serial
+        # console, which get the same story as plain lines.
+        tui.LogDisplay(view)
     stop = threading.Event()
 
     def on_signal(signum, frame):
@@ -46,8 +50,9 @@ def run(args) -> int:
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     quiet = []
-    if tty:
-        # Log lines on stderr would tear the full-screen view; the run log is kept in the spool.
+    if tty and sys.stderr.isatty():
+        # Log lines on the same terminal would tear the full-screen view; the run log is
+        # kept in the spool.
         for h in logging.getLogger().handlers:
             quiet.append((h, h.level))
             h.setLevel(logging.CRITICAL)
