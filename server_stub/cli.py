@@ -44,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--tls-cert", metavar="PEM", help="serve HTTPS with this certificate chain")
     serve.add_argument("--tls-key", metavar="PEM", help="private key of --tls-cert")
     serve.add_argument("--workers", type=int, default=1,
-                       help="worker processes (default 1; use more with PostgreSQL, SQLite has one writer)")
+                       help="worker processes (default 1; one per core for heavy upload loads)")
     serve.add_argument("--admin-password-file", metavar="FILE",
                        help="read the admin password from FILE (else $ARDOISE_ADMIN_PASSWORD; none: admin disabled)")
     serve.add_argument("--require-login", action="store_true",
@@ -160,8 +160,6 @@ def cmd_serve(args) -> int:
     s = _settings(args, admin_password=password, max_body=args.max_body,
                   progress_timeout_s=args.progress_timeout, require_login=args.require_login or None)
     version = migrate(Database(s.db_url))
-    if s.db_url.startswith("sqlite") and args.workers > 1:
-        log.warning("several workers on SQLite share one writer; PostgreSQL scales better")
     os.environ[SETTINGS_ENV] = json.dumps({**dataclasses.asdict(s), "_migrated": True})
     scheme = "https" if args.tls_cert else "http"
     print(f"ardoise-collector: {scheme}://{args.host}:{args.port}/ on {redact(s.db_url)} (schema v{version}); "
