@@ -302,3 +302,14 @@ def test_nvme_steps_are_dropped_when_another_namespace_of_the_controller_is_prot
     plan = make_plan(nvme_disk())
     assert methods(plan) == ["overwrite:zero"]
     assert "protected namespaces: /dev/nvme0n2 (boot medium: holds /)" in skipped(plan)["nvme-format-user-data"]
+
+
+def test_human_plan_lists_preparation_steps_and_what_was_left_out(fake_commands, capsys):
+    from agent.cli.plan import print_plan
+
+    ata_drive(fake_commands, "security-frozen.txt")
+    print_plan(make_plan(disk()))
+    out = capsys.readouterr().out
+    assert "first: unfreeze - drive is frozen" in out
+    assert "1. ata-security-erase-enhanced [Clear]" in out
+    assert "-  ata-sanitize-crypto: unsupported" in out
