@@ -173,3 +173,24 @@ def test_wipe_killed_mid_pass_resumes_from_the_journal(loopdevs, tmp_path):
     with open(dev, "rb") as f:
         assert f.read() == b"\xaa" * size
     assert not list(journal_dir.glob("*.json"))
+
+
+def test_sigterm_stops_the_wipe_cleanly_as_interrupted_and_keeps_the_journal(loopdevs, tmp_path):
+    dev = loopdevs.create(64 * MIB)
+    state = tmp_path / "state"
+    env = dict(os.environ, ARDOISE_STATE_DIR=str(state))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "agent", "wipe", dev, "--method", "zero", "--yes", "--json",
+         "--max-rate", "16", "--out", str(tmp_path / "out")],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.monotonic() + 30
+    while not list(state.glob("journal/*.json")):  # the journal appears when writing starts
+        assert time.monotonic() < deadline, "the wipe never started"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode != 0 and "Traceback" not in err
+    result = json.loads(out)[0]
+    assert result["outcome"] == "interrupted"
+    assert list((state / "journal").glob("*.json"))  # kept, so the next run resumes
