@@ -44,6 +44,13 @@ SYS_BLOCK = Path("/sys/block")
 _ZERO_AFTER = {"ata-sanitize-overwrite", "scsi-sanitize-overwrite"}
 
 
+# Sanitize runs in progress in this process (``ardoise run`` wipes a whole shelf at once).
+# A suspend-to-RAM stops every one of them and can make USB drives re-enumerate, so the
+# unfreeze is only done when this disk is the only one being sanitized.
+_active_lock = threading.Lock()
+_active_runs = 0
+
+
 class _Run:
     """State of one execution: the disk as it is now, commands, and what prepare found."""
 
@@ -96,7 +103,18 @@ def sanitize(
     cancel: threading.Event | None = None,
 ) -> SanitizeResult:
     """Execute ``plan``; raise only for a refused (protected or changed) device."""
+    global _active_runs
     _guard(plan, config)
+    with _active_lock:
+        _active_runs += 1
+    try:
+        return _sanitize(plan, config, progress, journal, cancel)
+    finally:
+        with _active_lock:
+            _active_runs -= 1
+
+
+def _sanitize(plan: SanitizePlan, config: Any, progress, journal, cancel) -> SanitizeResult:
     run = _Run(plan, config, progress, journal, cancel)
     started, t0 = now_iso(), time.monotonic()
     result = SanitizeResult(
@@ -196,12 +214,20 @@ def _prepare(run: _Run, prep: PlanStep, result: SanitizeResult) -> StepResult:
     dev = run.disk.path
     try:
         if prep.method == "unfreeze":
-            out = unfreeze.unfreeze(
-                dev,
-                enabled=bool(prep.options.get("enabled", True)),
-                seconds=int(prep.options.get("seconds", unfreeze.DEFAULT_SECONDS)),
-                log=log,
-            )
+            with _active_lock:
+                others = _active_runs - 1
+            if others > 0:
+                out = unfreeze.UnfreezeOutcome(
+                    False, False, None,
+                    f"suspend-to-RAM not done: {others} other disk(s) are being sanitized and it would interrupt them",
+                )
+            else:
+                out = unfreeze.unfreeze(
+                    dev,
+                    enabled=bool(prep.options.get("enabled", True)),
+                    seconds=int(prep.options.get("seconds", unfreeze.DEFAULT_SECONDS)),
+                    log=log,
+                )
             sr.notes.append(out.note)
             sr.status = StepStatus.SUCCESS if out.unfrozen else StepStatus.FAILED
             run.still_frozen = not out.unfrozen

@@ -357,3 +357,14 @@ def test_usb_bridged_drive_is_overwritten_and_the_bridge_is_on_the_record(fake_c
     assert result.method == "overwrite:zero" and result.category == Category.CLEAR
     assert any("USB bridge" in n and "152d" in n for n in result.notes)
     assert fake_commands.calls == []
+
+
+def test_no_suspend_while_other_disks_are_being_sanitized(fake_commands, drive, cfg, monkeypatch):
+    plan = ata_plan(drive, "security-frozen.txt", config=cfg)
+    monkeypatch.setattr(execute, "_active_runs", 1)  # another shelf bay is mid-wipe
+    result = execute.sanitize(plan, config=cfg)
+    unf = next(s for s in result.steps if s.method == "unfreeze")
+    assert unf.status == StepStatus.FAILED and "1 other disk(s) are being sanitized" in unf.notes[0]
+    assert not fake_commands.ran("rtcwake")
+    assert result.method == "overwrite:zero" and result.category == Category.CLEAR
+    assert execute._active_runs == 1
