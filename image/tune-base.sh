@@ -42,6 +42,12 @@ prune_modules() {
            net/sctp net/rds net/tipc net/ceph net/sunrpc net/batman-adv net/l2tp net/rxrpc \
            net/6lowpan net/9p net/ax25 net/rose net/netrom net/x25 net/appletalk net/smc \
            net/dccp \
+           drivers/scsi/lpfc drivers/scsi/qla2xxx drivers/scsi/qla4xxx drivers/scsi/bfa \
+           drivers/scsi/csiostor drivers/scsi/be2iscsi drivers/scsi/bnx2fc drivers/scsi/qedf \
+           drivers/scsi/qedi drivers/scsi/fnic drivers/scsi/cxgbi drivers/net/ethernet/mellanox \
+           drivers/net/ethernet/qlogic drivers/net/ethernet/chelsio drivers/net/ethernet/netronome \
+           drivers/net/ethernet/cavium drivers/net/ethernet/huawei drivers/net/ethernet/pensando \
+           drivers/net/ethernet/fungible drivers/net/ethernet/sfc \
            fs/ocfs2 fs/gfs2 fs/xfs fs/btrfs fs/ceph fs/cifs fs/smb fs/nfs fs/nfsd fs/nfs_common \
            fs/lockd fs/jfs fs/reiserfs fs/ubifs fs/f2fs fs/nilfs2 fs/orangefs fs/afs fs/coda \
            fs/dlm fs/9p fs/ntfs3 fs/ntfs fs/erofs fs/hfs fs/hfsplus fs/minix fs/romfs \
@@ -56,14 +62,17 @@ prune_modules
 # --- firmware: common NICs, Wi-Fi, GPUs; drop what no laptop or desktop NIC uses --------
 # Kept: wired NICs, laptop Wi-Fi (Intel, Atheros/Qualcomm, Realtek, MediaTek, Broadcom),
 # GPUs (Intel i915, AMD, Nvidia). Dropped: router and phone SoCs, data-centre GPUs and
-# NICs, Bluetooth (its modules are pruned above). Measured in docs/image.md.
+# NICs, Bluetooth (its modules are pruned above), and amdgpu's copies for Southern and Sea
+# Islands GPUs (the radeon driver, the default for those, has its own). See docs/image.md.
 for p in netronome mellanox liquidio qed cxgb4 dpaa2 mrvl/prestera qcom ti-connectivity \
          cavium ueagle-atm vxge cypress qca rtl_bt \
          ath11k/IPQ6018 ath11k/IPQ8074 ath11k/QCN9074 ath11k/WCN6750 \
          ath10k/QCA4019 ath10k/WCN3990 ath10k/QCA9888 ath10k/QCA99X0 ath10k/QCA9984 \
          mediatek/mt81* mediatek/mt7915* mediatek/mt7986* mediatek/BT_RAM_CODE* \
          amdgpu/aldebaran_* amdgpu/arcturus_* amdgpu/cyan_skillfish* amdgpu/navi12_* \
-         amdgpu/vega20_* nvidia/tegra* intel/ibt-* brcm/*.hcd; do
+         amdgpu/vega20_* nvidia/tegra* intel/ibt-* brcm/*.hcd \
+         amdgpu/tahiti_* amdgpu/pitcairn_* amdgpu/verde_* amdgpu/oland_* amdgpu/hainan_* \
+         amdgpu/bonaire_* amdgpu/hawaii_* amdgpu/kaveri_* amdgpu/kabini_* amdgpu/mullins_*; do
   # Unquoted on purpose: the entries are globs.
   rm -rf /lib/firmware/$p
 done

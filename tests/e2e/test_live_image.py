@@ -3,25 +3,27 @@ with virtual NVMe, SATA and USB disks, under SeaBIOS, OVMF and OVMF with Secure 
 
 from __future__ import annotations
 
-import json
 import re
+import shutil
 import subprocess
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from vm import Machine, VirtualDisk, data_partition, digest_outside, make_stick, mdir, mbr_partitions
+from collector import Collector
+from vm import (BootResult, Machine, VirtualDisk, data_partition, digest_outside, make_stick, mbr_partitions,
+                mcopy_in, mcopy_out, mdir)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(3600)]
 
 MiB = 1 << 20
-# Budget per boot under TCG; the agent must be ready long before (target 30 s).
-BOOT_TIMEOUT = 420
+# Budget per boot under TCG, generous because CI machines are shared; the agent must be
+# ready long before (target 30 s) and a boot with its wipe takes a few minutes.
+BOOT_TIMEOUT = 1500
+DIAGNOSTICS = Path("/var/tmp/ardoise-e2e")
 
-CONFIG = """\
-# written by tests/e2e before the boot
-on_finish: poweroff
-"""
 
 
 # --------------------------------------------------------------------------- the image itself
@@ -41,13 +43,10 @@ def test_image_is_hybrid_with_esp_and_writable_ardoise_data_partition(live_image
     assert "ardoise.yaml" in listing
     # Writable: a file copied in lands inside the partition and nothing else changes.
     stick = tmp_path / "stick.img"
-    before = None
-    import shutil
     shutil.copyfile(iso, stick)
     before = digest_outside(stick, data)
     probe = tmp_path / "probe.txt"
     probe.write_text("written on the host\n")
-    from vm import mcopy_in
     mcopy_in(stick, data, probe, "/probe.txt")
     assert "probe.txt" in mdir(stick, data)
     assert digest_outside(stick, data) == before
@@ -88,6 +87,36 @@ def test_iso_fits_the_size_budget(live_image):
 
 
 # --------------------------------------------------------------------------- boots
+#
+# Which boot proves what (all under TCG, the ISO as a USB stick on qemu-xhci):
+# - SeaBIOS: the full job. NVMe + SATA + USB disks, collector online: every disk wiped
+#   (no marker left, read on the host), NVMe purged by Format NVM, SATA cleared by
+#   overwrite, every certificate at the collector and valid, stick untouched outside its
+#   data partition, power-off on its own.
+# - OVMF (UEFI): the same job on one small SATA disk, certificate delivered.
+# - OVMF with Secure Boot enforced, no network: the signed chain boots, the agent wipes a
+#   small NVMe disk, the certificate stays in the stick's spool, and `ardoise upload` run
+#   on the host against the spool copied off the stick delivers it.
+
+
+def make_config(collector: Collector | None, token: str | None, lot: str) -> str:
+    text = (
+        "# written by tests/e2e before the boot\n"
+        f"lot: {lot}\n"
+        "operator:\n  name: E2E Technician\n  organization: Ardoise CI\n  location: QEMU\n"
+        "on_finish: poweroff\n"
+        "finish_display_seconds: 1\n"
+    )
+    if collector is not None:
+        text += f"collector:\n  url: {collector.guest_url}\n  token: {token}\n"
+    return text
+
+
+@pytest.fixture
+def collector(tmp_path):
+    c = Collector(tmp_path).start()
+    yield c
+    c.stop()
 
 
 def _disks(tmp_path, specs):
@@ -99,53 +128,109 @@ def _disks(tmp_path, specs):
     return disks
 
 
-def _boot(live_image, tmp_path, firmware, specs, *, network=True):
+@dataclass
+class Run:
+    result: BootResult
+    stick: Path
+    part: object
+    before: str
+    disks: list
+
+    def assert_unattended_and_clean(self, firmware_line: str) -> None:
+        serial, tail = self.result.serial, self.result.serial[-3000:]
+        assert "ardoise-image: agent ready" in serial, f"agent never started:\n{tail}"
+        assert firmware_line in serial, f"expected {firmware_line!r}:\n{tail}"
+        if not self.result.powered_off:
+            pytest.fail(f"no power-off by itself within {self.result.seconds:.0f} s "
+                        f"(qemu rc={self.result.returncode}); serial tail:\n{tail}")
+        # The live system wrote nothing to the stick outside its data partition.
+        assert digest_outside(self.stick, self.part) == self.before
+        for d in self.disks:
+            left = d.marker_count()
+            assert left == 0, f"{d.kind} disk {d.serial}: {left} planted marker(s) survived"
+
+
+def _boot(live_image, tmp_path, firmware, specs, config_text, *, network=True) -> Run:
     iso, _, _ = live_image
-    stick = make_stick(iso, tmp_path / "stick.img", CONFIG)
+    stick = make_stick(iso, tmp_path / "stick.img", config_text)
     part = data_partition(stick)
     before = digest_outside(stick, part)
     disks = _disks(tmp_path, specs)
     machine = Machine(tmp_path, firmware=firmware, network=network)
     result = machine.boot(stick, disks, timeout=BOOT_TIMEOUT)
-    (Path("/var/tmp") / f"ardoise-e2e-serial-{firmware}.log").write_text(result.serial)
-    return result, stick, part, before, disks
+    keep_diagnostics(firmware, result, stick, part)
+    print(f"{firmware}: agent ready after {result.ready_after} s, run {result.seconds:.0f} s")
+    return Run(result, stick, part, before, disks)
 
 
-def _agent_disks_json(serial: str) -> list[dict]:
-    """The stand-in session prints `ardoise disks --json` on the serial console."""
-    start = serial.find("[", serial.find("ardoise-image: agent ready"))
-    m = re.search(r"ardoise-image: agent finished", serial)
-    assert start > 0 and m, "no disk listing on the serial console"
-    return serial[start : m.start()]
+def keep_diagnostics(firmware: str, result: BootResult, stick: Path, part) -> None:
+    """Serial log and the stick's data partition (agent logs, spool), kept outside pytest's
+    rotating temp dirs for whoever reads a failure."""
+    out = DIAGNOSTICS / firmware
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    (out / "serial.log").write_text(result.serial)
+    (out / "timing.txt").write_text(f"ready_after={result.ready_after} seconds={result.seconds:.1f} "
+                                    f"returncode={result.returncode}\n")
+    mcopy_out(stick, part, "/", out / "data")
 
 
-def _assert_common(result, stick, part, before, disks):
-    tail = result.serial[-3000:]
-    assert "ardoise-image: agent ready" in result.serial, f"agent never started:\n{tail}"
-    assert result.powered_off, f"VM did not power off by itself (rc={result.returncode}):\n{tail}"
-    # The live system wrote nothing to the stick outside its data partition.
-    assert digest_outside(stick, part) == before
-    listing = _agent_disks_json(result.serial)
-    for d in disks:
-        assert d.serial in listing, f"agent did not see {d.kind} disk {d.serial}"
+def _by_serial(certs: list[dict]) -> dict[str, dict]:
+    return {c["payload"]["media"]["serial"]: c for c in certs}
 
 
-def test_bios_boot_starts_the_agent_on_its_own_and_powers_off(live_image, tmp_path):
-    result, stick, part, before, disks = _boot(
-        live_image, tmp_path, "bios",
-        [("nvme", "NVME123", 128 * MiB), ("sata", "SATA456", 128 * MiB), ("usb", "USB789", 64 * MiB)])
-    _assert_common(result, stick, part, before, disks)
-    assert "ardoise-image: firmware bios" in result.serial
+def _assert_valid(collector: Collector, cert: dict) -> None:
+    assert cert["verification"]["valid"], cert["verification"]
+    verdict = collector.verify(cert["envelope"])
+    assert verdict["valid"], verdict["reasons"]
+    assert cert["payload"]["sanitization"]["outcome"] == "success", cert["payload"]["sanitization"]
 
 
-def test_uefi_boot_starts_the_agent_on_its_own_and_powers_off(live_image, tmp_path):
-    result, stick, part, before, disks = _boot(live_image, tmp_path, "uefi", [("sata", "SATA601", 64 * MiB)])
-    _assert_common(result, stick, part, before, disks)
-    assert "ardoise-image: firmware uefi, secure boot disabled" in result.serial
+def test_bios_boot_wipes_every_disk_and_delivers_verified_certificates(live_image, tmp_path, collector):
+    lot = "E2E-BIOS"
+    run = _boot(live_image, tmp_path, "bios",
+                [("nvme", "NVME123", 64 * MiB), ("sata", "SATA456", 64 * MiB), ("usb", "USB789", 64 * MiB)],
+                make_config(collector, collector.token(lot), lot))
+    run.assert_unattended_and_clean("ardoise-image: firmware bios")
+    certs = _by_serial(collector.certificates(lot))
+    assert set(certs) == {"NVME123", "SATA456", "USB789"}, sorted(certs)
+    for cert in certs.values():
+        _assert_valid(collector, cert)
+    nvme = certs["NVME123"]["payload"]["sanitization"]
+    assert nvme["category"] == "Purge", nvme
+    assert "format" in (nvme["method"] + " " + nvme["technique"]).lower(), nvme
+    sata = certs["SATA456"]["payload"]["sanitization"]
+    assert sata["category"] == "Clear", sata
+    assert "overwrite" in (sata["method"] + " " + sata["technique"]).lower(), sata
 
 
-def test_secure_boot_enforced_boots_the_signed_chain(live_image, tmp_path):
-    result, stick, part, before, disks = _boot(live_image, tmp_path, "secureboot", [("nvme", "NVME701", 64 * MiB)],
-                                               network=False)
-    _assert_common(result, stick, part, before, disks)
-    assert "ardoise-image: firmware uefi, secure boot enabled" in result.serial
+def test_uefi_boot_wipes_a_disk_and_delivers_its_certificate(live_image, tmp_path, collector):
+    lot = "E2E-UEFI"
+    run = _boot(live_image, tmp_path, "uefi", [("sata", "SATA601", 64 * MiB)],
+                make_config(collector, collector.token(lot), lot))
+    run.assert_unattended_and_clean("ardoise-image: firmware uefi, secure boot disabled")
+    certs = _by_serial(collector.certificates(lot))
+    assert set(certs) == {"SATA601"}
+    _assert_valid(collector, certs["SATA601"])
+
+
+def test_secure_boot_offline_run_spools_then_upload_delivers(live_image, tmp_path, collector):
+    lot = "E2E-SB"
+    token = collector.token(lot)
+    run = _boot(live_image, tmp_path, "secureboot", [("nvme", "NVME701", 64 * MiB)],
+                make_config(collector, token, lot), network=False)
+    run.assert_unattended_and_clean("ardoise-image: firmware uefi, secure boot enabled")
+    assert collector.certificates(lot) == []
+    # The stick comes back to the office: copy its state off the data partition and upload.
+    state = tmp_path / "state"
+    assert mcopy_out(run.stick, run.part, "/ardoise", state), mdir(run.stick, run.part)
+    spooled = list((state / "spool" / "certificates").glob("*.json"))
+    assert len(spooled) == 1, sorted(p.name for p in (state / "spool").rglob("*"))
+    cfg = tmp_path / "office.yaml"
+    cfg.write_text(f"lot: {lot}\nstate_dir: {state}\ncollector:\n  url: {collector.url}\n  token: {token}\n")
+    r = subprocess.run([sys.executable, "-m", "agent", "upload", "--config", str(cfg)],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    certs = _by_serial(collector.certificates(lot))
+    assert set(certs) == {"NVME701"}
+    _assert_valid(collector, certs["NVME701"])
