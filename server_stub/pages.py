@@ -23,7 +23,12 @@ def _ctx(request: Request):
 def _render(request: Request, name: str, status_code: int = 200, **context) -> HTMLResponse:
     ctx = _ctx(request)
     context.setdefault("admin_enabled", ctx.settings.admin_enabled)
-    return ctx.templates.TemplateResponse(request, name, context, status_code=status_code)
+    resp = ctx.templates.TemplateResponse(request, name, context, status_code=status_code)
+    # The pages show text that stations and uploaders wrote: no inline script may ever run,
+    # and no other site may frame the admin forms.
+    resp.headers["Content-Security-Policy"] = "default-src 'self'; frame-ancestors 'none'; form-action 'self'"
+    resp.headers["X-Content-Type-Options"] = "nosniff"
+    return resp
 
 
 def error_page(request: Request, exc: Rejected) -> HTMLResponse:
