@@ -331,6 +331,8 @@ def render(v: RunView) -> RenderableType:
 
 def advice_for(outcome: str, smart: str | None, purge_attempted: bool) -> str:
     """What the technician does with the drive once the screen says PASSED or FAILED."""
+    if outcome == "interrupted":
+        return "not sanitized: put it back (or in another bay) to start again"
     if outcome == "success":
         return "ready for reuse" if smart in (None, "good", "unknown") else "sanitized; drive health is poor: recycle"
     if smart == "failing" or purge_attempted:

@@ -104,6 +104,29 @@ def smart_verdict(audit: AuditReport | None, disk: Disk) -> str | None:
     return None
 
 
+def failure_reason(result: SanitizeResult) -> str:
+    """One line for the screen: what went wrong, not the plan's notes."""
+    for step in reversed(result.steps):
+        if step.error:
+            return step.error
+    return result.notes[-1] if result.notes else result.outcome.value
+
+
+def session_identity(disk: Disk) -> str | None:
+    """What makes a re-inserted drive "the same drive": its WWN or serial, never its sdX
+    name. A loop device has neither; its backing file stands in (as for the journal). A
+    drive with no identity at all is never skipped: wiping twice beats not wiping."""
+    if disk.wwn or disk.serial:
+        return disk.wwn or disk.serial
+    if disk.name.startswith("loop"):
+        try:
+            backing = Path(f"/sys/block/{disk.name}/loop/backing_file").read_text().strip()
+        except OSError:
+            return None
+        return f"{disk.path}:{backing}"
+    return None
+
+
 # --------------------------------------------------------------------------- the run
 
 
@@ -206,7 +229,7 @@ class Session:
         )
 
     def already_certified(self, disk: Disk) -> str | None:
-        ident = disk.wwn or disk.serial
+        ident = session_identity(disk)
         return self.certified.get(ident) if ident else None
 
     def start_disk(self, disk: Disk) -> threading.Thread | None:
@@ -299,7 +322,7 @@ class Session:
             if not isinstance(exc, ArdoiseError):
                 log.exception("%s: sanitize crashed", disk.path)
             result = self._failed_result(disk, Outcome.FAILED, str(exc))
-        if disk.path in self.removed and result.outcome != Outcome.SUCCESS:
+        if result.outcome != Outcome.SUCCESS and (disk.path in self.removed or self.stages.device_gone(disk)):
             # The drive was pulled: whatever error the write saw, the honest word is interrupted.
             result.outcome = Outcome.INTERRUPTED
             result.category = None
@@ -338,10 +361,10 @@ class Session:
         detail = (
             f"{category} by {result.method}" + (" (resumed)" if result.resumed else "")
             if result.outcome == Outcome.SUCCESS
-            else (outcome.error or (result.notes[-1] if result.notes else result.outcome.value))
+            else (outcome.error or failure_reason(result))
         )
         advice = tui.advice_for(result.outcome.value if not outcome.error else "failed", smart, purge_attempted)
-        ident = disk.wwn or disk.serial
+        ident = session_identity(disk)
         if outcome.certificate_id and ident:
             self.certified[ident] = outcome.certificate_id
         view.update(disk.path, state=state, detail=detail, certificate_id=outcome.certificate_id, advice=advice)

@@ -46,6 +46,8 @@ class Stages:
     make_journal: Callable[[Config], Any] | None
     make_watcher: Callable[[Config], Any] | None
     power: Callable[[str], None]
+    # Whether a drive is no longer there (decides "interrupted" over "failed").
+    device_gone: Callable[[Disk], bool]
 
 
 def _find_disks(cfg: Config) -> list[Disk]:
@@ -132,6 +134,18 @@ def _power(action: str) -> None:
     commands.run(["systemctl", action], timeout=60, check=True)
 
 
+def _device_gone(disk: Disk) -> bool:
+    """The drive is no longer there: its node vanished or its capacity dropped to zero
+    (a card pulled from a reader, a loop device emptied). The udev event may come after
+    the failed write, so the pipeline looks for itself."""
+    if not os.path.exists(disk.path):
+        return True
+    try:
+        return int(Path(f"/sys/class/block/{disk.name}/size").read_text()) == 0
+    except (OSError, ValueError):
+        return False
+
+
 def default_stages() -> Stages:
     return Stages(
         find_disks=_find_disks,
@@ -146,5 +160,6 @@ def default_stages() -> Stages:
         make_journal=_make_journal,
         make_watcher=_make_watcher,
         power=_power,
+        device_gone=_device_gone,
     )
 

@@ -102,6 +102,7 @@ class FakeStages:
             make_journal=None,
             make_watcher=(lambda cfg: watcher) if watcher is not None else None,
             power=self.powered.append,
+            device_gone=lambda d: False,
         )
 
 
