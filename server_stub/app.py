@@ -39,7 +39,7 @@ class Context:
 
 
 def create_app(settings: Settings, *, run_migrations: bool = True) -> FastAPI:
-    db = Database(settings.db_url)
+    db = Database(settings.db_url, sqlite_synchronous=settings.sqlite_synchronous)
     version = migrate(db) if run_migrations else _current_version()
     @asynccontextmanager
     async def lifespan(_app):

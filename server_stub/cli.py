@@ -54,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="drop a drive from the live dashboard after this long without news (default 60)")
     serve.add_argument("--forwarded-allow-ips", metavar="IPS",
                        help="trust X-Forwarded-* from these reverse proxies (default 127.0.0.1)")
+    serve.add_argument("--sqlite-synchronous", choices=("normal", "full"),
+                       help="normal (default): fast commits, an OS crash may lose the last ones; "
+                            "full: every acknowledged upload is on disk (about 2 ms more each)")
     serve.add_argument("--no-access-log", action="store_true", help="do not log every request")
     serve.set_defaults(func=cmd_serve)
 
@@ -158,7 +161,8 @@ def cmd_serve(args) -> int:
         raise UsageError("--workers must be at least 1")
     password = settings_mod.read_password_file(args.admin_password_file) if args.admin_password_file else None
     s = _settings(args, admin_password=password, max_body=args.max_body,
-                  progress_timeout_s=args.progress_timeout, require_login=args.require_login or None)
+                  progress_timeout_s=args.progress_timeout, require_login=args.require_login or None,
+                  sqlite_synchronous=args.sqlite_synchronous)
     version = migrate(Database(s.db_url))
     os.environ[SETTINGS_ENV] = json.dumps({**dataclasses.asdict(s), "_migrated": True})
     scheme = "https" if args.tls_cert else "http"

@@ -29,7 +29,7 @@ _MIGRATION_LOCK = 0x41524457
 
 
 class Database:
-    def __init__(self, url: str, *, pool_size: int = 8) -> None:
+    def __init__(self, url: str, *, pool_size: int = 8, sqlite_synchronous: str = "normal") -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         try:
@@ -39,7 +39,10 @@ class Database:
             elif self.is_sqlite:
                 self.engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
                                             pool_size=pool_size, max_overflow=16)
-                event.listen(self.engine, "connect", _sqlite_pragmas)
+                if sqlite_synchronous.upper() not in ("NORMAL", "FULL"):
+                    raise ConfigError("SQLite synchronous mode must be normal or full")
+                sync = sqlite_synchronous.upper()
+                event.listen(self.engine, "connect", lambda conn, _rec: _sqlite_pragmas(conn, sync))
             else:
                 # No pre-ping (a round trip per checkout): a connection broken by a server
                 # restart fails one request, and SQLAlchemy then discards the whole pool.
@@ -89,10 +92,10 @@ def _sqlite_file(url: str) -> str | None:
     return path if path and path != ":memory:" else None
 
 
-def _sqlite_pragmas(dbapi_conn, _record) -> None:
+def _sqlite_pragmas(dbapi_conn, synchronous: str) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute(f"PRAGMA synchronous={synchronous}")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=30000")
     cur.close()

@@ -64,3 +64,12 @@ def test_progress_batch_is_parsed_into_typed_drives():
 
 def test_indexed_copies_of_payload_text_drop_nul_characters():
     assert fields._text("WD\x00-123") == "WD-123"
+
+
+@pytest.mark.parametrize("mode, level", [("normal", 1), ("full", 2)])
+def test_sqlite_runs_in_wal_mode_with_the_chosen_synchronous_level(tmp_path, mode, level):
+    d = db.Database(f"sqlite:///{tmp_path}/s.db", sqlite_synchronous=mode)
+    with d.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == level
+    d.dispose()
