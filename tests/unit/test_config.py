@@ -244,3 +244,23 @@ def test_keys_of_other_stages_are_checked_at_load(tmp_path, no_label, text, name
     with pytest.raises(ConfigError) as err:
         load(tmp_path, text, no_label)
     assert named in str(err.value) and "\n" not in str(err.value)
+
+
+def uncomment_example(text: str) -> str:
+    """Turn '#key: value' lines (not '# prose') into YAML."""
+    import re
+
+    key = re.compile(r"^#(\s*[a-z_]+:( |$))")
+    return "\n".join(line[1:] if key.match(line) else line for line in text.splitlines())
+
+
+def test_the_example_config_shipped_on_the_stick_is_valid(tmp_path, no_label):
+    example = Path(__file__).resolve().parents[2] / "image" / "ardoise.yaml.example"
+    cfg = load_config(example, cmdline="", by_label=no_label)
+    assert cfg.collector is None and cfg.on_finish == "wait" and cfg.verify == "sample"
+    # Uncommenting every optional section must still give a valid config.
+    full = load(tmp_path, uncomment_example(example.read_text()), no_label)
+    assert full.collector.url == "https://collector.example.org"
+    assert full.collector.ca_bundle == str(tmp_path / "workshop-ca.pem")
+    assert full.policy == {"hdd": {"overwrite": "random"}, "flash": {"verify": "full"}}
+    assert full.lot == "LOT-2026-11" and full.thresholds == {"battery_repair_health_percent": 60}
