@@ -111,6 +111,13 @@ def test_run_wipes_free_loops_spares_the_mounted_one_and_delivers_once(loopdevs,
     assert len(list(spool.glob("*.json.delivered"))) == 2
     listing = requests.get(collector.url + "/api/v1/certificates", params={"lot": "LOT-E2E"}, timeout=10).json()
     assert listing["total"] == 2
+    # Live progress reached the dashboard, and its last word for each disk is "done".
+    from sqlalchemy import select
+    from test_upload_collector import harness
+
+    with collector.c.engine.connect() as conn:
+        live = {r.device: r.state for r in conn.execute(select(harness.LiveProgress))}
+    assert live == {free[0]: "done", free[1]: "done"}
 
 
 def test_no_config_collector_means_local_spool_only(loopdevs, tmp_path):
