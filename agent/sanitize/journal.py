@@ -58,6 +58,8 @@ class Journal:
             return JournalEntry(**data)
         except FileNotFoundError:
             return None
+        except OSError:
+            return None  # unreadable state dir: nothing to resume; save() reports the problem
         except (ValueError, TypeError):
             # A corrupt journal cannot be trusted to skip anything: start over.
             return None
@@ -81,8 +83,8 @@ class Journal:
     def clear(self, identity: str) -> None:
         try:
             self._file(identity).unlink()
-        except FileNotFoundError:
-            pass
+        except OSError:
+            pass  # absent, or the state dir is unusable (already reported by save)
 
 
 def now_iso() -> str:

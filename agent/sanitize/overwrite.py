@@ -12,6 +12,7 @@ a few rotating buffers while this thread writes (see ``pipeline``).
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -27,7 +28,9 @@ from agent.sanitize.journal import Journal, JournalEntry, now_iso
 from agent.sanitize.methods import OverwriteMethod, PassSpec, PatternSource, RandomStream, get_method
 from agent.sanitize.pipeline import Pipeline, chunks
 from agent.sanitize.progress import Meter, ProgressCallback
-from agent.sanitize.retry import ByteRange, merge, write_all
+from agent.sanitize.retry import ByteRange, classify, merge, write_all
+
+log = logging.getLogger("ardoise.sanitize")
 
 VERIFY_MODES = ("full", "sample", "none")
 MAX_CHUNK = 8 << 20
@@ -115,15 +118,27 @@ class _Checkpoint:
             return
         self.last = now
         # Flush first: only bytes that reached the medium may be skipped on resume.
-        self.dev.sync()
+        try:
+            self.dev.sync()
+        except OSError as exc:
+            classify(self.dev, exc)  # gone or not a media error: raises
+            return  # a flush error on a bad medium: keep the older, safe position
         self.entry.position = position
-        self.journal.save(self.entry)
+        self._save()
+
+    def _save(self) -> None:
+        try:
+            self.journal.save(self.entry)
+        except OSError as exc:
+            # The stick is full or read-only: wipe on without resume rather than not at all.
+            log.warning("journal %s not written (%s): this wipe cannot be resumed", self.journal.dir, exc.strerror)
+            self.journal = None
 
     def phase(self, pass_index: int, phase: str, position: int = 0) -> None:
         if self.journal is None or self.entry is None:
             return
         self.entry.pass_index, self.entry.phase, self.entry.position = pass_index, phase, position
-        self.journal.save(self.entry)
+        self._save()
         self.last = time.monotonic()
 
 
@@ -240,10 +255,18 @@ def run_overwrite(
         return step
     try:
         chunk = chunk_size or chunk_size_for(concurrent, dev.logical_block)
-        _run(
-            dev, disk, m, step, verify=verify, progress=progress, journal=journal, cancel=cancel, chunk=chunk,
-            seed=seed, max_rate=max_rate, readers=reader_threads(concurrent, verify),
-        )
+        try:
+            _run(
+                dev, disk, m, step, verify=verify, progress=progress, journal=journal, cancel=cancel, chunk=chunk,
+                seed=seed, max_rate=max_rate, readers=reader_threads(concurrent, verify),
+            )
+        except DeviceGone as exc:
+            step.status, step.error = StepStatus.INTERRUPTED, str(exc)
+        except (SanitizeError, OSError) as exc:
+            # Last line of defence: media trouble is a result, never an exception.
+            gone = isinstance(exc, OSError) and not dev.is_present()
+            step.status = StepStatus.INTERRUPTED if gone else StepStatus.FAILED
+            step.error = str(exc) if isinstance(exc, SanitizeError) else f"{disk.path}: {exc.strerror or exc}"
     finally:
         with _active_lock:
             _active -= 1
@@ -275,7 +298,10 @@ def _run(
     entry: JournalEntry | None = None
     if journal is not None:
         old = journal.load(identity)
-        if old and old.method == m.name and old.size_bytes == size and old.pass_count == len(passes):
+        if (
+            old and old.method == m.name and old.size_bytes == size and old.pass_count == len(passes)
+            and 0 <= old.pass_index < len(passes) and 0 <= old.position <= size
+        ):
             first_pass, entry = old.pass_index, old
             entry.resumes += 1
             last_random = passes[-1].random
@@ -295,8 +321,8 @@ def _run(
             step.notes.append(f"ignored a journal for {old.method} on this device: starting over with {m.name}")
         if entry is None:
             entry = JournalEntry(identity, disk.path, m.name, size, 0, len(passes), "write", 0, now_iso())
-        journal.save(entry)
     checkpoint = _Checkpoint(dev, journal, entry)
+    checkpoint.phase(first_pass, "write", first_pos)
     step.notes.append(f"{'O_DIRECT' if dev.direct else 'buffered I/O + fdatasync'}, {chunk >> 10} KiB requests, {block}-byte blocks")
 
     verify_bytes = 0 if verify == "none" else (size if verify == "full" else size // 9)
@@ -349,7 +375,9 @@ def _run(
         try:
             dev.sync()  # the drive's write cache: a pass counts once it is on the medium
         except OSError as exc:
-            step.status, step.error = StepStatus.FAILED, f"{disk.path}: flush failed: {exc.strerror}"
+            gone = not dev.is_present()
+            step.status = StepStatus.INTERRUPTED if gone else StepStatus.FAILED
+            step.error = f"{disk.path}: flush failed: {exc.strerror or exc}"
             return
     step.error_ranges = _lba(merge(all_bad), block)
 

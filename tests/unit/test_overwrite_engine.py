@@ -307,3 +307,25 @@ def test_a_drive_failing_everywhere_stops_the_pass_as_failed_instead_of_retrying
     assert step.status is StepStatus.FAILED and "device failing" in step.error
     assert step.error_ranges == [LbaRange(2048, 3 * 2048)]
     assert step.verification is None
+
+
+def test_device_gone_at_a_journal_flush_is_interrupted_not_an_exception(tmp_path, monkeypatch):
+    monkeypatch.setenv("ARDOISE_JOURNAL_INTERVAL", "0")
+    disk = make_file(tmp_path, "f.img", 4 * MIB)
+
+    class GoneOnFlush(FaultyDevice):
+        def sync(self):
+            if self.written >= 2 * MIB:
+                self.gone = True
+            super().sync()
+
+    step = run_overwrite(disk, "zero", journal=Journal(tmp_path / "state"), chunk_size=MIB,
+                         opener=lambda p: GoneOnFlush(blockio.open_device(p, allow_file=True)))
+    assert step.status is StepStatus.INTERRUPTED
+
+
+def test_unwritable_journal_does_not_stop_the_wipe(tmp_path):
+    disk = make_file(tmp_path, "j.img", 2 * MIB)
+    (tmp_path / "state").write_text("a file where the state directory should be")
+    step = run_overwrite(disk, "zero", verify="full", journal=Journal(tmp_path / "state"), chunk_size=MIB)
+    assert step.status is StepStatus.SUCCESS
