@@ -195,3 +195,64 @@ def test_collector_killed_mid_upload_loses_and_duplicates_nothing(loopdevs, tmp_
     assert spool.pending() == [] and spool.counts().delivered == 12
     ids = collector.certificate_ids()
     assert len(ids) == 12 and len(set(ids)) == 12
+
+
+def self_signed_for_loopback(directory: Path) -> tuple[Path, Path]:
+    """A throw-away self-signed certificate for 127.0.0.1: it is its own CA bundle."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = dt.datetime.now(dt.timezone.utc)
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Ardoise workshop test")])
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    pem, key_pem = directory / "collector.pem", directory / "collector.key"
+    pem.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_pem.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption()))
+    return pem, key_pem
+
+
+def test_upload_verifies_tls_and_trusts_the_configured_ca_bundle(tmp_path):
+    from agent.certify import sign_audit_report
+    from agent.certify.envelope import dump_envelope
+    from agent.records import AuditReport, MachineInfo
+
+    cert, key_pem = self_signed_for_loopback(tmp_path)
+    port = harness.free_port()
+    harness_free_port, harness.free_port = harness.free_port, lambda: port
+    try:
+        c = harness.start_collector(f"sqlite:///{tmp_path / 'tls.db'}", tmp_path, tls=(cert, key_pem, str(cert)))
+    finally:
+        harness.free_port = harness_free_port
+    try:
+        state = tmp_path / "state"
+        key = StationKey.load_or_create(state)
+        env = sign_audit_report(AuditReport(machine=MachineInfo(hostname="t")), key, lot="LOT-A")
+        Spool.for_state_dir(state).ensure().put("audits", "a1.json", dump_envelope(env))
+        token = c.token("LOT-A")
+        base = {"url": c.url, "token": token, "retries": 0}
+        without = tmp_path / "without.yaml"
+        without.write_text(json.dumps({"collector": base, "state_dir": str(state)}))
+        r = ardoise("upload", "--config", str(without))
+        assert r.returncode == 7 and "TLS verification failed" in r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1
+        with_ca = tmp_path / "with.yaml"
+        with_ca.write_text(json.dumps({"collector": {**base, "ca_bundle": "collector.pem"}, "state_dir": str(state)}))
+        r = ardoise("upload", "--config", str(with_ca))
+        assert r.returncode == 0, r.stderr
+        assert Spool.for_state_dir(state).pending() == []
+    finally:
+        harness.stop_collector(c)
