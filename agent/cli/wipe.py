@@ -81,12 +81,14 @@ def run(args) -> int:
 
     journal = Journal(state_dir)
     cancel = threading.Event()
+    printer = StderrPrinter()
     worker = make_worker(
-        args.method, verify, config=config, journal=journal, cancel=cancel, progress=StderrPrinter(), max_rate=args.max_rate
+        args.method, verify, config=config, journal=journal, cancel=cancel, progress=printer, max_rate=args.max_rate
     )
     overwrite.set_concurrency_hint(len(disks))
     with _cancel_on_signals(cancel):
         results = wipe_all(disks, worker)
+    printer.close()
 
     outputs = [_write_outputs(r, Path(args.out), config, state_dir) for r in results]
     if args.json:

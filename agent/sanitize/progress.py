@@ -80,16 +80,23 @@ class Meter:
 
 
 class StderrPrinter:
-    """Plain progress lines on stderr, at most one per device per ``interval`` seconds."""
+    """Progress on stderr. Not a terminal (a log, a pipe): plain lines, at most one per
+    device per ``interval`` seconds. A terminal: one status line redrawn in place."""
 
-    def __init__(self, stream: TextIO | None = None, interval: float = 1.0) -> None:
+    def __init__(self, stream: TextIO | None = None, interval: float = 1.0, *, tty: bool | None = None) -> None:
         self.stream = stream or sys.stderr
         self.interval = interval
+        self.tty = self.stream.isatty() if tty is None else tty
         self._last: dict[str, float] = {}
         self._printed: dict[str, tuple] = {}
+        self._latest: dict[str, Progress] = {}
+        self._drawn = 0.0
         self._lock = threading.Lock()
 
     def __call__(self, p: Progress) -> None:
+        if self.tty:
+            self._redraw(p)
+            return
         now = time.monotonic()
         finished = p.bytes_done >= p.bytes_total
         key = (p.phase, p.pass_index, p.bytes_done)
@@ -110,6 +117,28 @@ class StderrPrinter:
                 file=self.stream,
                 flush=True,
             )
+
+
+    def _redraw(self, p: Progress) -> None:
+        now = time.monotonic()
+        with self._lock:
+            self._latest[p.device] = p
+            if now - self._drawn < 0.25:
+                return
+            self._drawn = now
+            parts = []
+            for d in self._latest.values():
+                pct = 100.0 * d.bytes_done / d.bytes_total if d.bytes_total else 100.0
+                parts.append(f"{d.device.rsplit('/', 1)[-1]} {d.phase[0]}{d.pass_index + 1}/{d.pass_count} {pct:3.0f}% {human_bytes(d.throughput_bps)}/s")
+            line = " | ".join(parts)
+            self.stream.write("\r\x1b[K" + line)
+            self.stream.flush()
+
+    def close(self) -> None:
+        """End the in-place status line, so what follows starts on a line of its own."""
+        if self.tty and self._drawn:
+            self.stream.write("\n")
+            self.stream.flush()
 
 
 def human_bytes(n: float) -> str:
