@@ -75,6 +75,9 @@ def run_unattended(
         for disk in targets:
             shelf.mark_present(disk.path)
             shelf.insert(disk)
+        # A stop (SIGTERM at shutdown, Ctrl-C) interrupts the running wipes rather than
+        # waiting hours for them; the shelf loop also ends on it.
+        threading.Thread(target=lambda: stop.wait() and session.cancel_all(), daemon=True, name="ardoise-stop").start()
         if on_ready is not None:
             on_ready(session)
         if watch:
@@ -89,7 +92,6 @@ def run_unattended(
                     shelf.loop(watcher, stop)
                 finally:
                     watcher.stop()
-            # Stopping the shelf cancels nothing already running: those drives finish.
         elif not targets:
             view.say("no disk to sanitize")
         else:
@@ -99,7 +101,9 @@ def run_unattended(
         return RunSummary(dict(session.outcomes), session)
     finally:
         session.close()
-        if not watch:
+        if watch or stop.is_set():
+            view.finish("Stopped. Every certificate is on the stick.")
+        else:
             finish(config, session, stages, sleep, wait_for_key)
 
 

@@ -258,6 +258,14 @@ class Session:
         if cancel is not None:
             cancel.set()
 
+    def cancel_all(self) -> None:
+        """Shutdown (SIGTERM, Ctrl-C): stop every wipe now. Each ends ``interrupted`` with a
+        certificate, and its journal lets the next boot resume it."""
+        with self._lock:
+            events = [e for p, e in self.cancels.items() if self.threads.get(p) and self.threads[p].is_alive()]
+        for e in events:
+            e.set()
+
     def busy(self) -> bool:
         return any(t.is_alive() for t in list(self.threads.values()))
 

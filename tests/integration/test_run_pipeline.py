@@ -68,7 +68,8 @@ class FakeStages:
             while not cancel.is_set() and not self.release.is_set():
                 time.sleep(0.01)
             if cancel.is_set():
-                return SanitizeResult(d, Outcome.FAILED, None, "overwrite:zero", notes=["write failed: No such device"])
+                # As the real engine does when cancelled.
+                return SanitizeResult(d, Outcome.INTERRUPTED, None, "overwrite:zero", notes=["cancelled"])
         outcome = Outcome.FAILED if how == "fail" else Outcome.SUCCESS
         return SanitizeResult(d, outcome, Category.CLEAR if outcome == Outcome.SUCCESS else None, "overwrite:zero")
 
@@ -294,3 +295,20 @@ def test_loop_attach_change_event_counts_as_insertion(cfg):
     wait_for(lambda: len(fake.sanitized) == 1)
     stop.set()
     t.join(timeout=10)
+
+
+def test_stop_signal_interrupts_running_wipes_and_certifies_them(cfg):
+    fake = FakeStages([disk(1), disk(2)], {"/dev/fake1": "block", "/dev/fake2": "block"})
+    view = tui.RunView()
+    stop = threading.Event()
+    fake_stages = fake.stages()
+    fake_stages.device_gone = lambda d: False
+    t = threading.Thread(target=run_unattended, args=(cfg,), kwargs=dict(stages=fake_stages, view=view, stop=stop))
+    t.start()
+    wait_for(lambda: len(fake.started) == 2)
+    stop.set()
+    t.join(timeout=10)
+    assert not t.is_alive()
+    certs = [json.loads(p.read_text()) for p in (cfg.state_dir / "spool" / "certificates").glob("*.json")]
+    assert [c["outcome"] for c in certs] == ["interrupted", "interrupted"] and fake.powered == []
+    assert view.finished
