@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, TextIO
 
 import segno
-from rich.align import Align
 from rich.columns import Columns
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
@@ -237,7 +236,9 @@ def _header(v: RunView) -> RenderableType:
     grid.add_row("Battery", m.battery or "none")
     verdict_style = {"reuse": "bold green", "recycle": "bold red"}.get((m.verdict or "").split()[0] if m.verdict else "", "bold yellow")
     grid.add_row("Verdict", Text(m.verdict or "auditing...", style=verdict_style))
-    return Panel(grid, title="Ardoise", subtitle=v.message, border_style="blue")
+    # At the end the bottom border carries what happens next ("Powering off in 30 s").
+    subtitle = Text(v.finish_note, style="bold") if v.finished and v.finish_note else Text(v.message)
+    return Panel(grid, title="Ardoise", subtitle=subtitle, border_style="blue")
 
 
 def _disk_table(v: RunView) -> Table:
@@ -303,24 +304,31 @@ def _final(v: RunView) -> RenderableType:
             continue
         ok = row.state == PASSED
         word = "PASSED" if ok else ("INTERRUPTED" if row.state == INTERRUPTED else "FAILED")
-        body = Text(big_text(word), style="bold green" if ok else "bold red", justify="center")
-        body.append(f"\n\n{row.device}  {row.model or ''}  serial {row.serial or '-'}\n", style="bold")
-        if row.detail:
-            body.append(row.detail + "\n")
-        if row.certificate_id:
-            body.append(f"certificate {row.certificate_id}\n", style="dim")
-        if row.advice:
-            body.append(row.advice, style="bold reverse red" if not ok else "bold")
-        panels.append(Panel(body, border_style="green" if ok else "red", width=46))
-    # Side by side: a shelf of drives must fit on tty1 with the QR code still visible.
-    parts: list[RenderableType] = [Columns(panels)] if panels else [Text("No disk was sanitized.", style="bold yellow")]
-    if v.machine.report_id:
-        qr = Text(qr_text(v.machine.report_id))
-        qr.append(f"\nmachine report {v.machine.report_id}", style="dim")
-        parts.append(Align.center(qr))
-    if v.finish_note:
-        parts.append(Align.center(Text(v.finish_note, style="bold")))
-    return Group(*parts)
+        # Eight lines per disk, each cut to the panel's width: two disks and the QR code
+        # fit on an 80x25 console.
+        lines = [Text(big_text(word), style="bold green" if ok else "bold red", justify="center")]
+        who = f"{row.device}  {row.serial or row.model or ''}".strip()
+        cert = f"  cert {row.certificate_id[:8]}" if row.certificate_id else "  no certificate"
+        lines.append(Text(who + cert, style="bold", no_wrap=True, overflow="ellipsis", justify="center"))
+        lines.append(Text(row.detail or "", no_wrap=True, overflow="ellipsis", justify="center"))
+        lines.append(Text(row.advice or "", style="bold" if ok else "bold reverse red", no_wrap=True,
+                          overflow="ellipsis", justify="center"))
+        body = Group(*lines)
+        panels.append(Panel(body, border_style="green" if ok else "red", width=44))
+    verdicts: RenderableType = Columns(panels) if panels else Text("No disk was sanitized.", style="bold yellow")
+    if not v.machine.report_id:
+        body: RenderableType = verdicts
+    else:
+        # The QR code beside the verdicts, not below: tty1 is often 80x25 and the code must
+        # stay on screen for the technician's phone.
+        code = qr_text(v.machine.report_id)
+        qr = Text(code, no_wrap=True)
+        qr.append(f"\nreport {v.machine.report_id[:8]}", style="dim")
+        body = Table.grid(expand=True)
+        body.add_column(ratio=1)
+        body.add_column(width=max(len(line) for line in code.splitlines()), no_wrap=True)
+        body.add_row(verdicts, qr)
+    return body
 
 
 def render(v: RunView) -> RenderableType:
@@ -332,12 +340,12 @@ def render(v: RunView) -> RenderableType:
 def advice_for(outcome: str, smart: str | None, purge_attempted: bool) -> str:
     """What the technician does with the drive once the screen says PASSED or FAILED."""
     if outcome == "interrupted":
-        return "not sanitized: put it back (or in another bay) to start again"
+        return "not sanitized: put it back to restart"
     if outcome == "success":
-        return "ready for reuse" if smart in (None, "good", "unknown") else "sanitized; drive health is poor: recycle"
+        return "ready for reuse" if smart in (None, "good", "unknown") else "sanitized, but worn: recycle the drive"
     if smart == "failing" or purge_attempted:
-        return "remove and destroy (shred or drill) — it could not be sanitized"
-    return "remove and retry on another station, or destroy"
+        return "remove and destroy (shred or drill)"
+    return "not sanitized: retry elsewhere or destroy"
 
 
 # --------------------------------------------------------------------------- displays

@@ -60,8 +60,8 @@ def test_final_screen_shows_big_verdicts_advice_and_qr():
     assert tui.big_text("FAILED").splitlines()[0] in text
     assert "remove and destroy" in text
     assert "ready for reuse" in text
-    assert "certificate c-2" in text
-    assert "machine report 5f0d7a4e-1111-4000-8000-000000000001" in text
+    assert "cert c-2" in text
+    assert "report 5f0d7a4e" in text
     assert "▄▄▄▄▄" in text  # the QR code's finder patterns
     assert "Powering off in 30 s" in text
     # The protected boot stick gets no verdict: it was never a candidate.
@@ -97,3 +97,15 @@ def test_advice_names_destruction_for_failed_purge_on_failing_drive():
     assert "destroy" in tui.advice_for("failed", "failing", True)
     assert tui.advice_for("success", "good", False) == "ready for reuse"
     assert "recycle" in tui.advice_for("success", "failing", False)
+
+
+def test_final_screen_fits_an_80x25_console_with_two_disks():
+    v = base_view()
+    for dev, state in (("/dev/nvme0n1", tui.PASSED), ("/dev/sda", tui.FAILED)):
+        v.update(dev, state=state, detail="x", certificate_id="c", advice=tui.advice_for(state, "good", False))
+    v.finish("Powering off in 30 s")
+    text = screen(v, width=80)
+    lines = text.rstrip("\n").splitlines()
+    assert all(len(line) <= 80 for line in lines)
+    assert len(lines) <= 25, len(lines)
+    assert "▄▄▄▄▄" in text and tui.big_text("FAILED").splitlines()[0] in text
