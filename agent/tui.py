@@ -345,7 +345,7 @@ def advice_for(outcome: str, smart: str | None, purge_attempted: bool) -> str:
         return "ready for reuse" if smart in (None, "good", "unknown") else "sanitized, but worn: recycle the drive"
     if smart == "failing" or purge_attempted:
         return "remove and destroy (shred or drill)"
-    return "not sanitized: retry elsewhere or destroy"
+    return "remove: retry elsewhere or destroy"
 
 
 # --------------------------------------------------------------------------- displays
