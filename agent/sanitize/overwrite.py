@@ -35,6 +35,7 @@ log = logging.getLogger("ardoise.sanitize")
 VERIFY_MODES = ("full", "sample", "none")
 MAX_CHUNK = 8 << 20
 MIN_CHUNK = 512 << 10
+VERIFY_CHUNK = 2 << 20  # see agent.verify.full.DEFAULT_CHUNK
 # All devices together keep about this much in I/O buffers (the 100 MB RSS target with
 # 16 disks at once); each device holds up to ~8 buffers during a random verification.
 BUFFER_BUDGET = 64 << 20
@@ -81,7 +82,7 @@ def reader_threads(devices: int, mode: str = "full") -> int:
     once already keep the machine busy, and each reader holds buffers (the 100 MB target
     for 16 devices)."""
     if devices <= 2:
-        return 4 if mode == "sample" else 2
+        return 4 if mode == "sample" else 3
     return 2 if devices <= 8 else 1
 
 
@@ -387,7 +388,10 @@ def _run(
         step.notes.append(f"{m.name} includes verification of the final pass: full read-back")
     if mode != "none" and last_source is not None:
         checkpoint.phase(len(passes) - 1, "verify")
-        step.verification = _verify(dev, last_source, mode, progress=progress, cancel=cancel, chunk=chunk, seed=seed, pass_index=len(passes) - 1, pass_count=len(passes), workers=readers)
+        step.verification = _verify(
+            dev, last_source, mode, progress=progress, cancel=cancel, chunk=min(chunk, VERIFY_CHUNK), seed=seed,
+            pass_index=len(passes) - 1, pass_count=len(passes), workers=readers,
+        )
     elif mode == "none":
         step.verification = VerificationResult(method="none", status="not-run", block_size=block)
 

@@ -22,7 +22,10 @@ from agent.sanitize.progress import Meter, ProgressCallback
 from agent.sanitize.retry import ByteRange, merge, read_all
 from agent.verify.expect import Expectation
 
-DEFAULT_CHUNK = 8 << 20
+# Read-back buffers are smaller than write requests: a 2 MiB buffer read by the kernel
+# is still in the CPU cache when it is compared; with 8 MiB buffers the comparison goes
+# back to RAM, and verification on a fast device ran ~25 % slower (bench/).
+DEFAULT_CHUNK = 2 << 20
 # A certificate must stay readable: past this many bad ranges, we count instead of list.
 MAX_RANGES = 10_000
 # Mismatching bytes located to the exact block before reporting whole requests instead.
@@ -209,7 +212,7 @@ def verify_full(
     try:
         meter = Meter(progress, device.path, "verify", pass_index, pass_count, device.size, pattern=expect.label)
         work = (((off, n),) for off, n in chunks(0, device.size, chunk))
-        rb = read_back(device, work, expect, chunk=chunk, meter=meter, cancel=cancel, workers=workers or 2)
+        rb = read_back(device, work, expect, chunk=chunk, meter=meter, cancel=cancel, workers=workers or 3)
         meter.finish()
         return result_from(rb, "full", device, expect, device.size)
     finally:
