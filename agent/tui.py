@@ -90,7 +90,7 @@ class RunView:
 
     machine: MachineSummary = field(default_factory=MachineSummary)
     rows: dict[str, DiskRow] = field(default_factory=dict)
-    collector: str = "none configured: certificates stay on the stick"
+    collector: str = "none (certificates stay on the stick)"
     spooled: int = 0
     delivered: int = 0
     message: str = "starting"
@@ -175,11 +175,14 @@ class RunView:
 
 
 def human_bytes(n: float) -> str:
+    """Three significant digits at most (500 GB, 16.0 GB, 8.00 MB): narrow columns."""
     for unit in ("B", "kB", "MB", "GB", "TB"):
         if abs(n) < 1000 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+            if unit == "B" or abs(n) >= 100:
+                return f"{n:.0f} {unit}"
+            return f"{n:.1f} {unit}" if abs(n) >= 10 else f"{n:.2f} {unit}"
         n /= 1000
-    return f"{n:.1f} TB"
+    return f"{n:.0f} TB"
 
 
 def human_duration(s: float | None) -> str:
@@ -242,59 +245,48 @@ def _header(v: RunView) -> RenderableType:
 
 
 def _disk_table(v: RunView) -> Table:
-    t = Table(expand=True, show_lines=False, header_style="bold")
-    for col, kw in (
-        ("Disk", {}),
-        ("Model / serial", {"overflow": "fold"}),
-        ("Size", {"justify": "right"}),
-        ("SMART", {}),
-        ("Method", {"overflow": "fold"}),
-        ("Pass", {"justify": "center"}),
-        ("Progress", {"min_width": 12}),
-        ("Speed", {"justify": "right"}),
-        ("ETA", {"justify": "right"}),
-        ("State", {"overflow": "fold"}),
-    ):
-        t.add_column(col, **kw)
+    # Six columns of two lines each, so the table still reads on an 80-column tty1.
+    t = Table(expand=True, header_style="bold", show_lines=True)
+    t.add_column("Disk", no_wrap=True, overflow="ellipsis", ratio=2)
+    t.add_column("Size", no_wrap=True, width=7)
+    t.add_column("Method", overflow="ellipsis", no_wrap=True, ratio=2)
+    t.add_column("Progress", no_wrap=True, width=10)
+    t.add_column("Speed", no_wrap=True, justify="right", width=10)
+    t.add_column("State", overflow="fold", ratio=3)
     for row in v.rows.values():
-        smart_style = {"good": "green", "failing": "bold red", "warning": "yellow"}.get(row.smart or "", "")
-        passes = f"{row.pass_index}/{row.pass_count}" if row.pass_count else "-"
-        bar: RenderableType = (
-            ProgressBar(total=1.0, completed=row.fraction, width=12) if row.state in (WIPING, VERIFYING) else Text(
-                "100%" if row.state == PASSED else "-"
-            )
+        smart_style = {"good": "green", "failing": "bold red", "worn": "yellow"}.get(row.smart or "", "")
+        moving = row.state in (WIPING, VERIFYING)
+        size_smart = Text(human_bytes(row.size_bytes) if row.size_bytes else "-")
+        size_smart.append("\n" + (row.smart or "-"), style=smart_style)
+        # "overwrite:" is implied by a pass count; the column is narrow on tty1.
+        method = (row.method or "-").removeprefix("overwrite:") + (f"\npass {row.pass_index}/{row.pass_count}" if row.pass_count else "\n")
+        progress: RenderableType
+        if moving:
+            progress = Group(ProgressBar(total=1.0, completed=row.fraction, width=10), Text(f"{row.fraction:.0%}"))
+        else:
+            progress = Text("100%" if row.state == PASSED else "-")
+        speed = (
+            f"{human_bytes(row.throughput_bps)}/s\n{human_duration(row.eta_s)}" if moving and row.throughput_bps else "-"
         )
         state = Text(row.state.upper() if row.state in FINAL_STATES else row.state, style=_STATE_STYLE.get(row.state, ""))
         if row.detail:
-            state.append(f" {row.detail}", style="dim" if row.state not in (FAILED, INTERRUPTED) else "red")
-        t.add_row(
-            row.device,
-            f"{row.model or '-'}\n{row.serial or '-'}",
-            human_bytes(row.size_bytes) if row.size_bytes else "-",
-            Text(row.smart or "-", style=smart_style),
-            row.method or "-",
-            passes,
-            bar,
-            f"{human_bytes(row.throughput_bps)}/s" if row.throughput_bps and row.state == WIPING else "-",
-            human_duration(row.eta_s) if row.state in (WIPING, VERIFYING) else "-",
-            state,
-        )
+            state.append(f" {row.detail}", style="red" if row.state in (FAILED, INTERRUPTED) else "dim")
+        t.add_row(f"{row.device}\n{row.serial or row.model or '-'}", size_smart, method, progress, speed, state)
     if not v.rows:
-        t.add_row("-", "no disk found yet", *[""] * 8)
+        t.add_row("no disk found yet", "", "", "", "", "")
     return t
 
 
 def _footer(v: RunView) -> RenderableType:
-    return Text.assemble(
-        ("Collector: ", "bold"),
-        v.collector,
-        "   ",
-        ("Spooled: ", "bold"),
-        str(v.spooled),
-        "   ",
-        ("Delivered: ", "bold"),
-        str(v.delivered),
+    # One line whatever the width: a long collector status is cut, the counts never are.
+    grid = Table.grid(expand=True)
+    grid.add_column(ratio=1, no_wrap=True, overflow="ellipsis")
+    grid.add_column(no_wrap=True, justify="right")
+    grid.add_row(
+        Text.assemble(("Collector: ", "bold"), v.collector),
+        Text.assemble(("  Certificates: ", "bold"), f"{v.spooled} on the stick, {v.delivered} delivered"),
     )
+    return grid
 
 
 def _final(v: RunView) -> RenderableType:

@@ -77,7 +77,7 @@ class Deliverer:
         self.clock = clock or time.monotonic
         self._lock = threading.Lock()
         self._failed_at: float | None = None
-        self.status = "none configured: certificates stay on the stick" if client is None else "not contacted yet"
+        self.status = "none (certificates stay on the stick)" if client is None else "not contacted yet"
         self.last_report: DeliveryReport | None = None
 
     def _announce(self) -> None:

@@ -125,7 +125,7 @@ def test_no_config_collector_means_local_spool_only(loopdevs, tmp_path):
     cfg = write_config(tmp_path, targets=[dev])
     run = ardoise("run", "--config", str(cfg))
     assert run.returncode == 0, run.stderr
-    assert "none configured" in run.stderr
+    assert "collector: none (certificates stay on the stick)" in run.stderr
     (cert,) = spooled_certificates(tmp_path)
     assert cert["sanitization"]["outcome"] == "success"
     assert not list((tmp_path / "state" / "spool" / "certificates").glob("*.delivered"))

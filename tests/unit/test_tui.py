@@ -31,8 +31,8 @@ def base_view() -> tui.RunView:
 def test_start_screen_shows_machine_rows_and_footer():
     text = screen(base_view())
     for part in ("LENOVO ThinkPad T480", "PF1ABCDE", "Intel i5-8350U", "8.0 GB", "71%", "reuse",
-                 "/dev/nvme0n1", "S4DXNX0M", "256.1 GB", "good", "failing", "waiting",
-                 "PROTECTED boot medium", "Collector: https://collector.example: connected", "Spooled: 1", "Delivered: 0"):
+                 "/dev/nvme0n1", "S4DXNX0M", "256 GB", "good", "failing", "waiting",
+                 "PROTECTED boot medium", "Collector: https://collector.example: connected", "1 on the stick, 0 delivered"):
         assert part in text, part
 
 
@@ -42,8 +42,8 @@ def test_mid_wipe_screen_shows_method_pass_speed_eta_and_state():
              bytes_done=250_000_000_000, bytes_total=500_107_862_016, throughput_bps=120e6, eta_s=3725)
     v.update("/dev/nvme0n1", state=tui.VERIFYING, method="nvme-sanitize-crypto", bytes_done=10, bytes_total=100, eta_s=30)
     text = screen(v)
-    assert "overwrite:dod-3pass" in text and "2/3" in text
-    assert "120.0 MB/s" in text and "1h02m" in text
+    assert "dod-3pass" in text and "pass 2/3" in text
+    assert "120 MB/s" in text and "1h02m" in text
     assert "wiping" in text and "verifying" in text
     assert "nvme-sanitize-crypto" in text
 
