@@ -84,6 +84,12 @@ class Deliverer:
         # The technician counts certificates (one per disk); audit reports travel along.
         self.on_change(self.status, self.spool.counts(("certificates",)))
 
+    def sweep_soon(self) -> threading.Thread:
+        """Sweep in the background: an offline collector must not delay any wipe."""
+        t = threading.Thread(target=self.sweep, name="ardoise-delivery", daemon=True)
+        t.start()
+        return t
+
     def sweep(self, *, final: bool = False) -> DeliveryReport | None:
         """Send everything pending; None when there is no collector or sweeps are paused."""
         if self.client is None:

@@ -60,8 +60,8 @@ def run_unattended(
     try:
         if config.collector is None:
             log.info("no collector configured: certificates stay in %s", session.spool.root)
-        # What earlier boots could not send goes first.
-        session.deliverer.sweep()
+        # What earlier boots could not send goes first (in the background).
+        session.deliverer.sweep_soon()
         view.say("looking for disks")
         disks = stages.find_disks(config)
         for disk in disks:

@@ -211,7 +211,7 @@ class Session:
             if verdict and disk.path in self.view.rows:
                 self.view.update(disk.path, smart=verdict)
         if self.report_id:
-            self.deliverer.sweep()
+            self.deliverer.sweep_soon()
 
     # ------------------------------------------------------------------ disks
 
