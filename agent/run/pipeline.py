@@ -174,13 +174,30 @@ class Session:
         journal = stages.make_journal(config) if stages.make_journal else None
         reporter = ProgressReporter(client, config.collector.progress_interval_s).start() if client else None
         s = cls(config, stages, view, spool, deliverer, key, journal, reporter)
-        logging.getLogger("ardoise").addHandler(s.logbuf)
+        s._attach_log()
         return s
+
+    def _attach_log(self) -> None:
+        # The spooled run log keeps INFO (commands run, plans, deliveries) even when stderr
+        # shows only warnings: pin the existing handlers to their current threshold, then
+        # let the agent's own records through to ours.
+        root = logging.getLogger()
+        self._pinned = [h for h in root.handlers if h.level == logging.NOTSET]
+        for h in self._pinned:
+            h.setLevel(root.getEffectiveLevel())
+        agent_log = logging.getLogger("ardoise")
+        self._previous_level = agent_log.level
+        agent_log.setLevel(min(logging.INFO, agent_log.getEffectiveLevel()))
+        agent_log.addHandler(self.logbuf)
 
     def close(self) -> None:
         if self.reporter is not None:
             self.reporter.close()
-        logging.getLogger("ardoise").removeHandler(self.logbuf)
+        agent_log = logging.getLogger("ardoise")
+        agent_log.removeHandler(self.logbuf)
+        agent_log.setLevel(self._previous_level)
+        for h in self._pinned:
+            h.setLevel(logging.NOTSET)
         self.save_log()
 
     def save_log(self) -> None:
@@ -317,7 +334,7 @@ class Session:
             plan = stages.make_plan(disk, cfg)
             purge_attempted = any(str(getattr(s, "category", "")) == "Purge" for s in plan.steps)
             view.update(disk.path, state=tui.WIPING, method=plan.steps[0].method if plan.steps else "-")
-            log.info("%s (%s): plan %s", disk.path, disk.serial, [s.method for s in plan.steps])
+            log.info("%s (%s): plan %s", disk.path, disk.identity, [s.method for s in plan.steps])
             result = stages.sanitize(
                 plan, cfg, progress=self._progress_callback(disk), journal=self.journal, cancel=cancel
             )
