@@ -125,7 +125,8 @@ def test_every_target_is_certified_and_protected_disks_are_not_touched(cfg):
     certs = [json.loads(p.read_text()) for p in (spool / "certificates").glob("*.json")]
     assert sorted(c["device"] for c in certs) == ["/dev/fake1", "/dev/fake2"]
     assert (spool / "audits" / "5f0d7a4e-0000-4000-8000-000000000001.json").exists()
-    assert list((spool / "logs").glob("run-*.log"))
+    (run_log,) = (spool / "logs").glob("run-*.log")
+    assert "plan ['overwrite:zero']" in run_log.read_text()  # INFO lines are kept on the stick
     assert view.rows["/dev/fake3"].state == tui.PROTECTED and "mounted" in view.rows["/dev/fake3"].detail
     assert view.rows["/dev/fake1"].state == tui.PASSED
     assert view.machine.vendor == "LENOVO" and view.machine.verdict == "reuse"
