@@ -107,7 +107,7 @@ def _sign_audit(audit, cfg: Config, key) -> tuple[str, bytes]:
     from agent.certify.audit_report import build_audit_payload
     from agent.certify.envelope import AUDIT_TYPE, dump_envelope, sign_envelope
 
-    payload = build_audit_payload(audit, key=key, lot=cfg.lot)
+    payload = build_audit_payload(audit, cfg, key)
     return payload["report_id"], dump_envelope(sign_envelope(payload, AUDIT_TYPE, key))
 
 
