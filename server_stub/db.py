@@ -32,6 +32,7 @@ class Database:
     def __init__(self, url: str, *, pool_size: int = 8, sqlite_synchronous: str = "normal") -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
+        self._checkpointer: _Checkpointer | None = None
         try:
             if self.is_sqlite and url.rstrip("/") in ("sqlite:", "sqlite:///:memory:"):
                 # In-memory (tests, the OpenAPI document): one connection shared by all threads.
@@ -43,6 +44,7 @@ class Database:
                     raise ConfigError("SQLite synchronous mode must be normal or full")
                 sync = sqlite_synchronous.upper()
                 event.listen(self.engine, "connect", lambda conn, _rec: _sqlite_pragmas(conn, sync))
+                self._checkpointer = _Checkpointer(self.engine)
             else:
                 # No pre-ping (a round trip per checkout): a connection broken by a server
                 # restart fails one request, and SQLAlchemy then discards the whole pool.
@@ -74,10 +76,17 @@ class Database:
             finally:
                 fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
+    def start_checkpoints(self) -> None:
+        """For a long-running server on SQLite: checkpoint the WAL in the background."""
+        if self._checkpointer is not None:
+            self._checkpointer.start()
+
     def session(self) -> Session:
         return self.sessions()
 
     def dispose(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
         self.engine.dispose()
         if self._lock_fd is not None:
             os.close(self._lock_fd)
@@ -98,7 +107,43 @@ def _sqlite_pragmas(dbapi_conn, synchronous: str) -> None:
     cur.execute(f"PRAGMA synchronous={synchronous}")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=30000")
+    # Checkpoints (which write and sync the main file) run in a background thread instead
+    # of inside whichever upload's commit crosses the threshold.
+    cur.execute("PRAGMA wal_autocheckpoint=0")
     cur.close()
+
+
+class _Checkpointer:
+    """Moves the WAL into the database file every second, off the request path.
+
+    PASSIVE never waits for readers or writers; what it cannot copy now it copies next time.
+    Only the server starts it; a short CLI command's last connection checkpoints on close.
+    """
+
+    INTERVAL_S = 1.0
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._started = False
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        with self._lock:
+            if not self._started:
+                self._started = True
+                threading.Thread(target=self._run, name="sqlite-checkpoint", daemon=True).start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.INTERVAL_S):
+            try:
+                with self.engine.connect() as conn:
+                    conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+            except SQLAlchemyError as exc:
+                log.warning("WAL checkpoint failed: %s", _first_line(exc))
+
+    def stop(self) -> None:
+        self._stop.set()
 
 
 def redact(url: str) -> str:

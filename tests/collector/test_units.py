@@ -73,3 +73,11 @@ def test_sqlite_runs_in_wal_mode_with_the_chosen_synchronous_level(tmp_path, mod
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == level
     d.dispose()
+
+
+def test_sqlite_checkpoints_run_in_the_background_not_in_commits(tmp_path):
+    d = db.Database(f"sqlite:///{tmp_path}/c.db")
+    with d.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 0
+    d.start_checkpoints()
+    d.dispose()
