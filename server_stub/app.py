@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gc
 import json
-import logging
 import os
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -27,7 +26,6 @@ from server_stub.settings import Settings
 
 HERE = Path(__file__).parent
 SETTINGS_ENV = "ARDOISE_COLLECTOR_SETTINGS"  # JSON of Settings, for uvicorn worker processes
-log = logging.getLogger("ardoise.collector")
 
 
 @dataclass

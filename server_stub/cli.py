@@ -21,7 +21,6 @@ from agent.errors import ArdoiseError, ConfigError, UsageError
 from server_stub import settings as settings_mod
 from server_stub.db import Database, migrate, redact
 
-log = logging.getLogger("ardoise.collector")
 SUBCOMMANDS = ("serve", "migrate", "token", "station")
 
 
