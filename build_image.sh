@@ -314,7 +314,8 @@ EOF
   # The data partition: FAT, label ARDOISE, writable once the image is on a stick.
   local data=$WORK/data.img example=$REPO/image/ardoise.yaml.example
   rm -f "$data"
-  mkfs.vfat -C -n ARDOISE "$data" $((64 * 1024)) >/dev/null
+  # 64 MB (61 MiB): config, key, spool and logs take a few MB; the rest is headroom.
+  mkfs.vfat -C -n ARDOISE "$data" $((61 * 1024)) >/dev/null
   if [ -f "$example" ]; then
     mcopy -i "$data" "$example" ::/ardoise.yaml
   else

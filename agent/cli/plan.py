@@ -66,7 +66,7 @@ def plan_json(plan: SanitizePlan) -> dict:
     return {"device": plan.disk.path, "target": plan.disk.target, "summary": summary, **data}
 
 
-def print_plan(plan: SanitizePlan, out=sys.stdout) -> None:
+def print_plan(plan: SanitizePlan, out=None) -> None:
     d = plan.disk
     ident = " ".join(x for x in (d.model, d.serial) if x) or d.identity
     print(f"{d.path}  {d.transport.value}/{d.media.value}  {ident}", file=out)

@@ -67,7 +67,8 @@ def run(args) -> int:
     if args.method:
         get_method(args.method)  # unknown method: one-line UsageError before anything else
     config = _load_config(args.config)
-    verify = args.verify or getattr(config, "verify", None) or "sample"
+    # Only an explicit --verify overrides the policy: flash media default to full read-back.
+    verify = args.verify
     state_dir = Path(args.state_dir) if args.state_dir else Path(getattr(config, "state_dir", None) or default_state_dir())
 
     from agent import discover
@@ -110,7 +111,7 @@ def _rate(text: str) -> float:
 
 
 def make_worker(
-    method: str | None, verify: str, *, config=None, journal=None, cancel=None, progress=None, max_rate=None
+    method: str | None, verify: str | None, *, config=None, journal=None, cancel=None, progress=None, max_rate=None
 ) -> Worker:
     """The per-device job: the policy's plan when the firmware-purge executor is present
     (``ardoise wipe`` without --method), else a one-step overwrite."""
@@ -129,6 +130,7 @@ def make_worker(
         return via_policy
 
     chosen = method or "zero"
+    verify = verify or getattr(config, "verify", None) or "sample"
 
     def via_overwrite(disk: Disk) -> SanitizeResult:
         step = overwrite.run_overwrite(
