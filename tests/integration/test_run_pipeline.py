@@ -207,7 +207,7 @@ def state(view, device):
     return row.state if row else None
 
 
-def wait_for(pred, timeout=10):
+def wait_for(pred, timeout=60):
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if pred():
@@ -247,7 +247,7 @@ def test_shelf_wipes_inserted_drives_interrupts_removed_ones_and_skips_recertifi
     watcher.events.put(Event("change", d1, d1.path))
 
     stop.set()
-    t.join(timeout=10)
+    t.join(timeout=60)
     assert watcher.stopped
     assert fake.sanitized == [d1.path, d2.path]
     outcomes = sorted(json.loads(p.read_text())["outcome"] for p in certs.glob("*.json"))
@@ -276,7 +276,7 @@ def test_shelf_rewipes_certified_drive_when_config_asks(cfg):
     watcher.events.put(Event("add", d1, d1.path))
     wait_for(lambda: len(fake.sanitized) == 2)
     stop.set()
-    t.join(timeout=10)
+    t.join(timeout=60)
 
 
 def test_loop_attach_change_event_counts_as_insertion(cfg):
@@ -295,7 +295,7 @@ def test_loop_attach_change_event_counts_as_insertion(cfg):
     watcher.events.put(Event("change", d1, d1.path))
     wait_for(lambda: len(fake.sanitized) == 1)
     stop.set()
-    t.join(timeout=10)
+    t.join(timeout=60)
 
 
 def test_stop_signal_interrupts_running_wipes_and_certifies_them(cfg):
@@ -308,7 +308,7 @@ def test_stop_signal_interrupts_running_wipes_and_certifies_them(cfg):
     t.start()
     wait_for(lambda: len(fake.started) == 2)
     stop.set()
-    t.join(timeout=10)
+    t.join(timeout=60)
     assert not t.is_alive()
     certs = [json.loads(p.read_text()) for p in (cfg.state_dir / "spool" / "certificates").glob("*.json")]
     assert [c["outcome"] for c in certs] == ["interrupted", "interrupted"] and fake.powered == []
