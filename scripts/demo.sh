@@ -6,17 +6,18 @@
 #     SATA, USB) filled with sample data, and shows the serial console;
 #  4. prints the collector's URL and the verification result of each certificate, and how
 #     to write the image to a real stick.
-# Options: --port N (collector port, default 8088), --keep (leave the collector running).
+# Options: --port N (collector port, default 8088), --stop (stop the collector at the end
+# instead of leaving it running for you to browse).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
 PORT=8088
-KEEP=0
+KEEP=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --port) PORT=$2; shift ;;
-    --keep) KEEP=1 ;;
-    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    --stop) KEEP=0 ;;
+    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
     *) echo "demo: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -40,15 +41,19 @@ if [ ! -f "$ISO" ] || [ -n "$(find agent image build_image.sh -newer "$ISO" -pri
 fi
 ls -l "$ISO"
 
+if python3 -c "import socket,sys; s=socket.socket(); sys.exit(s.connect_ex(('127.0.0.1', $PORT)) != 0)"; then
+  echo "demo: port $PORT is in use (a collector from an earlier demo?); pass --port N or stop it" >&2
+  exit 1
+fi
 WORK=/var/tmp/ardoise-demo
 rm -rf "$WORK"; mkdir -p "$WORK"
 DB="sqlite:///$WORK/collector.db"
 COLLECTOR=.venv/bin/ardoise-collector
 
 say "Starting a local collector on SQLite: http://127.0.0.1:$PORT/"
-$COLLECTOR --db "$DB" migrate >/dev/null
-TOKEN=$($COLLECTOR --db "$DB" token create --lot demo | tail -n1)
-$COLLECTOR --db "$DB" serve --host 127.0.0.1 --port "$PORT" --no-access-log \
+$COLLECTOR migrate --db "$DB" >/dev/null
+TOKEN=$($COLLECTOR token create --lot demo --db "$DB" | head -n1)
+$COLLECTOR serve --db "$DB" --host 127.0.0.1 --port "$PORT" --no-access-log \
   > "$WORK/collector.log" 2>&1 &
 COLLECTOR_PID=$!
 stop_collector() { [ "$KEEP" -eq 1 ] || kill "$COLLECTOR_PID" 2>/dev/null || true; }
@@ -89,7 +94,8 @@ MTOOLS_SKIP_CHECK=1 mcopy -o -i "$STICK@@$OFFSET" "$WORK/ardoise.yaml" ::/ardois
 
 mkdir -p "$WORK/sample/Documents"
 for i in 1 2 3 4 5; do
-  yes "Donor's confidential letter $i: bank account FR76 3000 6000 0112 3456 7890 189" \
+  # `yes` dies of SIGPIPE when head has enough: not an error here.
+  { yes "Donor's confidential letter $i: bank account FR76 3000 6000 0112 3456 7890 189" || true; } \
     | head -n 4000 > "$WORK/sample/Documents/letter$i.txt"
 done
 disk() {  # name size_MiB
@@ -146,7 +152,7 @@ done
 
 cat <<EOF
 
-Collector: http://127.0.0.1:$PORT/  (certificates, lots, verification page)
+Collector: http://127.0.0.1:$PORT/  (certificates, lots, verification page; SQLite in $WORK)
 Image:     $ISO
 
 Write the image to a real USB stick (this erases the stick), keeping its ARDOISE data
@@ -158,5 +164,5 @@ partition, where ardoise.yaml, the station key and the certificate spool live:
 Then edit ardoise.yaml on the stick's ARDOISE partition (collector URL and token).
 EOF
 if [ "$KEEP" -eq 1 ]; then
-  echo "The collector keeps running (pid $COLLECTOR_PID); stop it with: kill $COLLECTOR_PID"
+  echo "The collector keeps running (pid $COLLECTOR_PID, log $WORK/collector.log); stop it with: kill $COLLECTOR_PID"
 fi
