@@ -17,7 +17,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --port) PORT=$2; shift ;;
     --stop) KEEP=0 ;;
-    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
     *) echo "demo: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -105,7 +105,7 @@ disk() {  # name size_MiB
 disk nvme 128; disk sata 128; disk usb 64
 
 say "Booting the image under QEMU (serial console below; TCG emulation, a few minutes)"
-QEMU=(qemu-system-x86_64 -accel tcg -machine q35 -cpu max -smp 2 -m 1536
+QEMU=(qemu-system-x86_64 -accel tcg -machine q35 -smp 2 -m 1536
   -display none -vga std -monitor none -no-reboot -serial stdio
   -device qemu-xhci,id=xhci -device ahci,id=ahci0
   -drive if=none,id=stick,format=raw,file="$STICK",cache=unsafe
