@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from agent.atomic import atomic_write
 from agent.certify.envelope import AUDIT_TYPE, ERASURE_TYPE, dump_envelope, envelope_digest, sign_envelope
 from agent.certify.audit_report import build_audit_payload
 from agent.certify.payload import build_payload
@@ -46,27 +47,10 @@ def certificate_basename(serial: str | None, device_name: str, certificate_id: s
 
 def write_atomic(path: Path, data: bytes) -> None:
     """tmp + fsync + rename + fsync(dir): a reader (or a power cut) sees all or nothing."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        atomic_write(path, data)
     except OSError as exc:
-        try:
-            tmp.unlink()
-        except OSError:
-            pass
         raise CertificateError(f"cannot write {path}: {exc.strerror}") from None
-    try:
-        fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    except OSError:
-        pass  # some filesystems (FAT via some drivers) refuse fsync on a directory
 
 
 def issue_certificate(result: SanitizeResult, audit: Any, config: Any, key, out_dir: str | os.PathLike) -> CertificateFiles:

@@ -3,7 +3,6 @@ every step, every method left out, and every protected disk (no steps, and why).
 
 from __future__ import annotations
 
-import sys
 
 from agent import discover
 from agent.cli.output import emit_json

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import secrets
 import time
@@ -21,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from agent.atomic import atomic_write
 from agent import commands
 from agent.commands import CommandLog, CommandResult
 from agent.errors import SanitizeError, ToolOutputError, ToolTimeout
@@ -319,18 +319,8 @@ class PasswordJournal:
     def record(self, identity: str, device: str, password: str) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
         target = self._file(identity)
-        tmp = target.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump({"identity": identity, "device": device, "password": password}, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-        dfd = os.open(self.dir, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
+        record = {"identity": identity, "device": device, "password": password}
+        atomic_write(target, json.dumps(record).encode(), mode=0o600)
 
     def load(self, identity: str) -> str | None:
         try:

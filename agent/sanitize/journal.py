@@ -20,6 +20,8 @@ import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from agent.atomic import atomic_write
+
 JOURNAL_DIR = "journal"
 
 
@@ -68,17 +70,7 @@ class Journal:
         entry.updated_at = now_iso()
         self.dir.mkdir(parents=True, exist_ok=True)
         target = self._file(entry.identity)
-        tmp = target.with_suffix(".tmp")
-        with open(tmp, "w") as f:
-            json.dump(asdict(entry), f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-        dfd = os.open(self.dir, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
+        atomic_write(target, json.dumps(asdict(entry)).encode())
 
     def clear(self, identity: str) -> None:
         try:

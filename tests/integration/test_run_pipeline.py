@@ -277,6 +277,8 @@ def test_shelf_rewipes_certified_drive_when_config_asks(cfg):
     wait_for(lambda: len(fake.sanitized) == 2)
     stop.set()
     t.join(timeout=60)
+    assert not t.is_alive()
+    assert fake.sanitized == [d1.path, d1.path]
 
 
 def test_loop_attach_change_event_counts_as_insertion(cfg):
@@ -296,6 +298,8 @@ def test_loop_attach_change_event_counts_as_insertion(cfg):
     wait_for(lambda: len(fake.sanitized) == 1)
     stop.set()
     t.join(timeout=60)
+    assert not t.is_alive()
+    assert fake.sanitized == [d1.path]
 
 
 def test_stop_signal_interrupts_running_wipes_and_certifies_them(cfg):
