@@ -384,7 +384,10 @@ class LogDisplay:
         pass
 
     def _line(self, text: str) -> None:
-        print(f"ardoise: {text}", file=self.stream, flush=True)
+        # One write per line: disks report from their own threads, and print()'s separate
+        # write of the newline let two lines run together on the console.
+        self.stream.write(f"ardoise: {text}\n")
+        self.stream.flush()
 
     def _on_event(self, event: str, view: RunView, info: dict) -> None:
         if event == "machine":

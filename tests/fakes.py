@@ -7,6 +7,8 @@ by the exact argv, and an argv nobody recorded fails the test (it raises, and th
 
 from __future__ import annotations
 
+import errno
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
@@ -82,3 +84,60 @@ class FakeRunner:
     def ran(self, *prefix: str) -> list[tuple[str, ...]]:
         """The calls whose argv starts with ``prefix``."""
         return [c for c in self.calls if c[: len(prefix)] == prefix]
+
+
+# --------------------------------------------------------------------------- faulty I/O
+
+
+class FaultyDevice:
+    """A real device with a bad byte range, or one that disappears after some bytes."""
+
+    def __init__(self, inner, *, bad=None, bad_reads=None, gone_after=None, gone_errno=errno.ENODEV):
+        self.inner = inner
+        self.path, self.size = inner.path, inner.size
+        self.logical_block, self.physical_block = inner.logical_block, inner.physical_block
+        self.bad, self.bad_reads = bad, bad_reads
+        self.gone_after, self.gone_errno = gone_after, gone_errno
+        self.written = 0
+        self.gone = False
+        self.attempts = 0
+
+    @property
+    def direct(self):
+        return self.inner.direct
+
+    def _hits(self, rng, offset, length):
+        return rng is not None and offset < rng[1] and offset + length > rng[0]
+
+    def pwrite(self, buf, offset):
+        if self.gone or (self.gone_after is not None and self.written >= self.gone_after):
+            self.gone = True
+            raise OSError(self.gone_errno, os.strerror(self.gone_errno))
+        if self._hits(self.bad, offset, len(buf)):
+            self.attempts += 1
+            raise OSError(errno.EIO, "Input/output error")
+        n = self.inner.pwrite(buf, offset)
+        self.written += n
+        return n
+
+    def preadinto(self, buf, offset):
+        if self.gone:
+            raise OSError(self.gone_errno, os.strerror(self.gone_errno))
+        if self._hits(self.bad_reads, offset, len(buf)) or self._hits(self.bad, offset, len(buf)):
+            raise OSError(errno.EIO, "Input/output error")
+        return self.inner.preadinto(buf, offset)
+
+    def sync(self):
+        if self.gone:
+            raise OSError(self.gone_errno, os.strerror(self.gone_errno))
+        self.inner.sync()
+
+    def drop_cache(self):
+        self.sync()
+        self.inner.drop_cache()
+
+    def is_present(self):
+        return not self.gone
+
+    def close(self):
+        self.inner.close()

@@ -57,11 +57,17 @@ def run_unattended(
     stop = stop or threading.Event()
     watch = watch or config.shelf
     session = Session.open(config, stages, view, client=client)
+    watcher = None
     try:
         if config.collector is None:
             log.info("no collector configured: certificates stay in %s", session.spool.root)
         # What earlier boots could not send goes first (in the background).
         session.deliverer.sweep_soon()
+        # In shelf mode the watcher listens before the first scan: a drive slid in while
+        # the station scans and audits is queued, not missed until it is re-inserted.
+        watcher = stages.make_watcher(config) if watch and stages.make_watcher else None
+        if watcher is not None:
+            watcher.start()
         view.say("looking for disks")
         disks = stages.find_disks(config)
         for disk in disks:
@@ -82,16 +88,11 @@ def run_unattended(
             on_ready(session)
         if watch:
             view.say("shelf mode: insert drives; each is sanitized and certified as it finishes")
-            watcher = stages.make_watcher(config) if stages.make_watcher else None
             if watcher is None:
                 log.warning("no disk watcher available: shelf mode cannot see new drives")
                 stop.wait()
             else:
-                watcher.start()
-                try:
-                    shelf.loop(watcher, stop)
-                finally:
-                    watcher.stop()
+                shelf.loop(watcher, stop)
         elif not targets:
             view.say("no disk to sanitize")
         else:
@@ -100,6 +101,8 @@ def run_unattended(
         session.deliverer.sweep(final=True)
         return RunSummary(dict(session.outcomes), session)
     finally:
+        if watcher is not None:
+            watcher.stop()
         session.close()
         if watch or stop.is_set():
             view.finish("Stopped. Every certificate is on the stick.")

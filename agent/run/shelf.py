@@ -65,8 +65,10 @@ class Shelf:
         if not has_media:
             self._gone(devnode)
             return
-        if action == "change" and node in self.present:
-            return  # media was already there: a partition-table rescan, not an insertion
+        if node in self.present:
+            # Media was already there: a ``change`` is a partition-table rescan, and an
+            # ``add`` was queued while the first scan found the drive anyway.
+            return
         self.present.add(node)
         self.insert(disk)
 

@@ -182,7 +182,21 @@ def _sanitize(plan: SanitizePlan, config: Any, progress, journal, cancel) -> San
         )
         if fell_back and achieved.category == Category.CLEAR:
             result.notes.append("firmware purge failed or was refused: fell back to overwrite, which is NIST Clear")
-    elif result.outcome != Outcome.INTERRUPTED:
+    else:
+        # Nothing succeeded: the certificate still says what was attempted, how much was
+        # written, which blocks could not be and what the read-back found, from the last
+        # step that actually ran. An under-reporting certificate misleads as much as one
+        # that over-reports.
+        tried = [s for s in result.steps if s.method in {p.method for p in plan.steps}
+                 and s.status in (StepStatus.FAILED, StepStatus.INTERRUPTED)]
+        if tried:
+            last = tried[-1]
+            result.method = last.method
+            result.verification = last.verification
+            result.bytes_written = last.bytes_written
+            result.error_ranges = list(last.error_ranges)
+            result.resumed = last.resumed
+    if achieved is None and result.outcome != Outcome.INTERRUPTED:
         result.outcome = Outcome.FAILED
         if not plan.steps:
             result.notes.append("no sanitize step is possible for this disk")

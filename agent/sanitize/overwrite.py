@@ -344,11 +344,14 @@ def _run(
         began = time.monotonic()
         try:
             bad, cancelled = write_pass(dev, source, start=start, chunk=chunk, meter=meter, cancel=cancel, checkpoint=checkpoint, max_rate=max_rate)
-        except DeviceGone as exc:
-            step.status, step.error = StepStatus.INTERRUPTED, str(exc)
-            return
-        except SanitizeError as exc:
-            step.status, step.error = StepStatus.FAILED, str(exc)
+        except (DeviceGone, SanitizeError) as exc:
+            # How far the pass got before the drive went away: the certificate of an
+            # interrupted wipe says so, rather than "0 bytes".
+            step.passes.append(PassResult(pattern=spec.label, bytes_written=meter.done,
+                                          duration_s=round(time.monotonic() - began, 3), resumed_from=start or None))
+            step.bytes_written += meter.done
+            step.status = StepStatus.INTERRUPTED if isinstance(exc, DeviceGone) else StepStatus.FAILED
+            step.error = str(exc)
             return
         except TooManyErrors as exc:
             step.passes.append(PassResult(pattern=spec.label, bytes_written=meter.done, error_ranges=_lba(exc.bad, block)))

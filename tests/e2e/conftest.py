@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from collector import Collector
+
 REPO = Path(__file__).resolve().parents[2]
 BUILD_LOG = Path("/var/tmp/ardoise-e2e-build.log")
 
@@ -36,3 +38,11 @@ def live_image(tmp_path_factory):
     manifests = list(out.glob("*.manifest.txt"))
     assert iso.is_file() and len(manifests) == 1
     return iso, manifests[0], seconds
+
+
+@pytest.fixture
+def collector(tmp_path):
+    """A collector on SQLite on the host's loopback (10.0.2.2 from the guest)."""
+    c = Collector(tmp_path).start()
+    yield c
+    c.stop()

@@ -7,24 +7,13 @@ import re
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
-from collector import Collector
-from vm import (BootResult, Machine, VirtualDisk, data_partition, digest_outside, make_stick, mbr_partitions,
-                mcopy_in, mcopy_out, mdir)
+from scenario import MiB, assert_valid, boot, by_serial, make_config
+from vm import data_partition, digest_outside, mbr_partitions, mcopy_in, mcopy_out, mdir
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(3600)]
-
-MiB = 1 << 20
-# Budget per boot under TCG, generous because CI machines are shared; the agent must be
-# ready long before (target 30 s) and a boot with its wipe takes a few minutes.
-BOOT_TIMEOUT = 1500
-DIAGNOSTICS = Path("/var/tmp/ardoise-e2e")
-
-
 
 # --------------------------------------------------------------------------- the image itself
 
@@ -99,103 +88,16 @@ def test_iso_fits_the_size_budget(live_image):
 #   on the host against the spool copied off the stick delivers it.
 
 
-def make_config(collector: Collector | None, token: str | None, lot: str) -> str:
-    text = (
-        "# written by tests/e2e before the boot\n"
-        f"lot: {lot}\n"
-        "operator:\n  name: E2E Technician\n  organization: Ardoise CI\n  location: QEMU\n"
-        "on_finish: poweroff\n"
-        "finish_display_seconds: 1\n"
-    )
-    if collector is not None:
-        text += f"collector:\n  url: {collector.guest_url}\n  token: {token}\n"
-    return text
-
-
-@pytest.fixture
-def collector(tmp_path):
-    c = Collector(tmp_path).start()
-    yield c
-    c.stop()
-
-
-def _disks(tmp_path, specs):
-    disks = []
-    for kind, serial, size in specs:
-        d = VirtualDisk(tmp_path / f"{serial}.img", kind, serial, size)
-        d.create(tmp_path)
-        disks.append(d)
-    return disks
-
-
-@dataclass
-class Run:
-    result: BootResult
-    stick: Path
-    part: object
-    before: str
-    disks: list
-
-    def assert_unattended_and_clean(self, firmware_line: str) -> None:
-        serial, tail = self.result.serial, self.result.serial[-3000:]
-        assert "ardoise-image: agent ready" in serial, f"agent never started:\n{tail}"
-        assert firmware_line in serial, f"expected {firmware_line!r}:\n{tail}"
-        if not self.result.powered_off:
-            pytest.fail(f"no power-off by itself within {self.result.seconds:.0f} s "
-                        f"(qemu rc={self.result.returncode}); serial tail:\n{tail}")
-        # The live system wrote nothing to the stick outside its data partition.
-        assert digest_outside(self.stick, self.part) == self.before
-        for d in self.disks:
-            left = d.marker_count()
-            assert left == 0, f"{d.kind} disk {d.serial}: {left} planted marker(s) survived"
-
-
-def _boot(live_image, tmp_path, firmware, specs, config_text, *, network=True) -> Run:
-    iso, _, _ = live_image
-    stick = make_stick(iso, tmp_path / "stick.img", config_text)
-    part = data_partition(stick)
-    before = digest_outside(stick, part)
-    disks = _disks(tmp_path, specs)
-    machine = Machine(tmp_path, firmware=firmware, network=network)
-    result = machine.boot(stick, disks, timeout=BOOT_TIMEOUT)
-    keep_diagnostics(firmware, result, stick, part)
-    print(f"{firmware}: agent ready after {result.ready_after} s, run {result.seconds:.0f} s")
-    return Run(result, stick, part, before, disks)
-
-
-def keep_diagnostics(firmware: str, result: BootResult, stick: Path, part) -> None:
-    """Serial log and the stick's data partition (agent logs, spool), kept outside pytest's
-    rotating temp dirs for whoever reads a failure."""
-    out = DIAGNOSTICS / firmware
-    shutil.rmtree(out, ignore_errors=True)
-    out.mkdir(parents=True)
-    (out / "serial.log").write_text(result.serial)
-    (out / "timing.txt").write_text(f"ready_after={result.ready_after} seconds={result.seconds:.1f} "
-                                    f"returncode={result.returncode}\n")
-    mcopy_out(stick, part, "/", out / "data")
-
-
-def _by_serial(certs: list[dict]) -> dict[str, dict]:
-    return {c["payload"]["media"]["serial"]: c for c in certs}
-
-
-def _assert_valid(collector: Collector, cert: dict) -> None:
-    assert cert["verification"]["valid"], cert["verification"]
-    verdict = collector.verify(cert["envelope"])
-    assert verdict["valid"], verdict["reasons"]
-    assert cert["payload"]["sanitization"]["outcome"] == "success", cert["payload"]["sanitization"]
-
-
 def test_bios_boot_wipes_every_disk_and_delivers_verified_certificates(live_image, tmp_path, collector):
     lot = "E2E-BIOS"
-    run = _boot(live_image, tmp_path, "bios",
+    run = boot(live_image, tmp_path, "bios",
                 [("nvme", "NVME123", 64 * MiB), ("sata", "SATA456", 64 * MiB), ("usb", "USB789", 64 * MiB)],
                 make_config(collector, collector.token(lot), lot))
     run.assert_unattended_and_clean("ardoise-image: firmware bios")
-    certs = _by_serial(collector.certificates(lot))
+    certs = by_serial(collector.certificates(lot))
     assert set(certs) == {"NVME123", "SATA456", "USB789"}, sorted(certs)
     for cert in certs.values():
-        _assert_valid(collector, cert)
+        assert_valid(collector, cert)
     nvme = certs["NVME123"]["payload"]["sanitization"]
     assert nvme["category"] == "Purge", nvme
     assert "format" in (nvme["method"] + " " + nvme["technique"]).lower(), nvme
@@ -206,18 +108,18 @@ def test_bios_boot_wipes_every_disk_and_delivers_verified_certificates(live_imag
 
 def test_uefi_boot_wipes_a_disk_and_delivers_its_certificate(live_image, tmp_path, collector):
     lot = "E2E-UEFI"
-    run = _boot(live_image, tmp_path, "uefi", [("sata", "SATA601", 64 * MiB)],
+    run = boot(live_image, tmp_path, "uefi", [("sata", "SATA601", 64 * MiB)],
                 make_config(collector, collector.token(lot), lot))
     run.assert_unattended_and_clean("ardoise-image: firmware uefi, secure boot disabled")
-    certs = _by_serial(collector.certificates(lot))
+    certs = by_serial(collector.certificates(lot))
     assert set(certs) == {"SATA601"}
-    _assert_valid(collector, certs["SATA601"])
+    assert_valid(collector, certs["SATA601"])
 
 
 def test_secure_boot_offline_run_spools_then_upload_delivers(live_image, tmp_path, collector):
     lot = "E2E-SB"
     token = collector.token(lot)
-    run = _boot(live_image, tmp_path, "secureboot", [("nvme", "NVME701", 64 * MiB)],
+    run = boot(live_image, tmp_path, "secureboot", [("nvme", "NVME701", 64 * MiB)],
                 make_config(collector, token, lot), network=False)
     run.assert_unattended_and_clean("ardoise-image: firmware uefi, secure boot enabled")
     assert collector.certificates(lot) == []
@@ -231,6 +133,6 @@ def test_secure_boot_offline_run_spools_then_upload_delivers(live_image, tmp_pat
     r = subprocess.run([sys.executable, "-m", "agent", "upload", "--config", str(cfg)],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
-    certs = _by_serial(collector.certificates(lot))
+    certs = by_serial(collector.certificates(lot))
     assert set(certs) == {"NVME701"}
-    _assert_valid(collector, certs["NVME701"])
+    assert_valid(collector, certs["NVME701"])

@@ -3,8 +3,11 @@ and a QEMU machine booting the live image under TCG (SeaBIOS, OVMF, OVMF + Secur
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import json
 import os
+import re
 import secrets
 import shutil
 import struct
@@ -126,6 +129,21 @@ class VirtualDisk:
     serial: str
     size: int
     marker: bytes = field(default_factory=lambda: b"ARDOISE-E2E-" + secrets.token_hex(8).encode())
+    # QEMU's I/O throttle (bytes/s, reads and writes together): a wipe that lasts long
+    # enough under TCG for the test to pull the drive in the middle of it.
+    throttle_bps: int | None = None
+    # (first LBA, count) of 512-byte sectors that fail every read and write with EIO, by
+    # QEMU's blkdebug driver under the emulated controller: the guest kernel sees a real
+    # media error from its AHCI/NVMe driver, as with a drive's bad sectors.
+    bad_sectors: tuple[int, int] | None = None
+
+    @property
+    def device_id(self) -> str:
+        return f"dev-{self.serial}"
+
+    @property
+    def drive_id(self) -> str:
+        return f"drv-{self.serial}"
 
     def create(self, workdir: Path) -> None:
         tree = workdir / f"{self.serial}-tree"
@@ -150,15 +168,30 @@ class VirtualDisk:
 
     def marker_count(self) -> int:
         """Occurrences of the marker in the whole image, read on the host."""
-        count, tail = 0, b""
+        return len(self.marker_offsets())
+
+    def marker_offsets(self) -> list[int]:
+        """Byte offsets of every copy of the marker in the image, read on the host."""
+        found: list[int] = []
+        base, tail = 0, b""  # ``tail``: the previous chunk's end, for a marker across chunks
         with open(self.path, "rb") as f:
             while chunk := f.read(4 << 20):
                 buf = tail + chunk
-                count += buf.count(self.marker)
-                # Keep an overlap so a marker across two chunks is seen, but not counted twice.
+                start = base - len(tail)
+                i = buf.find(self.marker)
+                while i != -1:
+                    if start + i not in found[-1:]:
+                        found.append(start + i)
+                    i = buf.find(self.marker, i + 1)
+                base += len(chunk)
                 tail = buf[-(len(self.marker) - 1):]
-                count -= tail.count(self.marker)
-        return count
+        return found
+
+    def plant(self, offset: int) -> None:
+        """One more raw copy of the marker at ``offset``."""
+        with open(self.path, "r+b") as f:
+            f.seek(offset)
+            f.write(self.marker)
 
     def nonzero_bytes(self, limit: int = 1 << 20) -> int:
         n = 0
@@ -169,18 +202,42 @@ class VirtualDisk:
                     break
         return n
 
-    def qemu_args(self, index: int) -> list[str]:
-        drive = f"d{index}"
-        args = ["-drive", f"if=none,id={drive},format=raw,file={self.path},cache=unsafe"]
+    def blkdebug_json(self) -> str:
+        """The disk as a -blockdev: raw over blkdebug over the image file."""
+        first, count = self.bad_sectors
+        rules = [{"event": event, "sector": lba, "errno": errno.EIO, "once": False}
+                 for lba in range(first, first + count) for event in ("read_aio", "write_aio")]
+        return json.dumps({
+            "driver": "raw", "node-name": self.drive_id,
+            "file": {"driver": "blkdebug", "inject-error": rules,
+                     "image": {"driver": "file", "filename": str(self.path), "cache": {"no-flush": True}}},
+        })
+
+    def drive_spec(self) -> str:
+        """-drive options (also HMP ``drive_add``'s, for hot-plug)."""
+        spec = f"if=none,id={self.drive_id},format=raw,file={self.path},cache=unsafe"
+        if self.throttle_bps:
+            spec += f",throttling.bps-total={self.throttle_bps}"
+        return spec
+
+    def device_spec(self, index: int = 0, *, bus: str | None = None) -> str:
+        """-device options; ``bus`` is the PCIe root port of a hot-plugged NVMe disk."""
+        common = f"drive={self.drive_id},serial={self.serial},id={self.device_id}"
         if self.kind == "nvme":
-            args += ["-device", f"nvme,serial={self.serial},drive={drive}"]
-        elif self.kind == "sata":
-            args += ["-device", f"ide-hd,bus=ahci0.{index % 6},drive={drive},serial={self.serial}"]
-        elif self.kind == "usb":
-            args += ["-device", f"usb-storage,bus=xhci.0,drive={drive},serial={self.serial}"]
+            return f"nvme,{common}" + (f",bus={bus}" if bus else "")
+        if self.kind == "sata":
+            return f"ide-hd,bus=ahci0.{index % 6},{common}"
+        if self.kind == "usb":
+            return f"usb-storage,bus=xhci.0,{common}"
+        raise ValueError(self.kind)
+
+    def qemu_args(self, index: int) -> list[str]:
+        if self.bad_sectors:
+            assert not self.throttle_bps, "blkdebug disks are not throttled"
+            drive = ["-blockdev", self.blkdebug_json()]
         else:
-            raise ValueError(self.kind)
-        return args
+            drive = ["-drive", self.drive_spec()]
+        return drive + ["-device", self.device_spec(index)]
 
 
 # --------------------------------------------------------------------------- the machine
@@ -199,16 +256,21 @@ class BootResult:
 
 
 class Machine:
-    """One QEMU run: q35 under TCG, the stick on xHCI, disks on NVMe/AHCI/USB."""
+    """One QEMU run: q35 under TCG, the stick on xHCI, disks on NVMe/AHCI/USB.
+
+    With ``qmp=True`` the test drives QEMU's monitor while the guest runs: hot-plug a disk
+    (USB on the xHCI controller, NVMe on a free PCIe root port), pull one, quit."""
 
     def __init__(self, workdir: Path, *, firmware: str = "bios", memory_mb: int = 1536,
-                 network: bool = True, smp: int = 2):
+                 network: bool = True, smp: int = 2, qmp: bool = False, root_ports: int = 0):
         assert firmware in FIRMWARE, firmware
         self.workdir = workdir
         self.firmware = firmware
         self.memory_mb = memory_mb
         self.network = network
         self.smp = smp
+        self.qmp_path = workdir / "qmp.sock" if qmp else None
+        self.root_ports = root_ports
         self.serial_log = workdir / f"serial-{firmware}.log"
 
     def argv(self, stick: Path, disks: list[VirtualDisk]) -> list[str]:
@@ -219,6 +281,8 @@ class Machine:
                 "-smp", str(self.smp), "-m", str(self.memory_mb),
                 "-display", "none", "-vga", "std", "-monitor", "none", "-no-reboot",
                 "-serial", f"file:{self.serial_log}"]
+        if self.qmp_path is not None:
+            argv += ["-qmp", f"unix:{self.qmp_path},server=on,wait=off"]
         fw = FIRMWARE[self.firmware]
         if fw is not None:
             code, vars_template = fw
@@ -231,6 +295,9 @@ class Machine:
         argv += ["-device", "qemu-xhci,id=xhci", "-device", "ahci,id=ahci0",
                  "-drive", f"if=none,id=stick,format=raw,file={stick},cache=unsafe",
                  "-device", "usb-storage,bus=xhci.0,drive=stick,removable=on,bootindex=0"]
+        for i in range(self.root_ports):
+            # Empty hot-plug slots, as in a shelf's NVMe bays.
+            argv += ["-device", f"pcie-root-port,id=rp{i},chassis={i + 1},slot={i + 1}"]
         for i, disk in enumerate(disks):
             argv += disk.qemu_args(i)
         if self.network:
@@ -240,40 +307,138 @@ class Machine:
             argv += ["-nic", "none"]
         return argv
 
-    def boot(self, stick: Path, disks: list[VirtualDisk], *, timeout: float) -> BootResult:
+    def start(self, stick: Path, disks: list[VirtualDisk]) -> "Running":
         self.serial_log.write_text("")
         argv = self.argv(stick, disks)
         (self.workdir / f"qemu-{self.firmware}.argv").write_text(" ".join(argv) + "\n")
-        start = time.monotonic()
-        ready_after = None
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT)
-        returncode = None
-        try:
-            while True:
-                try:
-                    returncode = proc.wait(timeout=0.5)
-                    break
-                except subprocess.TimeoutExpired:
-                    pass
-                if ready_after is None and "ardoise-image: agent ready" in self._serial():
-                    ready_after = time.monotonic() - start
-                if time.monotonic() - start > timeout:
-                    break
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-        out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
-        if out.strip():
-            (self.workdir / f"qemu-{self.firmware}.out").write_text(out)
-        serial = self._serial()
-        if ready_after is None and "ardoise-image: agent ready" in serial:
-            ready_after = time.monotonic() - start
-        return BootResult(returncode, time.monotonic() - start, serial, ready_after)
+        return Running(self, proc, time.monotonic())
+
+    def boot(self, stick: Path, disks: list[VirtualDisk], *, timeout: float) -> BootResult:
+        """Boot and wait until the machine powers itself off (or the timeout)."""
+        return self.start(stick, disks).wait(timeout)
 
     def _serial(self) -> str:
         try:
             return self.serial_log.read_text(errors="replace")
         except FileNotFoundError:
             return ""
+
+
+READY = "ardoise-image: agent ready"
+
+
+class GuestTimeout(AssertionError):
+    pass
+
+
+class Running:
+    """A QEMU process under way: its serial console, its monitor, its end."""
+
+    def __init__(self, machine: Machine, proc: subprocess.Popen, started: float):
+        self.machine = machine
+        self.proc = proc
+        self.started = started
+        self.ready_after: float | None = None
+        self._qmp = None
+        self._next_slot = 0
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def serial(self) -> str:
+        text = self.machine._serial()
+        if self.ready_after is None and READY in text:
+            self.ready_after = self.elapsed()
+        return text
+
+    def wait_for(self, pattern: str, timeout: float, *, after: int = 0) -> re.Match:
+        """The first match of the regex ``pattern`` in the serial log (from offset ``after``)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            m = re.compile(pattern, re.M).search(self.serial(), after)
+            if m:
+                return m
+            if self.proc.poll() is not None:
+                raise GuestTimeout(f"QEMU exited ({self.proc.returncode}) before {pattern!r}:\n"
+                                   f"{self.serial()[-3000:]}")
+            if time.monotonic() > deadline:
+                raise GuestTimeout(f"no {pattern!r} on the serial console within {timeout:.0f} s:\n"
+                                   f"{self.serial()[-3000:]}")
+            time.sleep(0.5)
+
+    # ---------------------------------------------------------------- monitor
+
+    def qmp(self, command: str, **args):
+        if self._qmp is None:
+            from qemu.qmp.legacy import QEMUMonitorProtocol
+
+            assert self.machine.qmp_path is not None, "Machine(qmp=True) for a monitor"
+            self._qmp = QEMUMonitorProtocol(str(self.machine.qmp_path))
+            self._qmp.connect()
+        return self._qmp.cmd(command, **args)
+
+    def plug(self, disk: VirtualDisk) -> None:
+        """Hot-add ``disk``: USB on the xHCI controller, NVMe on the next free root port."""
+        out = self.qmp("human-monitor-command", **{"command-line": f"drive_add 0 {disk.drive_spec()}"})
+        assert "OK" in out, f"drive_add {disk.serial}: {out!r}"
+        bus = None
+        if disk.kind == "nvme":
+            assert self._next_slot < self.machine.root_ports, "no free PCIe root port"
+            bus = f"rp{self._next_slot}"
+            self._next_slot += 1
+        out = self.qmp("human-monitor-command", **{"command-line": f"device_add {disk.device_spec(bus=bus)}"})
+        assert not out.strip(), f"device_add {disk.serial}: {out!r}"
+
+    def unplug(self, disk: VirtualDisk) -> None:
+        """Pull ``disk`` out, as a technician pulls a drive from its bay."""
+        self.qmp("device_del", id=disk.device_id)
+
+    # ---------------------------------------------------------------- the end
+
+    def wait(self, timeout: float) -> BootResult:
+        """Until QEMU exits by itself (the guest powered off) or ``timeout`` from the start."""
+        returncode = None
+        try:
+            while True:
+                try:
+                    returncode = self.proc.wait(timeout=0.5)
+                    break
+                except subprocess.TimeoutExpired:
+                    pass
+                self.serial()
+                if self.elapsed() > timeout:
+                    break
+        finally:
+            self._stop()
+        return self._result(returncode)
+
+    def quit(self) -> BootResult:
+        """Stop the machine now (a shelf session never ends by itself)."""
+        returncode = None
+        try:
+            if self.proc.poll() is None:
+                self.qmp("quit")
+            returncode = self.proc.wait(timeout=30)
+        finally:
+            self._stop()
+        return self._result(returncode)
+
+    def _stop(self) -> None:
+        if self._qmp is not None:
+            try:
+                self._qmp.close()
+            except Exception:  # noqa: BLE001 - QEMU is gone already
+                pass
+            self._qmp = None
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def _result(self, returncode: int | None) -> BootResult:
+        out = self.proc.stdout.read().decode(errors="replace") if self.proc.stdout else ""
+        if out.strip():
+            (self.machine.workdir / f"qemu-{self.machine.firmware}.out").write_text(out)
+        serial = self.serial()
+        return BootResult(returncode, self.elapsed(), serial, self.ready_after)

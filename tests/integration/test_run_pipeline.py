@@ -240,7 +240,8 @@ def test_shelf_wipes_inserted_drives_interrupts_removed_ones_and_skips_recertifi
     watcher.events.put(Event("remove", None, d2.path))
     wait_for(lambda: state(view, d2.path) == tui.INTERRUPTED)
 
-    # Re-inserting the certified drive does not wipe it again.
+    # Re-inserting the certified drive (the kernel says remove, then add) does not wipe it again.
+    watcher.events.put(Event("remove", None, d1.path))
     watcher.events.put(Event("add", d1, d1.path))
     wait_for(lambda: state(view, d1.path) == tui.SKIPPED)
     # A change event on a drive already present is a rescan, not an insertion.
@@ -317,3 +318,27 @@ def test_stop_signal_interrupts_running_wipes_and_certifies_them(cfg):
     certs = [json.loads(p.read_text()) for p in (cfg.state_dir / "spool" / "certificates").glob("*.json")]
     assert [c["outcome"] for c in certs] == ["interrupted", "interrupted"] and fake.powered == []
     assert view.finished
+
+
+def test_shelf_listens_before_its_first_scan_and_a_queued_add_does_not_rewipe(cfg):
+    d1 = disk(1)
+    fake = FakeStages([d1])
+    watcher = PipeWatcher()
+    stages = fake.stages(watcher)
+    listening_at_scan = []
+    stages.find_disks = lambda c: (listening_at_scan.append(watcher.started), [d1])[1]
+    # The drive was slid in as the station booted: the watcher queued its "add", and the
+    # first scan finds it too.
+    watcher.events.put(Event("add", d1, d1.path))
+    view = tui.RunView()
+    stop = threading.Event()
+    t = threading.Thread(target=run_unattended, args=(cfg,), kwargs=dict(watch=True, stages=stages, view=view, stop=stop))
+    t.start()
+    wait_for(lambda: state(view, d1.path) == tui.PASSED)
+    wait_for(lambda: watcher.events.empty())
+    time.sleep(0.5)  # the shelf loop polls every 0.5 s: the queued event has been handled
+    stop.set()
+    t.join(timeout=60)
+    assert listening_at_scan == [True]
+    assert fake.sanitized == [d1.path]
+    assert state(view, d1.path) == tui.PASSED

@@ -15,66 +15,13 @@ from pathlib import Path
 import pytest
 
 from agent.records import Disk, LbaRange, Outcome, StepStatus, Transport
-from agent.sanitize import blockio, methods
+from agent.sanitize import blockio
 from agent.sanitize.journal import Journal, JournalEntry
 from agent.sanitize.overwrite import journal_identity, result_from_step, run_overwrite
 from agent.cli.wipe import wipe_all
+from fakes import FaultyDevice
 
 MIB = 1 << 20
-
-
-class FaultyDevice:
-    """A real device with a bad byte range, or one that disappears after some bytes."""
-
-    def __init__(self, inner, *, bad=None, bad_reads=None, gone_after=None, gone_errno=errno.ENODEV):
-        self.inner = inner
-        self.path, self.size = inner.path, inner.size
-        self.logical_block, self.physical_block = inner.logical_block, inner.physical_block
-        self.bad, self.bad_reads = bad, bad_reads
-        self.gone_after, self.gone_errno = gone_after, gone_errno
-        self.written = 0
-        self.gone = False
-        self.attempts = 0
-
-    @property
-    def direct(self):
-        return self.inner.direct
-
-    def _hits(self, rng, offset, length):
-        return rng is not None and offset < rng[1] and offset + length > rng[0]
-
-    def pwrite(self, buf, offset):
-        if self.gone or (self.gone_after is not None and self.written >= self.gone_after):
-            self.gone = True
-            raise OSError(self.gone_errno, os.strerror(self.gone_errno))
-        if self._hits(self.bad, offset, len(buf)):
-            self.attempts += 1
-            raise OSError(errno.EIO, "Input/output error")
-        n = self.inner.pwrite(buf, offset)
-        self.written += n
-        return n
-
-    def preadinto(self, buf, offset):
-        if self.gone:
-            raise OSError(self.gone_errno, os.strerror(self.gone_errno))
-        if self._hits(self.bad_reads, offset, len(buf)) or self._hits(self.bad, offset, len(buf)):
-            raise OSError(errno.EIO, "Input/output error")
-        return self.inner.preadinto(buf, offset)
-
-    def sync(self):
-        if self.gone:
-            raise OSError(self.gone_errno, os.strerror(self.gone_errno))
-        self.inner.sync()
-
-    def drop_cache(self):
-        self.sync()
-        self.inner.drop_cache()
-
-    def is_present(self):
-        return not self.gone
-
-    def close(self):
-        self.inner.close()
 
 
 def make_file(tmp_path: Path, name: str, size: int, fill: bytes = b"\xa7") -> Disk:
