@@ -3,6 +3,7 @@ and a QEMU machine booting the live image under TCG (SeaBIOS, OVMF, OVMF + Secur
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import hashlib
 import json
@@ -213,16 +214,16 @@ class VirtualDisk:
                      "image": {"driver": "file", "filename": str(self.path), "cache": {"no-flush": True}}},
         })
 
-    def drive_spec(self) -> str:
+    def drive_spec(self, drive_id: str | None = None) -> str:
         """-drive options (also HMP ``drive_add``'s, for hot-plug)."""
-        spec = f"if=none,id={self.drive_id},format=raw,file={self.path},cache=unsafe"
+        spec = f"if=none,id={drive_id or self.drive_id},format=raw,file={self.path},cache=unsafe"
         if self.throttle_bps:
             spec += f",throttling.bps-total={self.throttle_bps}"
         return spec
 
-    def device_spec(self, index: int = 0, *, bus: str | None = None) -> str:
+    def device_spec(self, index: int = 0, *, bus: str | None = None, drive_id: str | None = None) -> str:
         """-device options; ``bus`` is the PCIe root port of a hot-plugged NVMe disk."""
-        common = f"drive={self.drive_id},serial={self.serial},id={self.device_id}"
+        common = f"drive={drive_id or self.drive_id},serial={self.serial},id={self.device_id}"
         if self.kind == "nvme":
             return f"nvme,{common}" + (f",bus={bus}" if bus else "")
         if self.kind == "sata":
@@ -343,6 +344,7 @@ class Running:
         self.ready_after: float | None = None
         self._qmp = None
         self._next_slot = 0
+        self._plugs = 0
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started
@@ -381,19 +383,34 @@ class Running:
 
     def plug(self, disk: VirtualDisk) -> None:
         """Hot-add ``disk``: USB on the xHCI controller, NVMe on the next free root port."""
-        out = self.qmp("human-monitor-command", **{"command-line": f"drive_add 0 {disk.drive_spec()}"})
+        self._plugs += 1
+        drive_id = f"{disk.drive_id}-{self._plugs}"  # a re-inserted disk gets a fresh drive
+        out = self.qmp("human-monitor-command", **{"command-line": f"drive_add 0 {disk.drive_spec(drive_id)}"})
         assert "OK" in out, f"drive_add {disk.serial}: {out!r}"
         bus = None
         if disk.kind == "nvme":
             assert self._next_slot < self.machine.root_ports, "no free PCIe root port"
             bus = f"rp{self._next_slot}"
             self._next_slot += 1
-        out = self.qmp("human-monitor-command", **{"command-line": f"device_add {disk.device_spec(bus=bus)}"})
+        spec = disk.device_spec(bus=bus, drive_id=drive_id)
+        out = self.qmp("human-monitor-command", **{"command-line": f"device_add {spec}"})
         assert not out.strip(), f"device_add {disk.serial}: {out!r}"
 
-    def unplug(self, disk: VirtualDisk) -> None:
-        """Pull ``disk`` out, as a technician pulls a drive from its bay."""
+    def unplug(self, disk: VirtualDisk, *, wait: float = 0) -> None:
+        """Pull ``disk`` out, as a technician pulls a drive from its bay; with ``wait``,
+        until QEMU says the device is gone (the guest let go of a PCIe device)."""
         self.qmp("device_del", id=disk.device_id)
+        deadline = time.monotonic() + wait
+        while wait:
+            left = deadline - time.monotonic()
+            assert left > 0, f"{disk.device_id} still present {wait:.0f} s after device_del"
+            try:
+                event = self._qmp.pull_event(wait=float(left))
+            except asyncio.TimeoutError:
+                continue
+            if event and event.get("event") == "DEVICE_DELETED" and \
+                    event.get("data", {}).get("device") == disk.device_id:
+                return
 
     # ---------------------------------------------------------------- the end
 
