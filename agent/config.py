@@ -382,8 +382,10 @@ def find_data_partition(*, mount: bool = True, by_label: Path = BY_LABEL) -> Pat
     device = os.path.realpath(link)
     PRIVATE_MOUNTPOINT.mkdir(parents=True, exist_ok=True)
     # FAT: no owners, so uid/gid options are moot; flush makes writes reach the stick sooner,
-    # which matters when the technician pulls it right after the final screen.
-    result = commands.run(["mount", "-o", "rw,flush", device, str(PRIVATE_MOUNTPOINT)], timeout=30)
+    # which matters when the technician pulls it right after the final screen; dirsync
+    # makes each rename (every atomic write of a certificate ends in one) durable when it
+    # returns, where FAT would otherwise leave the new name pointing at nothing for 30 s.
+    result = commands.run(["mount", "-o", "rw,flush,dirsync", device, str(PRIVATE_MOUNTPOINT)], timeout=30)
     if not result.ok:
         raise ConfigError(
             f"cannot mount the {DATA_LABEL} data partition {device}: "

@@ -4,6 +4,7 @@ the xHCI controller, NVMe on a PCIe root port) while ``ardoise run --watch`` run
 
 from __future__ import annotations
 
+import json
 import re
 import time
 
@@ -11,7 +12,7 @@ import pytest
 
 from scenario import (BOOT_TIMEOUT, MiB, assert_signed, assert_valid, by_serial, keep_diagnostics, make_config,
                       make_disks, wait_for_certificates)
-from vm import Machine, VirtualDisk, data_partition, digest_outside, make_stick
+from vm import Machine, VirtualDisk, data_partition, digest_outside, make_stick, mcopy_out
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(3600)]
 
@@ -59,6 +60,17 @@ def test_shelf_certifies_each_hot_plugged_drive_as_it_finishes_and_a_pulled_one_
         result = running.quit()
     keep_diagnostics("shelf", result, stick, part)
     assert digest_outside(stick, part) == before
+
+    # The machine was stopped dead (QEMU quit: a power cut), seconds after the last
+    # certificates: the stick's copies are whole, byte for byte what the collector holds.
+    state = tmp_path / "state"
+    assert mcopy_out(stick, part, "/ardoise", state)
+    stored = {c["payload"]["media"]["serial"]: c["envelope"] for c in collector.certificates(lot)}
+    for serial, envelope in stored.items():
+        copies = [f for f in (state / "spool" / "certificates").glob(f"{serial}-*.json")]
+        assert len(copies) == 1, sorted(f.name for f in (state / "spool" / "certificates").iterdir())
+        assert copies[0].stat().st_size > 0, f"{copies[0].name}: empty after the power cut"
+        assert json.loads(copies[0].read_bytes()) == envelope
 
     certs = by_serial(collector.certificates(lot))
     assert set(certs) == {"SHELFUSB1", "SHELFNVME1", "SHELFPULL1"}, sorted(certs)
