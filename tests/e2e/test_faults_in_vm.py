@@ -51,10 +51,10 @@ def test_bad_sectors_fail_with_their_range_and_a_pulled_drive_is_interrupted_whi
         time.sleep(3)
         assert "(STEADY1): passed" not in running.serial(), "STEADY1 finished too early to prove anything"
         running.unplug(pulled)
-        result = running.wait(BOOT_TIMEOUT)
+        running.wait(BOOT_TIMEOUT)
     finally:
-        running._stop()
-    keep_diagnostics("faults", result, stick, part)
+        result = running.finish()
+        keep_diagnostics("faults", result, stick, part)
     tail = result.serial[-3000:]
     assert result.powered_off, f"no power-off by itself (qemu rc={result.returncode}):\n{tail}"
     assert digest_outside(stick, part) == before

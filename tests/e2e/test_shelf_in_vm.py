@@ -56,9 +56,10 @@ def test_shelf_certifies_each_hot_plugged_drive_as_it_finishes_and_a_pulled_one_
         time.sleep(5)  # room for a wrong second certificate to arrive
         again = [c for c in collector.certificates(lot) if c["payload"]["media"]["serial"] == "SHELFUSB1"]
         assert len(again) == 1, [c["id"] for c in again]
+        running.quit()
     finally:
-        result = running.quit()
-    keep_diagnostics("shelf", result, stick, part)
+        result = running.finish()
+        keep_diagnostics("shelf", result, stick, part)
     assert digest_outside(stick, part) == before
 
     # The machine was stopped dead (QEMU quit: a power cut), seconds after the last

@@ -345,6 +345,7 @@ class Running:
         self._qmp = None
         self._next_slot = 0
         self._plugs = 0
+        self.result: BootResult | None = None
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started
@@ -428,8 +429,8 @@ class Running:
                 if self.elapsed() > timeout:
                     break
         finally:
-            self._stop()
-        return self._result(returncode)
+            self._end(returncode)
+        return self.result
 
     def quit(self) -> BootResult:
         """Stop the machine now (a shelf session never ends by itself)."""
@@ -439,8 +440,20 @@ class Running:
                 self.qmp("quit")
             returncode = self.proc.wait(timeout=30)
         finally:
+            self._end(returncode)
+        return self.result
+
+    def finish(self) -> BootResult:
+        """The run's result; kills QEMU first if it is still running (a test that failed
+        half-way), so that its diagnostics can be kept all the same."""
+        if self.result is None:
+            self._end(None)
+        return self.result
+
+    def _end(self, returncode: int | None) -> None:
+        if self.result is None:
             self._stop()
-        return self._result(returncode)
+            self.result = self._result(returncode)
 
     def _stop(self) -> None:
         if self._qmp is not None:
