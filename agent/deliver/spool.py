@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +34,7 @@ from agent.errors import ConfigError
 KINDS = ("certificates", "audits", "logs")
 UPLOADED_KINDS = ("audits", "certificates")  # audits first: certificates refer to them
 DELIVERED = ".delivered"
+STALE_TMP_S = 3600
 REJECTED = ".rejected"
 
 
@@ -75,7 +77,21 @@ class Spool:
                 (self.root / kind).mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ConfigError(f"cannot create the spool in {self.root}: {exc.strerror}") from None
+        self._sweep_temporaries()
         return self
+
+    def _sweep_temporaries(self, older_than_s: float = STALE_TMP_S) -> None:
+        """Remove what a power cut left half-written (``.<name>.<pid>.<thread>.tmp``, see
+        agent.atomic). The finished file was never renamed over, so nothing is lost; an
+        hour's margin leaves alone a write another process may have in progress."""
+        cutoff = time.time() - older_than_s
+        for kind in KINDS:
+            for tmp in (self.root / kind).glob(".*.tmp"):
+                try:
+                    if tmp.stat().st_mtime < cutoff:
+                        tmp.unlink()
+                except OSError:
+                    pass  # gone already, or a read-only stick: harmless either way
 
     def put(self, kind: str, name: str, data: bytes) -> Path:
         """Store one file atomically; an existing file of the same name is replaced."""

@@ -4,6 +4,7 @@ import json
 import os
 import random
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -218,3 +219,19 @@ def test_progress_reporter_sends_one_batch_with_latest_state(tmp_path, collector
     drives = {d["device"]: d for d in progress[0][2]["drives"]}
     assert drives["/dev/loop1"]["bytes_done"] == 90 and drives["/dev/loop1"]["serial"] == "S1"
     assert set(drives) == {"/dev/loop1", "/dev/loop2"}
+
+
+def test_half_written_files_a_power_cut_left_are_swept_at_start_and_fresh_ones_kept(tmp_path):
+    spool = Spool(tmp_path / "spool").ensure()
+    certs = tmp_path / "spool" / "certificates"
+    stale = certs / ".S1-abc.json.1234.5678.tmp"
+    fresh = certs / ".S2-def.json.1234.5679.tmp"
+    kept = certs / "S3-ghi.json"
+    for f in (stale, fresh, kept):
+        f.write_bytes(b"{}")
+    hours_ago = time.time() - 2 * 3600
+    os.utime(stale, (hours_ago, hours_ago))
+    os.utime(kept, (hours_ago, hours_ago))
+    spool.ensure()
+    assert not stale.exists()
+    assert fresh.exists() and kept.exists()
