@@ -4,7 +4,6 @@ must leave either the old file or the new one, never half of one."""
 
 from __future__ import annotations
 
-import errno
 import os
 import threading
 from pathlib import Path
@@ -20,33 +19,20 @@ def atomic_write(path: Path, data: bytes, *, mode: int = 0o644) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+            os.replace(tmp, path)
+            # On FAT (the stick's data partition) a rename writes the new directory entry
+            # with size 0 and no first cluster; the real ones reach the disk only when the
+            # inode is written back, up to 30 s later. Power cut in between: an empty
+            # certificate. A second fsync, after the rename, writes them now (on ext4 it
+            # costs next to nothing).
+            os.fsync(f.fileno())
     except BaseException:
         try:
             tmp.unlink()
         except OSError:
             pass
         raise
-    # On FAT (the stick's data partition) a rename writes the new directory entry with
-    # size 0 and no first cluster; the real ones reach the disk only when the file's inode
-    # is written back, up to 30 s later. Power cut in between: an empty certificate. An
-    # fsync of the renamed file writes them now (on ext4 it costs next to nothing).
-    _fsync_file(path)
     _fsync_dir(path.parent)
-
-
-def _fsync_file(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError as exc:
-        if exc.errno != errno.EINVAL:  # a file system without fsync; anything else is real
-            raise
-    finally:
-        os.close(fd)
 
 
 def _fsync_dir(directory: Path) -> None:
