@@ -34,8 +34,8 @@ from agent.errors import ConfigError
 KINDS = ("certificates", "audits", "logs")
 UPLOADED_KINDS = ("audits", "certificates")  # audits first: certificates refer to them
 DELIVERED = ".delivered"
-STALE_TMP_S = 3600
 REJECTED = ".rejected"
+STALE_TMP_S = 3600  # a temporary file older than this was left by a power cut
 
 
 @dataclass(frozen=True)

@@ -345,8 +345,8 @@ def _run(
         try:
             bad, cancelled = write_pass(dev, source, start=start, chunk=chunk, meter=meter, cancel=cancel, checkpoint=checkpoint, max_rate=max_rate)
         except (DeviceGone, SanitizeError) as exc:
-            # How far the pass got before the drive went away: the certificate of an
-            # interrupted wipe says so, rather than "0 bytes".
+            # How far the pass got before it stopped (the drive went away, or refused a
+            # write): the certificate says so, rather than "0 bytes".
             step.passes.append(PassResult(pattern=spec.label, bytes_written=meter.done,
                                           duration_s=round(time.monotonic() - began, 3), resumed_from=start or None))
             step.bytes_written += meter.done
