@@ -79,7 +79,7 @@ def run_unattended(
         session.run_audit(disks)
         shelf = Shelf(session)
         for disk in targets:
-            shelf.mark_present(disk.path)
+            shelf.mark_present(disk)
             shelf.insert(disk)
         # A stop (SIGTERM at shutdown, Ctrl-C) interrupts the running wipes rather than
         # waiting hours for them; the shelf loop also ends on it.

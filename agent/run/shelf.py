@@ -7,8 +7,10 @@ again on re-insertion unless ``rewipe_certified``.
 Which udev events mean "a drive arrived": ``add`` for real hot-plug (SATA/SAS bays, USB,
 NVMe behind a hot-plug port); ``change`` that turns a device from no-media to media for
 card readers and loop devices (attaching a backing file raises ``change``, not ``add``).
-A ``change`` on a device that already has media is ignored: the kernel sends one when a
-wipe overwrites the partition table, and it must not start a second wipe.
+A ``change`` on a device that already has media is ignored while it is the same drive: the
+kernel sends one when a wipe overwrites the partition table, and it must not start a second
+wipe. If the drive behind the node changed identity (a card swapped faster than we saw the
+empty slot), the old one is gone and the new one is an insertion.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any
 
 from agent import tui
 from agent.errors import ArdoiseError
-from agent.run.pipeline import Session
+from agent.run.pipeline import Session, session_identity
 
 log = logging.getLogger("ardoise.run")
 
@@ -41,13 +43,14 @@ class Shelf:
     def __init__(self, session: Session):
         self.session = session
         self.cfg = session.config
-        self.present: set[str] = set()
+        # Node -> identity of the drive in it (serial/WWN, or a loop device's backing file).
+        self.present: dict[str, str | None] = {}
         # With explicit targets (tests, demos) only those device nodes are ever considered,
         # so a loop device of somebody else on the host can never be picked up.
         self.allowed = {os.path.realpath(t) for t in self.cfg.targets} if self.cfg.targets else None
 
-    def mark_present(self, path: str) -> None:
-        self.present.add(os.path.realpath(path))
+    def mark_present(self, disk) -> None:
+        self.present[os.path.realpath(disk.path)] = session_identity(disk)
 
     def handle(self, event: Any) -> None:
         action = getattr(event, "action", None)
@@ -66,10 +69,13 @@ class Shelf:
             self._gone(devnode)
             return
         if node in self.present:
-            # Media was already there: a ``change`` is a partition-table rescan, and an
-            # ``add`` was queued while the first scan found the drive anyway.
-            return
-        self.present.add(node)
+            before, now = self.present[node], session_identity(disk)
+            if before is None or now is None or before == now:
+                # Media was already there: a ``change`` is a partition-table rescan, and an
+                # ``add`` was queued while the first scan found the drive anyway.
+                return
+            self._gone(devnode)
+        self.present[node] = session_identity(disk)
         self.insert(disk)
 
     def _judge(self, devnode: str, disk):
@@ -84,8 +90,9 @@ class Shelf:
     def _gone(self, devnode: str) -> None:
         node = os.path.realpath(devnode)
         if node in self.present:
-            log.info("%s removed", devnode)
-        self.present.discard(node)
+            # On the status line, so the technician sees the bay was noticed as empty.
+            self.session.view.say(f"{devnode}: removed")
+        self.present.pop(node, None)
         self.session.remove_disk(devnode)
 
     def insert(self, disk) -> None:

@@ -303,6 +303,33 @@ def test_loop_attach_change_event_counts_as_insertion(cfg):
     assert fake.sanitized == [d1.path]
 
 
+def test_card_swapped_faster_than_the_empty_slot_was_seen_is_a_new_insertion(cfg):
+    """Two ``change`` events with media on the same node: a rescan if it is the same drive,
+    an insertion if the serial changed (the empty slot in between was never observed)."""
+    first, second = disk(1, serial="CARD-A"), disk(1, serial="CARD-B")
+    fake = FakeStages([first])
+    watcher = PipeWatcher()
+    stages = fake.stages(watcher)
+    current = {"disk": first}
+    stages.disk_for_path = lambda path, c: current["disk"]
+    stop = threading.Event()
+    sessions = []
+    t = threading.Thread(target=run_unattended, args=(cfg,), kwargs=dict(
+        watch=True, stages=stages, view=tui.RunView(), stop=stop, on_ready=sessions.append))
+    t.start()
+    wait_for(lambda: len(fake.sanitized) == 1)
+    wait_for(lambda: not sessions[0].busy())
+    watcher.events.put(Event("change", first, first.path))  # partition-table rescan
+    current["disk"] = second
+    watcher.events.put(Event("change", second, second.path))
+    wait_for(lambda: len(fake.sanitized) == 2)
+    wait_for(lambda: not sessions[0].busy())
+    stop.set()
+    t.join(timeout=60)
+    assert not t.is_alive()
+    assert fake.sanitized == [first.path, first.path]
+
+
 def test_stop_signal_interrupts_running_wipes_and_certifies_them(cfg):
     fake = FakeStages([disk(1), disk(2)], {"/dev/fake1": "block", "/dev/fake2": "block"})
     view = tui.RunView()

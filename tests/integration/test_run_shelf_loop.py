@@ -108,8 +108,10 @@ def test_shelf_certifies_inserted_drive_interrupts_pulled_one_and_skips_reinsert
         with open(bay1, "rb") as f:
             assert SECRET not in f.read()
 
-        # The same drive (same backing file) pulled and put back: not wiped again.
+        # The same drive (same backing file) pulled and put back: not wiped again. A person
+        # takes a second to do that; the shelf shows the empty bay in between.
         pull(bay1)
+        agent.wait_line(f"{bay1}: removed")
         insert(bay1, 8 << 20)
         agent.wait_line("already certified in this session")
 
