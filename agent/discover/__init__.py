@@ -65,17 +65,22 @@ def list_disks(*, exclude_serials: Iterable[str] = (), explicit: Iterable[str] =
     return disks
 
 
+def stat_named(path: str) -> os.stat_result:
+    """``os.stat`` of a path the user named, with the one-line error a missing device gets."""
+    try:
+        return os.stat(path)
+    except FileNotFoundError:
+        raise DeviceError(f"{path}: no such device") from None
+    except OSError as exc:
+        raise DeviceError(f"{path}: {exc.strerror}") from None
+
+
 def disk_for_path(path: str, *, allow_file: bool = False, exclude_serials: Iterable[str] = ()) -> Disk:
     """Resolve one named device (or, with ``allow_file``, a regular file) to a judged ``Disk``.
 
     A device named here counts as named explicitly: a free loop device may be a target.
     """
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        raise DeviceError(f"{path}: no such device") from None
-    except OSError as exc:
-        raise DeviceError(f"{path}: {exc.strerror}") from None
+    st = stat_named(path)
     sysfs = Sysfs()
     if stat.S_ISREG(st.st_mode):
         if not allow_file:

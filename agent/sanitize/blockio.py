@@ -23,8 +23,10 @@ import os
 import stat
 import struct
 import threading
-from typing import Protocol
+from contextlib import contextmanager
+from typing import Iterator, Protocol
 
+from agent.discover import stat_named
 from agent.errors import DeviceError
 
 # <linux/fs.h> ioctl numbers (x86-64 and every other Linux architecture we boot on).
@@ -137,12 +139,7 @@ class BlockDevice:
     def __init__(self, path: str, *, writable: bool = True, allow_file: bool = False) -> None:
         self.path = path
         self.writable = writable
-        try:
-            st = os.stat(path)
-        except FileNotFoundError:
-            raise DeviceError(f"{path}: no such device") from None
-        except OSError as exc:
-            raise DeviceError(f"{path}: {exc.strerror}") from None
+        st = stat_named(path)
         self.is_block = stat.S_ISBLK(st.st_mode)
         if not self.is_block and not (allow_file and stat.S_ISREG(st.st_mode)):
             raise DeviceError(f"{path}: not a block device (use --allow-file for a regular file)")
@@ -238,6 +235,20 @@ class BlockDevice:
 
 def open_device(path: str, *, writable: bool = True, allow_file: bool = False) -> BlockDevice:
     return BlockDevice(path, writable=writable, allow_file=allow_file)
+
+
+@contextmanager
+def reading(dev: "Device | str") -> Iterator["Device"]:
+    """An open ``Device`` as it is, or a path opened read-only for the block and closed after
+    (verification is called both ways: inside a wipe, and on its own by ``ardoise verify``)."""
+    if not isinstance(dev, str):
+        yield dev
+        return
+    device = open_device(dev, writable=False, allow_file=True)
+    try:
+        yield device
+    finally:
+        device.close()
 
 
 def _ioctl_u64(fd: int, request: int) -> int:

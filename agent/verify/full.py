@@ -207,14 +207,9 @@ def verify_full(
     workers: int | None = None,
 ) -> VerificationResult:
     """Read the whole device back. ``dev`` is an open ``Device`` or a path (opened read-only)."""
-    own = isinstance(dev, str)
-    device = blockio.open_device(dev, writable=False, allow_file=True) if own else dev
-    try:
+    with blockio.reading(dev) as device:
         meter = Meter(progress, device.path, "verify", pass_index, pass_count, device.size, pattern=expect.label)
         work = (((off, n),) for off, n in chunks(0, device.size, chunk))
         rb = read_back(device, work, expect, chunk=chunk, meter=meter, cancel=cancel, workers=workers or 3)
         meter.finish()
         return result_from(rb, "full", device, expect, device.size)
-    finally:
-        if own:
-            device.close()

@@ -103,9 +103,7 @@ def verify_sample(
     workers: int | None = None,
 ) -> VerificationResult:
     """Read the §4.7 sample back. ``dev`` is an open ``Device`` or a path (opened read-only)."""
-    own = isinstance(dev, str)
-    device = blockio.open_device(dev, writable=False, allow_file=True) if own else dev
-    try:
+    with blockio.reading(dev) as device:
         seed = seed or new_seed()
         block = device.logical_block
         ranges = sample_plan(device.size, block, seed)
@@ -121,6 +119,3 @@ def verify_sample(
         result.sampled = ranges
         result.notes[:0] = plan_subsections(device.size // block)[1]
         return result
-    finally:
-        if own:
-            device.close()
