@@ -76,6 +76,8 @@ def run_unattended(
             else:
                 session.show_disk(disk, tui.PROTECTED, disk.reasons[0] if disk.reasons else "protected")
         targets = [d for d in disks if d.target]
+        if stages.warm_up is not None:
+            threading.Thread(target=stages.warm_up, daemon=True, name="ardoise-warm-up").start()
         session.run_audit(disks)
         shelf = Shelf(session)
         for disk in targets:

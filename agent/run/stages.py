@@ -48,6 +48,8 @@ class Stages:
     power: Callable[[str], None]
     # Whether a drive is no longer there (decides "interrupted" over "failed").
     device_gone: Callable[[Disk], bool]
+    # Run in the background while the first wipes go: loads what certifying needs.
+    warm_up: Callable[[], None] | None = None
 
 
 def _find_disks(cfg: Config) -> list[Disk]:
@@ -146,6 +148,16 @@ def _device_gone(disk: Disk) -> bool:
         return False
 
 
+def _warm_up() -> None:
+    # The PDF stack (fpdf2, its font and image modules, segno) is the slowest import of the
+    # run: half a second here, many seconds on an old laptop reading a USB 2 stick. Loaded
+    # while the disks are written, the first certificate does not wait for it.
+    try:
+        import agent.certify.pdf  # noqa: F401
+    except Exception as exc:  # noqa: BLE001 - certify reports the real error when it runs
+        log.debug("warm-up import failed: %s", exc)
+
+
 def default_stages() -> Stages:
     return Stages(
         find_disks=_find_disks,
@@ -161,5 +173,6 @@ def default_stages() -> Stages:
         make_watcher=_make_watcher,
         power=_power,
         device_gone=_device_gone,
+        warm_up=_warm_up,
     )
 

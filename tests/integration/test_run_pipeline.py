@@ -369,3 +369,23 @@ def test_shelf_listens_before_its_first_scan_and_a_queued_add_does_not_rewipe(cf
     assert listening_at_scan == [True]
     assert fake.sanitized == [d1.path]
     assert state(view, d1.path) == tui.PASSED
+
+
+def test_certifying_stack_is_loaded_in_the_background_while_disks_are_wiped(cfg):
+    fake = FakeStages([disk(1)])
+    stages = fake.stages()
+    warmed = []
+    stages.warm_up = lambda: warmed.append(threading.current_thread().name)
+    run_unattended(cfg, stages=stages, view=tui.RunView(), sleep=lambda s: None)
+    assert warmed == ["ardoise-warm-up"]
+    assert fake.sanitized == ["/dev/fake1"]
+
+
+def test_the_real_warm_up_loads_the_pdf_renderer():
+    import subprocess
+    import sys
+
+    code = ("import sys; from agent.run.stages import default_stages; default_stages().warm_up(); "
+            "print('agent.certify.pdf' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=Path(__file__).parents[2])
+    assert out.stdout.strip() == "True"
