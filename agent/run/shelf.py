@@ -68,14 +68,15 @@ class Shelf:
         if not has_media:
             self._gone(devnode)
             return
+        now = session_identity(disk)
         if node in self.present:
-            before, now = self.present[node], session_identity(disk)
+            before = self.present[node]
             if before is None or now is None or before == now:
                 # Media was already there: a ``change`` is a partition-table rescan, and an
                 # ``add`` was queued while the first scan found the drive anyway.
                 return
             self._gone(devnode)
-        self.present[node] = session_identity(disk)
+        self.present[node] = now
         self.insert(disk)
 
     def _judge(self, devnode: str, disk):

@@ -240,7 +240,8 @@ def open_device(path: str, *, writable: bool = True, allow_file: bool = False) -
 @contextmanager
 def reading(dev: "Device | str") -> Iterator["Device"]:
     """An open ``Device`` as it is, or a path opened read-only for the block and closed after
-    (verification is called both ways: inside a wipe, and on its own by ``ardoise verify``)."""
+    (verification is called both ways: on the wipe's open device after an overwrite, and on
+    the path after a firmware purge, which the engine never opened)."""
     if not isinstance(dev, str):
         yield dev
         return
