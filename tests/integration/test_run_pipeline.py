@@ -310,8 +310,6 @@ def test_card_swapped_faster_than_the_empty_slot_was_seen_is_a_new_insertion(cfg
     fake = FakeStages([first])
     watcher = PipeWatcher()
     stages = fake.stages(watcher)
-    current = {"disk": first}
-    stages.disk_for_path = lambda path, c: current["disk"]
     stop = threading.Event()
     sessions = []
     t = threading.Thread(target=run_unattended, args=(cfg,), kwargs=dict(
@@ -320,7 +318,6 @@ def test_card_swapped_faster_than_the_empty_slot_was_seen_is_a_new_insertion(cfg
     wait_for(lambda: len(fake.sanitized) == 1)
     wait_for(lambda: not sessions[0].busy())
     watcher.events.put(Event("change", first, first.path))  # partition-table rescan
-    current["disk"] = second
     watcher.events.put(Event("change", second, second.path))
     wait_for(lambda: len(fake.sanitized) == 2)
     wait_for(lambda: not sessions[0].busy())
