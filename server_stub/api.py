@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from agent.certify import envelope as env
-from server_stub import auth, ingest, queries, stations, verify
+from server_stub import auth, csrf, enrollproof, ingest, queries, stations, verify
 from server_stub.errors import Malformed
 from server_stub.httpio import answer, json_object, read_body
 from server_stub.progress import parse_items
@@ -49,22 +49,40 @@ UPLOAD_RESPONSES = {
 }
 
 
+@router.post("/api/v1/stations/challenge", tags=["stations"], responses={200: {"description": "a fresh challenge"}})
+def enrollment_challenge(request: Request) -> JSONResponse:
+    """A challenge for the station to sign with its private key when it enrolls."""
+    return JSONResponse({"status": "challenge", "challenge": enrollproof.new_challenge(_ctx(request).settings.secret_key),
+                         "expires_in": enrollproof.CHALLENGE_TTL_S}, headers={"Cache-Control": "no-store"})
+
+
 @router.post("/api/v1/stations", status_code=201, tags=["stations"],
              responses={200: {"description": "re-enrolled: fresh bearer"}, 400: REJECTION, 401: REJECTION,
-                        409: REJECTION, 413: REJECTION, 422: REJECTION},
-             openapi_extra=_body_doc({"type": "object", "required": ["token", "public_key"], "properties": {
+                        403: REJECTION, 409: REJECTION, 413: REJECTION, 415: REJECTION, 422: REJECTION},
+             openapi_extra=_body_doc({"type": "object", "required": ["token", "public_key", "challenge", "signature"],
+                                      "properties": {
                  "token": {"type": "string"}, "public_key": {"type": "string"}, "name": {"type": "string"},
-                 "key_id": {"type": "string"}}}))
+                 "key_id": {"type": "string"}, "challenge": {"type": "string"}, "signature": {"type": "string"}}}))
 async def enroll(request: Request) -> JSONResponse:
-    """Enroll a station's Ed25519 public key with a one-time enrollment token."""
+    """Enroll a station's Ed25519 public key with a one-time enrollment token, proving
+    possession of the private key by signing a challenge."""
     ctx = _ctx(request)
+    csrf.require_json(request)
     body = json_object(await read_body(request, SMALL_BODY))
-    token, pem, name, kid = (body.get(k) for k in ("token", "public_key", "name", "key_id"))
+    token, pem, name, kid, challenge, signature = (
+        body.get(k) for k in ("token", "public_key", "name", "key_id", "challenge", "signature"))
     for field_name, value, required in (("token", token, True), ("public_key", pem, True),
                                         ("name", name, False), ("key_id", kid, False)):
         if (required and value is None) or (value is not None and not isinstance(value, str)):
             raise Malformed(f"{field_name} must be a string")
-    e = stations.enroll(ctx.db, token, pem, name, kid)
+    if not isinstance(challenge, str) or not isinstance(signature, str):
+        raise Malformed("enrollment needs challenge and signature: sign a challenge from "
+                        "POST /api/v1/stations/challenge with the station key (update the agent)")
+
+    def proof(public_key, key_id: str) -> None:
+        enrollproof.check(ctx.settings.secret_key, challenge, signature, token, public_key, key_id)
+
+    e = stations.enroll(ctx.db, token, pem, name, kid, proof=proof)
     return JSONResponse({"status": "enrolled" if e.created else "re-enrolled", "station_id": e.station_id,
                          "key_id": e.key_id, "bearer": e.bearer, "lot": e.lot},
                         status_code=201 if e.created else 200)
@@ -174,13 +192,16 @@ def healthz(request: Request) -> JSONResponse:
 # ----------------------------------------------------------------------------- admin
 
 @router.post("/api/v1/admin/tokens", status_code=201, tags=["admin"],
-             responses={400: REJECTION, 401: REJECTION, 503: REJECTION},
+             responses={400: REJECTION, 401: REJECTION, 403: REJECTION, 415: REJECTION, 429: REJECTION,
+                        503: REJECTION},
              openapi_extra=_body_doc({"type": "object", "properties": {
                  "lot": {"type": "string"}, "ttl_hours": {"type": "number"}}}, [{"adminBasic": []}]))
 async def create_token(request: Request) -> JSONResponse:
     """Create a one-time enrollment token (shown once)."""
     ctx = _ctx(request)
     auth.check_admin(ctx.settings, request)
+    csrf.check_same_origin(request)
+    csrf.require_json(request)
     body = json_object(await read_body(request, SMALL_BODY))
     lot, ttl = body.get("lot"), body.get("ttl_hours", ctx.settings.token_ttl_hours)
     if lot is not None and (not isinstance(lot, str) or len(lot) > 200):
@@ -200,9 +221,12 @@ def admin_stations(request: Request) -> JSONResponse:
 
 
 @router.post("/api/v1/admin/stations/{station_id}/revoke", tags=["admin"],
-             responses={401: REJECTION, 404: REJECTION, 503: REJECTION})
+             responses={401: REJECTION, 403: REJECTION, 404: REJECTION, 415: REJECTION, 429: REJECTION,
+                        503: REJECTION})
 def admin_revoke(request: Request, station_id: str) -> JSONResponse:
     ctx = _ctx(request)
     auth.check_admin(ctx.settings, request)
+    csrf.check_same_origin(request)
+    csrf.require_json_or_empty(request)
     info = stations.revoke(ctx.db, station_id)
     return JSONResponse({"status": "revoked", **info.to_json()})

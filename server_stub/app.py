@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import json
 import os
+import secrets
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,11 +17,14 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from agent import __version__
-from server_stub import api, pages
-from server_stub.auth import REALM, LoginRequired
+from agent.errors import ConfigError
+from server_stub import api, apidocs, pages
+from server_stub.auth import REALM, LoginRequired, password_problem
 from server_stub.db import Database, migrate
 from server_stub.errors import Rejected
+from server_stub.headers import SecurityHeaders
 from server_stub.httpio import rejection
+from server_stub.lockout import LoginGuard
 from server_stub.progress import ProgressBoard
 from server_stub.settings import Settings
 
@@ -35,9 +39,15 @@ class Context:
     progress: ProgressBoard
     templates: Jinja2Templates
     schema_version: int
+    login_guard: LoginGuard
 
 
 def create_app(settings: Settings, *, run_migrations: bool = True) -> FastAPI:
+    problem = password_problem(settings.admin_password) if settings.admin_password else None
+    if problem:
+        raise ConfigError(problem)
+    if not settings.secret_key:
+        settings.secret_key = secrets.token_urlsafe(32)
     db = Database(settings.db_url, sqlite_synchronous=settings.sqlite_synchronous)
     version = migrate(db) if run_migrations else _current_version()
     @asynccontextmanager
@@ -49,16 +59,20 @@ def create_app(settings: Settings, *, run_migrations: bool = True) -> FastAPI:
         yield
         db.dispose()
 
+    # The docs routes are ours (server_stub.apidocs): behind the login rule, assets local.
     app = FastAPI(lifespan=lifespan, title="Ardoise collector", version=__version__,
+                  docs_url=None, redoc_url=None, openapi_url=None,
                   description="Receives, verifies, stores and shows Ardoise erasure certificates. "
                               "See docs/collector-api.md.")
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     pages.install_filters(templates)
     app.state.ctx = Context(settings, db, ProgressBoard(db, rate=settings.progress_rate, burst=settings.progress_burst,
                                                         timeout_s=settings.progress_timeout_s),
-                            templates, version)
+                            templates, version, LoginGuard(lockout_s=settings.admin_lockout_s))
     app.include_router(api.router)
+    app.include_router(apidocs.router)
     app.include_router(pages.router)
+    app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
     @app.exception_handler(Rejected)

@@ -1,15 +1,14 @@
 """Admin authentication: HTTP Basic, user ``admin``, password from the environment.
 
 Basic works in every browser without JavaScript. There is no default password: without
-one, admin is off and says so.
+one, admin is off and says so. A weak one is refused at start (``password_problem``), and
+wrong guesses lock the guesser out (server_stub.lockout).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-import hmac
 import secrets
 
 from fastapi import Request
@@ -19,10 +18,28 @@ from server_stub.settings import Settings
 
 DISABLED = "admin is disabled: set ARDOISE_ADMIN_PASSWORD (or --admin-password-file) and restart the collector"
 REALM = 'Basic realm="ardoise-collector", charset="UTF-8"'
+ACCOUNT = "admin"
+MIN_PASSWORD_LENGTH = 12
+MIN_DISTINCT_CHARACTERS = 6
 
 
 class LoginRequired(Unauthorized):
     """401 with a Basic challenge, so a browser asks for the password."""
+
+
+def password_problem(password: str) -> str | None:
+    """Why this admin password is too weak, or None. The rule of docs/security.md:
+    at least 12 characters, at least 6 of them different."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        return f"the admin password must have at least {MIN_PASSWORD_LENGTH} characters (it has {len(password)})"
+    if len(set(password)) < MIN_DISTINCT_CHARACTERS:
+        return f"the admin password must have at least {MIN_DISTINCT_CHARACTERS} different characters"
+    return None
+
+
+def client_address(request: Request) -> str:
+    # uvicorn puts the X-Forwarded-For address here only for trusted proxies.
+    return request.client.host if request.client else "unknown"
 
 
 def check_admin(settings: Settings, request: Request) -> None:
@@ -32,28 +49,24 @@ def check_admin(settings: Settings, request: Request) -> None:
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "basic":
         raise LoginRequired("admin login required")
+    guard = request.app.state.ctx.login_guard
+    client = client_address(request)
+    # Locked out means refused before the password is even looked at: the right
+    # password is no way around a lockout.
+    guard.check(client, ACCOUNT)
     try:
         user, _, password = base64.b64decode(value, validate=True).decode("utf-8").partition(":")
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise LoginRequired("malformed Basic credentials") from None
-    ok_user = secrets.compare_digest(user.encode(), b"admin")
+    ok_user = secrets.compare_digest(user.encode(), ACCOUNT.encode())
     ok_pw = secrets.compare_digest(password.encode(), settings.admin_password.encode())
     if not (ok_user and ok_pw):
+        guard.failed(client, ACCOUNT)
         raise LoginRequired("wrong admin user or password")
+    guard.succeeded(client)
 
 
 def check_reader(settings: Settings, request: Request) -> None:
     """Read pages are open unless the collector was started with --require-login."""
     if settings.require_login:
         check_admin(settings, request)
-
-
-def csrf_token(settings: Settings) -> str:
-    """Hidden form field of admin forms: a cross-site form post cannot know it."""
-    key = (settings.admin_password or "").encode()
-    return hmac.new(key, b"ardoise-collector admin form", hashlib.sha256).hexdigest()
-
-
-def check_csrf(settings: Settings, value: str | None) -> None:
-    if not value or not secrets.compare_digest(value, csrf_token(settings)):
-        raise Unauthorized("admin form token missing or wrong (reload the page)")

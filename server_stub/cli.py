@@ -14,6 +14,7 @@ import dataclasses
 import json
 import logging
 import os
+import secrets
 import sys
 
 from agent import __version__
@@ -48,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="read the admin password from FILE (else $ARDOISE_ADMIN_PASSWORD; none: admin disabled)")
     serve.add_argument("--require-login", action="store_true",
                        help="every page and query needs the admin login, except the public verify page")
+    serve.add_argument("--admin-lockout", type=float, metavar="SECONDS",
+                       help="how long too many wrong admin passwords lock an address or the account out (default 900)")
     serve.add_argument("--max-body", type=int, metavar="BYTES", help="upload size limit (default 1 MiB)")
     serve.add_argument("--progress-timeout", type=float, metavar="SECONDS",
                        help="drop a drive from the live dashboard after this long without news (default 60)")
@@ -85,6 +88,15 @@ def build_parser() -> argparse.ArgumentParser:
     rv.add_argument("station_id")
     rv.set_defaults(func=cmd_station_revoke)
     return parser
+
+
+def check_admin_password(s: settings_mod.Settings) -> None:
+    """A weak admin password stops the start, in one line (docs/security.md has the rule)."""
+    from server_stub.auth import password_problem
+
+    problem = password_problem(s.admin_password) if s.admin_password else None
+    if problem:
+        raise ConfigError(f"{problem}; choose a longer one (ARDOISE_ADMIN_PASSWORD or --admin-password-file)")
 
 
 def _settings(args, **overrides) -> settings_mod.Settings:
@@ -158,10 +170,14 @@ def cmd_serve(args) -> int:
         raise UsageError("--port must be between 1 and 65535")
     if args.workers < 1:
         raise UsageError("--workers must be at least 1")
+    if args.admin_lockout is not None and args.admin_lockout <= 0:
+        raise UsageError("--admin-lockout must be a positive number of seconds")
     password = settings_mod.read_password_file(args.admin_password_file) if args.admin_password_file else None
     s = _settings(args, admin_password=password, max_body=args.max_body,
                   progress_timeout_s=args.progress_timeout, require_login=args.require_login or None,
-                  sqlite_synchronous=args.sqlite_synchronous)
+                  sqlite_synchronous=args.sqlite_synchronous, admin_lockout_s=args.admin_lockout,
+                  secret_key=secrets.token_urlsafe(32))
+    check_admin_password(s)
     version = migrate(Database(s.db_url))
     os.environ[SETTINGS_ENV] = json.dumps({**dataclasses.asdict(s), "_migrated": True})
     scheme = "https" if args.tls_cert else "http"

@@ -23,6 +23,15 @@ class Unauthorized(Rejected):
     http_status = 401
 
 
+class Forbidden(Rejected):
+    kind = "forbidden"
+    http_status = 403
+
+
+class UnsupportedMediaType(Rejected):
+    http_status = 415
+
+
 class Conflict(Rejected):
     http_status = 409
 

@@ -9,7 +9,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
-from server_stub import auth, lotpdf, queries, stations, verify
+from server_stub import auth, csrf, lotpdf, queries, stations, verify
 from server_stub.errors import Malformed, Rejected, TooLarge, Unavailable
 from server_stub.stations import iso
 
@@ -23,12 +23,8 @@ def _ctx(request: Request):
 def _render(request: Request, name: str, status_code: int = 200, **context) -> HTMLResponse:
     ctx = _ctx(request)
     context.setdefault("admin_enabled", ctx.settings.admin_enabled)
-    resp = ctx.templates.TemplateResponse(request, name, context, status_code=status_code)
-    # The pages show text that stations and uploaders wrote: no inline script may ever run,
-    # and no other site may frame the admin forms.
-    resp.headers["Content-Security-Policy"] = "default-src 'self'; frame-ancestors 'none'; form-action 'self'"
-    resp.headers["X-Content-Type-Options"] = "nosniff"
-    return resp
+    # Security headers (CSP, nosniff, framing) are added to every response: server_stub.headers.
+    return ctx.templates.TemplateResponse(request, name, context, status_code=status_code)
 
 
 def error_page(request: Request, exc: Rejected) -> HTMLResponse:
@@ -223,30 +219,41 @@ async def verify_upload(request: Request):
 def admin_page(request: Request):
     ctx = _ctx(request)
     auth.check_admin(ctx.settings, request)
-    return _render(request, "admin.html", stations=stations.list_stations(ctx.db), new_token=None,
-                   csrf=auth.csrf_token(ctx.settings))
+    return _admin_page(request, new_token=None)
+
+
+def _admin_page(request: Request, **context) -> HTMLResponse:
+    """The admin page with this browser session's form token (a new session gets a cookie)."""
+    ctx = _ctx(request)
+    token, new_session = csrf.session_token(request, ctx.settings.secret_key)
+    resp = _render(request, "admin.html", stations=stations.list_stations(ctx.db), csrf=token, **context)
+    if new_session:
+        csrf.set_session_cookie(request, resp, new_session)
+    return resp
+
+
+async def _admin_form(request: Request):
+    """An admin form post: logged in, from our own pages, with this session's token."""
+    ctx = _ctx(request)
+    auth.check_admin(ctx.settings, request)
+    csrf.check_same_origin(request)
+    form = await request.form(max_files=0, max_fields=5)
+    csrf.check_form_token(request, ctx.settings.secret_key, form.get("csrf"))
+    return form
 
 
 @router.post("/admin/tokens", response_class=HTMLResponse)
 async def admin_token(request: Request):
     ctx = _ctx(request)
-    auth.check_admin(ctx.settings, request)
-    form = await request.form(max_files=0, max_fields=5)
-    auth.check_csrf(ctx.settings, form.get("csrf"))
+    form = await _admin_form(request)
     lot = str(form.get("lot") or "").strip()[:200] or None
     t = stations.create_token(ctx.db, lot, ctx.settings.token_ttl_hours)
-    return _render(request, "admin.html", stations=stations.list_stations(ctx.db), new_token=t,
-                   csrf=auth.csrf_token(ctx.settings))
+    return _admin_page(request, new_token=t)
 
 
 @router.post("/admin/stations/{station_id}/revoke", response_class=HTMLResponse)
 async def admin_revoke(request: Request, station_id: str):
     ctx = _ctx(request)
-    auth.check_admin(ctx.settings, request)
-    form = await request.form(max_files=0, max_fields=5)
-    auth.check_csrf(ctx.settings, form.get("csrf"))
+    await _admin_form(request)
     stations.revoke(ctx.db, station_id)
-    return _render(request, "admin.html", stations=stations.list_stations(ctx.db), new_token=None,
-                   csrf=auth.csrf_token(ctx.settings), message=f"Station {station_id} revoked.")
-
-
+    return _admin_page(request, new_token=None, message=f"Station {station_id} revoked.")

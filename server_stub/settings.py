@@ -32,6 +32,12 @@ class Settings:
     # NORMAL: a commit does not wait for fsync (fast; an OS crash or power cut may lose the
     # last commits). FULL: every commit is on disk before the 201 (about 2 ms more each).
     sqlite_synchronous: str = "normal"
+    # Wrong admin passwords: 10 from one address, or 100 in all, within 10 minutes lock
+    # that address (or the account) out for this long.
+    admin_lockout_s: float = 900.0
+    # Signs the admin forms' per-session tokens. ``serve`` draws one at start and hands it
+    # to its workers; None: create_app draws one (single process).
+    secret_key: str | None = None
 
     @property
     def admin_enabled(self) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -12,7 +13,7 @@ from sqlalchemy import bindparam, func, select, update
 from agent.certify import keys as certkeys
 from agent.errors import CertificateError
 from server_stub.db import Database
-from server_stub.errors import Conflict, NotFound, Unauthorized, Unprocessable
+from server_stub.errors import Conflict, Forbidden, NotFound, Unauthorized, Unprocessable
 from server_stub.models import Certificate, EnrollmentToken, Station, utcnow
 from server_stub.tokens import BEARER_PREFIX, ENROLLMENT_PREFIX, new_secret, new_station_id, secret_hash
 
@@ -62,7 +63,10 @@ def create_token(db: Database, lot: str | None, ttl_hours: float | None = 168.0)
     return NewToken(token, lot or None, expires)
 
 
-def enroll(db: Database, token: str, public_pem: str, name: str | None, claimed_key_id: str | None = None) -> Enrollment:
+def enroll(db: Database, token: str, public_pem: str, name: str | None, claimed_key_id: str | None = None, *,
+           proof: Callable[[Ed25519PublicKey, str], None]) -> Enrollment:
+    """Enroll a key with a token. ``proof(public_key, key_id)`` raises unless the request
+    proves possession of the private key (server_stub.enrollproof)."""
     if "PRIVATE KEY" in public_pem:
         # The shared loader would take the public half of it; a station that sends its
         # private key has a bug worth hearing about, and the collector must not keep it.
@@ -74,6 +78,7 @@ def enroll(db: Database, token: str, public_pem: str, name: str | None, claimed_
     kid = certkeys.key_id(public_key)
     if claimed_key_id is not None and claimed_key_id != kid:
         raise Unprocessable(f"key_id {claimed_key_id[:16]}... does not match the public key (its id is {kid[:16]}...)")
+    proof(public_key, kid)
     pem = certkeys.public_pem(public_key)
     bearer = new_secret(BEARER_PREFIX)
     now = utcnow()
@@ -82,17 +87,22 @@ def enroll(db: Database, token: str, public_pem: str, name: str | None, claimed_
                         .with_for_update()).first()
         if tok is None:
             raise Unauthorized("unknown enrollment token")
+        if tok.expires_at is not None and tok.expires_at < now:
+            raise Unauthorized("enrollment token expired: ask the admin for a new one")
+        revoked = s.scalars(select(Station).where(Station.key_id == kid, Station.revoked_at.is_not(None))).first()
+        if revoked is not None:
+            # Revocation sticks to the key: enrolling it again would make its certificates
+            # (past and future) look trusted again.
+            raise Forbidden(f"this key was revoked (station {revoked.id}): a lost or replaced stick needs a new "
+                            "station key (delete station-key.pem on the stick) and a new token")
         if tok.used_at is not None:
             station = s.get(Station, tok.station_id) if tok.station_id else None
-            if station is None or station.key_id != kid or station.revoked_at is not None:
+            if station is None or station.key_id != kid:
                 raise Unauthorized("enrollment token already used by another key")
-            # The first answer was lost on the way: hand out a fresh bearer, retire the old one.
+            # The first answer was lost on the way: the holder of the key gets a fresh
+            # bearer and the old one retires. The name stays what the first enrollment set.
             station.bearer_hash = secret_hash(bearer)
-            if name:
-                station.name = name[:128]
             return Enrollment(False, station.id, kid, bearer, station.lot)
-        if tok.expires_at is not None and tok.expires_at < now:
-            raise Unauthorized("enrollment token expired")
         active = s.scalars(select(Station).where(Station.key_id == kid, Station.revoked_at.is_(None))).first()
         if active is not None:
             raise Conflict(f"this key is already enrolled as station {active.id}")
@@ -169,8 +179,9 @@ def trusted_keys(db: Database) -> tuple[dict[str, Ed25519PublicKey], dict[str, S
     by_key: dict[str, Station] = {}
     for st in all_stations(db):
         keys[st.key_id] = public_key_of(st)
-        # A key enrolled again after a revocation: the active station names it.
-        if st.key_id not in by_key or by_key[st.key_id].revoked_at is not None:
+        # Revocation sticks to the key: once any station of this key is revoked, the key is
+        # named by a revoked station, even if an older database let it enroll again.
+        if st.key_id not in by_key or (st.revoked_at is not None and by_key[st.key_id].revoked_at is None):
             by_key[st.key_id] = st
     return keys, by_key
 

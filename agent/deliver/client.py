@@ -7,6 +7,7 @@ since the collector is idempotent on the envelope digest (a second copy answers 
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import random
@@ -58,6 +59,12 @@ class Unreachable(DeliveryError):
 
 class Unauthorized(DeliveryError):
     kind = "collector-unauthorized"
+
+
+def enrollment_message(challenge: str, token: str, key_id: str) -> bytes:
+    """What a station signs to enroll (docs/collector-api.md): the collector's challenge,
+    bound to the token and the key, under a label no certificate signature can carry."""
+    return f"ardoise-enrollment-v1\n{challenge}\n{token}\n{key_id}\n".encode("utf-8")
 
 
 def backoff_delays(retries: int, base: float, cap: float = MAX_BACKOFF_S, rng: random.Random | None = None) -> list[float]:
@@ -159,8 +166,19 @@ class CollectorClient:
             raise Unauthorized(
                 f"station key is not enrolled at {self.cfg.url} and the config has no collector.token"
             )
+        # Proof of the private key: sign a fresh challenge of the collector's, so a token
+        # and the public key alone (a used token, a published key) enroll nothing.
+        resp = self._with_retries("enrollment", lambda: self._post("/api/v1/stations/challenge", b"{}", {}))
+        challenge = _json(resp).get("challenge")
+        if resp.status_code != 200 or not isinstance(challenge, str):
+            self.status = "enrollment refused"
+            raise Unauthorized(f"collector gave no enrollment challenge (HTTP {resp.status_code}): "
+                               f"{_json(resp).get('reason') or 'no reason given'}")
+        signature = base64.b64encode(
+            self.key.sign(enrollment_message(challenge, self.cfg.token, self.key.key_id))).decode("ascii")
         body = json.dumps(
-            {"token": self.cfg.token, "public_key": self.key.public_pem, "name": self.name, "key_id": self.key.key_id}
+            {"token": self.cfg.token, "public_key": self.key.public_pem, "name": self.name, "key_id": self.key.key_id,
+             "challenge": challenge, "signature": signature}
         ).encode()
         resp = self._with_retries("enrollment", lambda: self._post("/api/v1/stations", body, {}))
         data = _json(resp)

@@ -3,6 +3,7 @@ loopback port, on SQLite or on a fresh schema of a real PostgreSQL."""
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 import socket
@@ -17,6 +18,7 @@ import requests
 from sqlalchemy import create_engine, func, select, text
 
 from agent.certify.keys import StationKey
+from agent.deliver.client import enrollment_message
 from server_stub.models import AuditDisk, AuditReport, Certificate, EnrollmentToken, LiveProgress, Station
 
 ADMIN_PASSWORD = "test-admin-" + secrets.token_hex(4)
@@ -53,10 +55,19 @@ class Collector:
         assert r.status_code == 201, r.text
         return r.json()["token"]
 
+    def enrollment(self, key: StationKey, token: str, **extra) -> dict:
+        """An enrollment body as the agent sends it: signed challenge included."""
+        r = self.api("POST", "/api/v1/stations/challenge")
+        assert r.status_code == 200, r.text
+        challenge = r.json()["challenge"]
+        signature = base64.b64encode(key.sign(enrollment_message(challenge, token, key.key_id))).decode()
+        return {"token": token, "public_key": key.public_pem, "challenge": challenge, "signature": signature,
+                **extra}
+
     def enroll(self, key: StationKey | None = None, lot: str | None = "LOT-A") -> "EnrolledStation":
         key = key or StationKey.generate()
-        r = self.api("POST", "/api/v1/stations", json={"token": self.token(lot), "public_key": key.public_pem,
-                                                       "name": "station-" + key.key_id[:6]})
+        r = self.api("POST", "/api/v1/stations",
+                     json=self.enrollment(key, self.token(lot), name="station-" + key.key_id[:6]))
         assert r.status_code == 201, r.text
         body = r.json()
         return EnrolledStation(self, key, body["station_id"], body["bearer"])

@@ -203,11 +203,11 @@ def test_audit_endpoint_refuses_an_erasure_certificate(collector, station):
 def test_enrollment_token_is_one_time_and_a_lost_answer_can_be_retried(collector):
     key = StationKey.generate()
     token = collector.token("LOT-ENROLL")
-    first = collector.api("POST", "/api/v1/stations", json={"token": token, "public_key": key.public_pem,
-                                                            "key_id": key.key_id})
+    first = collector.api("POST", "/api/v1/stations",
+                          json=collector.enrollment(key, token, key_id=key.key_id, name="genuine"))
     assert first.status_code == 201
     assert first.json()["key_id"] == key.key_id and first.json()["lot"] == "LOT-ENROLL"
-    retry = collector.api("POST", "/api/v1/stations", json={"token": token, "public_key": key.public_pem})
+    retry = collector.api("POST", "/api/v1/stations", json=collector.enrollment(key, token, name="renamed"))
     assert retry.status_code == 200 and retry.json()["status"] == "re-enrolled"
     assert retry.json()["station_id"] == first.json()["station_id"]
     assert retry.json()["bearer"] != first.json()["bearer"]
@@ -220,14 +220,89 @@ def test_enrollment_token_is_one_time_and_a_lost_answer_can_be_retried(collector
     assert fresh.status_code == 201
     # A certificate without its own lot takes the lot of the station's token.
     assert collector.api("GET", f"/api/v1/certificates/{fresh.json()['id']}").json()["lot"] == "LOT-ENROLL"
-    thief = collector.api("POST", "/api/v1/stations", json={"token": token,
-                                                            "public_key": StationKey.generate().public_pem})
-    assert thief.status_code == 401
+    # A retry never renames the station.
+    listed = {s["station_id"]: s for s in collector.admin("GET", "/api/v1/admin/stations").json()["items"]}
+    assert listed[first.json()["station_id"]]["name"] == "genuine"
+    thief = StationKey.generate()
+    assert collector.api("POST", "/api/v1/stations", json=collector.enrollment(thief, token)).status_code == 401
+
+
+def test_used_token_and_the_public_key_alone_do_not_re_enroll_nor_kick_out_the_station(collector):
+    token = collector.token()
+    key = StationKey.generate()
+    # The genuine station enrolled with this token; an attacker has the token and the
+    # public key (it is published, and printed on every certificate's key id), not the private key.
+    genuine = collector.api("POST", "/api/v1/stations", json=collector.enrollment(key, token))
+    assert genuine.status_code == 201
+    bearer = genuine.json()["bearer"]
+    before = collector.counts()
+    challenge = collector.api("POST", "/api/v1/stations/challenge").json()["challenge"]
+    forged_sig = base64.b64encode(StationKey.generate().sign(b"anything" * 8)).decode()
+    attempts = [
+        {"token": token, "public_key": key.public_pem},  # the attack of issue 17: no proof at all
+        {"token": token, "public_key": key.public_pem, "challenge": challenge, "signature": forged_sig},
+        {"token": token, "public_key": key.public_pem, "challenge": "ardch_AAAA.0000", "signature": forged_sig},
+    ]
+    for body in attempts:
+        r = collector.api("POST", "/api/v1/stations", json={**body, "name": "evil"})
+        assert r.status_code in (400, 401), r.text
+        assert r.json()["reason"]
+    # A valid signature over another token's challenge message is no proof for this token.
+    other = collector.enrollment(key, "ardenr_other")
+    r = collector.api("POST", "/api/v1/stations", json={**other, "token": token})
+    assert r.status_code == 401 and "signature" in r.json()["reason"]
+    assert collector.counts() == before
+    # The real station was not kicked out.
+    assert collector.api("POST", "/api/v1/certificates", data=certs.erasure_envelope(key, "SER-STAYS"),
+                            headers={"Authorization": "Bearer " + bearer}).status_code == 201
+
+
+def test_expired_enrollment_token_is_refused_first_time_and_on_retry(collector):
+    key = StationKey.generate()
+    token = collector.token()
+    assert collector.api("POST", "/api/v1/stations", json=collector.enrollment(key, token)).status_code == 201
+    fresh_key = StationKey.generate()
+    fresh_token = collector.token()
+    with collector.engine.begin() as conn:
+        conn.execute(text("UPDATE enrollment_tokens SET expires_at = :t"),
+                     {"t": datetime.now(timezone.utc).replace(tzinfo=None) - timedelta(hours=1)})
+    before = collector.counts()
+    for k, t in ((fresh_key, fresh_token), (key, token)):
+        r = collector.api("POST", "/api/v1/stations", json=collector.enrollment(k, t))
+        assert r.status_code == 401 and "expired" in r.json()["reason"], r.text
+    assert collector.counts() == before
+
+
+def test_a_revoked_key_cannot_enroll_again_and_its_certificates_stay_marked_revoked(collector):
+    st = collector.enroll()
+    old = st.upload(certs.erasure_envelope(st.key, "SER-REVOKED-KEY"))
+    assert old.status_code == 201
+    assert collector.admin("POST", f"/api/v1/admin/stations/{st.station_id}/revoke").status_code == 200
+    before = collector.counts()
+    before["enrollment_tokens"] += 1
+    r = collector.api("POST", "/api/v1/stations", json=collector.enrollment(st.key, collector.token()))
+    assert r.status_code == 403 and "revoked" in r.json()["reason"], r.text
+    assert collector.counts() == before
+    verdict = collector.api("POST", "/api/v1/verify", data=certs.erasure_envelope(st.key, "SER-REVOKED-KEY")).json()
+    assert verdict["station_revoked"] is True and verdict["station_id"] == st.station_id
+
+
+def test_a_key_enrolled_again_by_an_older_collector_still_verifies_as_revoked(collector):
+    """Databases written before revocation stuck to the key may hold the key twice."""
+    st = collector.enroll()
+    assert collector.admin("POST", f"/api/v1/admin/stations/{st.station_id}/revoke").status_code == 200
+    with collector.engine.begin() as conn:
+        conn.execute(text("INSERT INTO stations (id, name, key_id, public_pem, bearer_hash, lot, enrolled_at) "
+                          "SELECT 'st_again_' || substr(id, 4), name, key_id, public_pem, 'x' || bearer_hash, lot, "
+                          ":t FROM stations WHERE id = :id"),
+                     {"id": st.station_id, "t": datetime.now(timezone.utc).replace(tzinfo=None)})
+    verdict = collector.api("POST", "/api/v1/verify", data=certs.erasure_envelope(st.key, "SER-OLD-DB")).json()
+    assert verdict["valid"] is True and verdict["station_revoked"] is True
 
 
 @pytest.mark.parametrize("case, status", [
-    ("unknown-token", 401), ("bad-pem", 422), ("private-key", 422), ("key-id-mismatch", 422), ("not-json", 400), ("missing-key", 400),
-    ("already-enrolled", 409),
+    ("unknown-token", 401), ("bad-pem", 422), ("private-key", 422), ("key-id-mismatch", 422), ("not-json", 400),
+    ("missing-key", 400), ("already-enrolled", 409), ("no-proof", 400), ("form-encoded", 415),
 ])
 def test_enrollment_rejections_store_nothing(collector, case, status):
     key = StationKey.generate()
@@ -236,7 +311,7 @@ def test_enrollment_rejections_store_nothing(collector, case, status):
     before = collector.counts()
     token = collector.token() if case != "unknown-token" else "ardenr_nope"
     before["enrollment_tokens"] += case != "unknown-token"
-    body = {"token": token, "public_key": key.public_pem}
+    body = collector.enrollment(key, token)
     kw = {"json": body}
     if case == "bad-pem":
         body["public_key"] = "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n"
@@ -246,9 +321,13 @@ def test_enrollment_rejections_store_nothing(collector, case, status):
     elif case == "key-id-mismatch":
         body["key_id"] = "0" * 64
     elif case == "not-json":
-        kw = {"data": b"{not json"}
+        kw = {"data": b"{not json", "headers": {"Content-Type": "application/json"}}
     elif case == "missing-key":
         del body["public_key"]
+    elif case == "no-proof":
+        del body["challenge"], body["signature"]
+    elif case == "form-encoded":
+        kw = {"data": body}
     r = collector.api("POST", "/api/v1/stations", **kw)
     assert r.status_code == status, r.text
     assert r.json()["status"] == "rejected" and r.json()["reason"]

@@ -20,7 +20,7 @@ from cryptography.x509.oid import NameOID
 
 import certs
 from agent.certify.keys import StationKey
-from harness import pg_schema_or_skip, start_collector, stop_collector
+from harness import ADMIN_PASSWORD, pg_schema_or_skip, start_collector, stop_collector
 
 
 def cli(*args, env=None, cwd=None) -> subprocess.CompletedProcess:
@@ -36,7 +36,7 @@ def test_cli_token_enrolls_a_station_that_the_cli_lists_and_revokes(sqlite_colle
     token = made.stdout.strip()
     assert token.startswith("ardenr_") and "\n" not in token
     key = StationKey.generate()
-    r = c.api("POST", "/api/v1/stations", json={"token": token, "public_key": key.public_pem, "name": "bench-1"})
+    r = c.api("POST", "/api/v1/stations", json=c.enrollment(key, token, name="bench-1"))
     assert r.status_code == 201 and r.json()["lot"] == "LOT-CLI"
     sid = r.json()["station_id"]
     listed = json.loads(cli("station", "list", "--json", *db).stdout)
@@ -159,21 +159,36 @@ def test_require_login_closes_every_page_but_the_public_verify(tmp_path):
         stop_collector(c)
 
 
+def _admin_session(c) -> tuple[requests.Session, str]:
+    """A browser session on /admin: its cookie and the form token the page carries."""
+    session = requests.Session()
+    session.auth = ("admin", ADMIN_PASSWORD)
+    page = session.get(c.url + "/admin", timeout=30)
+    assert page.status_code == 200
+    return session, page.text.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+
+
 def test_admin_page_creates_tokens_and_revokes_stations_with_its_form_token(sqlite_collector):
     c = sqlite_collector
-    page = c.admin("GET", "/admin")
-    assert page.status_code == 200
-    csrf = page.text.split('name="csrf" value="', 1)[1].split('"', 1)[0]
-    forged = c.admin("POST", "/admin/tokens", data={"lot": "LOT-FORM"})  # a cross-site form has no csrf field
-    assert forged.status_code == 401
-    made = c.admin("POST", "/admin/tokens", data={"lot": "LOT-FORM", "csrf": csrf})
+    session, csrf = _admin_session(c)
+    cookie = session.cookies.get("ardoise_session")
+    assert cookie
+    forged = session.post(c.url + "/admin/tokens", data={"lot": "LOT-FORM"})  # a cross-site form has no csrf field
+    assert forged.status_code == 403
+    # The token belongs to one browser session: another session's token, or the token
+    # without its session cookie, is refused.
+    other, other_csrf = _admin_session(c)
+    assert other_csrf != csrf and other.cookies.get("ardoise_session") != cookie
+    assert session.post(c.url + "/admin/tokens", data={"lot": "LOT-FORM", "csrf": other_csrf}).status_code == 403
+    assert c.admin("POST", "/admin/tokens", data={"lot": "LOT-FORM", "csrf": csrf}).status_code == 403
+    made = session.post(c.url + "/admin/tokens", data={"lot": "LOT-FORM", "csrf": csrf})
     assert made.status_code == 200
     token = made.text.split('<pre id="new-token">', 1)[1].split("<", 1)[0]
     key = StationKey.generate()
-    r = c.api("POST", "/api/v1/stations", json={"token": token, "public_key": key.public_pem})
+    r = c.api("POST", "/api/v1/stations", json=c.enrollment(key, token))
     assert r.status_code == 201 and r.json()["lot"] == "LOT-FORM"
     sid = r.json()["station_id"]
-    revoked = c.admin("POST", f"/admin/stations/{sid}/revoke", data={"csrf": csrf})
+    revoked = session.post(c.url + f"/admin/stations/{sid}/revoke", data={"csrf": csrf})
     assert revoked.status_code == 200 and f"Station {sid} revoked" in revoked.text
     assert c.api("POST", "/api/v1/progress", json={"device": "/dev/sda"},
                  headers={"Authorization": "Bearer " + r.json()["bearer"]}).status_code == 401

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import base64
 import json
 import os
 import random
@@ -11,7 +12,7 @@ import pytest
 
 from agent.certify.keys import StationKey
 from agent.config import CollectorConfig
-from agent.deliver.client import CollectorClient, Unauthorized, Unreachable, backoff_delays
+from agent.deliver.client import CollectorClient, Unauthorized, Unreachable, backoff_delays, enrollment_message
 from agent.deliver.progress import ProgressReporter
 from agent.deliver.spool import Spool, atomic_write
 from agent.deliver.upload import deliver_pending
@@ -92,6 +93,8 @@ class FlakyCollector:
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])) or b"{}")
                 outer.requests.append((self.path, dict(self.headers), body))
+                if self.path == "/api/v1/stations/challenge":
+                    return self._answer(200, {"status": "challenge", "challenge": "ardch_test"})
                 if self.path == "/api/v1/stations":
                     return self._answer(201, {"status": "enrolled", "station_id": "st_1", "bearer": outer.enrolled_bearer})
                 if self.headers.get("Authorization") != f"Bearer {outer.enrolled_bearer}":
@@ -143,9 +146,13 @@ def test_first_upload_enrolls_with_the_token_and_stores_the_bearer(tmp_path, col
     client, _ = make_client(tmp_path, collector.url)
     report = deliver_pending(spool, client)
     assert report.ok and report.delivered == ["c1.json"]
-    assert collector.paths() == ["/api/v1/stations", "/api/v1/certificates"]
-    enroll = collector.requests[0][2]
+    assert collector.paths() == ["/api/v1/stations/challenge", "/api/v1/stations", "/api/v1/certificates"]
+    enroll = collector.requests[1][2]
     assert enroll["token"] == "tok" and "BEGIN PUBLIC KEY" in enroll["public_key"]
+    # The proof of the private key: the collector's challenge, signed with the station key.
+    assert enroll["challenge"] == "ardch_test"
+    client.key.public_key.verify(base64.b64decode(enroll["signature"]),
+                                 enrollment_message("ardch_test", "tok", client.key.key_id))
     saved = json.loads((tmp_path / "collector.json").read_text())
     assert saved["bearer"] == "ardst_test" and saved["key_id"] == client.key.key_id
     assert (tmp_path / "collector.json").stat().st_mode & 0o777 == 0o600
