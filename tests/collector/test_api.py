@@ -293,7 +293,7 @@ def test_a_key_enrolled_again_by_an_older_collector_still_verifies_as_revoked(co
     assert collector.admin("POST", f"/api/v1/admin/stations/{st.station_id}/revoke").status_code == 200
     with collector.engine.begin() as conn:
         conn.execute(text("INSERT INTO stations (id, name, key_id, public_pem, bearer_hash, lot, enrolled_at) "
-                          "SELECT 'st_again_' || substr(id, 4), name, key_id, public_pem, 'x' || bearer_hash, lot, "
+                          "SELECT 'st_again_' || substr(id, 4), name, key_id, public_pem, 'x' || substr(bearer_hash, 2), lot, "
                           ":t FROM stations WHERE id = :id"),
                      {"id": st.station_id, "t": datetime.now(timezone.utc).replace(tzinfo=None)})
     verdict = collector.api("POST", "/api/v1/verify", data=certs.erasure_envelope(st.key, "SER-OLD-DB")).json()

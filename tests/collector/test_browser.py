@@ -99,3 +99,105 @@ def test_dashboard_refreshes_live_wipes_by_itself(sqlite_collector, page):
     assert r.status_code == 202
     # No reload: the dashboard's script fetches the live list every 5 s.
     page.locator("#live", has_text="SER-WEB-LIVE").wait_for(timeout=15000)
+
+
+ATTACK_PAGE = """<!DOCTYPE html><html><body>
+<form id="revoke" method="post" action="{c}/api/v1/admin/stations/{sid}/revoke" target="f1">
+  <input name="confirm" value="1"></form>
+<form id="token" method="post" enctype="text/plain" action="{c}/api/v1/admin/tokens" target="f2">
+  <input name='{{"lot": "EVIL", "ttl_hours": 87600, "pad": "' value='"}}'></form>
+<form id="page-token" method="post" action="{c}/admin/tokens" target="f3"><input name="lot" value="EVIL"></form>
+<iframe name="f1"></iframe><iframe name="f2"></iframe><iframe name="f3"></iframe>
+<script>
+  document.getElementById("revoke").submit();
+  document.getElementById("token").submit();
+  document.getElementById("page-token").submit();
+  fetch("{c}/api/v1/admin/tokens", {{method: "POST", mode: "no-cors", credentials: "include",
+                                     body: '{{"lot": "EVIL"}}'}});
+</script></body></html>"""
+
+
+@pytest.fixture
+def attacker_site():
+    """A page on another loopback origin (another port), as an attacker's site would be."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    pages: dict[str, bytes] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+        def do_GET(self):
+            body = pages.get(self.path, b"")
+            self.send_response(200 if body else 404)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}", pages
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_page_of_another_origin_cannot_revoke_a_station_nor_create_a_token(sqlite_collector, browser,
+                                                                             attacker_site):
+    from harness import ADMIN_PASSWORD
+
+    c = sqlite_collector
+    st = c.enroll()
+    base, pages = attacker_site
+    pages["/"] = ATTACK_PAGE.format(c=c.url, sid=st.station_id).encode()
+    # The admin's browser holds the collector's Basic credentials and answers its challenges.
+    context = browser.new_context(http_credentials={"username": "admin", "password": ADMIN_PASSWORD,
+                                                    "origin": c.url})
+    context.set_default_timeout(20000)
+    seen: dict[str, int] = {}
+    context.on("response", lambda r: seen.__setitem__(f"{r.request.method} {r.url}", r.status)
+               if r.url.startswith(c.url) else None)
+    before = c.counts()
+    try:
+        page = context.new_page()
+        page.goto(base + "/")
+        deadline = 200
+        while len(seen) < 3 and deadline:
+            page.wait_for_timeout(100)
+            deadline -= 1
+        # Each attack reached the collector with the admin's credentials, and was refused
+        # for where it came from (403), not for a missing login (401).
+        assert seen.get(f"POST {c.url}/api/v1/admin/stations/{st.station_id}/revoke") == 403, seen
+        assert seen.get(f"POST {c.url}/api/v1/admin/tokens") == 403, seen
+        assert seen.get(f"POST {c.url}/admin/tokens") == 403, seen
+        assert c.counts() == before  # no token created
+        listed = {s["station_id"]: s for s in c.admin("GET", "/api/v1/admin/stations").json()["items"]}
+        assert listed[st.station_id]["revoked_at"] is None
+
+        # The admin's own page still works in the same browser.
+        page.goto(c.url + "/admin")
+        page.locator(f"form[action='/admin/stations/{st.station_id}/revoke'] button").click()
+        assert f"Station {st.station_id} revoked" in page.content()
+    finally:
+        context.close()
+
+
+def test_api_docs_render_from_local_assets_only(sqlite_collector, page):
+    requested: list[str] = []
+    page.on("request", lambda r: requested.append(r.url))
+    blocked: dict[str, str] = {}
+    page.on("requestfailed", lambda r: blocked.__setitem__(r.url, r.failure))
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto(sqlite_collector.url + "/docs")
+    page.locator(".swagger-ui .info .title", has_text="Ardoise collector").wait_for()
+    page.get_by_text("/api/v1/certificates", exact=True).first.wait_for()
+    page.goto(sqlite_collector.url + "/redoc")
+    page.locator("h1", has_text="Ardoise collector").wait_for()
+    # ReDoc's footer tries its vendor's logo from a CDN: the CSP must stop it in the browser.
+    foreign = [u for u in requested if not u.startswith((sqlite_collector.url, "data:", "blob:"))]
+    assert requested and all(blocked.get(u) == "csp" for u in foreign), (foreign, blocked)
+    # The strict CSP blocks none of their own scripts, styles or workers.
+    assert not [e for e in errors if "Content Security Policy" in e and "cdn.redoc.ly" not in e], errors
