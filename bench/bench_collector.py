@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import json
 import os
 import secrets
@@ -38,6 +39,7 @@ from sqlalchemy import create_engine, func, select, text  # noqa: E402
 
 import certs  # noqa: E402  (tests/collector/certs.py: real payloads via agent.certify)
 from agent.certify.keys import StationKey  # noqa: E402
+from agent.deliver.client import enrollment_message  # noqa: E402
 from server_stub.models import Certificate  # noqa: E402
 
 PG_URL = os.environ.get("ARDOISE_TEST_PG", "postgresql+psycopg://ardoise:ardoise@127.0.0.1/ardoise_test")
@@ -71,8 +73,10 @@ def start(db_url: str, workers: int, workdir: Path) -> tuple[subprocess.Popen, s
 def enroll(url: str, lot: str) -> tuple[StationKey, str]:
     token = requests.post(url + "/api/v1/admin/tokens", json={"lot": lot}, auth=("admin", ADMIN), timeout=10).json()
     key = StationKey.generate()
-    r = requests.post(url + "/api/v1/stations", json={"token": token["token"], "public_key": key.public_pem},
-                      timeout=10)
+    challenge = requests.post(url + "/api/v1/stations/challenge", timeout=10).json()["challenge"]
+    signature = base64.b64encode(key.sign(enrollment_message(challenge, token["token"], key.key_id))).decode()
+    r = requests.post(url + "/api/v1/stations", json={"token": token["token"], "public_key": key.public_pem,
+                                                      "challenge": challenge, "signature": signature}, timeout=10)
     r.raise_for_status()
     return key, r.json()["bearer"]
 

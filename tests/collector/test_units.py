@@ -81,3 +81,63 @@ def test_sqlite_checkpoints_run_in_the_background_not_in_commits(tmp_path):
         assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 0
     d.start_checkpoints()
     d.dispose()
+
+
+# --------------------------------------------------------------------------- login lockout, enrollment proof
+
+
+def test_login_guard_counts_within_its_window_and_a_success_clears_the_address():
+    from server_stub.errors import RateLimited
+    from server_stub.lockout import LoginGuard
+
+    now = [0.0]
+    g = LoginGuard(client_limit=3, account_limit=5, window_s=10, lockout_s=30, clock=lambda: now[0])
+    g.failed("a", "admin")
+    g.failed("a", "admin")
+    now[0] = 11  # the two failures above are out of the window
+    g.failed("a", "admin")
+    g.check("a", "admin")
+    g.succeeded("a")
+    g.failed("a", "admin")
+    g.failed("a", "admin")
+    g.check("a", "admin")  # the success cleared the address's count
+    g.failed("a", "admin")
+    with pytest.raises(RateLimited) as locked:
+        g.check("a", "admin")
+    assert locked.value.retry_after == pytest.approx(30)
+    g.check("b", "admin")  # another address is not locked (4 account failures in the window < 5)
+    g.failed("b", "admin")
+    with pytest.raises(RateLimited, match="admin account"):
+        g.check("c", "admin")
+    now[0] = 11 + 31
+    g.check("a", "admin")
+    g.check("c", "admin")
+
+
+def test_enrollment_challenge_is_ours_fresh_and_bound_to_token_and_key():
+    import base64
+
+    from agent.certify.keys import StationKey
+    from agent.deliver.client import enrollment_message
+    from server_stub import enrollproof
+    from server_stub.errors import Unauthorized
+
+    key = StationKey.generate()
+    ch = enrollproof.new_challenge("secret", now=1000)
+
+    def sig(challenge=ch, token="tok", k=key):
+        return base64.b64encode(k.sign(enrollment_message(challenge, token, k.key_id))).decode()
+
+    enrollproof.check("secret", ch, sig(), "tok", key.public_key, key.key_id, now=1000 + 299)
+    bad = [
+        ("secret", ch, sig(), "tok", 1000 + 301, "expired"),
+        ("another-secret", ch, sig(), "tok", 1000, "unknown"),
+        ("secret", ch[:-1] + ("0" if ch[-1] != "0" else "1"), sig(), "tok", 1000, "unknown"),
+        ("secret", ch, sig(token="other"), "tok", 1000, "signature"),
+        ("secret", ch, sig(k=StationKey.generate()), "tok", 1000, "signature"),
+        ("secret", ch, "not base64!", "tok", 1000, "signature"),
+        ("secret", "ardch_", sig(), "tok", 1000, "unknown"),
+    ]
+    for secret, challenge, signature, token, now, why in bad:
+        with pytest.raises(Unauthorized, match=why):
+            enrollproof.check(secret, challenge, signature, token, key.public_key, key.key_id, now=now)
