@@ -21,9 +21,10 @@ EVIL = "http://127.0.0.1:1"  # another origin: same host, another port
 
 
 @pytest.mark.parametrize("headers", [
-    {"Origin": EVIL},
-    {"Sec-Fetch-Site": "same-site"},  # another port of the same host is the same *site*
+    {"Origin": EVIL},  # a browser without Fetch Metadata
+    {"Sec-Fetch-Site": "same-site", "Origin": EVIL},  # another port of the same host is the same *site*
     {"Sec-Fetch-Site": "cross-site", "Origin": EVIL},
+    {"Origin": "null"},  # a sandboxed frame or a data: page
 ])
 def test_admin_api_writes_from_another_origin_are_refused(collector, headers):
     st = collector.enroll()
@@ -54,6 +55,9 @@ def test_admin_api_from_our_own_pages_and_from_scripts_still_works(collector):
     same = {"Origin": collector.url, "Sec-Fetch-Site": "same-origin"}
     assert collector.admin("POST", "/api/v1/admin/tokens", json={"lot": "OK"}, headers=same).status_code == 201
     assert collector.admin("POST", "/api/v1/admin/tokens", json={"lot": "OK"}).status_code == 201  # curl, scripts
+    # Behind a proxy that changes host or port, the browser's own Sec-Fetch-Site decides.
+    proxied = {"Origin": "https://collector.example.org:8443", "Sec-Fetch-Site": "same-origin"}
+    assert collector.admin("POST", "/api/v1/admin/tokens", json={"lot": "OK"}, headers=proxied).status_code == 201
     r = collector.admin("POST", f"/api/v1/admin/stations/{st.station_id}/revoke", headers=same)
     assert r.status_code == 200 and r.json()["revoked_at"]
 
