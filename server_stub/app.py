@@ -81,6 +81,8 @@ def create_app(settings: Settings, *, run_migrations: bool = True) -> FastAPI:
             resp = rejection(exc)
         else:
             resp = pages.error_page(request, exc)
+            if hasattr(exc, "retry_after"):  # a locked-out admin's browser is told when to come back
+                resp.headers["Retry-After"] = str(int(exc.retry_after + 0.999))
         if isinstance(exc, LoginRequired):
             resp.headers["WWW-Authenticate"] = REALM
         return resp

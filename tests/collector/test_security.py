@@ -114,6 +114,7 @@ def test_guesses_spread_over_many_addresses_lock_the_account(tmp_path):
         assert codes == [401] * 100  # no address failed more than its own limit...
         r = c.admin("GET", "/admin", headers={"X-Forwarded-For": "198.51.100.7"})
         assert r.status_code == 429 and "admin account" in r.text  # ...but the account is locked
+        assert 50 <= int(r.headers["Retry-After"]) <= 60
     finally:
         stop_collector(c)
 
