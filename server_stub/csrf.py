@@ -80,7 +80,9 @@ def set_session_cookie(request: Request, response: Response, session_id: str) ->
                         secure=request.url.scheme == "https", path="/")
 
 
-def check_form_token(request: Request, secret: str, value: str | None) -> None:
+def check_form_token(request: Request, secret: str, value: object) -> None:
     sid = request.cookies.get(SESSION_COOKIE)
-    if not sid or not value or not secrets.compare_digest(value, _token_for(secret, sid)):
+    # Bytes: compare_digest refuses non-ASCII str (a TypeError would be a 500).
+    if (not sid or not isinstance(value, str) or not value
+            or not secrets.compare_digest(value.encode(), _token_for(secret, sid).encode())):
         raise Forbidden("admin form token missing or wrong (reload the page)")

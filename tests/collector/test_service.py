@@ -181,6 +181,7 @@ def test_admin_page_creates_tokens_and_revokes_stations_with_its_form_token(sqli
     assert other_csrf != csrf and other.cookies.get("ardoise_session") != cookie
     assert session.post(c.url + "/admin/tokens", data={"lot": "LOT-FORM", "csrf": other_csrf}).status_code == 403
     assert c.admin("POST", "/admin/tokens", data={"lot": "LOT-FORM", "csrf": csrf}).status_code == 403
+    assert session.post(c.url + "/admin/tokens", data={"lot": "LOT-FORM", "csrf": "é" * 64}).status_code == 403
     made = session.post(c.url + "/admin/tokens", data={"lot": "LOT-FORM", "csrf": csrf})
     assert made.status_code == 200
     token = made.text.split('<pre id="new-token">', 1)[1].split("<", 1)[0]
