@@ -75,6 +75,8 @@ async def enroll(request: Request) -> JSONResponse:
                                         ("name", name, False), ("key_id", kid, False)):
         if (required and value is None) or (value is not None and not isinstance(value, str)):
             raise Malformed(f"{field_name} must be a string")
+        if value is not None and not _is_unicode(value):
+            raise Malformed(f"{field_name} is not valid Unicode (lone surrogate)")
     if not isinstance(challenge, str) or not isinstance(signature, str):
         raise Malformed("enrollment needs challenge and signature: sign a challenge from "
                         "POST /api/v1/stations/challenge with the station key (update the agent)")
@@ -86,6 +88,15 @@ async def enroll(request: Request) -> JSONResponse:
     return JSONResponse({"status": "enrolled" if e.created else "re-enrolled", "station_id": e.station_id,
                          "key_id": e.key_id, "bearer": e.bearer, "lot": e.lot},
                         status_code=201 if e.created else 200)
+
+
+def _is_unicode(text: str) -> bool:
+    """JSON may carry lone surrogates (\\ud800) that no database can store."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 async def _upload(request: Request, only: str | None) -> JSONResponse:
@@ -204,7 +215,7 @@ async def create_token(request: Request) -> JSONResponse:
     csrf.require_json(request)
     body = json_object(await read_body(request, SMALL_BODY))
     lot, ttl = body.get("lot"), body.get("ttl_hours", ctx.settings.token_ttl_hours)
-    if lot is not None and (not isinstance(lot, str) or len(lot) > 200):
+    if lot is not None and (not isinstance(lot, str) or len(lot) > 200 or not _is_unicode(lot)):
         raise Malformed("lot must be a string of at most 200 characters")
     if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not 0 < ttl <= 24 * 3650:
         raise Malformed("ttl_hours must be a positive number of hours (at most ten years)")

@@ -303,6 +303,7 @@ def test_a_key_enrolled_again_by_an_older_collector_still_verifies_as_revoked(co
 @pytest.mark.parametrize("case, status", [
     ("unknown-token", 401), ("bad-pem", 422), ("private-key", 422), ("key-id-mismatch", 422), ("not-json", 400),
     ("missing-key", 400), ("already-enrolled", 409), ("no-proof", 400), ("form-encoded", 415),
+    ("surrogate-name", 400), ("surrogate-pem", 400),
 ])
 def test_enrollment_rejections_store_nothing(collector, case, status):
     key = StationKey.generate()
@@ -328,6 +329,9 @@ def test_enrollment_rejections_store_nothing(collector, case, status):
         del body["challenge"], body["signature"]
     elif case == "form-encoded":
         kw = {"data": body}
+    elif case.startswith("surrogate"):
+        body["name" if case == "surrogate-name" else "public_key"] = "\ud800"
+        kw = {"data": json.dumps(body), "headers": {"Content-Type": "application/json"}}
     r = collector.api("POST", "/api/v1/stations", **kw)
     assert r.status_code == status, r.text
     assert r.json()["status"] == "rejected" and r.json()["reason"]
