@@ -25,6 +25,7 @@ from typing import Any, Callable
 import yaml
 
 from agent import commands
+from agent.bounded import CONFIG_MAX, read_bounded
 from agent.errors import ArdoiseError, ConfigError
 from agent.records import Media
 
@@ -397,9 +398,63 @@ def find_data_partition(*, mount: bool = True, by_label: Path = BY_LABEL) -> Pat
 # --------------------------------------------------------------------------- loading
 
 
+_INT, _FLOAT, _BOOL, _STR = (f"tag:yaml.org,2002:{t}" for t in ("int", "float", "bool", "str"))
+
+
+def _text_keys() -> tuple[frozenset[str], frozenset[str]]:
+    """Keys whose values are text, and keys whose values are lists of text."""
+    text_kinds = (STR, OPT_STR)
+    names = {k for k, kind in _SCALARS.items() if kind in text_kinds}
+    for section in _SECTIONS.values():
+        names |= {k for k, kind in section.items() if kind in text_kinds}
+    lists = {k for k, kind in _SCALARS.items() if kind is STR_LIST}
+    return frozenset(names), frozenset(lists)
+
+
+class _ConfigLoader(yaml.SafeLoader):
+    """``safe_load`` with two changes for a file technicians type by hand.
+
+    A key given twice is refused, naming it: YAML keeps the last one silently, so a second
+    ``collector:`` block further down would quietly replace the first. And a text value
+    that YAML would read as a number or a boolean stays the text that was typed: ``lot:
+    12`` is the lot "12", ``lot: 0012`` is not the octal 10, a serial ``0123`` is not 83."""
+
+    TEXT, TEXT_LISTS = frozenset(), frozenset()
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, Any] = {}
+            for key_node, value_node in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                if isinstance(key, (str, int, float, bool)) or key is None:
+                    if key in seen:
+                        raise yaml.constructor.ConstructorError(
+                            f"while reading the mapping at line {seen[key].line + 1}", seen[key],
+                            f"key {key!r} is given twice", key_node.start_mark,
+                        )
+                    seen[key] = key_node.start_mark
+                if key in self.TEXT:
+                    _as_text(value_node)
+                elif key in self.TEXT_LISTS and isinstance(value_node, yaml.SequenceNode):
+                    for item in value_node.value:
+                        _as_text(item)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _as_text(node) -> None:
+    if isinstance(node, yaml.ScalarNode) and node.style is None and node.tag in (_INT, _FLOAT, _BOOL):
+        node.tag = _STR
+
+
+_ConfigLoader.TEXT, _ConfigLoader.TEXT_LISTS = _text_keys()
+
+
 def _read_yaml(path: Path) -> Any:
     try:
-        text = path.read_text(encoding="utf-8-sig")  # Windows editors add a BOM on the stick
+        # Windows editors add a BOM on the stick.
+        text = read_bounded(path, CONFIG_MAX).decode("utf-8-sig")
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist") from None
     except OSError as exc:
@@ -407,7 +462,7 @@ def _read_yaml(path: Path) -> Any:
     except UnicodeDecodeError:
         raise ConfigError(f"config file {path} is not UTF-8 text") from None
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_ConfigLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -264,3 +264,28 @@ def test_the_example_config_shipped_on_the_stick_is_valid(tmp_path, no_label):
     assert full.collector.ca_bundle == str(tmp_path / "workshop-ca.pem")
     assert full.policy == {"hdd": {"overwrite": "random"}, "flash": {"verify": "full"}}
     assert full.lot == "LOT-2026-11" and full.thresholds == {"battery_repair_health_percent": 60}
+
+
+@pytest.mark.parametrize(
+    "text, key, line",
+    [
+        ("lot: A\nshelf: true\nlot: B\n", "'lot'", 3),
+        ("collector:\n  url: https://a.example\n  url: https://b.example\n", "'url'", 3),
+        ("collector:\n  url: https://a.example\nverify: full\ncollector:\n  url: https://b.example\n", "'collector'", 4),
+    ],
+)
+def test_a_key_given_twice_is_refused_naming_it(tmp_path, no_label, text, key, line):
+    with pytest.raises(ConfigError) as err:
+        load(tmp_path, text, no_label)
+    assert f"key {key} is given twice" in str(err.value) and f"line {line}," in str(err.value)
+
+
+def test_text_values_that_look_like_numbers_stay_the_text_typed(tmp_path, no_label):
+    cfg = load(tmp_path, "lot: 12\ncustomer: 0012\nclassification: yes\nexclude_serials: [0123, 4.50]\n"
+               "collector:\n  url: https://c.example\n  token: 123456\noperator:\n  name: 7\n", no_label)
+    assert cfg.lot == "12" and cfg.customer == "0012" and cfg.classification == "yes"
+    assert cfg.exclude_serials == ["0123", "4.50"]
+    assert cfg.collector.token == "123456" and cfg.operator.name == "7"
+    # Only text keys: numbers stay numbers where a number is meant, and null stays null.
+    cfg = load(tmp_path, "lot: ~\nfinish_display_seconds: 10\ncollector:\n  url: https://c.example\n  retries: 3\n", no_label)
+    assert cfg.lot is None and cfg.finish_display_seconds == 10 and cfg.collector.retries == 3
