@@ -21,7 +21,7 @@ import threading
 from pathlib import Path
 from typing import Callable
 
-from agent.cli.output import emit_json, say
+from agent.cli.output import emit_json, say, show
 from agent.errors import ArdoiseError, SanitizeError, UsageError
 from agent.records import Disk, Outcome, SanitizeResult, StepResult, StepStatus, to_dict
 from agent.sanitize import overwrite
@@ -110,7 +110,7 @@ def run(args) -> int:
         emit_json([{**to_dict(r), "files": files} for r, files in zip(results, outputs)])
     else:
         for r, files in zip(results, outputs):
-            print(summary_line(r) + (f" -> {files[0]}" if files else ""), flush=True)
+            show(summary_line(r) + (f" -> {files[0]}" if files else ""))
     ok = results and all(r.outcome is Outcome.SUCCESS for r in results) and not unrecorded
     return 0 if ok else SanitizeError.exit_code
 
