@@ -259,3 +259,39 @@ def test_out_that_turns_read_only_during_the_wipe_sends_the_certificate_to_the_s
     assert files and all(Path(f).parent == state / "certificates" and Path(f).exists() for f in files)
     assert not list(out.iterdir())
     assert f"cannot write to {out}" in captured.err and str(state / "certificates") in captured.err
+
+
+def backing_file(loopdevs, dev: str) -> Path:
+    return Path(Path(f"/sys/block/{Path(dev).name}/loop/backing_file").read_text().strip())
+
+
+def test_allow_file_refuses_the_backing_file_of_a_mounted_loop_device(loopdevs, tmp_path):
+    dev = loopdevs.create(32 * MIB)
+    subprocess.run(["mkfs.ext4", "-q", "-F", dev], check=True, capture_output=True)
+    image = backing_file(loopdevs, dev)
+    with tempfile.TemporaryDirectory() as mnt:
+        subprocess.run(["mount", "-o", "ro", dev, mnt], check=True)
+        try:
+            before = hashlib.sha256(image.read_bytes()).hexdigest()
+            proc = ardoise("wipe", str(image), "--allow-file", "--method", "zero", "--yes", state=tmp_path)
+            assert_one_line_error(proc, str(image), f"backs loop device {dev}", f"mounted: {mnt}")
+            assert hashlib.sha256(image.read_bytes()).hexdigest() == before
+        finally:
+            subprocess.run(["umount", mnt], check=True)
+    # Unmounted, the loop device still reads and writes the file: still refused.
+    proc = ardoise("wipe", str(image), "--allow-file", "--method", "zero", "--yes", state=tmp_path)
+    assert_one_line_error(proc, f"backs loop device {dev}")
+
+
+def test_allow_file_refuses_a_file_another_process_holds_open(tmp_path):
+    image = tmp_path / "vm.img"
+    image.write_bytes(b"guest disk" * 1000)
+    with open(image, "rb") as f:
+        holder = subprocess.Popen(["sleep", "60"], stdin=f)
+    try:
+        proc = ardoise("wipe", str(image), "--allow-file", "--method", "zero", "--yes", state=tmp_path / "s")
+        assert_one_line_error(proc, f"open by pid {holder.pid} (sleep)")
+    finally:
+        holder.kill()
+        holder.wait()
+    assert image.read_bytes() == b"guest disk" * 1000
