@@ -16,8 +16,10 @@ reading it is a technician at a workbench, not a developer with a traceback.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import shlex
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -51,6 +53,8 @@ class CollectorConfig:
     backoff_s: float = 1.0  # first retry delay; doubles each time, with jitter
     timeout_s: float = 30.0
     progress_interval_s: float = 5.0  # at most one progress POST per disk per interval
+    # http:// to anything but this machine sends the bearer token in clear: only on purpose.
+    allow_insecure_http: bool = False
 
 
 @dataclass
@@ -182,6 +186,7 @@ _COLLECTOR_KEYS = {
     "backoff_s": NUMBER,
     "timeout_s": NUMBER,
     "progress_interval_s": NUMBER,
+    "allow_insecure_http": BOOL,
 }
 _SCALARS = {
     "lot": OPT_STR,
@@ -515,6 +520,20 @@ def _resolve(value: str, base: Path | None) -> Path:
     return p
 
 
+def insecure_http(url: str) -> bool:
+    """An http:// URL whose host is not this machine (loopback names and addresses)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme.lower() != "http":
+        return False
+    host = (parts.hostname or "").rstrip(".").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return False
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return True  # a name: it resolves to wherever DNS says
+
+
 def load_config(
     path: str | os.PathLike | None = None,
     *,
@@ -554,6 +573,11 @@ def load_config(
         url = collector["url"]
         if not (url.startswith("https://") or url.startswith("http://")):
             problems.append(f"collector.url must start with https:// or http:// (got {url!r})")
+        elif insecure_http(url) and collector.get("allow_insecure_http") is not True:
+            problems.append(
+                f"collector.url {url} is http:// to another machine: the station's token would cross the "
+                "network in clear; use https://, or set collector.allow_insecure_http: true on a network you trust"
+            )
     problems += _stage_problems(doc)
     if problems:
         where = f" in {source}" if source else ""

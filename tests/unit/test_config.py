@@ -171,8 +171,24 @@ def test_cmdline_overrides_file_with_typed_values(tmp_path, no_label):
 
 
 def test_cmdline_alone_can_configure_a_collector(no_label):
-    cfg = load_config(None, cmdline="ardoise.collector.url=http://10.0.0.1:8080", by_label=no_label)
-    assert cfg.collector.url == "http://10.0.0.1:8080"
+    cfg = load_config(None, cmdline="ardoise.collector.url=https://10.0.0.1:8443", by_label=no_label)
+    assert cfg.collector.url == "https://10.0.0.1:8443"
+
+
+@pytest.mark.parametrize("url", ["http://10.0.2.2:8080", "http://collector.example.org", "http://[fe80::1]/", "http://127.0.0.1.example.org"])
+def test_http_collector_on_another_machine_is_refused_unless_allowed(tmp_path, no_label, url):
+    with pytest.raises(ConfigError, match="in clear.*allow_insecure_http"):
+        load(tmp_path, f"collector: {{url: '{url}'}}\n", no_label)
+    cfg = load(tmp_path, f"collector: {{url: '{url}', allow_insecure_http: true}}\n", no_label)
+    assert cfg.collector.url == url.rstrip("/") and cfg.collector.allow_insecure_http is True
+    # The kernel command line can allow it too (a PXE entry on the workshop's own network).
+    cfg = load_config(None, cmdline=f"ardoise.collector.url={url} ardoise.collector.allow_insecure_http=true", by_label=no_label)
+    assert cfg.collector.allow_insecure_http is True
+
+
+@pytest.mark.parametrize("url", ["https://collector.example.org", "http://127.0.0.1:8080", "http://localhost:8080", "http://[::1]:8080", "http://127.3.2.1"])
+def test_https_and_loopback_http_collectors_need_no_permission(tmp_path, no_label, url):
+    assert load(tmp_path, f"collector: {{url: '{url}'}}\n", no_label).collector.url == url
 
 
 @pytest.mark.parametrize(
