@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import logging
 import os
 import shlex
 import urllib.parse
@@ -30,6 +31,8 @@ from agent import commands
 from agent.bounded import CONFIG_MAX, read_bounded
 from agent.errors import ArdoiseError, ConfigError
 from agent.records import Media
+
+log = logging.getLogger("ardoise.config")
 
 CONFIG_NAME = "ardoise.yaml"
 DATA_LABEL = "ARDOISE"
@@ -376,16 +379,22 @@ def mountpoint_of(device: str, mounts_file: str = "/proc/self/mounts") -> Path |
 
 
 def find_data_partition(*, mount: bool = True, by_label: Path = BY_LABEL) -> Path | None:
-    """The mountpoint of the partition labelled ARDOISE, mounting it if needed; None if absent."""
-    link = by_label / DATA_LABEL
-    if not link.exists():
+    """The mountpoint of the stick's data partition, mounting it if needed; None if absent.
+
+    Which partition that is: ``discover.stick`` (labelled ARDOISE *and* on the medium the
+    live system booted from; a donated disk labelled ARDOISE is not the stick)."""
+    from agent.discover import stick
+
+    choice = stick.find(by_label)
+    log.info("data partition: %s", choice.why)
+    if choice.device is None:
         return None
-    existing = mountpoint_of(str(link))
+    device = choice.device
+    existing = mountpoint_of(device)
     if existing is not None:
         return existing
     if not mount:
         return None
-    device = os.path.realpath(link)
     PRIVATE_MOUNTPOINT.mkdir(parents=True, exist_ok=True)
     # FAT: no owners, so uid/gid options are moot; flush makes writes reach the stick sooner,
     # which matters when the technician pulls it right after the final screen; dirsync

@@ -65,9 +65,14 @@ def protection_reasons(
     reasons: list[str] = []
     for signal in system.boot_signals.get(facts.name, []):
         reasons.append(f"boot medium: {signal}")
+    booted_from = bool(system.boot_signals.get(facts.name))
     for devnode, fstype, label in facts.labels:
         if is_image_label(fstype, label):
-            reasons.append(f"boot medium: {devnode} carries the Ardoise label {label!r} ({fstype})")
+            # Only the medium we booted from is the stick (discover.stick picks its data
+            # partition there); another disk with the label is still spared: it may be a
+            # second Ardoise stick holding certificates not yet delivered.
+            what = "boot medium" if booted_from else "Ardoise stick (not the boot medium)"
+            reasons.append(f"{what}: {devnode} carries the Ardoise label {label!r} ({fstype})")
     mounted = mountpoints(facts, system)
     if mounted:
         reasons.append("mounted: " + ", ".join(sorted(set(mounted))))
