@@ -10,7 +10,7 @@ import os
 import sys
 
 from agent import __version__
-from agent.cli.output import say
+from agent.cli.output import PrintableFormatter, say
 from agent.errors import ArdoiseError
 
 # Order is the order of --help; each name is a module of this package.
@@ -39,7 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     level = logging.WARNING - 10 * min(args.verbose, 2)
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(PrintableFormatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])
     try:
         return int(args.func(args) or 0)
     except ArdoiseError as exc:

@@ -9,6 +9,7 @@ title...). JSON output needs nothing: ``json.dump`` escapes control characters i
 from __future__ import annotations
 
 import json
+import logging
 import re
 import sys
 from typing import Any, TextIO
@@ -39,3 +40,16 @@ def say(message: str) -> None:
 def show(line: str = "", file: TextIO | None = None) -> None:
     """One human line on stdout (or ``file``); a line break inside it is shown escaped."""
     print(printable(line), file=file or sys.stdout)
+
+
+class PrintableFormatter(logging.Formatter):
+    """Log lines on the terminal escape control characters too (a logged serial is as
+    hostile as a printed one); a traceback keeps its line breaks."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        saved = record.msg, record.args
+        record.msg, record.args = printable(record.getMessage()), None
+        try:
+            return super().format(record)
+        finally:
+            record.msg, record.args = saved

@@ -109,3 +109,28 @@ def test_collector_station_list_escapes_enrollment_names(monkeypatch, capsys):
     out = capsys.readouterr().out
     no_control(out)
     assert "SER\\x1b[2J" in out
+
+
+
+def test_log_lines_on_stderr_escape_controls_too(tmp_path, station, monkeypatch):
+    import io
+    import logging
+
+    from agent.cli.output import PrintableFormatter
+
+    installed = {}
+    monkeypatch.setattr(logging, "basicConfig", lambda **kw: installed.update(kw))
+    cert = issue_certificate(S.overwrite_success(), None, S.config(), station, tmp_path / "out")
+    main(["verify", str(cert.json_path)])
+    (handler,) = installed["handlers"]
+    assert isinstance(handler.formatter, PrintableFormatter)
+    stream = io.StringIO()
+    handler.setStream(stream)
+    logger = logging.getLogger("ardoise.test-control")
+    logger.addHandler(handler)
+    try:
+        logger.warning("serial %s", HOSTILE)
+    finally:
+        logger.removeHandler(handler)
+    no_control(stream.getvalue())
+    assert stream.getvalue() == "WARNING ardoise.test-control: serial " + printable(HOSTILE) + "\n"
