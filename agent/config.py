@@ -176,6 +176,32 @@ STR_LIST = _Kind(
 )
 
 
+LOT_MAX = 200
+
+
+def lot_problem(lot: object) -> str | None:
+    """Why ``lot`` cannot name a lot, or None. The collector refuses such a certificate at
+    upload (after the wipe, when it is too late to fix), so the agent refuses it at start."""
+    if not isinstance(lot, str):
+        return "a lot name must be text"
+    if not lot.strip():
+        return "a lot name cannot be empty"
+    if len(lot) > LOT_MAX:
+        return f"a lot name has at most {LOT_MAX} characters"
+    if lot != lot.strip():
+        return "a lot name cannot start or end with a space"
+    if not lot.isprintable():
+        return "a lot name cannot hold control characters"
+    return None
+
+
+LOT = _Kind(
+    f"printable text of 1 to {LOT_MAX} characters without edge spaces",
+    lambda v: v is None or lot_problem(v) is None,
+    str,
+)
+
+
 def _choice(*values: str) -> _Kind:
     return _Kind("one of " + "/".join(values), lambda v: v in values, str)
 
@@ -192,7 +218,7 @@ _COLLECTOR_KEYS = {
     "allow_insecure_http": BOOL,
 }
 _SCALARS = {
-    "lot": OPT_STR,
+    "lot": LOT,
     "customer": OPT_STR,
     "classification": OPT_STR,
     "post_classification": OPT_STR,
@@ -417,7 +443,7 @@ _INT, _FLOAT, _BOOL, _STR = (f"tag:yaml.org,2002:{t}" for t in ("int", "float", 
 
 def _text_keys() -> tuple[frozenset[str], frozenset[str]]:
     """Keys whose values are text, and keys whose values are lists of text."""
-    text_kinds = (STR, OPT_STR)
+    text_kinds = (STR, OPT_STR, LOT)
     names = {k for k, kind in _SCALARS.items() if kind in text_kinds}
     for section in _SECTIONS.values():
         names |= {k for k, kind in section.items() if kind in text_kinds}

@@ -121,7 +121,7 @@ def test_empty_file_gives_defaults(tmp_path, no_label):
         ("policy: {floppy: {}}\n", "unknown key policy.floppy"),
         ("policy: {nvme: overwrite}\n", "policy.nvme must be a mapping"),
         ("thresholds: 3\n", "thresholds must be a mapping"),
-        ("lot: [a]\n", "lot must be a string"),
+        ("lot: [a]\n", "lot must be printable text"),
         ("- a\n- b\n", "must be a mapping of keys"),
     ],
 )
@@ -305,3 +305,13 @@ def test_text_values_that_look_like_numbers_stay_the_text_typed(tmp_path, no_lab
     # Only text keys: numbers stay numbers where a number is meant, and null stays null.
     cfg = load(tmp_path, "lot: ~\nfinish_display_seconds: 10\ncollector:\n  url: https://c.example\n  retries: 3\n", no_label)
     assert cfg.lot is None and cfg.finish_display_seconds == 10 and cfg.collector.retries == 3
+
+
+@pytest.mark.parametrize("lot", ["''", "'  '", "' LOT-1'", "\"LOT\\e[2J\"", "'" + "L" * 201 + "'"])
+def test_a_lot_name_the_collector_would_refuse_is_refused_at_start(tmp_path, no_label, lot):
+    with pytest.raises(ConfigError, match="lot must be printable text of 1 to 200 characters"):
+        load(tmp_path, f"lot: {lot}\n", no_label)
+
+
+def test_a_lot_name_with_a_slash_or_accents_is_fine(tmp_path, no_label):
+    assert load(tmp_path, "lot: Dons/Lyon été 2026\n", no_label).lot == "Dons/Lyon été 2026"
