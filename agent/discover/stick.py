@@ -41,12 +41,23 @@ def live_medium_disks(system: SystemState) -> set[str]:
     return {disk for disk, signals in system.boot_signals.items() if _LIVE_SIGNALS.intersection(signals)}
 
 
+def booted_live(system: SystemState) -> bool:
+    """A live medium is mounted, whether or not its disk could be identified."""
+    return any(m.mountpoint in LIVE_MEDIUM_MOUNTS for m in system.mounts)
+
+
 def choose_data_partition(
-    live_disks: set[str], labels: Mapping[str, Sequence[Label]], by_label_target: str | None
+    live_disks: set[str], labels: Mapping[str, Sequence[Label]], by_label_target: str | None, *, live: bool | None = None
 ) -> DataPartition:
     """The decision, on recorded facts: ``labels`` are the labels of each live disk and its
-    partitions; ``by_label_target`` is where /dev/disk/by-label/ARDOISE points, if anywhere."""
-    if not live_disks:
+    partitions; ``by_label_target`` is where /dev/disk/by-label/ARDOISE points, if anywhere;
+    ``live`` whether a live medium is mounted (default: some live disk is known)."""
+    live = bool(live_disks) if live is None else live
+    if live and not live_disks:
+        # Booted live, but the medium's disk is unknown: the label alone is what an attacker
+        # controls, so no data partition rather than a guess.
+        return DataPartition(None, "the live medium's disk could not be identified: no data partition is trusted")
+    if not live:
         if by_label_target is None:
             return DataPartition(None, f"no partition labelled {DATA_LABEL}")
         return DataPartition(by_label_target, f"{by_label_target} is labelled {DATA_LABEL} (not booted from a live medium)")
@@ -72,11 +83,15 @@ def find(by_label: Path = BY_LABEL, *, live_disks: set[str] | None = None) -> Da
     from agent.discover.system import read_system_state
 
     sysfs = Sysfs()
-    live = live_medium_disks(read_system_state(sysfs)) if live_disks is None else live_disks
-    labels = {disk: facts_for_disk(disk, sysfs, probe_busy=False)[0].labels for disk in live}
+    if live_disks is None:
+        system = read_system_state(sysfs)
+        live_disks, booted = live_medium_disks(system), booted_live(system)
+    else:
+        booted = bool(live_disks)
+    labels = {disk: facts_for_disk(disk, sysfs, probe_busy=False)[0].labels for disk in live_disks}
     link = by_label / DATA_LABEL
     target = os.path.realpath(link) if link.exists() else None
-    return choose_data_partition(live, labels, target)
+    return choose_data_partition(live_disks, labels, target, live=booted)
 
 
 def main() -> int:

@@ -64,3 +64,16 @@ def test_the_live_medium_disk_is_read_from_mountinfo_and_sysfs(tmp_path):
     (proc / "swaps").write_text("Filename Type Size Used Priority\n")
     system = read_system_state(Sysfs(str(sys_root)), proc=str(proc))
     assert live_medium_disks(system) == {"sdb"}
+
+
+def test_a_live_boot_whose_medium_disk_is_unknown_trusts_no_label():
+    choice = choose_data_partition(set(), {}, "/dev/sdc1", live=True)
+    assert choice.device is None and "could not be identified" in choice.why
+
+
+def test_booted_live_is_read_from_the_mounts():
+    from agent.discover.stick import booted_live
+    from agent.discover.system import Mount, SystemState
+
+    assert booted_live(SystemState(mounts=[Mount("0:45", "/run/live/medium", "iso9660", "/dev/sr0")]))
+    assert not booted_live(SystemState(mounts=[Mount("254:0", "/", "ext4", "/dev/vda")]))
