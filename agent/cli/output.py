@@ -39,7 +39,7 @@ def say(message: str) -> None:
 
 def show(line: str = "", file: TextIO | None = None) -> None:
     """One human line on stdout (or ``file``); a line break inside it is shown escaped."""
-    print(printable(line), file=file or sys.stdout)
+    print(printable(line), file=file or sys.stdout, flush=True)
 
 
 class PrintableFormatter(logging.Formatter):

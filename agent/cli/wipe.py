@@ -21,11 +21,11 @@ import threading
 from pathlib import Path
 from typing import Callable
 
+from agent.atomic import atomic_write
 from agent.cli.output import emit_json, say, show
 from agent.errors import ArdoiseError, SanitizeError, UsageError
 from agent.records import Disk, Outcome, SanitizeResult, StepResult, StepStatus, to_dict
 from agent.sanitize import overwrite
-from agent.atomic import atomic_write
 from agent.sanitize.journal import Journal, default_state_dir
 from agent.sanitize.methods import describe_methods, get_method
 from agent.sanitize.progress import StderrPrinter, human_bytes
