@@ -6,7 +6,9 @@ signed certificate per device to DIR (or, if certificates cannot be issued, the
 
 Every named device goes through ``discover.require_targets`` first: a protected device
 (boot medium, mounted, swap, member of an array...) is refused before anything is
-written, and so is the whole command without ``--yes``.
+written, and so is the whole command without ``--yes`` or with an ``--out`` that cannot
+be written. A record that cannot go to ``--out`` after the wipe goes to the next of
+``output_dirs`` (docs/certificate.md).
 """
 
 from __future__ import annotations
