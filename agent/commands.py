@@ -25,6 +25,28 @@ log = logging.getLogger("ardoise.commands")
 
 DEFAULT_TIMEOUT = 120.0
 _LOG_LIMIT = 4000
+REDACTED = "***"
+
+
+class Secret(str):
+    """An argv element the tool needs but no record may keep (an ATA security password).
+
+    The runner receives the real value; the log lines, the ``CommandResult`` handed back
+    (whose ``to_record`` goes into the signed certificate) and any error message show
+    ``***`` instead, wherever the value appears: hdparm echoes the password in its output.
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return REDACTED
+
+
+def _redact(text: str, secrets: Sequence[str]) -> str:
+    for value in secrets:
+        if value:
+            text = text.replace(value, REDACTED)
+    return text
 
 
 @dataclass(frozen=True)
@@ -125,12 +147,29 @@ def run(
 ) -> CommandResult:
     """Run ``argv`` through the current runner, log it, and return its result.
 
+    Elements wrapped in ``Secret`` reach the tool unchanged and appear nowhere else: the
+    returned result (argv, stdout, stderr), the log and the errors say ``***``.
+
     ``check`` raises ``ToolError`` unless the exit code is in ``ok_codes``. Tools whose exit
     code is a bitmask (smartctl) are called with ``check=False`` and decoded by the caller.
     """
-    argv = tuple(str(a) for a in argv)
+    secrets = [str(a) for a in argv if isinstance(a, Secret)]
+    real = tuple(str(a) for a in argv)
+    argv = tuple(REDACTED if isinstance(a, Secret) else str(a) for a in argv)
     log.debug("run: %s", " ".join(argv))
-    result = _runner(argv, timeout=timeout, input=input)
+    try:
+        result = _runner(real, timeout=timeout, input=input)
+    except ToolError as exc:
+        if not secrets:
+            raise
+        detail = {k: _redact(str(v), secrets) if isinstance(v, str) else v for k, v in exc.detail.items()}
+        if "argv" in detail:
+            detail["argv"] = list(argv)
+        raise type(exc)(_redact(exc.message, secrets), **detail) from None
+    if secrets:
+        result = CommandResult(
+            argv, result.returncode, _redact(result.stdout, secrets), _redact(result.stderr, secrets), result.duration
+        )
     log.info(
         "ran: %s -> exit %d in %.2fs", " ".join(argv), result.returncode, result.duration
     )

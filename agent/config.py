@@ -16,8 +16,11 @@ reading it is a technician at a workbench, not a developer with a traceback.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
+import logging
 import os
 import shlex
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -25,8 +28,11 @@ from typing import Any, Callable
 import yaml
 
 from agent import commands
+from agent.bounded import CONFIG_MAX, read_bounded
 from agent.errors import ArdoiseError, ConfigError
 from agent.records import Media
+
+log = logging.getLogger("ardoise.config")
 
 CONFIG_NAME = "ardoise.yaml"
 DATA_LABEL = "ARDOISE"
@@ -50,6 +56,8 @@ class CollectorConfig:
     backoff_s: float = 1.0  # first retry delay; doubles each time, with jitter
     timeout_s: float = 30.0
     progress_interval_s: float = 5.0  # at most one progress POST per disk per interval
+    # http:// to anything but this machine sends the bearer token in clear: only on purpose.
+    allow_insecure_http: bool = False
 
 
 @dataclass
@@ -168,6 +176,32 @@ STR_LIST = _Kind(
 )
 
 
+LOT_MAX = 200
+
+
+def lot_problem(lot: object) -> str | None:
+    """Why ``lot`` cannot name a lot, or None. The collector refuses such a certificate at
+    upload (after the wipe, when it is too late to fix), so the agent refuses it at start."""
+    if not isinstance(lot, str):
+        return "a lot name must be text"
+    if not lot.strip():
+        return "a lot name cannot be empty"
+    if len(lot) > LOT_MAX:
+        return f"a lot name has at most {LOT_MAX} characters"
+    if lot != lot.strip():
+        return "a lot name cannot start or end with a space"
+    if not lot.isprintable():
+        return "a lot name cannot hold control characters"
+    return None
+
+
+LOT = _Kind(
+    f"printable text of 1 to {LOT_MAX} characters without edge spaces",
+    lambda v: v is None or lot_problem(v) is None,
+    str,
+)
+
+
 def _choice(*values: str) -> _Kind:
     return _Kind("one of " + "/".join(values), lambda v: v in values, str)
 
@@ -181,9 +215,10 @@ _COLLECTOR_KEYS = {
     "backoff_s": NUMBER,
     "timeout_s": NUMBER,
     "progress_interval_s": NUMBER,
+    "allow_insecure_http": BOOL,
 }
 _SCALARS = {
-    "lot": OPT_STR,
+    "lot": LOT,
     "customer": OPT_STR,
     "classification": OPT_STR,
     "post_classification": OPT_STR,
@@ -370,16 +405,22 @@ def mountpoint_of(device: str, mounts_file: str = "/proc/self/mounts") -> Path |
 
 
 def find_data_partition(*, mount: bool = True, by_label: Path = BY_LABEL) -> Path | None:
-    """The mountpoint of the partition labelled ARDOISE, mounting it if needed; None if absent."""
-    link = by_label / DATA_LABEL
-    if not link.exists():
+    """The mountpoint of the stick's data partition, mounting it if needed; None if absent.
+
+    Which partition that is: ``discover.stick`` (labelled ARDOISE *and* on the medium the
+    live system booted from; a donated disk labelled ARDOISE is not the stick)."""
+    from agent.discover import stick
+
+    choice = stick.find(by_label)
+    log.info("data partition: %s", choice.why)
+    if choice.device is None:
         return None
-    existing = mountpoint_of(str(link))
+    device = choice.device
+    existing = mountpoint_of(device)
     if existing is not None:
         return existing
     if not mount:
         return None
-    device = os.path.realpath(link)
     PRIVATE_MOUNTPOINT.mkdir(parents=True, exist_ok=True)
     # FAT: no owners, so uid/gid options are moot; flush makes writes reach the stick sooner,
     # which matters when the technician pulls it right after the final screen; dirsync
@@ -397,9 +438,63 @@ def find_data_partition(*, mount: bool = True, by_label: Path = BY_LABEL) -> Pat
 # --------------------------------------------------------------------------- loading
 
 
+_INT, _FLOAT, _BOOL, _STR = (f"tag:yaml.org,2002:{t}" for t in ("int", "float", "bool", "str"))
+
+
+def _text_keys() -> tuple[frozenset[str], frozenset[str]]:
+    """Keys whose values are text, and keys whose values are lists of text."""
+    text_kinds = (STR, OPT_STR, LOT)
+    names = {k for k, kind in _SCALARS.items() if kind in text_kinds}
+    for section in _SECTIONS.values():
+        names |= {k for k, kind in section.items() if kind in text_kinds}
+    lists = {k for k, kind in _SCALARS.items() if kind is STR_LIST}
+    return frozenset(names), frozenset(lists)
+
+
+class _ConfigLoader(yaml.SafeLoader):
+    """``safe_load`` with two changes for a file technicians type by hand.
+
+    A key given twice is refused, naming it: YAML keeps the last one silently, so a second
+    ``collector:`` block further down would quietly replace the first. And a text value
+    that YAML would read as a number or a boolean stays the text that was typed: ``lot:
+    12`` is the lot "12", ``lot: 0012`` is not the octal 10, a serial ``0123`` is not 83."""
+
+    TEXT, TEXT_LISTS = frozenset(), frozenset()
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, Any] = {}
+            for key_node, value_node in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                if isinstance(key, (str, int, float, bool)) or key is None:
+                    if key in seen:
+                        raise yaml.constructor.ConstructorError(
+                            f"while reading the mapping at line {seen[key].line + 1}", seen[key],
+                            f"key {key!r} is given twice", key_node.start_mark,
+                        )
+                    seen[key] = key_node.start_mark
+                if key in self.TEXT:
+                    _as_text(value_node)
+                elif key in self.TEXT_LISTS and isinstance(value_node, yaml.SequenceNode):
+                    for item in value_node.value:
+                        _as_text(item)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _as_text(node) -> None:
+    if isinstance(node, yaml.ScalarNode) and node.style is None and node.tag in (_INT, _FLOAT, _BOOL):
+        node.tag = _STR
+
+
+_ConfigLoader.TEXT, _ConfigLoader.TEXT_LISTS = _text_keys()
+
+
 def _read_yaml(path: Path) -> Any:
     try:
-        text = path.read_text(encoding="utf-8-sig")  # Windows editors add a BOM on the stick
+        # Windows editors add a BOM on the stick.
+        text = read_bounded(path, CONFIG_MAX).decode("utf-8-sig")
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist") from None
     except OSError as exc:
@@ -407,7 +502,7 @@ def _read_yaml(path: Path) -> Any:
     except UnicodeDecodeError:
         raise ConfigError(f"config file {path} is not UTF-8 text") from None
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_ConfigLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -460,6 +555,20 @@ def _resolve(value: str, base: Path | None) -> Path:
     return p
 
 
+def insecure_http(url: str) -> bool:
+    """An http:// URL whose host is not this machine (loopback names and addresses)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme.lower() != "http":
+        return False
+    host = (parts.hostname or "").rstrip(".").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return False
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return True  # a name: it resolves to wherever DNS says
+
+
 def load_config(
     path: str | os.PathLike | None = None,
     *,
@@ -499,6 +608,11 @@ def load_config(
         url = collector["url"]
         if not (url.startswith("https://") or url.startswith("http://")):
             problems.append(f"collector.url must start with https:// or http:// (got {url!r})")
+        elif insecure_http(url) and collector.get("allow_insecure_http") is not True:
+            problems.append(
+                f"collector.url {url} is http:// to another machine: the station's token would cross the "
+                "network in clear; use https://, or set collector.allow_insecure_http: true on a network you trust"
+            )
     problems += _stage_problems(doc)
     if problems:
         where = f" in {source}" if source else ""

@@ -140,11 +140,13 @@ def cmd_station_list(args) -> int:
     if not infos:
         print("no station enrolled", file=sys.stderr)
         return 0
+    from agent.cli.output import printable  # names, lots and key ids come from enrollments: no escapes
+
     print(f"{'STATION':20} {'NAME':20} {'KEY ID':18} {'LOT':16} {'CERTS':>6} STATUS")
     for i in infos:
         status = f"revoked {stations.iso(i.revoked_at)}" if i.revoked_at else "active"
-        print(f"{i.station_id:20} {(i.name or '-')[:20]:20} {i.key_id[:16] + '..':18} {(i.lot or '-')[:16]:16} "
-              f"{i.certificates:>6} {status}")
+        print(printable(f"{i.station_id:20} {(i.name or '-')[:20]:20} {i.key_id[:16] + '..':18} "
+                        f"{(i.lot or '-')[:16]:16} {i.certificates:>6} {status}"))
     return 0
 
 

@@ -16,6 +16,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from agent.bounded import KEY_MAX, read_bounded
 from agent.errors import CertificateError, ConfigError
 
 PRIVATE_KEY_FILE = "station-key.pem"
@@ -64,7 +65,7 @@ class StationKey:
     def load(cls, state_dir: str | os.PathLike) -> "StationKey":
         path = Path(state_dir) / PRIVATE_KEY_FILE
         try:
-            data = path.read_bytes()
+            data = read_bounded(path, KEY_MAX)
         except FileNotFoundError:
             raise ConfigError(f"no station key at {path}") from None
         except OSError as exc:
@@ -159,7 +160,7 @@ def load_public_keys(path: str | os.PathLike) -> dict[str, Ed25519PublicKey]:
     keys: dict[str, Ed25519PublicKey] = {}
     for f in files:
         try:
-            data = f.read_bytes()
+            data = read_bounded(f, KEY_MAX)
         except OSError as exc:
             raise CertificateError(f"cannot read key file {f}: {exc.strerror}") from None
         key = load_public_key(data, source=str(f))

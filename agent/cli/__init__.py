@@ -10,6 +10,7 @@ import os
 import sys
 
 from agent import __version__
+from agent.cli.output import PrintableFormatter, say
 from agent.errors import ArdoiseError
 
 # Order is the order of --help; each name is a module of this package.
@@ -38,11 +39,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     level = logging.WARNING - 10 * min(args.verbose, 2)
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(PrintableFormatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])
     try:
         return int(args.func(args) or 0)
     except ArdoiseError as exc:
-        print(f"ardoise: {exc}", file=sys.stderr)
+        say(f"ardoise: {exc}")
         return exc.exit_code
     except KeyboardInterrupt:
         print("ardoise: interrupted", file=sys.stderr)
@@ -55,5 +58,5 @@ def main(argv: list[str] | None = None) -> int:
         if os.environ.get("ARDOISE_DEBUG"):
             raise
         log.debug("internal error", exc_info=True)
-        print(f"ardoise: internal error: {type(exc).__name__}: {exc} (set ARDOISE_DEBUG=1 for details)", file=sys.stderr)
+        say(f"ardoise: internal error: {type(exc).__name__}: {exc} (set ARDOISE_DEBUG=1 for details)")
         return 70

@@ -7,7 +7,7 @@ import sys
 from agent import discover
 from agent.audit import audit_machine
 from agent.cli.disks import human_size
-from agent.cli.output import emit_json, say
+from agent.cli.output import emit_json, say, show
 from agent.records import AuditReport, Transport
 
 
@@ -50,7 +50,7 @@ def run(args) -> int:
 
 
 def _line(label: str, value: object) -> None:
-    print(f"{label:<10} {value}")
+    show(f"{label:<10} {value}")
 
 
 def print_report(r: AuditReport) -> None:
@@ -92,4 +92,5 @@ def print_report(r: AuditReport) -> None:
             f"{d.disk.path} {d.disk.model or ''} {human_size(d.disk.size_bytes)} {hours}: "
             f"{d.health.verdict.value} ({'; '.join(d.health.reasons)})",
         )
-    print(f"\nVerdict: {r.verdict.value.upper()} - {'; '.join(r.reasons)}", file=out)
+    show(file=out)
+    show(f"Verdict: {r.verdict.value.upper()} - {'; '.join(r.reasons)}", file=out)

@@ -1,12 +1,29 @@
-"""How commands print: JSON on stdout for machines, human text to stderr or stdout."""
+"""How commands print: JSON on stdout for machines, human text to stderr or stdout.
+
+Every human line goes through ``printable``: serials, models, DMI strings, key ids and
+certificate fields come from hardware, files or the network, and a terminal obeys the
+escape sequences in them (clear the screen, rewrite a line to read "valid", set the window
+title...). JSON output needs nothing: ``json.dump`` escapes control characters itself.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
+import re
 import sys
-from typing import Any
+from typing import Any, TextIO
 
 from agent.records import to_dict
+
+# C0 controls and DEL, C1 controls, and the Unicode characters that reorder or break a line
+# on screen (bidi overrides and isolates, line and paragraph separators).
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: object) -> str:
+    """``text`` with every control character shown as a visible escape (``\\x1b``)."""
+    return _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), str(text))
 
 
 def emit_json(obj: Any) -> None:
@@ -17,4 +34,22 @@ def emit_json(obj: Any) -> None:
 
 def say(message: str) -> None:
     """A human message: always stderr, so stdout stays machine-readable."""
-    print(message, file=sys.stderr, flush=True)
+    print(printable(message), file=sys.stderr, flush=True)
+
+
+def show(line: str = "", file: TextIO | None = None) -> None:
+    """One human line on stdout (or ``file``); a line break inside it is shown escaped."""
+    print(printable(line), file=file or sys.stdout, flush=True)
+
+
+class PrintableFormatter(logging.Formatter):
+    """Log lines on the terminal escape control characters too (a logged serial is as
+    hostile as a printed one); a traceback keeps its line breaks."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        saved = record.msg, record.args
+        record.msg, record.args = printable(record.getMessage()), None
+        try:
+            return super().format(record)
+        finally:
+            record.msg, record.args = saved

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 
 from agent import discover
-from agent.cli.output import emit_json
+from agent.cli.output import emit_json, show
 from agent.records import SanitizePlan, to_dict
 
 
@@ -68,18 +68,18 @@ def plan_json(plan: SanitizePlan) -> dict:
 def print_plan(plan: SanitizePlan, out=None) -> None:
     d = plan.disk
     ident = " ".join(x for x in (d.model, d.serial) if x) or d.identity
-    print(f"{d.path}  {d.transport.value}/{d.media.value}  {ident}", file=out)
+    show(f"{d.path}  {d.transport.value}/{d.media.value}  {ident}", file=out)
     if plan.not_target:
-        print(f"  {plan.not_target}", file=out)
-        print(file=out)
+        show(f"  {plan.not_target}", file=out)
+        show(file=out)
         return
     for prep in plan.prepare:
-        print(f"  first: {prep.method} - {prep.reason}", file=out)
+        show(f"  first: {prep.method} - {prep.reason}", file=out)
     for i, step in enumerate(plan.steps, 1):
-        print(f"  {i}. {step.method} [{step.category.value}] - {step.reason}", file=out)
+        show(f"  {i}. {step.method} [{step.category.value}] - {step.reason}", file=out)
     for step in plan.skipped:
-        print(f"  -  {step.method}: {step.reason}", file=out)
-    print(f"  verify: {plan.verify}", file=out)
+        show(f"  -  {step.method}: {step.reason}", file=out)
+    show(f"  verify: {plan.verify}", file=out)
     for note in plan.notes:
-        print(f"  note: {note}", file=out)
-    print(file=out)
+        show(f"  note: {note}", file=out)
+    show(file=out)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from agent.bounded import CERTIFICATE_MAX, read_bounded
 from agent.cli.key import add_state_dir_options, resolve_state_dir
 from agent.cli.output import emit_json, say
 from agent.errors import CertificateError, UsageError
@@ -29,10 +30,12 @@ def register(sub) -> None:
 def trusted_keys(args) -> dict:
     from agent.certify.keys import PUBLIC_KEY_FILE, PRIVATE_KEY_FILE, load_public_keys
 
-    if args.key:
-        return load_public_keys(args.key)
-    if args.keys:
-        return load_public_keys(args.keys)
+    if args.key or args.keys:
+        try:
+            return load_public_keys(args.key or args.keys)
+        except CertificateError as exc:
+            # A wrong --key is a mistake on the command line (exit 2), not a bad certificate.
+            raise UsageError(f"--key{'s' if args.keys else ''}: {exc}") from None
     try:
         state = resolve_state_dir(args)
     except CertificateError:
@@ -44,14 +47,13 @@ def trusted_keys(args) -> dict:
 
 
 def run(args) -> int:
-    from agent.certify.check import check_file
     from agent.certify.envelope import PAYLOAD_TYPES
 
     keys = trusted_keys(args)
     results = []
     all_valid = True
     for name in args.files:
-        report = check_file(name, keys, payload_type=PAYLOAD_TYPES)
+        report = _check(name, keys, payload_type=PAYLOAD_TYPES)
         all_valid &= report.valid
         results.append({"file": name, **report.to_dict(), "certificate_id": _id(report.payload)})
         if report.valid:
@@ -61,6 +63,20 @@ def run(args) -> int:
     if args.json:
         emit_json(results)
     return 0 if all_valid else 6
+
+
+def _check(name: str, keys: dict, **kw):
+    """``check_file``, with the read bounded: /dev/zero or a huge file is refused as a
+    file that cannot be a certificate, instead of being read into memory."""
+    from agent.certify.check import MISSING_FILE, CheckReport, check_certificate
+
+    try:
+        data = read_bounded(name, CERTIFICATE_MAX)
+    except FileNotFoundError:
+        return CheckReport(False, [f"{MISSING_FILE}: no such file"], codes=[MISSING_FILE])
+    except OSError as exc:
+        return CheckReport(False, [f"{MISSING_FILE}: cannot read ({exc.strerror})"], codes=[MISSING_FILE])
+    return check_certificate(data, keys, **kw)
 
 
 def _id(payload) -> str | None:

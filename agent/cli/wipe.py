@@ -6,7 +6,9 @@ signed certificate per device to DIR (or, if certificates cannot be issued, the
 
 Every named device goes through ``discover.require_targets`` first: a protected device
 (boot medium, mounted, swap, member of an array...) is refused before anything is
-written, and so is the whole command without ``--yes``.
+written, and so is the whole command without ``--yes`` or with an ``--out`` that cannot
+be written. A record that cannot go to ``--out`` after the wipe goes to the next of
+``output_dirs`` (docs/certificate.md).
 """
 
 from __future__ import annotations
@@ -14,12 +16,15 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
+import tempfile
 import threading
 from pathlib import Path
 from typing import Callable
 
-from agent.cli.output import emit_json, say
+from agent.atomic import atomic_write
+from agent.cli.output import emit_json, say, show
 from agent.errors import ArdoiseError, SanitizeError, UsageError
 from agent.records import Disk, Outcome, SanitizeResult, StepResult, StepStatus, to_dict
 from agent.sanitize import overwrite
@@ -79,6 +84,9 @@ def run(args) -> int:
     if not args.yes:
         names = ", ".join(d.path for d in disks)
         raise UsageError(f"wiping destroys everything on {names}: add --yes to confirm")
+    # A wipe whose outcome cannot be written is the worst result there is: the donor's data
+    # is gone and nothing proves it. Refuse a bad --out while the disks are still intact.
+    require_writable_dir(Path(args.out))
 
     journal = Journal(state_dir)
     cancel = threading.Event()
@@ -91,13 +99,22 @@ def run(args) -> int:
         results = wipe_all(disks, worker)
     printer.close()
 
-    outputs = [_write_outputs(r, Path(args.out), config, state_dir) for r in results]
+    outputs: list[list[str]] = []
+    unrecorded = False
+    for r in results:
+        try:
+            outputs.append(_write_outputs(r, Path(args.out), config, state_dir))
+        except SanitizeError as exc:  # the summary line below is then the only record left
+            say(f"ardoise: {exc}")
+            outputs.append([])
+            unrecorded = True
     if args.json:
         emit_json([{**to_dict(r), "files": files} for r, files in zip(results, outputs)])
     else:
         for r, files in zip(results, outputs):
-            print(summary_line(r) + (f" -> {files[0]}" if files else ""), flush=True)
-    return 0 if results and all(r.outcome is Outcome.SUCCESS for r in results) else SanitizeError.exit_code
+            show(summary_line(r) + (f" -> {files[0]}" if files else ""))
+    ok = results and all(r.outcome is Outcome.SUCCESS for r in results) and not unrecorded
+    return 0 if ok else SanitizeError.exit_code
 
 
 def _rate(text: str) -> float:
@@ -185,25 +202,80 @@ class _cancel_on_signals:
             signal.signal(sig, handler)
 
 
+def require_writable_dir(path: Path) -> None:
+    """``--out`` must be a directory we can create files in (created if missing)."""
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"--out {path} is not a directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        # os.access says yes to root on a read-only mount or an immutable directory: try.
+        fd, probe = tempfile.mkstemp(dir=path, prefix=".ardoise-probe-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise UsageError(f"--out {path} is not writable: {exc.strerror}") from None
+
+
+FALLBACK_DIRS = (Path("/var/lib/ardoise/certificates"), Path(tempfile.gettempdir()) / "ardoise-certificates")
+
+
+def output_dirs(out_dir: Path, state_dir: Path) -> list[Path]:
+    """Where a finished wipe's record may go, in order: --out, then the state directory
+    (the stick's ``ardoise/`` in the image), then the station's disk, then a temporary
+    directory, so that something always says what happened to the disk."""
+    dirs: list[Path] = []
+    for d in (out_dir, state_dir / "certificates", *FALLBACK_DIRS):
+        if d not in dirs:
+            dirs.append(d)
+    return dirs
+
+
 def _write_outputs(result: SanitizeResult, out_dir: Path, config, state_dir: Path) -> list[str]:
-    """A signed certificate; if that cannot be issued, the raw result as JSON."""
+    """A signed certificate; if that cannot be issued, the raw result as JSON. The disk is
+    already wiped here, so a directory that stopped being writable during the wipe is not
+    the end: the next place of ``output_dirs`` is tried, and the technician told."""
+    dirs = output_dirs(out_dir, state_dir)
+    problems: list[str] = []
     try:
         from agent.certify import issue_certificate
         from agent.certify.keys import StationKey
 
         key = StationKey.load_or_create(state_dir)
-        files = issue_certificate(result, None, config, key, out_dir)
-        return [str(p) for p in (files.json_path, files.pdf_path) if p is not None]
     except ImportError:
-        reason = "certificates are not available in this build"
+        key, reason = None, "certificates are not available in this build"
     except ArdoiseError as exc:
-        reason = f"certificate not issued: {exc}"
+        key, reason = None, f"certificate not issued: {exc}"
+    if key is not None:
+        for d in dirs:
+            try:
+                files = issue_certificate(result, None, config, key, d)
+            except (OSError, ArdoiseError) as exc:
+                problems.append(f"{d}: {getattr(exc, 'strerror', None) or exc}")
+                continue
+            _say_fallback(result, out_dir, d, problems)
+            return [str(p) for p in (files.json_path, files.pdf_path) if p is not None]
+        reason = "certificate not written"
     say(f"{result.disk.path}: {reason}; writing the result record instead")
-    out_dir.mkdir(parents=True, exist_ok=True)
     name = result.disk.serial or result.disk.name
-    path = out_dir / f"{''.join(c if c.isalnum() or c in '-_.' else '_' for c in name)}-result.json"
-    path.write_text(json.dumps(to_dict(result), indent=2) + "\n")
-    return [str(path)]
+    filename = f"{''.join(c if c.isalnum() or c in '-_.' else '_' for c in name)}-result.json"
+    data = (json.dumps(to_dict(result), indent=2) + "\n").encode()
+    for d in dirs:
+        try:
+            atomic_write(d / filename, data)
+        except OSError as exc:
+            problems.append(f"{d}: {exc.strerror}")
+            continue
+        _say_fallback(result, out_dir, d, problems)
+        return [str(d / filename)]
+    raise SanitizeError(
+        f"{result.disk.path} ended {result.outcome.value} but no record could be written anywhere ("
+        + "; ".join(problems) + ")"
+    )
+
+
+def _say_fallback(result: SanitizeResult, out_dir: Path, written: Path, problems: list[str]) -> None:
+    if written != out_dir:
+        say(f"{result.disk.path}: cannot write to {out_dir} ({'; '.join(problems)}): record written to {written} instead")
 
 
 def summary_line(r: SanitizeResult) -> str:

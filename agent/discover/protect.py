@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from agent.discover import udev
-from agent.discover.system import SystemState, mount_devnum
+from agent.discover.system import FileId, SystemState, mount_devnum
 from agent.records import Transport
 
 # The image's labels (image/ builds them): the data partition is "ARDOISE", the ISO's volume
@@ -38,6 +38,8 @@ class DeviceFacts:
     labels: list[tuple[str, str | None, str | None]] = field(default_factory=list)
     busy: str | None = None  # why an exclusive open was refused (EBUSY: claimed by the kernel)
     is_file: bool = False
+    file_id: FileId | None = None  # (st_dev, st_ino) of a regular file target
+    open_by: list[str] = field(default_factory=list)  # other processes holding the file open
 
 
 def is_image_label(fstype: str | None, label: str | None) -> bool:
@@ -63,9 +65,14 @@ def protection_reasons(
     reasons: list[str] = []
     for signal in system.boot_signals.get(facts.name, []):
         reasons.append(f"boot medium: {signal}")
+    booted_from = bool(system.boot_signals.get(facts.name))
     for devnode, fstype, label in facts.labels:
         if is_image_label(fstype, label):
-            reasons.append(f"boot medium: {devnode} carries the Ardoise label {label!r} ({fstype})")
+            # Only the medium we booted from is the stick (discover.stick picks its data
+            # partition there); another disk with the label is still spared: it may be a
+            # second Ardoise stick holding certificates not yet delivered.
+            what = "boot medium" if booted_from else "Ardoise stick (not the boot medium)"
+            reasons.append(f"{what}: {devnode} carries the Ardoise label {label!r} ({fstype})")
     mounted = mountpoints(facts, system)
     if mounted:
         reasons.append("mounted: " + ", ".join(sorted(set(mounted))))
@@ -78,6 +85,7 @@ def protection_reasons(
     # reason of its own when nothing above explains it (ZFS, a process using it exclusively).
     if facts.busy and not (mounted or swap or facts.holders):
         reasons.append(f"in use: {facts.busy}")
+    reasons += file_reasons(facts, system)
     if facts.read_only:
         reasons.append("read-only device")
     if facts.size_bytes <= 0:
@@ -92,6 +100,25 @@ def protection_reasons(
         reasons.append(f"{facts.transport.value} device: out of scope unless named explicitly")
     if not explicit and facts.is_file:
         reasons.append("regular file: out of scope unless named explicitly")
+    return reasons
+
+
+def file_reasons(facts: DeviceFacts, system: SystemState) -> list[str]:
+    """A regular file (``--allow-file``) the system uses as a disk is protected like one:
+    writing a loop device's backing file rewrites that disk under its mounted filesystem."""
+    if facts.file_id is None:
+        return []
+    reasons = []
+    for loop in system.loop_backing.get(facts.file_id, []):
+        mounted = sorted({m.mountpoint for m in system.mounts if mount_devnum(m) in loop.devnums})
+        where = f", mounted: {', '.join(mounted)}" if mounted else ""
+        reasons.append(f"backs loop device /dev/{loop.name}{where}")
+    if facts.file_id in system.mount_source_files:
+        reasons.append("mounted: " + ", ".join(sorted(system.mount_source_files[facts.file_id])))
+    if facts.file_id in system.swap_files:
+        reasons.append("active swap file")
+    if facts.open_by:
+        reasons.append("open by " + ", ".join(facts.open_by))
     return reasons
 
 

@@ -27,6 +27,19 @@ class Mount:
     source: str
 
 
+# A regular file's identity: (st_dev, st_ino). Paths lie (symlinks, bind mounts, a loop's
+# backing path as its creator spelled it); the inode does not.
+FileId = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class LoopUse:
+    """A loop device and the devnums (itself, its partitions, what is stacked on them)."""
+
+    name: str
+    devnums: frozenset[str] = frozenset()
+
+
 @dataclass
 class SystemState:
     """The facts about the running system that protect disks, gathered once per decision."""
@@ -35,6 +48,34 @@ class SystemState:
     swap_devnums: set[str] = field(default_factory=set)
     # whole-disk name -> the boot signals that point at it ("holds /", "holds /run/live/medium")
     boot_signals: dict[str, list[str]] = field(default_factory=dict)
+    # For --allow-file targets: the regular files the system is using as disks.
+    swap_files: dict[FileId, str] = field(default_factory=dict)  # active swap files -> path
+    loop_backing: dict[FileId, list[LoopUse]] = field(default_factory=dict)  # file -> loops on it
+    mount_source_files: dict[FileId, list[str]] = field(default_factory=dict)  # file -> mountpoints
+
+
+def file_id(path: str) -> FileId | None:
+    """The identity of the regular file at ``path``, or None (missing, not a regular file)."""
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return (st.st_dev, st.st_ino) if stat.S_ISREG(st.st_mode) else None
+
+
+def loop_backing_files(sysfs: Sysfs) -> dict[FileId, list[LoopUse]]:
+    """Which regular file each attached loop device reads and writes."""
+    out: dict[FileId, list[LoopUse]] = {}
+    for name in sysfs.disk_names():
+        if not name.startswith("loop"):
+            continue
+        backing = sysfs.read(sysfs.block_dir(name) / "loop" / "backing_file")
+        if not backing:
+            continue
+        fid = file_id(backing.removesuffix(" (deleted)"))
+        if fid is not None:
+            out.setdefault(fid, []).append(LoopUse(name, frozenset(sysfs.stacked_devnums(name))))
+    return out
 
 
 def _unescape(field_text: str) -> str:
@@ -114,4 +155,14 @@ def read_system_state(sysfs: Sysfs | None = None, *, proc: str = "/proc") -> Sys
                 continue  # overlay / tmpfs root of a live system: the live medium mount says where
             for disk in sysfs.whole_disks_under(devnum):
                 boot.setdefault(disk, []).append(f"holds {m.mountpoint}")
-    return SystemState(mounts=mounts, swap_devnums=swap_devnums, boot_signals=boot)
+    swap_files = {fid: n for n in swap_names if (fid := file_id(n)) is not None}
+    # A filesystem mounted straight from a file (FUSE image mounts; the kernel's own image
+    # mounts go through a loop device, covered by loop_backing).
+    sources: dict[FileId, list[str]] = {}
+    for m in mounts:
+        if m.source.startswith("/") and not m.source.startswith("/dev/"):
+            fid = file_id(m.source)
+            if fid is not None:
+                sources.setdefault(fid, []).append(m.mountpoint)
+    return SystemState(mounts=mounts, swap_devnums=swap_devnums, boot_signals=boot, swap_files=swap_files,
+                       loop_backing=loop_backing_files(sysfs), mount_source_files=sources)

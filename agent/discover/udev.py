@@ -82,8 +82,21 @@ def device_get_wwn(props: Props) -> str | None:
 
 
 def decode_enc(value: str) -> str:
-    r"""udev's ``*_ENC`` properties escape unsafe bytes as ``\xNN``; ID_MODEL has them as ``_``."""
-    return re.sub(r"\\x([0-9a-fA-F]{2})", lambda m: chr(int(m.group(1), 16)), value)
+    r"""udev's ``*_ENC`` properties escape unsafe bytes as ``\xNN``; ID_MODEL has them as ``_``.
+
+    The escapes are *bytes*, usually pieces of UTF-8 ("Caf\xc3\xa9" is "Café"), next to
+    characters udev left as they were: the whole value is turned back into bytes, then
+    decoded as UTF-8. A byte that is not UTF-8 (a Latin-1 firmware string) stays visible as
+    ``\xNN`` rather than becoming a guessed character. A NUL or other control byte is kept
+    as the drive sent it: the certificate records it, and every surface escapes it."""
+    raw = bytearray()
+    pos = 0
+    for m in re.finditer(r"\\x([0-9a-fA-F]{2})", value):
+        raw += value[pos:m.start()].encode("utf-8", "surrogatepass")
+        raw.append(int(m.group(1), 16))
+        pos = m.end()
+    raw += value[pos:].encode("utf-8", "surrogatepass")
+    return raw.decode("utf-8", "backslashreplace")
 
 
 def _clean(value: str | None) -> str | None:

@@ -261,7 +261,7 @@ def erase_timeout(info: AtaInfo, enhanced: bool) -> float:
 
 def set_password(device: str, password: str, log: CommandLog) -> None:
     res = log.add(
-        commands.run(["hdparm", "--user-master", "u", "--security-set-pass", password, device], timeout=60)
+        commands.run(["hdparm", "--user-master", "u", "--security-set-pass", commands.Secret(password), device], timeout=60)
     )
     _require_ok(res, "ATA SECURITY SET PASSWORD")
 
@@ -271,21 +271,21 @@ def security_erase(
 ) -> None:
     flag = "--security-erase-enhanced" if enhanced else "--security-erase"
     res = log.add(
-        commands.run(["hdparm", "--user-master", "u", flag, password, device], timeout=timeout)
+        commands.run(["hdparm", "--user-master", "u", flag, commands.Secret(password), device], timeout=timeout)
     )
     _require_ok(res, f"ATA SECURITY ERASE UNIT ({'enhanced' if enhanced else 'normal'})")
 
 
 def unlock(device: str, password: str, log: CommandLog) -> None:
     res = log.add(
-        commands.run(["hdparm", "--user-master", "u", "--security-unlock", password, device], timeout=60)
+        commands.run(["hdparm", "--user-master", "u", "--security-unlock", commands.Secret(password), device], timeout=60)
     )
     _require_ok(res, "ATA SECURITY UNLOCK")
 
 
 def disable(device: str, password: str, log: CommandLog) -> None:
     res = log.add(
-        commands.run(["hdparm", "--user-master", "u", "--security-disable", password, device], timeout=60)
+        commands.run(["hdparm", "--user-master", "u", "--security-disable", commands.Secret(password), device], timeout=60)
     )
     _require_ok(res, "ATA SECURITY DISABLE PASSWORD")
 

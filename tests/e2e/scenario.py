@@ -30,7 +30,8 @@ def make_config(collector: Collector | None, token: str | None, lot: str, *,
         "finish_display_seconds: 1\n"
     ) + extra
     if collector is not None:
-        text += f"collector:\n  url: {collector.guest_url}\n  token: {token}\n"
+        # QEMU's user network: the host is 10.0.2.2, so http:// must be allowed explicitly.
+        text += f"collector:\n  url: {collector.guest_url}\n  token: {token}\n  allow_insecure_http: true\n"
     return text
 
 

@@ -309,3 +309,22 @@ def _next_event_for_any(watcher, wait_s: float = 5.0):
         return watcher.events.get(timeout=wait_s)
     except queue.Empty:
         return None
+
+
+def test_data_partition_is_the_one_on_the_boot_medium_not_the_one_the_label_link_names(loopdevs, tmp_path):
+    """Two FAT partitions labelled ARDOISE: the stick (the 'boot medium' here) and a donated
+    disk that won /dev/disk/by-label/ARDOISE. The labels are read from the real devices."""
+    from agent.discover import stick
+
+    ours, donated = loopdevs.create(64 * MiB), loopdevs.create(64 * MiB)
+    for dev in (ours, donated):
+        subprocess.run(["mkfs.vfat", "-F", "32", "-n", "ARDOISE", dev], check=True, capture_output=True)
+    by_label = tmp_path / "by-label"
+    by_label.mkdir()
+    (by_label / "ARDOISE").symlink_to(donated)
+    choice = stick.find(by_label, live_disks={os.path.basename(ours)})
+    assert choice.device == ours, choice.why
+    assert f"{donated}, also labelled ARDOISE, is not on it and is ignored" in choice.why
+    # Booted from a medium without a data partition: none, whatever the link says.
+    blank = loopdevs.create(8 * MiB)
+    assert stick.find(by_label, live_disks={os.path.basename(blank)}).device is None

@@ -194,3 +194,104 @@ def test_sigterm_stops_the_wipe_cleanly_as_interrupted_and_keeps_the_journal(loo
     result = json.loads(out)[0]
     assert result["outcome"] == "interrupted"
     assert list((state / "journal").glob("*.json"))  # kept, so the next run resumes
+
+
+def test_out_that_is_a_file_is_refused_before_the_disk_is_touched(loopdevs, tmp_path):
+    dev = loopdevs.create(8 * MIB, fill=b"donor data")
+    before = digest(dev)
+    out = tmp_path / "certs"
+    out.write_text("not a directory\n")
+    proc = ardoise("wipe", dev, "--method", "zero", "--yes", "--out", str(out), state=tmp_path / "s")
+    assert_one_line_error(proc, "--out", str(out), "not a directory")
+    assert proc.returncode == 2
+    assert digest(dev) == before
+
+
+def read_only(directory: Path):
+    """A read-only bind mount over ``directory``: refuses writes even to root."""
+    subprocess.run(["mount", "--bind", str(directory), str(directory)], check=True)
+    subprocess.run(["mount", "-o", "remount,bind,ro", str(directory)], check=True)
+
+
+def test_read_only_out_is_refused_before_the_disk_is_touched(loopdevs, tmp_path):
+    dev = loopdevs.create(8 * MIB, fill=b"donor data")
+    before = digest(dev)
+    out = tmp_path / "certs"
+    out.mkdir()
+    read_only(out)
+    try:
+        proc = ardoise("wipe", dev, "--method", "zero", "--yes", "--out", str(out), state=tmp_path / "s")
+    finally:
+        subprocess.run(["umount", str(out)], check=True)
+    assert_one_line_error(proc, "--out", "not writable")
+    assert digest(dev) == before
+
+
+def test_out_that_turns_read_only_during_the_wipe_sends_the_certificate_to_the_state_dir(
+    loopdevs, tmp_path, monkeypatch, capsys
+):
+    from agent.cli import main, wipe
+
+    dev = loopdevs.create(8 * MIB, fill=b"donor data")
+    out, state = tmp_path / "certs", tmp_path / "state"
+    out.mkdir()
+    real_wipe_all = wipe.wipe_all
+    mounted = []
+
+    def wipe_then_lose_out(disks, worker):
+        # Stand-in for whatever makes --out unwritable while the disk is being wiped (a
+        # share gone read-only, a full stick, chattr +i): the check passed, the write fails.
+        results = real_wipe_all(disks, worker)
+        read_only(out)
+        mounted.append(out)
+        return results
+
+    monkeypatch.setattr(wipe, "wipe_all", wipe_then_lose_out)
+    monkeypatch.setenv("ARDOISE_STATE_DIR", str(state))
+    try:
+        code = main(["wipe", dev, "--method", "zero", "--verify", "full", "--yes", "--out", str(out), "--json"])
+    finally:
+        for m in mounted:
+            subprocess.run(["umount", str(m)], check=True)
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    files = json.loads(captured.out)[0]["files"]
+    assert files and all(Path(f).parent == state / "certificates" and Path(f).exists() for f in files)
+    assert not list(out.iterdir())
+    assert f"cannot write to {out}" in captured.err and str(state / "certificates") in captured.err
+
+
+def backing_file(loopdevs, dev: str) -> Path:
+    return Path(Path(f"/sys/block/{Path(dev).name}/loop/backing_file").read_text().strip())
+
+
+def test_allow_file_refuses_the_backing_file_of_a_mounted_loop_device(loopdevs, tmp_path):
+    dev = loopdevs.create(32 * MIB)
+    subprocess.run(["mkfs.ext4", "-q", "-F", dev], check=True, capture_output=True)
+    image = backing_file(loopdevs, dev)
+    with tempfile.TemporaryDirectory() as mnt:
+        subprocess.run(["mount", "-o", "ro", dev, mnt], check=True)
+        try:
+            before = hashlib.sha256(image.read_bytes()).hexdigest()
+            proc = ardoise("wipe", str(image), "--allow-file", "--method", "zero", "--yes", state=tmp_path)
+            assert_one_line_error(proc, str(image), f"backs loop device {dev}", f"mounted: {mnt}")
+            assert hashlib.sha256(image.read_bytes()).hexdigest() == before
+        finally:
+            subprocess.run(["umount", mnt], check=True)
+    # Unmounted, the loop device still reads and writes the file: still refused.
+    proc = ardoise("wipe", str(image), "--allow-file", "--method", "zero", "--yes", state=tmp_path)
+    assert_one_line_error(proc, f"backs loop device {dev}")
+
+
+def test_allow_file_refuses_a_file_another_process_holds_open(tmp_path):
+    image = tmp_path / "vm.img"
+    image.write_bytes(b"guest disk" * 1000)
+    with open(image, "rb") as f:
+        holder = subprocess.Popen(["sleep", "60"], stdin=f)
+    try:
+        proc = ardoise("wipe", str(image), "--allow-file", "--method", "zero", "--yes", state=tmp_path / "s")
+        assert_one_line_error(proc, f"open by pid {holder.pid} (sleep)")
+    finally:
+        holder.kill()
+        holder.wait()
+    assert image.read_bytes() == b"guest disk" * 1000

@@ -76,3 +76,14 @@ def test_key_show_prints_the_public_key_and_id(tmp_path, capsys):
     assert main(["key", "show", "--state-dir", str(state)]) == 0
     text = capsys.readouterr().out
     assert text.startswith(f"key id: {out['key_id']}\n-----BEGIN PUBLIC KEY-----")
+
+
+@pytest.mark.parametrize("option", ["--key", "--keys"])
+def test_verify_with_a_key_that_is_not_a_key_is_a_usage_error(tmp_path, certs, capsys, option):
+    junk = tmp_path / "junk"
+    junk.mkdir()
+    (junk / "a.pem").write_text("not a key\n")
+    path = junk / "a.pem" if option == "--key" else junk
+    assert main(["verify", option, str(path), str(certs[0].json_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is not a PEM Ed25519 key" in err[0]

@@ -1,7 +1,9 @@
+import json
+
 import pytest
 
 from agent import commands
-from agent.errors import ToolMissing, ToolOutputError, ToolTimeout
+from agent.errors import ToolError, ToolMissing, ToolOutputError, ToolTimeout
 from fakes import FakeRunner, UnrecordedCommand
 
 
@@ -48,3 +50,24 @@ def test_fake_runner_serves_answers_in_order_then_repeats_last():
     fake = FakeRunner().add(["s"], "1").add(["s"], "2")
     with commands.use_runner(fake):
         assert [commands.run(["s"]).stdout for _ in range(3)] == ["1", "2", "2"]
+
+
+def test_secret_argv_elements_are_redacted_in_results_and_errors(fake_commands):
+    from agent.commands import Secret
+
+    fake_commands.add(["hdparm", "--security-unlock", "hunter2", "/dev/sda"], returncode=5, stdout="password=hunter2\n")
+    result = commands.run(["hdparm", "--security-unlock", Secret("hunter2"), "/dev/sda"])
+    assert fake_commands.calls[-1][2] == "hunter2"
+    assert result.argv == ("hdparm", "--security-unlock", "***", "/dev/sda")
+    assert "hunter2" not in json.dumps(result.to_record())
+    with pytest.raises(ToolError) as err:
+        result.check()
+    assert "hunter2" not in str(err.value) and "hunter2" not in str(err.value.detail)
+
+    class Hung(FakeRunner):
+        def __call__(self, argv, *, timeout, input):
+            raise ToolTimeout(f"{' '.join(argv)} did not finish", argv=list(argv))
+
+    with commands.use_runner(Hung()), pytest.raises(ToolTimeout) as err:
+        commands.run(["hdparm", "--security-unlock", Secret("hunter2"), "/dev/sda"])
+    assert "hunter2" not in str(err.value) and err.value.detail["argv"][2] == "***"

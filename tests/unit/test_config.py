@@ -121,7 +121,7 @@ def test_empty_file_gives_defaults(tmp_path, no_label):
         ("policy: {floppy: {}}\n", "unknown key policy.floppy"),
         ("policy: {nvme: overwrite}\n", "policy.nvme must be a mapping"),
         ("thresholds: 3\n", "thresholds must be a mapping"),
-        ("lot: [a]\n", "lot must be a string"),
+        ("lot: [a]\n", "lot must be printable text"),
         ("- a\n- b\n", "must be a mapping of keys"),
     ],
 )
@@ -171,8 +171,24 @@ def test_cmdline_overrides_file_with_typed_values(tmp_path, no_label):
 
 
 def test_cmdline_alone_can_configure_a_collector(no_label):
-    cfg = load_config(None, cmdline="ardoise.collector.url=http://10.0.0.1:8080", by_label=no_label)
-    assert cfg.collector.url == "http://10.0.0.1:8080"
+    cfg = load_config(None, cmdline="ardoise.collector.url=https://10.0.0.1:8443", by_label=no_label)
+    assert cfg.collector.url == "https://10.0.0.1:8443"
+
+
+@pytest.mark.parametrize("url", ["http://10.0.2.2:8080", "http://collector.example.org", "http://[fe80::1]/", "http://127.0.0.1.example.org"])
+def test_http_collector_on_another_machine_is_refused_unless_allowed(tmp_path, no_label, url):
+    with pytest.raises(ConfigError, match="in clear.*allow_insecure_http"):
+        load(tmp_path, f"collector: {{url: '{url}'}}\n", no_label)
+    cfg = load(tmp_path, f"collector: {{url: '{url}', allow_insecure_http: true}}\n", no_label)
+    assert cfg.collector.url == url.rstrip("/") and cfg.collector.allow_insecure_http is True
+    # The kernel command line can allow it too (a PXE entry on the workshop's own network).
+    cfg = load_config(None, cmdline=f"ardoise.collector.url={url} ardoise.collector.allow_insecure_http=true", by_label=no_label)
+    assert cfg.collector.allow_insecure_http is True
+
+
+@pytest.mark.parametrize("url", ["https://collector.example.org", "http://127.0.0.1:8080", "http://localhost:8080", "http://[::1]:8080", "http://127.3.2.1"])
+def test_https_and_loopback_http_collectors_need_no_permission(tmp_path, no_label, url):
+    assert load(tmp_path, f"collector: {{url: '{url}'}}\n", no_label).collector.url == url
 
 
 @pytest.mark.parametrize(
@@ -264,3 +280,38 @@ def test_the_example_config_shipped_on_the_stick_is_valid(tmp_path, no_label):
     assert full.collector.ca_bundle == str(tmp_path / "workshop-ca.pem")
     assert full.policy == {"hdd": {"overwrite": "random"}, "flash": {"verify": "full"}}
     assert full.lot == "LOT-2026-11" and full.thresholds == {"battery_repair_health_percent": 60}
+
+
+@pytest.mark.parametrize(
+    "text, key, line",
+    [
+        ("lot: A\nshelf: true\nlot: B\n", "'lot'", 3),
+        ("collector:\n  url: https://a.example\n  url: https://b.example\n", "'url'", 3),
+        ("collector:\n  url: https://a.example\nverify: full\ncollector:\n  url: https://b.example\n", "'collector'", 4),
+    ],
+)
+def test_a_key_given_twice_is_refused_naming_it(tmp_path, no_label, text, key, line):
+    with pytest.raises(ConfigError) as err:
+        load(tmp_path, text, no_label)
+    assert f"key {key} is given twice" in str(err.value) and f"line {line}," in str(err.value)
+
+
+def test_text_values_that_look_like_numbers_stay_the_text_typed(tmp_path, no_label):
+    cfg = load(tmp_path, "lot: 12\ncustomer: 0012\nclassification: yes\nexclude_serials: [0123, 4.50]\n"
+               "collector:\n  url: https://c.example\n  token: 123456\noperator:\n  name: 7\n", no_label)
+    assert cfg.lot == "12" and cfg.customer == "0012" and cfg.classification == "yes"
+    assert cfg.exclude_serials == ["0123", "4.50"]
+    assert cfg.collector.token == "123456" and cfg.operator.name == "7"
+    # Only text keys: numbers stay numbers where a number is meant, and null stays null.
+    cfg = load(tmp_path, "lot: ~\nfinish_display_seconds: 10\ncollector:\n  url: https://c.example\n  retries: 3\n", no_label)
+    assert cfg.lot is None and cfg.finish_display_seconds == 10 and cfg.collector.retries == 3
+
+
+@pytest.mark.parametrize("lot", ["''", "'  '", "' LOT-1'", "\"LOT\\e[2J\"", "'" + "L" * 201 + "'"])
+def test_a_lot_name_the_collector_would_refuse_is_refused_at_start(tmp_path, no_label, lot):
+    with pytest.raises(ConfigError, match="lot must be printable text of 1 to 200 characters"):
+        load(tmp_path, f"lot: {lot}\n", no_label)
+
+
+def test_a_lot_name_with_a_slash_or_accents_is_fine(tmp_path, no_label):
+    assert load(tmp_path, "lot: Dons/Lyon été 2026\n", no_label).lot == "Dons/Lyon été 2026"

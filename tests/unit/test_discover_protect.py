@@ -155,3 +155,34 @@ def test_fat32_label_is_read_from_the_boot_sector():
 def test_blank_device_has_no_label():
     assert parse_label(bytes(64 * 1024)) == (None, None)
     assert parse_label(b"") == (None, None)
+
+
+def a_file(**kw) -> DeviceFacts:
+    base = dict(name="disk.img", devnode="/srv/disk.img", transport=Transport.FILE, size_bytes=1 << 30,
+                is_file=True, file_id=(2049, 1234))
+    base.update(kw)
+    return DeviceFacts(**base)
+
+
+def test_unused_file_named_explicitly_is_a_target():
+    assert decide(a_file(), SystemState(), explicit=True)[0]
+
+
+def test_file_backing_a_mounted_loop_device_is_protected_naming_both():
+    from agent.discover.system import LoopUse
+
+    system = SystemState(
+        mounts=[Mount("7:3", "/mnt/vm", "ext4", "/dev/loop3")],
+        loop_backing={(2049, 1234): [LoopUse("loop3", frozenset({"7:3"}))]},
+    )
+    target, reasons = decide(a_file(), system, explicit=True)
+    assert not target and reasons == ["backs loop device /dev/loop3, mounted: /mnt/vm"]
+    # Another file with the same path elsewhere (another inode) is not confused with it.
+    assert decide(a_file(file_id=(2049, 99)), system, explicit=True)[0]
+
+
+def test_file_that_is_a_mount_source_swap_or_open_elsewhere_is_protected():
+    system = SystemState(swap_files={(2049, 1234): "/swapfile"}, mount_source_files={(2049, 1234): ["/mnt/iso"]})
+    target, reasons = decide(a_file(open_by=["pid 812 (qemu-system-x86)"]), system, explicit=True)
+    assert not target
+    assert reasons == ["mounted: /mnt/iso", "active swap file", "open by pid 812 (qemu-system-x86)"]

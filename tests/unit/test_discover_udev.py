@@ -140,3 +140,24 @@ def test_recorded_disk_whose_serial_is_excluded_by_config_is_protected():
         ["serial WD-WCC6Y1234567 is excluded by config"],
     )
     assert decide(facts, SystemState(), explicit=True, exclude_serials=["WD-OTHER"])[0] is True
+
+
+@pytest.mark.parametrize(
+    "encoded, decoded",
+    [
+        # Escaped UTF-8 bytes are one character each, not one per byte ("CafÃ©").
+        ("Caf\\xc3\\xa9\\x20SSD\\x20\\x20", "Café SSD"),
+        # Characters udev kept literally, next to escapes.
+        ("Disque\\x20d\\xc3\\xa9j\\xc3\\xa0\\x20vu\\x20", "Disque déjà vu"),
+        # A byte that is not UTF-8 is shown as the escape it was, not guessed as Latin-1.
+        ("Bad\\xe9Byte", "Bad\\xe9Byte"),
+        # Control bytes are kept as the drive sent them (surfaces escape them), not dropped.
+        ("Evil\\x1b[2JModel", "Evil\x1b[2JModel"),
+        ("A\\x00B", "A\x00B"),
+    ],
+)
+def test_escaped_udev_strings_are_decoded_as_utf8_bytes(encoded, decoded):
+    props, _, _ = _load("usb-stick-sandisk-cruzer-blade")
+    props = {**props, "ID_MODEL_ENC": encoded, "ID_VENDOR_ENC": encoded}
+    assert udev.device_get_model(props) == decoded
+    assert udev.device_get_vendor(props) == decoded

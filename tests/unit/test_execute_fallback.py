@@ -368,3 +368,29 @@ def test_no_suspend_while_other_disks_are_being_sanitized(fake_commands, drive, 
     assert not fake_commands.ran("rtcwake")
     assert result.method == "overwrite:zero" and result.category == Category.CLEAR
     assert execute._active_runs == 1
+
+
+def test_ata_password_reaches_the_drive_but_never_the_certificate_nor_the_logs(fake_commands, drive, cfg, monkeypatch, caplog):
+    import logging
+
+    from agent.certify.keys import StationKey
+    from agent.certify.payload import build_payload
+
+    pw = "5ec2e75ec2e75ec2"
+    plan = ata_plan(drive, "security-supported-not-frozen.txt", config=cfg)
+    plan.steps = plan.steps[:1]
+    monkeypatch.setattr(ata, "new_password", lambda: pw)
+    # hdparm echoes the password it sends: its output must be redacted too.
+    echo = f' Issuing SECURITY_SET_PASS command, password="{pw}", user=user, mode=high\n'
+    fake_commands.add(["hdparm", "-I", drive], fixture="hdparm/security-supported-not-frozen.txt")
+    fake_commands.add(["hdparm", "--user-master", "u", "--security-set-pass", pw, drive], echo)
+    fake_commands.add(["hdparm", "--user-master", "u", "--security-erase-enhanced", pw, drive], returncode=5, stderr=f"erase with {pw}: SG_IO: bad/missing sense data\n")
+    fake_commands.add(["hdparm", "--user-master", "u", "--security-disable", pw, drive], returncode=5, stderr="SG_IO: bad/missing sense data\n")
+    with caplog.at_level(logging.DEBUG):
+        result = execute.sanitize(plan, config=cfg)
+    assert ("hdparm", "--user-master", "u", "--security-set-pass", pw, drive) in fake_commands.calls
+    payload = json.dumps(build_payload(result, None, cfg, key_id=StationKey.generate().key_id))
+    assert "--security-set-pass" in payload and '"***"' in payload
+    assert pw not in payload
+    assert caplog.records and pw not in caplog.text
+    assert "security-set-pass *** " in caplog.text
