@@ -4,6 +4,7 @@ test_run_loop_e2e.py on loop devices."""
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 import time
@@ -145,7 +146,24 @@ def test_one_failing_disk_does_not_stop_the_others_and_still_gets_a_certificate(
     certs = [json.loads(p.read_text()) for p in (cfg.state_dir / "spool" / "certificates").glob("*.json")]
     assert sorted(c["outcome"] for c in certs) == ["failed", "failed", "success"]
     assert "I/O error" in view.rows["/dev/fake1"].detail
-    assert "remove" in view.rows["/dev/fake1"].advice
+    assert "wipe it again" in view.rows["/dev/fake1"].advice
+
+
+def test_a_failed_disk_turns_the_machine_verdict_to_attention(cfg):
+    # Before: the header kept "Verdict reuse" (the audit's) beside a FAILED disk.
+    fake = FakeStages([disk(1), disk(2)], {"/dev/fake2": "fail"})
+    view = tui.RunView()
+    lines = io.StringIO()
+    tui.LogDisplay(view, stream=lines)
+    run_unattended(cfg, stages=fake.stages(), view=view)
+    assert view.machine.verdict.startswith("attention")
+    assert "verdict attention" in lines.getvalue()
+
+
+def test_machine_verdict_stays_the_audits_when_every_disk_passed(cfg):
+    view = tui.RunView()
+    run_unattended(cfg, stages=FakeStages([disk(1), disk(2)]).stages(), view=view)
+    assert view.machine.verdict == "reuse"
 
 
 def test_device_gone_during_sanitize_is_certified_interrupted(cfg):

@@ -99,12 +99,15 @@ def test_source_machine_and_smart_verdict_come_from_the_audit(key):
 
 
 @pytest.mark.parametrize(
-    "outcome, verdict, expected",
-    [("success", "good", "reuse"), ("success", "worn", "recycle"), ("success", "unknown", "other"), ("success", "failing", "recycle"),
-     ("success", None, "other"), ("failed", "good", "other"), ("interrupted", "good", "other")],
+    "outcome, verdict, expected, code",
+    [("success", "good", "reuse", "reuse"), ("success", "worn", "recycle", "recycle"),
+     ("success", "unknown", "reuse", "reuse_after_check"), ("success", "failing", "recycle", "recycle"),
+     ("success", None, "reuse", "reuse_after_check"), ("failed", "good", "other", "wipe_again"),
+     ("failed", "failing", "other", "destroy"), ("interrupted", "failing", "other", "wipe_again")],
 )
-def test_destination_recommendation(outcome, verdict, expected):
-    assert recommend(outcome, verdict)["type"] == expected
+def test_destination_recommendation(outcome, verdict, expected, code):
+    d = recommend(outcome, verdict)
+    assert (d["type"], d["code"], d["details"]) == (expected, code, code)
 
 
 def test_long_polling_sequences_are_cut_to_keep_the_certificate_small(key):
