@@ -117,6 +117,23 @@ def smart_verdict(audit: AuditReport | None, disk: Disk) -> str | None:
     return None
 
 
+def screen_decision(certificate: Path | None, result: SanitizeResult, smart: str | None, *,
+                    failed: bool = False) -> outcome_table.Decision:
+    """What the screen says of a drive: the certificate's own codes when one was issued (so
+    the two cannot disagree), else the outcome table applied to the result; ``failed`` when
+    certifying itself failed (no certificate means not sanitized)."""
+    if certificate is not None:
+        try:
+            from agent.certify import envelope as env
+
+            opened = env.parse_envelope(certificate.read_bytes())
+            return outcome_table.decision_of(env.parse_json(base64.b64decode(opened["payload"]), "payload"))
+        except Exception as exc:  # noqa: BLE001 - fall back to the same table on the result
+            log.warning("cannot read back certificate %s: %s", certificate, exc)
+    errors = bool(result.error_ranges) or any(getattr(st, "error_ranges", None) for st in result.steps)
+    return outcome_table.decide("failed" if failed else result.outcome, result.category, smart, errors)
+
+
 def failure_reason(result: SanitizeResult) -> str:
     """One line for the screen: what went wrong, not the plan's notes."""
     for step in reversed(result.steps):
@@ -370,20 +387,6 @@ class Session:
             result.notes.append("the drive was removed while it was being sanitized")
         return self._certify_and_deliver(disk, result)
 
-    def _decision(self, outcome: DiskOutcome, result: SanitizeResult, smart: str | None) -> outcome_table.Decision:
-        """The certificate's own codes when one was issued (the screen cannot disagree with
-        it), else the table applied to the result: no certificate means not sanitized."""
-        if outcome.certificate_path is not None:
-            try:
-                from agent.certify import envelope as env
-
-                opened = env.parse_envelope(outcome.certificate_path.read_bytes())
-                return outcome_table.decision_of(env.parse_json(base64.b64decode(opened["payload"]), "payload"))
-            except Exception as exc:  # noqa: BLE001 - fall back to the same table on the result
-                log.warning("%s: cannot read back certificate %s: %s", outcome.disk.path, outcome.certificate_id, exc)
-        errors = bool(result.error_ranges) or any(getattr(st, "error_ranges", None) for st in result.steps)
-        return outcome_table.decide("failed" if outcome.error else result.outcome, result.category, smart, errors)
-
     def _results(self) -> list[str]:
         """The result of every drive certified (or failed) so far in this run."""
         return [str(o.decision.result) for o in list(self.outcomes.values()) if o.decision is not None]
@@ -416,7 +419,7 @@ class Session:
         state = {Outcome.SUCCESS: tui.PASSED, Outcome.INTERRUPTED: tui.INTERRUPTED}.get(result.outcome, tui.FAILED)
         if outcome.error:
             state = tui.FAILED
-        outcome.decision = self._decision(outcome, result, smart)
+        outcome.decision = screen_decision(outcome.certificate_path, result, smart, failed=bool(outcome.error))
         category = getattr(result.category, "value", result.category)
         detail = (
             f"{category} by {result.method}" + (" (resumed)" if result.resumed else "")
