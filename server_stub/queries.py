@@ -55,7 +55,8 @@ def summary_json(c: Certificate, revoked: bool) -> dict:
     return {"id": c.id, "serial": c.serial, "model": c.model, "manufacturer": c.manufacturer, "lot": c.lot,
             "outcome": c.outcome, "category": c.category, "method": c.method, "station_id": c.station_id,
             "station_revoked": revoked, "key_id": c.key_id, "digest": c.digest, "completed_at": c.completed_at,
-            "received_at": iso(c.received_at)}
+            "received_at": iso(c.received_at), "destination": str(decision(c).destination),
+            "destination_reason": str(decision(c).reason)}
 
 
 def search(db: Database, f: Filters) -> tuple[int, list[tuple[Certificate, bool]]]:

@@ -216,3 +216,10 @@ def test_the_machine_report_links_its_certificates_by_audit_id_within_its_statio
     cert_page = sqlite_collector.api("GET", f"/certificates/{mine[0]}").text
     assert f"/audits/{report_id}" in cert_page
     assert f"/audits/{report_id}" not in sqlite_collector.api("GET", f"/certificates/{stranger.json()['id']}").text
+
+
+def test_the_search_api_gives_each_certificate_its_destination_codes(sqlite_collector, station):
+    serial = f"SER-API-{uuid.uuid4().hex[:6]}"
+    assert station.upload(certs.erasure_envelope(station.key, serial, outcome="interrupted")).status_code == 201
+    (item,) = sqlite_collector.api("GET", "/api/v1/certificates", params={"serial": serial}).json()["items"]
+    assert (item["destination"], item["destination_reason"]) == ("wipe_again", "interrupted")
