@@ -198,13 +198,14 @@ def decision_of(payload: Mapping) -> Decision:
         return derived
 
 
-def machine_verdict(audit_verdict: Any, drive_results: Iterable[Any]) -> MachineCode:
+def machine_verdict(audit_verdict: Any, drive_results: Iterable[Any]) -> MachineCode | None:
     """The machine's verdict: ``attention`` as long as one of its drives is not sanitized
-    (failed or interrupted), else the audit's hardware verdict (reuse when unknown)."""
+    (failed or interrupted), else the audit's hardware verdict; None when there is no
+    audit verdict to stand on (never a guessed "reuse")."""
     if any(result_code(r) != Result.SUCCESS for r in drive_results):
         return MachineCode.ATTENTION
     text = str(getattr(audit_verdict, "value", audit_verdict) or "").strip().lower()
-    return MachineCode(text) if text in (MachineCode.REUSE, MachineCode.REPAIR, MachineCode.RECYCLE) else MachineCode.REUSE
+    return MachineCode(text) if text in (MachineCode.REUSE, MachineCode.REPAIR, MachineCode.RECYCLE) else None
 
 
 # --------------------------------------------------------------------------- words
@@ -261,6 +262,8 @@ def describe_reason(code: Any) -> str:
 
 
 def describe_machine(code: Any) -> str:
+    if code is None:
+        return _(N_("unknown (no audit verdict)"))
     return _(MACHINE_TEXT[MachineCode(str(code))])
 
 

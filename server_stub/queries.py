@@ -186,8 +186,17 @@ def certificates_for_audit(db: Database, audit: AuditReport, serials: list[str])
                               .order_by(Certificate.received_at.desc())))
 
 
-# Decisions by certificate digest: a stored envelope never changes, so neither does its decision.
+# Decisions by certificate digest: a stored envelope never changes, so neither does its
+# decision. Bounded: emptied when it grows past _CACHE_MAX entries.
 _DECISIONS: dict[str, outcome.Decision] = {}
+_CACHE_MAX = 100_000
+
+
+def _remember(cache: dict, key: str, value):
+    if len(cache) >= _CACHE_MAX:
+        cache.clear()
+    cache[key] = value
+    return value
 
 
 def decision(c: Certificate) -> outcome.Decision:
@@ -201,16 +210,21 @@ def decision(c: Certificate) -> outcome.Decision:
             payload = {}
         if not payload:
             payload = {"sanitization": {"outcome": c.outcome, "category": c.category}}
-        d = _DECISIONS[c.digest] = outcome.decision_of(payload)
+        d = _remember(_DECISIONS, c.digest, outcome.decision_of(payload))
     return d
 
 
+_WWNS: dict[str, str | None] = {}
+
+
 def _wwn(c: Certificate) -> str | None:
+    if c.digest in _WWNS:
+        return _WWNS[c.digest]
     try:
         wwn = (_unverified_payload(json.loads(c.envelope)).get("media") or {}).get("wwn")
     except (ValueError, TypeError, AttributeError):
-        return None
-    return wwn if isinstance(wwn, str) and wwn else None
+        wwn = None
+    return _remember(_WWNS, c.digest, wwn if isinstance(wwn, str) and wwn else None)
 
 
 def drive_keys(c: Certificate) -> set[tuple[str, str]]:
@@ -334,12 +348,11 @@ def _superseded(s, failures: list[Certificate]) -> set[str]:
     if oldest is not None:  # drives known by their WWN only
         later += list(s.scalars(select(Certificate).where(Certificate.outcome == "success", Certificate.serial.is_(None),
                                                           Certificate.received_at >= oldest).limit(MAX_LIMIT)))
-    out = set()
-    for f in failures:
-        keys = drive_keys(f)
-        if any(keys & drive_keys(ok) and _when_done(ok) > _when_done(f) for ok in later):
-            out.add(f.id)
-    return out
+    latest_success: dict[tuple[str, str], str] = {}
+    for ok in later:
+        for k in drive_keys(ok):
+            latest_success[k] = max(latest_success.get(k, ""), _when_done(ok))
+    return {f.id for f in failures if any(latest_success.get(k, "") > _when_done(f) for k in drive_keys(f))}
 
 
 def dashboard(db: Database) -> Dashboard:

@@ -77,7 +77,7 @@ def machine_summary(audit: AuditReport | None, report_id: str | None, drive_resu
     if code == outcome_table.MachineCode.ATTENTION:
         bad = sum(outcome_table.result_code(r) != outcome_table.Result.SUCCESS for r in results)
         verdict = f"{outcome_table.describe_machine(code)} ({bad} of {len(results)})"
-    elif audit is None:
+    elif audit is None or code is None:
         verdict = "unknown (no audit)"
     else:
         verdict = outcome_table.describe_machine(code) + (f" ({audit.reasons[0]})" if audit.reasons else "")

@@ -33,9 +33,9 @@ class Config:
 
 
 def sanitize_result(serial: str | None, *, outcome: str = "success", size: int = 1 << 30,
-                    finished_at: str = "2026-11-27T10:00:15Z") -> SanitizeResult:
+                    finished_at: str = "2026-11-27T10:00:15Z", wwn: str | None = None) -> SanitizeResult:
     disk = Disk(path="/dev/sdz", name="sdz", transport=Transport.SATA, media=Media.HDD, model="TestDisk 1000",
-                vendor="ACME", serial=serial, size_bytes=size, target=True, reasons=["test disk"])
+                vendor="ACME", serial=serial, size_bytes=size, target=True, reasons=["test disk"], wwn=wwn)
     ok = outcome == "success"
     p = PassResult(pattern="zero", bytes_written=size, duration_s=10.0)
     step = StepResult(method="overwrite:zero", category=Category.CLEAR if ok else None,
@@ -52,13 +52,13 @@ def sanitize_result(serial: str | None, *, outcome: str = "success", size: int =
 
 def erasure_payload(key: StationKey, serial: str | None, *, lot: str | None = "LOT-A", outcome: str = "success",
                     certificate_id: str | None = None, audit_id: str | None = None, verdict: str | None = None,
-                    finished_at: str = "2026-11-27T10:00:15Z", size: int = 1 << 30) -> dict:
+                    finished_at: str = "2026-11-27T10:00:15Z", size: int = 1 << 30, wwn: str | None = None) -> dict:
     # A minimal audit (dicts are read like the records): the run's report id and this
     # drive's SMART verdict, so the certificate names its audit and its destination fits.
     audit = None
     if audit_id is not None or verdict is not None:
         audit = {"report_id": audit_id, "disks": [{"disk": {"serial": serial, "path": "/dev/sdz"}, "verdict": verdict}]}
-    return build_payload(sanitize_result(serial, outcome=outcome, finished_at=finished_at, size=size), audit,
+    return build_payload(sanitize_result(serial, outcome=outcome, finished_at=finished_at, size=size, wwn=wwn), audit,
                          Config(lot=lot), key_id=key.key_id, certificate_id=certificate_id or str(uuid.uuid4()),
                          hostname="station-test")
 

@@ -223,3 +223,17 @@ def test_the_search_api_gives_each_certificate_its_destination_codes(sqlite_coll
     assert station.upload(certs.erasure_envelope(station.key, serial, outcome="interrupted")).status_code == 201
     (item,) = sqlite_collector.api("GET", "/api/v1/certificates", params={"serial": serial}).json()["items"]
     assert (item["destination"], item["destination_reason"]) == ("wipe_again", "interrupted")
+
+
+def test_a_drive_known_by_its_wwn_alone_is_superseded_too(sqlite_collector, station):
+    wwn = f"0x5000c500{uuid.uuid4().hex[:8]}"
+    failed = certs.erasure_envelope(station.key, None, outcome="interrupted", wwn=wwn, lot="LOT-WWN")
+    r = station.upload(failed)
+    assert r.status_code == 201, r.text
+    board = sqlite_collector.api("GET", "/").text
+    assert r.json()["id"] in board.split("Drives needing attention", 1)[1].split("Recent certificates", 1)[0]
+    ok = certs.erasure_envelope(station.key, None, wwn=wwn, finished_at="2026-11-27T12:00:00Z", lot="LOT-WWN")
+    assert station.upload(ok).status_code == 201
+    board = sqlite_collector.api("GET", "/").text
+    assert r.json()["id"] not in board.split("Drives needing attention", 1)[1].split("Recent certificates", 1)[0]
+    assert _lot_cells(sqlite_collector.api("GET", "/lots/LOT-WWN").text)["lot-attention"] == "0"
