@@ -306,6 +306,7 @@ class AuditReport:
     thresholds: dict[str, Any] = field(default_factory=dict)  # the thresholds the verdicts used
     created_at: str | None = None
     agent_version: str | None = None
+    report_id: str | None = None  # the id of its signed form (audit-report.v1), once signed
 
 
 # --------------------------------------------------------------------------- sanitize

@@ -26,6 +26,8 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
+from agent import outcome as outcome_table
+
 log = logging.getLogger("ardoise.run")
 
 # Row states, in pipeline order; the last four are final.
@@ -329,15 +331,9 @@ def render(v: RunView) -> RenderableType:
     return Group(_header(v), middle, _footer(v))
 
 
-def advice_for(outcome: str, smart: str | None, purge_attempted: bool) -> str:
-    """What the technician does with the drive once the screen says PASSED or FAILED."""
-    if outcome == "interrupted":
-        return "not sanitized: put it back to restart"
-    if outcome == "success":
-        return "ready for reuse" if smart in (None, "good", "unknown") else "sanitized, but worn: recycle the drive"
-    if smart == "failing" or purge_attempted:
-        return "remove and destroy (shred or drill)"
-    return "remove: retry elsewhere or destroy"
+def advice_for(outcome: str, smart: str | None, media_errors: bool = False) -> str:
+    """What the technician does with the drive: the outcome table's line (agent/outcome.py)."""
+    return outcome_table.advice(outcome_table.decide(outcome, None, smart, media_errors))
 
 
 # --------------------------------------------------------------------------- displays

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from fpdf import FPDF
 
-from server_stub.queries import LotSummary
+from agent import outcome
+from server_stub.queries import LotSummary, decision
 
 _DEJAVU = Path("/usr/share/fonts/truetype/dejavu")
 
@@ -39,10 +40,12 @@ def render_lot_pdf(s: LotSummary) -> bytes:
     now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
         f"Generated {now} by the Ardoise collector.",
-        f"Drives: {s.drives}   Certificates: {len(s.certificates)}   Successful: {s.succeeded}   "
-        f"Not successful (to destroy physically): {s.failed}",
-        "Outcomes: " + ", ".join(f"{k} {v}" for k, v in sorted(s.outcomes.items())),
-        "NIST categories achieved: " + ", ".join(f"{k} {v}" for k, v in sorted(s.categories.items())),
+        f"Drives: {s.drives}   Certificates: {len(s.certificates)}   Sanitized: {s.succeeded}   "
+        f"Not sanitized (needing attention): {s.failed}",
+        "What to do with the drives: " + "; ".join(f"{outcome.describe_destination(k)}: {v}"
+                                                    for k, v in sorted(s.destinations.items())),
+        "Outcomes of the certificates: " + ", ".join(f"{k} {v}" for k, v in sorted(s.outcomes.items())),
+        "NIST categories achieved: " + ", ".join(f"{outcome.describe_category(k)} {v}" for k, v in sorted(s.categories.items())),
         "Methods: " + ", ".join(f"{k} {v}" for k, v in s.methods.most_common()),
         "Each certificate is a signed DSSE envelope; its digest is the SHA-256 of its payload. "
         "Download it from the collector and check it with `ardoise verify` or the verify page.",
@@ -50,8 +53,9 @@ def render_lot_pdf(s: LotSummary) -> bytes:
     for line in lines:
         pdf.multi_cell(0, 5.5, t(line), new_x="LMARGIN", new_y="NEXT")
     pdf.ln(3)
-    widths = (62, 42, 45, 22, 18, 40, 48)
-    heads = ("Certificate id", "Serial", "Model", "Outcome", "Category", "Method", "Digest (SHA-256, start)")
+    widths = (58, 34, 36, 20, 16, 30, 56, 27)
+    heads = ("Certificate id", "Serial", "Model", "Outcome", "Category", "Method", "What to do",
+             "Digest (SHA-256, start)")
     pdf.set_font(family, "B", 8)
     for w, h in zip(widths, heads):
         pdf.cell(w, 6, t(h), border=1)
@@ -59,7 +63,8 @@ def render_lot_pdf(s: LotSummary) -> bytes:
     pdf.set_font(family, "", 7.5)
     for c, revoked in s.certificates:
         row = (c.id, c.serial, c.model, c.outcome, c.category or "—",
-               (c.method or "") + (" (station revoked)" if revoked else ""), c.digest[:32])
+               (c.method or "") + (" (station revoked)" if revoked else ""),
+               outcome.describe_destination(decision(c).destination), c.digest[:16])
         for w, v in zip(widths, row):
             text = t(v)
             while text and pdf.get_string_width(text) > w - 1.5:

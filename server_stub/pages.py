@@ -9,6 +9,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
+from agent import outcome
 from server_stub import auth, csrf, lotpdf, queries, stations, verify
 from server_stub.errors import Malformed, Rejected, TooLarge, Unavailable
 from server_stub.stations import iso
@@ -55,6 +56,12 @@ def install_filters(templates) -> None:
     templates.env.filters["when"] = _when
     templates.env.filters["urlpart"] = lambda s: quote(str(s), safe="")
     templates.env.globals["iso"] = iso
+    # Every page words a drive's fate through the outcome table (agent/outcome.py), never its own.
+    templates.env.filters["decision"] = queries.decision
+    templates.env.filters["advice"] = lambda c: outcome.advice(queries.decision(c))
+    templates.env.filters["destination"] = outcome.describe_destination
+    templates.env.filters["category_text"] = outcome.describe_category
+    templates.env.filters["machine_text"] = outcome.describe_machine
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -137,7 +144,7 @@ def audit_pdf(request: Request, audit_id: str):
         raise Unavailable("the PDF renderer (agent.certify.pdf) is not installed") from None
     a = queries.get_audit(ctx.db, audit_id)
     payloads = [queries.get_certificate(ctx.db, c.id).payload
-                for c in queries.certificates_for_serials(ctx.db, a.serials)]
+                for c in queries.certificates_for_audit(ctx.db, a.row, a.serials)]
     data = render_system_pdf(a.payload, payloads)
     return Response(data, media_type="application/pdf",
                     headers={"Content-Disposition": f'attachment; filename="machine-{_safe_name(a.row.id)}.pdf"'})
@@ -148,7 +155,9 @@ def audit_page(request: Request, audit_id: str):
     ctx = _ctx(request)
     auth.check_reader(ctx.settings, request)
     a = queries.get_audit(ctx.db, audit_id)
-    return _render(request, "audit.html", a=a, certificates=queries.certificates_for_serials(ctx.db, a.serials))
+    certificates = queries.certificates_for_audit(ctx.db, a.row, a.serials)
+    verdict = outcome.machine_verdict(a.payload.get("verdict"), [queries.decision(c).result for c in certificates])
+    return _render(request, "audit.html", a=a, certificates=certificates, machine_verdict=verdict)
 
 
 @router.get("/lots", response_class=HTMLResponse)

@@ -12,6 +12,7 @@ from datetime import date, datetime, time, timedelta, timezone
 
 from sqlalchemy import case, func, select
 
+from agent import outcome
 from agent.certify import check
 from agent.certify import envelope as env
 from agent.errors import CertificateError
@@ -54,7 +55,8 @@ def summary_json(c: Certificate, revoked: bool) -> dict:
     return {"id": c.id, "serial": c.serial, "model": c.model, "manufacturer": c.manufacturer, "lot": c.lot,
             "outcome": c.outcome, "category": c.category, "method": c.method, "station_id": c.station_id,
             "station_revoked": revoked, "key_id": c.key_id, "digest": c.digest, "completed_at": c.completed_at,
-            "received_at": iso(c.received_at)}
+            "received_at": iso(c.received_at), "destination": str(decision(c).destination),
+            "destination_reason": str(decision(c).reason)}
 
 
 def search(db: Database, f: Filters) -> tuple[int, list[tuple[Certificate, bool]]]:
@@ -120,9 +122,15 @@ def get_certificate(db: Database, cert_id: str) -> StoredCertificate:
         if row is None:
             raise NotFound(f"no certificate {cert_id}")
         station = s.get(Station, row.station_id)
-        audits = list(s.scalars(select(AuditReport).where(
-            AuditReport.id.in_(select(AuditDisk.audit_id).where(AuditDisk.serial == row.serial))
-            | (AuditReport.id == (row.audit_ref or ""))).order_by(AuditReport.received_at.desc())))
+        # The certificate names its audit report (audit_id); one issued before that field
+        # existed falls back to its serial. Either way only the same station's reports: a
+        # serial is no proof that another station's machine held this drive.
+        if row.audit_ref:
+            linked = AuditReport.id == row.audit_ref
+        else:
+            linked = AuditReport.id.in_(select(AuditDisk.audit_id).where(AuditDisk.serial == row.serial))
+        audits = list(s.scalars(select(AuditReport).where(linked, AuditReport.station_id == row.station_id)
+                                .order_by(AuditReport.received_at.desc())))
     verification, payload = reverify(row.envelope, station, env.ERASURE_TYPE)
     envelope = json.loads(row.envelope)
     if payload is None:  # stored once valid, no longer verifies: show what it says anyway
@@ -166,12 +174,89 @@ def get_audit(db: Database, audit_id: str) -> StoredAudit:
     return StoredAudit(row, station, payload or _unverified_payload(envelope), envelope, verification, serials)
 
 
-def certificates_for_serials(db: Database, serials: list[str]) -> list[Certificate]:
-    if not serials:
-        return []
+def certificates_for_audit(db: Database, audit: AuditReport, serials: list[str]) -> list[Certificate]:
+    """The certificates of the drives wiped in the run that made this report: those naming
+    it (audit_id), plus, for certificates issued before that field, those of its disks'
+    serials. Only from the report's own station (see ``get_certificate``)."""
+    linked = Certificate.audit_ref == audit.id
+    if serials:
+        linked = linked | (Certificate.audit_ref.is_(None) & Certificate.serial.in_(serials))
     with db.session() as s:
-        return list(s.scalars(select(Certificate).where(Certificate.serial.in_(serials))
+        return list(s.scalars(select(Certificate).where(linked, Certificate.station_id == audit.station_id)
                               .order_by(Certificate.received_at.desc())))
+
+
+# Decisions by certificate digest: a stored envelope never changes, so neither does its
+# decision. Bounded: emptied when it grows past _CACHE_MAX entries.
+_DECISIONS: dict[str, outcome.Decision] = {}
+_CACHE_MAX = 100_000
+
+
+def _remember(cache: dict, key: str, value):
+    if len(cache) >= _CACHE_MAX:
+        cache.clear()
+    cache[key] = value
+    return value
+
+
+def decision(c: Certificate) -> outcome.Decision:
+    """The outcome table's codes for a stored certificate: the signed ones, or for a
+    certificate issued before they were recorded, the table applied to its facts."""
+    d = _DECISIONS.get(c.digest)
+    if d is None:
+        try:
+            payload = _unverified_payload(json.loads(c.envelope))
+        except (ValueError, TypeError):
+            payload = {}
+        if not payload:
+            payload = {"sanitization": {"outcome": c.outcome, "category": c.category}}
+        d = _remember(_DECISIONS, c.digest, outcome.decision_of(payload))
+    return d
+
+
+_WWNS: dict[str, str | None] = {}
+
+
+def _wwn(c: Certificate) -> str | None:
+    if c.digest in _WWNS:
+        return _WWNS[c.digest]
+    try:
+        wwn = (_unverified_payload(json.loads(c.envelope)).get("media") or {}).get("wwn")
+    except (ValueError, TypeError, AttributeError):
+        wwn = None
+    return _remember(_WWNS, c.digest, wwn if isinstance(wwn, str) and wwn else None)
+
+
+def drive_keys(c: Certificate) -> set[tuple[str, str]]:
+    """What makes two certificates the same drive: its serial or its WWN."""
+    keys = {("serial", c.serial)} if c.serial else set()
+    wwn = _wwn(c)
+    if wwn:
+        keys.add(("wwn", wwn))
+    return keys
+
+
+def _when_done(c: Certificate) -> str:
+    return c.completed_at or iso(c.received_at) or ""
+
+
+def latest_per_drive(certs: list[Certificate]) -> list[Certificate]:
+    """One certificate per drive, the latest: a later success supersedes an earlier failure
+    (and a later failure means the drive needs attention again). A drive with neither
+    serial nor WWN cannot be matched and stands alone."""
+    latest: list[Certificate] = []
+    key_of: dict[tuple[str, str], int] = {}
+    for c in sorted(certs, key=_when_done):
+        keys = drive_keys(c)
+        slot = next((key_of[k] for k in keys if k in key_of), None)
+        if slot is None:
+            slot = len(latest)
+            latest.append(c)
+        else:
+            latest[slot] = c
+        for k in keys:
+            key_of[k] = slot
+    return latest
 
 
 @dataclass
@@ -181,15 +266,14 @@ class LotSummary:
     outcomes: Counter
     methods: Counter
     categories: Counter
-    bytes_total: int
+    bytes_total: int  # capacity of the drives sanitized (their latest certificate is a success)
     certificates: list[tuple[Certificate, bool]]
-
-    @property
-    def succeeded(self) -> int:
-        return self.outcomes.get("success", 0)
+    succeeded: int = 0  # drives whose latest certificate is a success
+    destinations: Counter = field(default_factory=Counter)  # drives by destination code
 
     @property
     def failed(self) -> int:
+        """Drives needing attention: their latest certificate is not a success."""
         return self.drives - self.succeeded
 
 
@@ -200,11 +284,14 @@ def lot_summary(db: Database, lot: str) -> LotSummary:
     if not rows:
         raise NotFound(f"no certificate in lot {lot}")
     certs = [c for c, _ in rows]
-    return LotSummary(lot=lot, drives=len({c.serial or c.id for c in certs}),
+    drives = latest_per_drive(certs)
+    done = [c for c in drives if decision(c).sanitized]
+    return LotSummary(lot=lot, drives=len(drives),
                       outcomes=Counter(c.outcome or "unknown" for c in certs),
                       methods=Counter(c.method or "unknown" for c in certs),
-                      categories=Counter(c.category or "none" for c in certs),
-                      bytes_total=sum(c.size_bytes or 0 for c in certs), certificates=rows)
+                      categories=Counter(str(decision(c).category) for c in drives),
+                      bytes_total=sum(c.size_bytes or 0 for c in done), certificates=rows,
+                      succeeded=len(done), destinations=Counter(str(decision(c).destination) for c in drives))
 
 
 def lots(db: Database) -> list[tuple[str, int, int]]:
@@ -218,7 +305,7 @@ def lots(db: Database) -> list[tuple[str, int, int]]:
 
 CSV_COLUMNS = ("certificate_id", "serial", "manufacturer", "model", "media_type", "size_bytes", "outcome",
                "category", "method", "completed_at", "station_id", "station_revoked", "key_id", "digest",
-               "received_at")
+               "received_at", "destination", "destination_reason", "advice")
 
 
 def lot_csv(summary: LotSummary) -> str:
@@ -228,7 +315,9 @@ def lot_csv(summary: LotSummary) -> str:
     for c, revoked in summary.certificates:
         w.writerow([_csv_safe(v) for v in (c.id, c.serial, c.manufacturer, c.model, c.media_type, c.size_bytes,
                                            c.outcome, c.category, c.method, c.completed_at, c.station_id,
-                                           "yes" if revoked else "no", c.key_id, c.digest, iso(c.received_at))])
+                                           "yes" if revoked else "no", c.key_id, c.digest, iso(c.received_at),
+                                           decision(c).destination, decision(c).reason,
+                                           outcome.advice(decision(c)))])
     return out.getvalue()
 
 
@@ -244,8 +333,26 @@ class Dashboard:
     today_success: int
     today_failed: int
     all_total: int
-    needing_destruction: list[Certificate]
+    needing_attention: list[Certificate]
     recent: list[Certificate]
+
+
+def _superseded(s, failures: list[Certificate]) -> set[str]:
+    """Ids of the failures a later success of the same drive (serial or WWN) supersedes."""
+    serials = {c.serial for c in failures if c.serial}
+    oldest = min((c.received_at for c in failures), default=None)
+    later = []
+    if serials:
+        later += list(s.scalars(select(Certificate).where(Certificate.outcome == "success",
+                                                          Certificate.serial.in_(serials))))
+    if oldest is not None:  # drives known by their WWN only
+        later += list(s.scalars(select(Certificate).where(Certificate.outcome == "success", Certificate.serial.is_(None),
+                                                          Certificate.received_at >= oldest).limit(MAX_LIMIT)))
+    latest_success: dict[tuple[str, str], str] = {}
+    for ok in later:
+        for k in drive_keys(ok):
+            latest_success[k] = max(latest_success.get(k, ""), _when_done(ok))
+    return {f.id for f in failures if any(latest_success.get(k, "") > _when_done(f) for k in drive_keys(f))}
 
 
 def dashboard(db: Database) -> Dashboard:
@@ -254,12 +361,15 @@ def dashboard(db: Database) -> Dashboard:
         today = dict(s.execute(select(Certificate.outcome, func.count()).where(Certificate.received_at >= start)
                                .group_by(Certificate.outcome)).all())
         total = s.scalar(select(func.count()).select_from(Certificate)) or 0
-        # A drive that could not be sanitized must be physically destroyed (NIST: Destroy).
+        # Drives not sanitized (failed or interrupted), each with its destination from the
+        # outcome table; a later success of the same drive takes it off the list.
         failures = list(s.scalars(select(Certificate).where(Certificate.outcome != "success")
-                                  .order_by(Certificate.received_at.desc()).limit(50)))
+                                  .order_by(Certificate.received_at.desc()).limit(4 * 50)))
+        gone = _superseded(s, failures)
+        attention = [c for c in failures if c.id not in gone][:50]
         recent = list(s.scalars(select(Certificate).order_by(Certificate.received_at.desc()).limit(10)))
     n = sum(today.values())
-    return Dashboard(n, today.get("success", 0), n - today.get("success", 0), int(total), failures, recent)
+    return Dashboard(n, today.get("success", 0), n - today.get("success", 0), int(total), attention, recent)
 
 
 def is_stored(db: Database, digest: str | None) -> bool:

@@ -17,6 +17,7 @@ from typing import Any
 import jsonschema
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from agent import outcome as outcome_table
 from agent.certify import envelope as env
 from agent.errors import CertificateError
 
@@ -214,6 +215,17 @@ def consistency_problems(p: dict) -> list[str]:
         out.append("verification failed but records no mismatch, read error or note")
     if v["method"] == "none" and v["result"] != "not-run":
         out.append(f"verification method none but result {v['result']}")
+
+    # The destination must be the outcome table's for the facts recorded (certificates
+    # issued before the codes existed carry none, and are judged on the rest).
+    d = p["destination"]
+    if "code" in d or "reason" in d:
+        want = outcome_table.decide_payload(p)
+        if (d.get("code"), d.get("reason")) != (str(want.destination), str(want.reason)):
+            out.append(f"destination {d.get('code')}/{d.get('reason')} does not follow from the recorded facts "
+                       f"(the outcome table gives {want.destination}/{want.reason})")
+        elif d["type"] != outcome_table.NIST_TYPE[want.destination]:
+            out.append(f"destination type {d['type']} does not match destination {want.destination}")
 
     _ranges_ok(s["error_ranges"], "sanitization.error_ranges", out)
     _ranges_ok(v["mismatches"], "verification.mismatches", out)

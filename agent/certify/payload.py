@@ -15,6 +15,7 @@ from typing import Any
 
 from agent import __version__
 from agent.certify.canonical import without_floats
+from agent.outcome import NIST_TYPE, decide, media_errors_in
 from agent.records import SanitizeResult, to_dict
 
 SCHEMA_VERSION = 1
@@ -28,13 +29,6 @@ SIGNATURE_NOTE = "Ed25519 signature of the station key named in station.key_id (
 # outputs are kept as short tails, and long polling sequences are cut in the middle.
 _TAIL_CHARS = 300
 _MAX_COMMANDS_PER_STEP = 24
-
-# SMART/audit verdict words (DiskHealth values and common synonyms) by what they mean for
-# the drive's next life.
-_HEALTHY = {"good", "ok", "healthy", "pass", "passed"}
-_WORN = {"warning", "worn", "degraded", "marginal", "poor"}
-_FAILING = {"bad", "failing", "failed", "fail", "critical", "dead"}
-
 
 def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
@@ -252,29 +246,17 @@ def _smart_and_verdict(audit: Any, disk: Any) -> tuple[dict | None, str | None, 
     return disk_health(_audit_disk_entry(audit, disk))
 
 
-def recommend(outcome: str, verdict: str | None, reasons: list[str] | None = None) -> dict:
-    """Reuse or recycle, from the outcome and the SMART/audit verdict, with its basis."""
-    why = [f"SMART verdict {verdict}"] + list(reasons or [])
-    if outcome != "success":
-        return {
-            "type": "other",
-            "details": "Not sanitized: wipe it again, or destroy it (NIST Destroy) before it leaves the site.",
-            "basis": [f"sanitization outcome is {outcome}"],
-        }
-    if verdict is None or verdict.lower() == "unknown":
-        return {
-            "type": "other",
-            "details": "Sanitized; no health data, so check the drive before reuse.",
-            "basis": ([f"SMART verdict {verdict}"] if verdict else ["no SMART verdict available"]) + list(reasons or []),
-        }
-    v = verdict.lower()
-    if v in _HEALTHY:
-        return {"type": "reuse", "details": "Sanitized and healthy: fit for reuse.", "basis": why}
-    if v in _FAILING or v in _WORN:
-        return {"type": "recycle", "details": "Sanitized, but the drive's health does not justify reuse: recycle it.",
-                "basis": why}
-    return {"type": "other", "details": f"Sanitized; health verdict {verdict!r} needs a technician's decision.",
-            "basis": why}
+def recommend(outcome: str, verdict: str | None, reasons: list[str] | None = None, *,
+              category: str | None = None, media_errors: bool = False) -> dict:
+    """The destination decided by the outcome table (agent/outcome.py), as codes: ``code``
+    and ``reason``; ``type`` is the NIST word (reuse / recycle / other), ``details`` the
+    destination code again (language-neutral; surfaces render it), ``basis`` the facts."""
+    d = decide(outcome, category, verdict, media_errors)
+    basis = [f"outcome {d.result}", f"smart_verdict {verdict or 'none'}"]
+    if media_errors:
+        basis.append("media_errors")
+    return {"type": NIST_TYPE[d.destination], "code": str(d.destination), "reason": str(d.reason),
+            "details": str(d.destination), "basis": basis + list(reasons or [])}
 
 
 def _hidden(h: Any) -> dict | None:
@@ -333,6 +315,10 @@ def build_payload(
     p: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "certificate_id": certificate_id or str(uuid.uuid4()), "issued_at": issued}
     _put(p, "lot", getattr(config, "lot", None), "no lot set in the config")
     _put(p, "customer", getattr(config, "customer", None), "no customer set in the config")
+    # The signed machine report this drive was audited in: the collector links the two by
+    # this id (within one station), not by serial, which a drive may lack or share.
+    _put(p, "audit_id", _first_attr(audit, "report_id") if audit is not None else None,
+         "no machine audit was made" if audit is None else "the machine audit was not signed")
 
     person: dict[str, Any] = {}
     for f in ("name", "title", "organization", "location", "contact"):
@@ -405,7 +391,7 @@ def build_payload(
     p["notes"] = [str(n) for n in result.notes]
 
     smart, verdict, health_reasons = _smart_and_verdict(audit, disk)
-    p["destination"] = recommend(outcome, verdict, health_reasons)
+    p["destination"] = recommend(outcome, verdict, health_reasons, category=category, media_errors=media_errors_in(p))
     attestation: dict[str, Any] = {"statement": ATTESTATION}
     _put(attestation, "name", getattr(operator, "name", None), "operator.name is not set in the config")
     _put(attestation, "title", getattr(operator, "title", None), "operator.title is not set in the config")

@@ -18,6 +18,7 @@ import segno
 from fpdf import FPDF
 from fpdf.enums import MethodReturnValue, XPos, YPos
 
+from agent import outcome
 from agent.certify.canonical import canonical_bytes
 
 FONT_DIRS = (Path("/usr/share/fonts/truetype/dejavu"), Path("/usr/share/fonts/dejavu"))
@@ -285,8 +286,9 @@ def _certificate_pages(doc: _Doc, p: dict, digest: str, key_id: str | None) -> N
 
     doc.heading("Destination")
     d = p["destination"]
-    doc.field("Recommended destination", d["type"])
-    doc.field("Details", d["details"])
+    decision = outcome.decision_of(p)
+    doc.field("Recommended destination", outcome.advice(decision))
+    doc.field("NIST destination type", d["type"])
     doc.field("Basis", "; ".join(d["basis"]))
 
     doc.heading("Attestation")
@@ -344,10 +346,11 @@ def render_system_pdf(audit_payload: dict | None, certificate_payloads: list[dic
     doc.cell(0, 7, doc.t(org or "Organization not set"), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     doc.font(11, bold=True)
     doc.cell(0, 6, doc.t("Machine report and sanitization summary"), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-    all_ok = bool(certificate_payloads) and all(c["sanitization"]["outcome"] == "success" for c in certificate_payloads)
+    decisions = [outcome.decision_of(c) for c in certificate_payloads]
+    all_ok = bool(decisions) and all(d.sanitized for d in decisions)
     doc.set_text_color(*(GREEN if all_ok else RED))
     doc.font(18, bold=True)
-    n_ok = sum(c["sanitization"]["outcome"] == "success" for c in certificate_payloads)
+    n_ok = sum(d.sanitized for d in decisions)
     doc.cell(0, 10, doc.t(f"{n_ok} of {len(certificate_payloads)} drives sanitized"), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     doc.set_text_color(0, 0, 0)
     lot = audit.get("lot") or next((c.get("lot") for c in certificate_payloads if c.get("lot")), None)
@@ -356,18 +359,21 @@ def render_system_pdf(audit_payload: dict | None, certificate_payloads: list[dic
         doc.field("Audit report id", audit.get("report_id"))
         doc.field("Audit issued", audit.get("issued_at"))
         doc.field("Audit payload SHA-256", payload_digest(audit))
-        doc.field("Machine verdict", audit.get("verdict"))
+    machine_code = outcome.machine_verdict(audit.get("verdict"), [d.result for d in decisions])
+    doc.field("Machine verdict", outcome.describe_machine(machine_code))
+    if audit:
         if audit.get("verdict_reasons"):
             doc.field("Verdict reasons", "; ".join(audit["verdict_reasons"]))
 
     doc.heading("Drives")
-    for c in certificate_payloads:
+    for c, d in zip(certificate_payloads, decisions):
         s, m = c["sanitization"], c["media"]
         doc.field(
             f"{m.get('serial') or m.get('device')}",
             f"{m.get('manufacturer') or ''} {m.get('model') or ''} - {s['method']} - "
-            f"{s['category'] or 'no category'} - {s['outcome']} - verification {c['verification']['result']} - "
-            f"health {c['health'].get('verdict') or 'unknown'} - certificate {c['certificate_id']}",
+            f"{outcome.describe_category(d.category)} - {outcome.describe_result(d.result)} - "
+            f"verification {c['verification']['result']} - health {c['health'].get('verdict') or 'unknown'} - "
+            f"{outcome.advice(d)} - certificate {c['certificate_id']}",
         )
     if not certificate_payloads:
         doc.para("No drive certificates.")

@@ -8,6 +8,7 @@ stops the others. Nothing is sent before it is in the spool on the stick.
 
 from __future__ import annotations
 
+import base64
 import logging
 import shutil
 import tempfile
@@ -24,6 +25,7 @@ from agent.deliver.spool import Spool
 from agent.deliver.upload import Deliverer
 from agent.errors import ArdoiseError, DeviceGone, ProtectedDeviceError
 from agent.records import AuditReport, Disk, Outcome, SanitizeResult
+from agent import outcome as outcome_table
 from agent.run.stages import Stages
 from agent import tui
 
@@ -37,6 +39,7 @@ class DiskOutcome:
     certificate_id: str | None = None
     certificate_path: Path | None = None
     error: str | None = None
+    decision: outcome_table.Decision | None = None  # the outcome table's codes, as certified
 
 
 def _now() -> str:
@@ -66,9 +69,20 @@ class LogBuffer(logging.Handler):
 
 
 
-def machine_summary(audit: AuditReport | None, report_id: str | None) -> tui.MachineSummary:
+def machine_summary(audit: AuditReport | None, report_id: str | None, drive_results: list[str] | None = None) -> tui.MachineSummary:
+    """The header's facts; its verdict is the outcome table's machine verdict, so a drive
+    that failed or was interrupted turns it to attention."""
+    results = list(drive_results or [])
+    code = outcome_table.machine_verdict(audit.verdict if audit is not None else None, results)
+    if code == outcome_table.MachineCode.ATTENTION:
+        bad = sum(outcome_table.result_code(r) != outcome_table.Result.SUCCESS for r in results)
+        verdict = f"{outcome_table.describe_machine(code)} ({bad} of {len(results)})"
+    elif audit is None or code is None:
+        verdict = "unknown (no audit)"
+    else:
+        verdict = outcome_table.describe_machine(code) + (f" ({audit.reasons[0]})" if audit.reasons else "")
     if audit is None:
-        return tui.MachineSummary(verdict="unknown (no audit)", report_id=report_id)
+        return tui.MachineSummary(verdict=verdict, report_id=report_id)
     m = audit.machine
     dmi, cpu, mem = m.dmi, m.cpu, m.memory
     ram = (mem.installed_bytes or mem.total_bytes) if mem else None
@@ -81,7 +95,6 @@ def machine_summary(audit: AuditReport | None, report_id: str | None) -> tui.Mac
             f"{b.health_percent:.0f}% of design" if b.health_percent is not None else f"{b.name} (health unknown)"
             for b in m.batteries
         )
-    verdict = audit.verdict.value + (f" ({audit.reasons[0]})" if audit.reasons else "")
     return tui.MachineSummary(
         vendor=dmi.system_vendor if dmi else None,
         model=(dmi.system_product or dmi.system_version) if dmi else None,
@@ -102,6 +115,23 @@ def smart_verdict(audit: AuditReport | None, disk: Disk) -> str | None:
         if d.path == disk.path or (disk.identity != disk.path and d.identity == disk.identity):
             return item.health.verdict.value
     return None
+
+
+def screen_decision(certificate: Path | None, result: SanitizeResult, smart: str | None, *,
+                    failed: bool = False) -> outcome_table.Decision:
+    """What the screen says of a drive: the certificate's own codes when one was issued (so
+    the two cannot disagree), else the outcome table applied to the result; ``failed`` when
+    certifying itself failed (no certificate means not sanitized)."""
+    if certificate is not None:
+        try:
+            from agent.certify import envelope as env
+
+            opened = env.parse_envelope(certificate.read_bytes())
+            return outcome_table.decision_of(env.parse_json(base64.b64decode(opened["payload"]), "payload"))
+        except Exception as exc:  # noqa: BLE001 - fall back to the same table on the result
+            log.warning("cannot read back certificate %s: %s", certificate, exc)
+    errors = bool(result.error_ranges) or any(getattr(st, "error_ranges", None) for st in result.steps)
+    return outcome_table.decide("failed" if failed else result.outcome, result.category, smart, errors)
 
 
 def failure_reason(result: SanitizeResult) -> str:
@@ -218,6 +248,8 @@ class Session:
         if self.audit is not None and self.stages.sign_audit is not None:
             try:
                 self.report_id, data = self.stages.sign_audit(self.audit, self.config, self.key)
+                # Each certificate names this report (audit_id): the collector links by it.
+                self.audit.report_id = self.report_id
                 self.spool.put("audits", f"{self.report_id}.json", data)
                 log.info("audit report %s spooled", self.report_id)
             except Exception as exc:  # noqa: BLE001
@@ -295,8 +327,11 @@ class Session:
             self.outcomes[disk.path] = self.run_disk(disk, cancel)
         except Exception as exc:  # noqa: BLE001 - the last guard of one disk's thread
             log.exception("%s: unexpected error", disk.path)
-            self.view.update(disk.path, state=tui.FAILED, detail=f"internal error: {exc}")
-            self.outcomes[disk.path] = DiskOutcome(disk, Outcome.FAILED, error=str(exc))
+            decision = outcome_table.decide(Outcome.FAILED)
+            self.view.update(disk.path, state=tui.FAILED, detail=f"internal error: {exc}",
+                             advice=outcome_table.advice(decision))
+            self.outcomes[disk.path] = DiskOutcome(disk, Outcome.FAILED, error=str(exc), decision=decision)
+            self.view.set_machine(machine_summary(self.audit, self.report_id, self._results()))
 
     def _progress_callback(self, disk: Disk):
         def on_progress(p: Any) -> None:
@@ -327,12 +362,10 @@ class Session:
         if disk.path not in view.rows:
             self.show_disk(disk)
         result: SanitizeResult | None = None
-        purge_attempted = False
         try:
             stages.require_target(disk, cfg)
             view.update(disk.path, state=tui.PLANNING)
             plan = stages.make_plan(disk, cfg)
-            purge_attempted = any(str(getattr(s, "category", "")) == "Purge" for s in plan.steps)
             view.update(disk.path, state=tui.WIPING, method=plan.steps[0].method if plan.steps else "-")
             log.info("%s (%s): plan %s", disk.path, disk.identity, [s.method for s in plan.steps])
             result = stages.sanitize(
@@ -352,7 +385,11 @@ class Session:
             result.outcome = Outcome.INTERRUPTED
             result.category = None
             result.notes.append("the drive was removed while it was being sanitized")
-        return self._certify_and_deliver(disk, result, purge_attempted)
+        return self._certify_and_deliver(disk, result)
+
+    def _results(self) -> list[str]:
+        """The result of every drive certified (or failed) so far in this run."""
+        return [str(o.decision.result) for o in list(self.outcomes.values()) if o.decision is not None]
 
     def _failed_result(self, disk: Disk, outcome: Outcome, error: str) -> SanitizeResult:
         now = _now()
@@ -360,7 +397,7 @@ class Session:
             disk=disk, outcome=outcome, category=None, method="none", started_at=now, finished_at=now, notes=[error]
         )
 
-    def _certify_and_deliver(self, disk: Disk, result: SanitizeResult, purge_attempted: bool) -> DiskOutcome:
+    def _certify_and_deliver(self, disk: Disk, result: SanitizeResult) -> DiskOutcome:
         cfg, view = self.config, self.view
         view.update(disk.path, state=tui.CERTIFYING)
         smart = smart_verdict(self.audit, disk)
@@ -382,17 +419,20 @@ class Session:
         state = {Outcome.SUCCESS: tui.PASSED, Outcome.INTERRUPTED: tui.INTERRUPTED}.get(result.outcome, tui.FAILED)
         if outcome.error:
             state = tui.FAILED
+        outcome.decision = screen_decision(outcome.certificate_path, result, smart, failed=bool(outcome.error))
         category = getattr(result.category, "value", result.category)
         detail = (
             f"{category} by {result.method}" + (" (resumed)" if result.resumed else "")
             if result.outcome == Outcome.SUCCESS
             else (outcome.error or failure_reason(result))
         )
-        advice = tui.advice_for(result.outcome.value if not outcome.error else "failed", smart, purge_attempted)
+        advice = outcome_table.advice(outcome.decision)
         ident = session_identity(disk)
         if outcome.certificate_id and ident:
             self.certified[ident] = outcome.certificate_id
         view.update(disk.path, state=state, detail=detail, certificate_id=outcome.certificate_id, advice=advice)
+        self.outcomes[disk.path] = outcome
+        self.view.set_machine(machine_summary(self.audit, self.report_id, self._results()))
         log.info("%s: %s (%s) certificate %s", disk.path, state, detail, outcome.certificate_id)
         if self.reporter is not None:
             self.reporter.update(disk.path, state="done" if state == tui.PASSED else "failed", phase="certify")

@@ -66,11 +66,11 @@ def test_concurrent_identical_uploads_store_exactly_one_row(collector, station):
     assert found["total"] == 1
 
 
-def test_failed_wipe_certificate_is_stored_and_listed_as_needing_destruction(collector, station):
+def test_failed_wipe_certificate_is_stored_and_listed_as_needing_attention(collector, station):
     r = station.upload(certs.erasure_envelope(station.key, "SER-FAILED", outcome="failed"))
     assert r.status_code == 201, r.text
     page = collector.api("GET", "/").text
-    assert "Failures needing destruction" in page and "SER-FAILED" in page
+    assert "Drives needing attention" in page and "SER-FAILED" in page and "put it back and wipe it again" in page
 
 
 # --------------------------------------------------------------------------- 400

@@ -4,6 +4,7 @@ test_run_loop_e2e.py on loop devices."""
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 import time
@@ -53,6 +54,7 @@ class FakeStages:
         self.powered: list[str] = []
         self.release = threading.Event()
         self.started: dict[str, threading.Event] = {}
+        self.audit_ids: list[str | None] = []
 
     def sanitize(self, plan, cfg, *, progress=None, journal=None, cancel=None):
         d = plan.disk
@@ -74,6 +76,7 @@ class FakeStages:
         return SanitizeResult(d, outcome, Category.CLEAR if outcome == Outcome.SUCCESS else None, "overwrite:zero")
 
     def certify(self, result, audit, cfg, key, out_dir: Path):
+        self.audit_ids.append(getattr(audit, "report_id", None))
         cid = f"cert-{result.disk.name}-{len(self.sanitized)}"
         p = out_dir / f"{cid}.json"
         p.write_text(json.dumps({"id": cid, "outcome": result.outcome.value, "device": result.disk.path}))
@@ -145,7 +148,31 @@ def test_one_failing_disk_does_not_stop_the_others_and_still_gets_a_certificate(
     certs = [json.loads(p.read_text()) for p in (cfg.state_dir / "spool" / "certificates").glob("*.json")]
     assert sorted(c["outcome"] for c in certs) == ["failed", "failed", "success"]
     assert "I/O error" in view.rows["/dev/fake1"].detail
-    assert "remove" in view.rows["/dev/fake1"].advice
+    assert "wipe it again" in view.rows["/dev/fake1"].advice
+
+
+def test_a_failed_disk_turns_the_machine_verdict_to_attention(cfg):
+    # Before: the header kept "Verdict reuse" (the audit's) beside a FAILED disk.
+    fake = FakeStages([disk(1), disk(2)], {"/dev/fake2": "fail"})
+    view = tui.RunView()
+    lines = io.StringIO()
+    tui.LogDisplay(view, stream=lines)
+    run_unattended(cfg, stages=fake.stages(), view=view)
+    assert view.machine.verdict.startswith("attention")
+    assert "verdict attention" in lines.getvalue()
+
+
+def test_every_certificate_of_the_run_names_the_signed_audit_report(cfg):
+    # The collector links a machine report to its drives by this id, not by serial.
+    fake = FakeStages([disk(1), disk(2)])
+    run_unattended(cfg, stages=fake.stages(), view=tui.RunView())
+    assert fake.audit_ids == ["5f0d7a4e-0000-4000-8000-000000000001"] * 2
+
+
+def test_machine_verdict_stays_the_audits_when_every_disk_passed(cfg):
+    view = tui.RunView()
+    run_unattended(cfg, stages=FakeStages([disk(1), disk(2)]).stages(), view=view)
+    assert view.machine.verdict == "reuse"
 
 
 def test_device_gone_during_sanitize_is_certified_interrupted(cfg):

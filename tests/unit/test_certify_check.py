@@ -224,3 +224,18 @@ def test_schema_violation_in_a_signed_payload_is_reported_as_schema(key, trusted
     report = check_certificate(signed(key, None, m), trusted)
     assert codes(report) == {"schema"}
     assert "/sanitization/outcome" in report.reason
+
+
+def test_a_destination_the_outcome_table_does_not_give_is_inconsistent(key, trusted):
+    # A failed drive signed as "reuse" would send unsanitized data out of the workshop.
+    def m(p):
+        p["destination"].update(type="reuse", code="reuse", reason="healthy", details="reuse")
+    assert "does not follow from the recorded facts" in _inconsistent(key, trusted, m, S.failed_with_media_errors())
+
+
+def test_a_certificate_issued_before_the_destination_codes_still_verifies(key, trusted):
+    p = build_payload(S.interrupted(), None, S.config(), key_id=key.key_id)
+    del p["destination"]["code"], p["destination"]["reason"], p["audit_id"], p["audit_id_reason"]
+    p["destination"].update(type="other", details="Not sanitized: wipe it again, or destroy it (NIST Destroy) before it leaves the site.")
+    report = check_certificate(envelope.sign_envelope(p, envelope.ERASURE_TYPE, key), trusted)
+    assert report.valid, report.reasons

@@ -12,7 +12,7 @@ import certify_samples as S
 from agent.certify import certificate_basename, issue_certificate, sign_audit_report
 from agent.certify import envelope
 from agent.certify.canonical import canonical_bytes
-from agent.certify.check import check_certificate, check_file
+from agent.certify.check import check_certificate, check_file, schema_errors
 from agent.certify.keys import StationKey
 from agent.certify.payload import build_payload, recommend
 from agent.config import Config
@@ -99,12 +99,15 @@ def test_source_machine_and_smart_verdict_come_from_the_audit(key):
 
 
 @pytest.mark.parametrize(
-    "outcome, verdict, expected",
-    [("success", "good", "reuse"), ("success", "worn", "recycle"), ("success", "unknown", "other"), ("success", "failing", "recycle"),
-     ("success", None, "other"), ("failed", "good", "other"), ("interrupted", "good", "other")],
+    "outcome, verdict, expected, code",
+    [("success", "good", "reuse", "reuse"), ("success", "worn", "recycle", "recycle"),
+     ("success", "unknown", "reuse", "reuse_after_check"), ("success", "failing", "recycle", "recycle"),
+     ("success", None, "reuse", "reuse_after_check"), ("failed", "good", "other", "wipe_again"),
+     ("failed", "failing", "other", "destroy"), ("interrupted", "failing", "other", "wipe_again")],
 )
-def test_destination_recommendation(outcome, verdict, expected):
-    assert recommend(outcome, verdict)["type"] == expected
+def test_destination_recommendation(outcome, verdict, expected, code):
+    d = recommend(outcome, verdict)
+    assert (d["type"], d["code"], d["details"]) == (expected, code, code)
 
 
 def test_long_polling_sequences_are_cut_to_keep_the_certificate_small(key):
@@ -168,3 +171,13 @@ def test_nist_technique_is_named_from_the_policy_method(method, technique):
     from agent.certify.payload import technique_of
 
     assert technique_of(method) == technique
+
+
+def test_the_certificate_names_the_signed_audit_report_of_its_run(key):
+    r = S.overwrite_success()
+    audit = S.audit_for(r)
+    assert build_payload(r, audit, S.config(), key_id=key.key_id)["audit_id"] is None
+    audit.report_id = "5f0d7a4e-0000-4000-8000-000000000001"
+    p = build_payload(r, audit, S.config(), key_id=key.key_id)
+    assert p["audit_id"] == "5f0d7a4e-0000-4000-8000-000000000001" and "audit_id_reason" not in p
+    assert schema_errors(p) == []

@@ -41,3 +41,12 @@ def test_openssl_alone_verifies_the_signature_and_the_key_id(tmp_path):
     forged = subprocess.run(["openssl", "pkeyutl", "-verify", "-pubin", "-inkey", str(PUB), "-rawin",
                              "-in", str(tmp_path / "pae.bin"), "-sigfile", str(tmp_path / "sig.bin")], capture_output=True, text=True)
     assert forged.returncode != 0
+
+
+def test_the_sample_issued_before_the_destination_codes_reads_through_the_outcome_table():
+    from agent import outcome
+
+    payload = check_file(CERT, load_public_keys(PUB)).payload
+    assert "code" not in payload["destination"]
+    d = outcome.decision_of(payload)
+    assert (d.destination, d.reason) == ("reuse_after_check", "no_health_data")

@@ -58,7 +58,7 @@ def test_final_screen_shows_big_verdicts_advice_and_qr():
     text = screen(v)
     assert tui.big_text("PASSED").splitlines()[0] in text
     assert tui.big_text("FAILED").splitlines()[0] in text
-    assert "remove and destroy" in text
+    assert "destroy it physically" in text
     assert "ready for reuse" in text
     assert "cert c-2" in text
     assert "report 5f0d7a4e" in text
@@ -95,7 +95,7 @@ def test_log_display_prints_state_changes_and_results_without_a_terminal():
 
 def test_advice_names_destruction_for_failed_purge_on_failing_drive():
     assert "destroy" in tui.advice_for("failed", "failing", True)
-    assert tui.advice_for("success", "good", False) == "ready for reuse"
+    assert tui.advice_for("success", "good", False).startswith("ready for reuse")
     assert "recycle" in tui.advice_for("success", "failing", False)
 
 
