@@ -16,12 +16,13 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from agent import __version__
-from server_stub import api, pages
+from agent.certify.keys import StationKey
+from server_stub import api, pages, receipts
 from server_stub.auth import REALM, LoginRequired
 from server_stub.db import Database, migrate
 from server_stub.errors import Rejected
 from server_stub.httpio import rejection
-from server_stub.progress import ProgressBoard
+from server_stub.progress import ProgressBoard, TokenBucket
 from server_stub.settings import Settings
 
 HERE = Path(__file__).parent
@@ -35,6 +36,8 @@ class Context:
     progress: ProgressBoard
     templates: Jinja2Templates
     schema_version: int
+    receipt_key: StationKey  # signs upload receipts (server_stub/receipts.py)
+    verify_limit: TokenBucket  # the anonymous verify, per client address
 
 
 def create_app(settings: Settings, *, run_migrations: bool = True) -> FastAPI:
@@ -56,7 +59,8 @@ def create_app(settings: Settings, *, run_migrations: bool = True) -> FastAPI:
     pages.install_filters(templates)
     app.state.ctx = Context(settings, db, ProgressBoard(db, rate=settings.progress_rate, burst=settings.progress_burst,
                                                         timeout_s=settings.progress_timeout_s),
-                            templates, version)
+                            templates, version, receipts.load_or_create(receipts.key_path(settings)),
+                            TokenBucket(settings.verify_rate, settings.verify_burst))
     app.include_router(api.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")

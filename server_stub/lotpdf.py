@@ -38,7 +38,8 @@ def render_lot_pdf(s: LotSummary) -> bytes:
     pdf.set_font(family, "", 10)
     now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
-        f"Generated {now} by the Ardoise collector.",
+        f"Generated {now} by the Ardoise collector."
+        + (f" Only certificates received before {s.until.strftime('%Y-%m-%d %H:%M:%S UTC')}." if s.until else ""),
         f"Drives: {s.drives}   Certificates: {len(s.certificates)}   Successful: {s.succeeded}   "
         f"Not successful (to destroy physically): {s.failed}",
         "Outcomes: " + ", ".join(f"{k} {v}" for k, v in sorted(s.outcomes.items())),

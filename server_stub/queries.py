@@ -45,7 +45,7 @@ def parse_when(value: str | None, name: str, *, end: bool = False) -> datetime |
             t = datetime.combine(d, time.min, tzinfo=timezone.utc)
             return t + timedelta(days=1) if end else t
         t = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: the day after 9999-12-31
         raise Malformed(f"{name} must be a date (2026-11-27) or an RFC 3339 time") from None
     return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
 
@@ -183,6 +183,7 @@ class LotSummary:
     categories: Counter
     bytes_total: int
     certificates: list[tuple[Certificate, bool]]
+    until: datetime | None = None  # only certificates received before this time
 
     @property
     def succeeded(self) -> int:
@@ -193,18 +194,20 @@ class LotSummary:
         return self.drives - self.succeeded
 
 
-def lot_summary(db: Database, lot: str) -> LotSummary:
-    total, rows = search(db, Filters(lot=lot, limit=MAX_LIMIT))
+def lot_summary(db: Database, lot: str, *, until: datetime | None = None) -> LotSummary:
+    """The lot's certificates; with ``until``, only those received before it (a lot report
+    closed at that time: what a stolen stick signs afterwards is not in it)."""
+    total, rows = search(db, Filters(lot=lot, until=until, limit=MAX_LIMIT))
     while len(rows) < total:
-        rows += search(db, Filters(lot=lot, limit=MAX_LIMIT, offset=len(rows)))[1]
+        rows += search(db, Filters(lot=lot, until=until, limit=MAX_LIMIT, offset=len(rows)))[1]
     if not rows:
-        raise NotFound(f"no certificate in lot {lot}")
+        raise NotFound(f"no certificate in lot {lot}" + (f" received before {iso(until)}" if until else ""))
     certs = [c for c, _ in rows]
     return LotSummary(lot=lot, drives=len({c.serial or c.id for c in certs}),
                       outcomes=Counter(c.outcome or "unknown" for c in certs),
                       methods=Counter(c.method or "unknown" for c in certs),
                       categories=Counter(c.category or "none" for c in certs),
-                      bytes_total=sum(c.size_bytes or 0 for c in certs), certificates=rows)
+                      bytes_total=sum(c.size_bytes or 0 for c in certs), certificates=rows, until=until)
 
 
 def lots(db: Database) -> list[tuple[str, int, int]]:
