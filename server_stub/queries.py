@@ -14,6 +14,7 @@ from sqlalchemy import case, func, select
 
 from agent.certify import check
 from agent.certify import envelope as env
+from agent.certify.canonical import canonical_bytes
 from agent.errors import CertificateError
 from server_stub.db import Database
 from server_stub.errors import Malformed, NotFound
@@ -133,6 +134,9 @@ def get_certificate(db: Database, cert_id: str) -> StoredCertificate:
 def _unverified_payload(envelope: dict) -> dict:
     try:
         payload = env.parse_json(base64.b64decode(envelope["payload"]), "payload")
+        # A row stored before the verifier required canonical payloads may hold NaN or
+        # nesting the pages cannot show; its verification already says why it is invalid.
+        canonical_bytes(payload)
     except (CertificateError, ValueError, KeyError, TypeError):
         return {}
     return payload if isinstance(payload, dict) else {}

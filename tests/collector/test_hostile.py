@@ -327,3 +327,25 @@ def test_the_receipt_key_is_made_once_beside_the_database_and_kept(tmp_path):
         assert c.api("GET", "/api/v1/receipt-key").json()["key_id"] == first
     finally:
         stop_collector(c)
+
+
+@pytest.mark.parametrize("name", ["nan", "nested-900-deep", "size-10^30"])
+def test_a_row_stored_before_the_canonical_check_is_shown_as_invalid_not_a_500(open_collector, name):
+    """Collectors that ran the older verifier may hold such rows: their pages must still work."""
+    from sqlalchemy import insert
+
+    from harness import Certificate
+
+    c = open_collector
+    st = c.enroll()
+    body = hostile.bad_envelopes(st.key)[name]
+    row_id = str(uuid.uuid4())
+    with c.engine.begin() as conn:
+        conn.execute(insert(Certificate), dict(id=row_id, digest=env.envelope_digest(body), station_id=st.station_id,
+                                               key_id=st.key.key_id, received_at=datetime.now(timezone.utc),
+                                               serial="LEGACY", lot="LOT-A", outcome="success",
+                                               envelope=body.decode()))
+    api = c.api("GET", f"/api/v1/certificates/{row_id}")
+    assert api.status_code == 200, api.text
+    assert api.json()["verification"]["valid"] is False and api.json()["verification"]["reasons"]
+    assert c.api("GET", f"/certificates/{row_id}").status_code == 200
