@@ -46,9 +46,10 @@ def parse_when(value: str | None, name: str, *, end: bool = False) -> datetime |
             t = datetime.combine(d, time.min, tzinfo=timezone.utc)
             return t + timedelta(days=1) if end else t
         t = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        # In UTC now, as the database compares: 0001-01-01T00:00+23:59 has no UTC time.
+        return (t if t.tzinfo else t.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
     except (ValueError, OverflowError):  # OverflowError: the day after 9999-12-31
         raise Malformed(f"{name} must be a date (2026-11-27) or an RFC 3339 time") from None
-    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
 
 
 def summary_json(c: Certificate, revoked: bool) -> dict:

@@ -21,6 +21,7 @@ from agent.certify import envelope as env
 from agent.certify.check import check_certificate
 from agent.certify.keys import StationKey
 from agent.cli import main as ardoise
+import harness
 from harness import start_collector, stop_collector
 
 
@@ -107,11 +108,28 @@ def test_a_lone_surrogate_keyid_gets_an_answer_on_both_verify_endpoints(open_col
 
 
 @pytest.mark.parametrize("path", ["/api/v1/certificates?until=9999-12-31", "/certificates?until=9999-12-31",
-                                  "/api/v1/certificates?since=9999-12-31T23:59:60Z"])
+                                  "/api/v1/certificates?since=9999-12-31T23:59:60Z",
+                                  "/api/v1/certificates?since=0001-01-01T00:00:00%2B23:59",
+                                  "/lots/LOT-A?until=9999-12-31T23:59:59-23:59"])
 def test_a_date_at_the_end_of_the_calendar_is_a_400(open_collector, path):
     r = open_collector.api("GET", path)
     assert r.status_code == 400, r.text
     assert "until" in r.text or "since" in r.text
+
+
+@pytest.mark.parametrize("path,body", [
+    ("/api/v1/stations", b'{"token": "ardenr_x", "public_key": "\\ud800", "name": "\\udfff"}'),
+    ("/api/v1/progress", b'{"device": "/dev/sda", "serial": "\\ud800"}'),
+    ("/api/v1/admin/tokens", b'{"lot": "\\ud800"}'),
+])
+def test_a_lone_surrogate_in_any_json_body_is_a_400(open_collector, path, body):
+    c = open_collector
+    st = c.enroll()
+    auth = {"Authorization": f"Bearer {st.bearer}"} if "progress" in path else {}
+    r = c.api("POST", path, data=body, headers={"Content-Type": "application/json", **auth},
+              **({"auth": ("admin", harness.ADMIN_PASSWORD)} if "admin" in path else {}))
+    assert r.status_code == 400, r.text
+    assert "not Unicode text" in r.json()["reason"]
 
 
 # ----------------------------------------------------------------------- CPU exhaustion
