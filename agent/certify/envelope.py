@@ -133,7 +133,10 @@ def parse_json(data: bytes | str, what: str = "file") -> Any:
             raise fail(TRUNCATED, f"{what} ends early, at character {len(stripped)}: truncated") from None
         raise fail(NOT_JSON, f"{what} is not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
     except ValueError as exc:
-        raise fail(NOT_JSON, f"{what} has a {exc}") from None
+        if str(exc).startswith("duplicate key"):
+            raise fail(NOT_JSON, f"{what} has a {exc}") from None
+        # Python refuses integers of more than 4300 digits (CVE-2020-10735).
+        raise fail(NOT_JSON, f"{what} has a number too long to read") from None
     except RecursionError:
         raise fail(NOT_JSON, f"{what} is nested too deeply to be a certificate") from None
 

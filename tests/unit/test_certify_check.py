@@ -291,3 +291,8 @@ def test_keys_with_control_characters_cannot_be_signed_or_verified(key, trusted)
         envelope.sign_envelope(p, envelope.ERASURE_TYPE, key)
     text = json.dumps(p, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     assert check_certificate(_resigned(key, text), trusted).codes == ["not-canonical"]
+
+
+def test_a_number_of_thousands_of_digits_is_refused_in_one_clear_line(trusted):
+    report = check_certificate(b'{"payloadType": "x", "payload": "", "signatures": [], "n": ' + b"9" * 5000 + b"}", trusted)
+    assert report.codes == ["not-json"] and report.reason == "not-json: file has a number too long to read"
