@@ -30,6 +30,7 @@ ENVELOPE_SCHEMA = {
     },
 }
 BEARER = [{"stationBearer": []}]
+INLINE_BODY = 32 << 10  # a certificate is ~6 KiB; audit reports tens of KiB go to a thread
 
 
 def _ctx(request: Request):
@@ -79,10 +80,12 @@ async def _upload(request: Request, only: str | None) -> JSONResponse:
         station = stations.authenticate(ctx.db, authorization)
         return ingest.ingest(ctx.db, station, body, only=only)
 
-    if ctx.db.is_sqlite:
+    if ctx.db.is_sqlite and len(body) <= INLINE_BODY:
         # SQLite has one writer and no network: checking and inserting right here, start to
         # end without yielding, is cheaper than a thread hop, and never leaves two of this
-        # process's transactions waiting on each other.
+        # process's transactions waiting on each other. Only for bodies of a certificate's
+        # size: a large one (up to the 1 MiB limit) takes tens of milliseconds to check, and
+        # must not hold up the event loop meanwhile (the write lock serializes the insert).
         got = receive()
     else:
         # PostgreSQL: a commit waits for the WAL flush; in a thread, other uploads proceed

@@ -181,6 +181,44 @@ def test_a_flood_of_signatures_is_refused_at_once_and_does_not_starve_other_requ
     assert answers and set(answers) == {200}
 
 
+def test_a_station_uploading_a_megabyte_of_schema_errors_does_not_stall_the_collector(open_collector):
+    """A stolen stick signs whatever it likes: 50,000 bad entries cost seconds of the Python
+    validator's time before the fix, on the event loop."""
+    c = open_collector
+    st = c.enroll()
+    p = certs.erasure_payload(st.key, "BIG-BAD")
+    p["sanitization"]["passes"] = [{"pattern": 1}] * 50_000
+    body = json.dumps(env.sign_envelope(p, env.ERASURE_TYPE, st.key)).encode()
+    assert 500_000 < len(body) < 1 << 20
+
+    t0 = time.monotonic()
+    r = st.upload(body)
+    assert time.monotonic() - t0 < 2.0
+    assert r.status_code == 422 and r.json()["reason"].startswith("schema: /sanitization/passes/0")
+
+    stop = threading.Event()
+
+    def station():
+        while not stop.is_set():
+            st.upload(body)
+
+    threads = [threading.Thread(target=station) for _ in range(2)]
+    for t in threads:
+        t.start()
+    try:
+        latencies = []
+        for _ in range(8):
+            t0 = time.monotonic()
+            assert c.api("GET", "/healthz").status_code == 200
+            latencies.append(time.monotonic() - t0)
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert max(latencies) < 1.0, latencies
+
+
 def test_the_public_verify_is_rate_limited_per_client(limited_collector):
     c = limited_collector
     codes = [c.api("POST", "/api/v1/verify", data=b"{}").status_code for _ in range(25)]
