@@ -8,7 +8,7 @@ from pathlib import Path
 
 from fpdf import FPDF
 
-from server_stub.queries import LotSummary
+from server_stub.queries import LotSummary, certificate_id_of
 
 _DEJAVU = Path("/usr/share/fonts/truetype/dejavu")
 
@@ -59,7 +59,7 @@ def render_lot_pdf(s: LotSummary) -> bytes:
     pdf.ln()
     pdf.set_font(family, "", 7.5)
     for c, revoked in s.certificates:
-        row = (c.id, c.serial, c.model, c.outcome, c.category or "—",
+        row = (certificate_id_of(c), c.serial, c.model, c.outcome, c.category or "—",
                (c.method or "") + (" (station revoked)" if revoked else ""), c.digest[:32])
         for w, v in zip(widths, row):
             text = t(v)

@@ -52,8 +52,25 @@ def parse_when(value: str | None, name: str, *, end: bool = False) -> datetime |
         raise Malformed(f"{name} must be a date (2026-11-27) or an RFC 3339 time") from None
 
 
+def certificate_id_of(c: Certificate) -> str:
+    """The certificate id the station signed. Usually the row's id; a certificate whose id
+    another station took first is stored under its digest (ingest), and read back here."""
+    if c.id != c.digest:
+        return c.id
+    payload = _unverified_payload(_envelope_json(c.envelope))
+    return str(payload.get("certificate_id") or c.id)
+
+
+def _envelope_json(raw: str) -> dict:
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
 def summary_json(c: Certificate, revoked: bool) -> dict:
-    return {"id": c.id, "serial": c.serial, "model": c.model, "manufacturer": c.manufacturer, "lot": c.lot,
+    return {"id": c.id, "certificate_id": certificate_id_of(c), "serial": c.serial, "model": c.model, "manufacturer": c.manufacturer, "lot": c.lot,
             "outcome": c.outcome, "category": c.category, "method": c.method, "station_id": c.station_id,
             "station_revoked": revoked, "key_id": c.key_id, "digest": c.digest, "completed_at": c.completed_at,
             "received_at": iso(c.received_at)}
@@ -103,7 +120,7 @@ class StoredCertificate:
 
     def to_json(self) -> dict:
         c = self.row
-        return {"id": c.id, "kind": "erasure", "digest": c.digest, "station_id": c.station_id,
+        return {"id": c.id, "certificate_id": certificate_id_of(c), "kind": "erasure", "digest": c.digest, "station_id": c.station_id,
                 "station_name": self.station.name, "key_id": c.key_id, "received_at": iso(c.received_at),
                 "lot": c.lot, "verification": self.verification.to_json(), "payload": self.payload,
                 "envelope": self.envelope, "audit_ids": [a.id for a in self.audits]}
@@ -234,7 +251,7 @@ def lot_csv(summary: LotSummary) -> str:
     w = csv.writer(out, lineterminator="\r\n")
     w.writerow(CSV_COLUMNS)
     for c, revoked in summary.certificates:
-        w.writerow([_csv_safe(v) for v in (c.id, c.serial, c.manufacturer, c.model, c.media_type, c.size_bytes,
+        w.writerow([_csv_safe(v) for v in (certificate_id_of(c), c.serial, c.manufacturer, c.model, c.media_type, c.size_bytes,
                                            c.outcome, c.category, c.method, c.completed_at, c.station_id,
                                            "yes" if revoked else "no", c.key_id, c.digest, iso(c.received_at))])
     return out.getvalue()

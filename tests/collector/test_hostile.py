@@ -256,7 +256,14 @@ def test_a_certificate_id_taken_by_another_station_does_not_lock_out_the_genuine
     assert r.json()["id"] == digest and r.json()["url"] == f"/api/v1/certificates/{digest}"
     stored = c.api("GET", f"/api/v1/certificates/{digest}").json()
     assert stored["station_id"] == genuine.station_id and stored["payload"]["certificate_id"] == cid
-    assert stored["verification"]["valid"] is True
+    assert stored["verification"]["valid"] is True and stored["certificate_id"] == cid
+    # Every surface names it by the id it was signed with, as its PDF does.
+    page = c.api("GET", f"/certificates/{digest}").text
+    assert f'id="cert-id">{cid} <span id="id-taken">' in page
+    listed = c.api("GET", "/api/v1/certificates?serial=REAL-1").json()["items"]
+    assert [(i["id"], i["certificate_id"]) for i in listed] == [(digest, cid)]
+    csv_rows = [r for r in c.api("GET", "/lots/LOT-A?format=csv").text.split("\r\n") if ",REAL-1," in r]
+    assert len(csv_rows) == 1 and csv_rows[0].startswith(cid + ",")
     again = genuine.upload(body)
     assert again.status_code == 200 and again.json()["id"] == digest
     # The squatter's row is untouched and still its own.
