@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from agent.certify import envelope as env
-from server_stub import auth, csrf, enrollproof, ingest, queries, stations, verify
+from server_stub import auth, csrf, enrollproof, fields, ingest, queries, receipts, stations, verify
 from server_stub.errors import Malformed
 from server_stub.httpio import answer, json_object, read_body
 from server_stub.progress import parse_items
@@ -30,6 +30,7 @@ ENVELOPE_SCHEMA = {
     },
 }
 BEARER = [{"stationBearer": []}]
+INLINE_BODY = 32 << 10  # a certificate is ~6 KiB; audit reports tens of KiB go to a thread
 
 
 def _ctx(request: Request):
@@ -108,17 +109,21 @@ async def _upload(request: Request, only: str | None) -> JSONResponse:
         station = stations.authenticate(ctx.db, authorization)
         return ingest.ingest(ctx.db, station, body, only=only)
 
-    if ctx.db.is_sqlite:
+    if ctx.db.is_sqlite and len(body) <= INLINE_BODY:
         # SQLite has one writer and no network: checking and inserting right here, start to
         # end without yielding, is cheaper than a thread hop, and never leaves two of this
-        # process's transactions waiting on each other.
+        # process's transactions waiting on each other. Only for bodies of a certificate's
+        # size: a large one (up to the 1 MiB limit) takes tens of milliseconds to check, and
+        # must not hold up the event loop meanwhile (the write lock serializes the insert).
         got = receive()
     else:
         # PostgreSQL: a commit waits for the WAL flush; in a thread, other uploads proceed
         # meanwhile and their commits share the flush.
         got = await run_in_threadpool(receive)
+    receipt = receipts.sign(ctx.receipt_key, receipts.Receipt(got.kind, got.id, got.digest, got.station_id,
+                                                               got.key_id, got.received_at))
     return answer(201 if got.created else 200, "stored" if got.created else "duplicate", id=got.id,
-                  kind=got.kind, digest=got.digest, url=got.url)
+                  kind=got.kind, digest=got.digest, url=got.url, receipt=receipt)
 
 
 @router.post("/api/v1/certificates", status_code=201, tags=["certificates"], responses=UPLOAD_RESPONSES,
@@ -186,13 +191,20 @@ def get_audit(request: Request, audit_id: str) -> JSONResponse:
     return JSONResponse(queries.get_audit(ctx.db, audit_id).to_json())
 
 
-@router.post("/api/v1/verify", tags=["verify"], responses={400: REJECTION, 413: REJECTION},
+@router.post("/api/v1/verify", tags=["verify"], responses={400: REJECTION, 413: REJECTION, 429: REJECTION},
              openapi_extra=_body_doc(ENVELOPE_SCHEMA))
 async def verify_certificate(request: Request) -> JSONResponse:
     """Check any certificate against the enrolled station keys; nothing is stored."""
     ctx = _ctx(request)
+    verify.admit(ctx, request)
     data = await read_body(request, ctx.settings.max_body)
-    return JSONResponse(verify.verify_bytes(ctx.db, data).to_json())
+    return JSONResponse((await verify.verify_off_loop(ctx.db, data)).to_json())
+
+
+@router.get(receipts.KEY_URL, tags=["service"])
+def receipt_key(request: Request) -> JSONResponse:
+    """The collector's public key, which signs the receipt returned with every upload."""
+    return JSONResponse(receipts.public_json(_ctx(request).receipt_key))
 
 
 @router.get("/healthz", tags=["service"])
@@ -215,8 +227,10 @@ async def create_token(request: Request) -> JSONResponse:
     csrf.require_json(request)
     body = json_object(await read_body(request, SMALL_BODY))
     lot, ttl = body.get("lot"), body.get("ttl_hours", ctx.settings.token_ttl_hours)
-    if lot is not None and (not isinstance(lot, str) or len(lot) > 200 or not _is_unicode(lot)):
-        raise Malformed("lot must be a string of at most 200 characters")
+    if lot is not None and isinstance(lot, str) and not _is_unicode(lot):
+        raise Malformed("lot is not valid Unicode (lone surrogate)")
+    if lot is not None and (problem := fields.lot_problem(lot)):
+        raise Malformed(f"lot: {problem}")
     if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not 0 < ttl <= 24 * 3650:
         raise Malformed("ttl_hours must be a positive number of hours (at most ten years)")
     t = stations.create_token(ctx.db, lot, ttl)

@@ -17,15 +17,16 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from agent import __version__
+from agent.certify.keys import StationKey
 from agent.errors import ConfigError
-from server_stub import api, apidocs, pages
+from server_stub import api, apidocs, pages, receipts
 from server_stub.auth import REALM, LoginRequired, password_problem
 from server_stub.db import Database, migrate
 from server_stub.errors import Rejected
 from server_stub.headers import SecurityHeaders
 from server_stub.httpio import rejection
 from server_stub.lockout import LoginGuard
-from server_stub.progress import ProgressBoard
+from server_stub.progress import ProgressBoard, TokenBucket
 from server_stub.settings import Settings
 
 HERE = Path(__file__).parent
@@ -40,6 +41,8 @@ class Context:
     templates: Jinja2Templates
     schema_version: int
     login_guard: LoginGuard
+    receipt_key: StationKey  # signs upload receipts (server_stub/receipts.py)
+    verify_limit: TokenBucket  # the anonymous verify, per client address
 
 
 def create_app(settings: Settings, *, run_migrations: bool = True) -> FastAPI:
@@ -68,7 +71,9 @@ def create_app(settings: Settings, *, run_migrations: bool = True) -> FastAPI:
     pages.install_filters(templates)
     app.state.ctx = Context(settings, db, ProgressBoard(db, rate=settings.progress_rate, burst=settings.progress_burst,
                                                         timeout_s=settings.progress_timeout_s),
-                            templates, version, LoginGuard(lockout_s=settings.admin_lockout_s))
+                            templates, version, LoginGuard(lockout_s=settings.admin_lockout_s),
+                            receipts.load_or_create(receipts.key_path(settings)),
+                            TokenBucket(settings.verify_rate, settings.verify_burst))
     app.include_router(api.router)
     app.include_router(apidocs.router)
     app.include_router(pages.router)

@@ -54,6 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-body", type=int, metavar="BYTES", help="upload size limit (default 1 MiB)")
     serve.add_argument("--progress-timeout", type=float, metavar="SECONDS",
                        help="drop a drive from the live dashboard after this long without news (default 60)")
+    serve.add_argument("--verify-rate", type=float, metavar="PER_S",
+                       help="public verify checks a second per client address (default 5, bursts of 20; 0: no limit)")
+    serve.add_argument("--receipt-key", metavar="PEM",
+                       help="the collector's Ed25519 receipt key, created at first start "
+                            "(default: beside the SQLite file, or ./ardoise-collector-receipt-key.pem)")
     serve.add_argument("--forwarded-allow-ips", metavar="IPS",
                        help="trust X-Forwarded-* from these reverse proxies (default 127.0.0.1)")
     serve.add_argument("--sqlite-synchronous", choices=("normal", "full"),
@@ -119,8 +124,11 @@ def cmd_migrate(args) -> int:
 
 def cmd_token_create(args) -> int:
     from server_stub import stations
+    from server_stub.fields import lot_problem
     if args.ttl_hours <= 0:
         raise UsageError("--ttl-hours must be positive")
+    if args.lot is not None and (problem := lot_problem(args.lot)):
+        raise UsageError(f"--lot: {problem}")
     t = stations.create_token(_open_db(args), args.lot, args.ttl_hours)
     if args.json:
         print(json.dumps({"token": t.token, "lot": t.lot, "expires_at": stations.iso(t.expires_at)}))
@@ -178,8 +186,17 @@ def cmd_serve(args) -> int:
     s = _settings(args, admin_password=password, max_body=args.max_body,
                   progress_timeout_s=args.progress_timeout, require_login=args.require_login or None,
                   sqlite_synchronous=args.sqlite_synchronous, admin_lockout_s=args.admin_lockout,
-                  secret_key=secrets.token_urlsafe(32))
+                  secret_key=secrets.token_urlsafe(32), verify_rate=args.verify_rate,
+                  receipt_key_path=args.receipt_key)
     check_admin_password(s)
+    if s.verify_rate < 0:
+        raise UsageError("--verify-rate must be 0 (no limit) or positive")
+    # Created here, once, so that every worker process signs with the same key.
+    from server_stub import receipts
+    receipt_key = receipts.key_path(s)
+    if receipt_key is not None:
+        s.receipt_key_path = str(receipt_key)
+        receipts.load_or_create(receipt_key)
     version = migrate(Database(s.db_url))
     os.environ[SETTINGS_ENV] = json.dumps({**dataclasses.asdict(s), "_migrated": True})
     scheme = "https" if args.tls_cert else "http"

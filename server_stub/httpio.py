@@ -35,9 +35,31 @@ def json_object(body: bytes) -> dict:
         value = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise Malformed(f"body is not JSON ({exc})") from None
+    except RecursionError:
+        raise Malformed("body is nested too deeply") from None
     if not isinstance(value, dict):
         raise Malformed("body is not a JSON object")
+    _unicode_text(value)
     return value
+
+
+def _unicode_text(value, depth: int = 0) -> None:
+    """JSON may spell a lone surrogate ("\ud800"), which no database, page or answer can
+    encode: refuse it here, once, rather than as a 500 wherever it lands."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise Malformed("body has a string that is not Unicode text (a lone surrogate)") from None
+    elif depth > 64:
+        raise Malformed("body is nested too deeply")
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _unicode_text(k, depth + 1)
+            _unicode_text(v, depth + 1)
+    elif isinstance(value, list):
+        for v in value:
+            _unicode_text(v, depth + 1)
 
 
 def answer(status_code: int, status: str, *, id: str | None = None, reason: str | None = None, **extra) -> JSONResponse:

@@ -8,6 +8,7 @@ the insert, idempotent on the envelope digest (200 for a duplicate, no second ro
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
@@ -26,8 +27,9 @@ AUDIT = "audit"
 KINDS = {env.ERASURE_TYPE: ERASURE, env.AUDIT_TYPE: AUDIT}
 # Statements built once: on SQLite, building one costs more than running it.
 _INSERT_CERTIFICATE = insert(Certificate)
-_CERTIFICATE_BY_DIGEST = select(Certificate.id).where(Certificate.digest == bindparam("digest"))
-_AUDIT_BY_DIGEST = select(AuditReport.id).where(AuditReport.digest == bindparam("digest"))
+_CERTIFICATE_BY_DIGEST = select(Certificate.id, Certificate.received_at).where(Certificate.digest == bindparam("digest"))
+_AUDIT_BY_DIGEST = select(AuditReport.id, AuditReport.received_at).where(AuditReport.digest == bindparam("digest"))
+_CERTIFICATE_OWNER = select(Certificate.station_id).where(Certificate.id == bindparam("id"))
 
 
 @dataclass
@@ -36,6 +38,9 @@ class Ingested:
     kind: str
     id: str
     digest: str
+    station_id: str = ""
+    key_id: str = ""
+    received_at: datetime | None = None  # of the first upload, for a duplicate too
 
     @property
     def url(self) -> str:
@@ -74,38 +79,78 @@ def ingest(db: Database, station: StationRef, body: bytes, *, only: str | None =
     return _store_audit(db, station, report, raw)
 
 
+def lot_for(station: StationRef, payload: dict) -> str | None:
+    """The lot a certificate is filed under. A station enrolled for a lot uploads only into
+    that lot: a certificate naming another one is refused rather than refiled, so that the
+    lot printed on it and the lot its report lists it under never differ."""
+    lot = payload.get("lot")
+    if lot is None:
+        return station.lot
+    problem = fields.lot_problem(lot)
+    if problem:
+        raise Unprocessable(f"lot: {problem}")
+    if station.lot is not None and lot != station.lot:
+        raise Unprocessable(f"lot: the certificate names lot {lot!r} but this station is enrolled for lot "
+                            f"{station.lot!r}; fix the station's lot, or enroll it for that lot")
+    return lot
+
+
 def _store_certificate(db: Database, station: StationRef, report: check.CheckReport, raw: str) -> Ingested:
     s = fields.summarize(report.payload)
-    row = dict(id=s.id, digest=report.digest, station_id=station.id, key_id=report.key_id, received_at=utcnow(),
+    now = utcnow()
+    row = dict(id=s.id, digest=report.digest, station_id=station.id, key_id=report.key_id, received_at=now,
                serial=s.serial, model=s.model, manufacturer=s.manufacturer, media_type=s.media_type,
-               size_bytes=s.size_bytes, lot=s.lot or station.lot, outcome=s.outcome, category=s.category,
-               method=s.method, completed_at=s.completed_at, audit_ref=s.audit_ref, envelope=raw)
+               size_bytes=s.size_bytes, lot=lot_for(station, report.payload), outcome=s.outcome,
+               category=s.category, method=s.method, completed_at=s.completed_at, audit_ref=s.audit_ref,
+               envelope=raw)
+    done = Ingested(True, ERASURE, s.id, report.digest, station.id, report.key_id, now)
+    if _insert(db, row):
+        return done
+    # Lost a race or a plain re-upload: the unique constraints decided, now say which one.
+    if (dup := _duplicate(db, _CERTIFICATE_BY_DIGEST, report.digest)) is not None:
+        return Ingested(False, ERASURE, dup[0], report.digest, station.id, report.key_id, dup[1])
+    with db.engine.connect() as conn:
+        owner = conn.execute(_CERTIFICATE_OWNER, {"id": s.id}).scalar()
+    if owner == station.id:
+        raise Unprocessable(f"certificate id {s.id} is already stored with a different digest")
+    # Certificate ids are chosen by the stations, so unique only per station: another
+    # station took this one first (by mistake or to squat it). The genuine certificate is
+    # then stored under its digest, which nobody can take without the same payload.
+    row["id"] = done.id = report.digest
+    if _insert(db, row):
+        return done
+    if (dup := _duplicate(db, _CERTIFICATE_BY_DIGEST, report.digest)) is not None:
+        return Ingested(False, ERASURE, dup[0], report.digest, station.id, report.key_id, dup[1])
+    raise Unprocessable(f"certificate id {s.id} is already stored with a different digest")
+
+
+def _insert(db: Database, row: dict) -> bool:
     try:
         with db.write_lock(), db.engine.begin() as conn:
             conn.execute(_INSERT_CERTIFICATE, row)
-        return Ingested(True, ERASURE, s.id, report.digest)
+        return True
     except IntegrityError:
-        pass
-    # Lost a race or a plain re-upload: the unique constraints decided, now say which one.
+        return False
+
+
+def _duplicate(db: Database, query, digest: str):
     with db.engine.connect() as conn:
-        if conn.execute(_CERTIFICATE_BY_DIGEST, {"digest": report.digest}).first():
-            return Ingested(False, ERASURE, s.id, report.digest)
-    raise Unprocessable(f"certificate id {s.id} is already stored with a different digest")
+        return conn.execute(query, {"digest": digest}).first()
 
 
 def _store_audit(db: Database, station: StationRef, report: check.CheckReport, raw: str) -> Ingested:
     a = fields.summarize_audit(report.payload, report.digest)
+    now = utcnow()
     try:
         with db.write_lock(), db.engine.begin() as conn:
             conn.execute(insert(AuditReport), dict(id=a.id, digest=report.digest, station_id=station.id,
-                                                   key_id=report.key_id, received_at=utcnow(), machine=a.machine,
+                                                   key_id=report.key_id, received_at=now, machine=a.machine,
                                                    envelope=raw))
             if a.serials:
                 conn.execute(insert(AuditDisk), [dict(audit_id=a.id, serial=x) for x in a.serials])
-        return Ingested(True, AUDIT, a.id, report.digest)
+        return Ingested(True, AUDIT, a.id, report.digest, station.id, report.key_id, now)
     except IntegrityError:
         pass
-    with db.engine.connect() as conn:
-        if conn.execute(_AUDIT_BY_DIGEST, {"digest": report.digest}).first():
-            return Ingested(False, AUDIT, a.id, report.digest)
+    if (dup := _duplicate(db, _AUDIT_BY_DIGEST, report.digest)) is not None:
+        return Ingested(False, AUDIT, dup[0], report.digest, station.id, report.key_id, dup[1])
     raise Unprocessable(f"audit report id {a.id} is already stored with a different digest")

@@ -9,7 +9,7 @@ from pathlib import Path
 from fpdf import FPDF
 
 from agent import outcome
-from server_stub.queries import LotSummary, decision
+from server_stub.queries import LotSummary, certificate_id_of, decision
 
 _DEJAVU = Path("/usr/share/fonts/truetype/dejavu")
 
@@ -39,7 +39,8 @@ def render_lot_pdf(s: LotSummary) -> bytes:
     pdf.set_font(family, "", 10)
     now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
-        f"Generated {now} by the Ardoise collector.",
+        f"Generated {now} by the Ardoise collector."
+        + (f" Only certificates received before {s.until.strftime('%Y-%m-%d %H:%M:%S UTC')}." if s.until else ""),
         f"Drives: {s.drives}   Certificates: {len(s.certificates)}   Sanitized: {s.succeeded}   "
         f"Not sanitized (needing attention): {s.failed}",
         "What to do with the drives: " + "; ".join(f"{outcome.describe_destination(k)}: {v}"
@@ -62,7 +63,7 @@ def render_lot_pdf(s: LotSummary) -> bytes:
     pdf.ln()
     pdf.set_font(family, "", 7.5)
     for c, revoked in s.certificates:
-        row = (c.id, c.serial, c.model, c.outcome, c.category or "—",
+        row = (certificate_id_of(c), c.serial, c.model, c.outcome, c.category or "—",
                (c.method or "") + (" (station revoked)" if revoked else ""),
                outcome.describe_destination(decision(c).destination), c.digest[:16])
         for w, v in zip(widths, row):

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
 from agent import outcome
-from server_stub import auth, csrf, lotpdf, queries, stations, verify
+from server_stub import auth, csrf, fields, lotpdf, queries, stations, verify
 from server_stub.errors import Malformed, Rejected, TooLarge, Unavailable
 from server_stub.stations import iso
 
@@ -167,29 +167,23 @@ def lot_list(request: Request):
     return _render(request, "lots.html", lots=queries.lots(ctx.db))
 
 
-@router.get("/lots/{lot}.csv")
-def lot_csv(request: Request, lot: str):
+@router.get("/lots/{lot:path}")
+def lot_page(request: Request, lot: str, format: str = "html", until: str = ""):
+    """One lot; ``?format=csv`` or ``pdf`` exports it. The lot is the whole rest of the path
+    (a lot name may hold "/"), so exports are a query parameter, never a suffix that a lot
+    named "X.csv" could collide with. ``?until=`` lists only what was received before."""
     ctx = _ctx(request)
     auth.check_reader(ctx.settings, request)
-    text = queries.lot_csv(queries.lot_summary(ctx.db, lot))
-    return PlainTextResponse(text, media_type="text/csv; charset=utf-8",
-                             headers={"Content-Disposition": f'attachment; filename="lot-{_safe_name(lot)}.csv"'})
-
-
-@router.get("/lots/{lot}.pdf")
-def lot_pdf(request: Request, lot: str):
-    ctx = _ctx(request)
-    auth.check_reader(ctx.settings, request)
-    data = lotpdf.render_lot_pdf(queries.lot_summary(ctx.db, lot))
-    return Response(data, media_type="application/pdf",
-                    headers={"Content-Disposition": f'attachment; filename="lot-{_safe_name(lot)}.pdf"'})
-
-
-@router.get("/lots/{lot}", response_class=HTMLResponse)
-def lot_page(request: Request, lot: str):
-    ctx = _ctx(request)
-    auth.check_reader(ctx.settings, request)
-    return _render(request, "lot.html", s=queries.lot_summary(ctx.db, lot))
+    s = queries.lot_summary(ctx.db, lot, until=queries.parse_when(until.strip(), "until", end=True))
+    if format == "csv":
+        return PlainTextResponse(queries.lot_csv(s), media_type="text/csv; charset=utf-8",
+                                 headers={"Content-Disposition": f'attachment; filename="lot-{_safe_name(lot)}.csv"'})
+    if format == "pdf":
+        return Response(lotpdf.render_lot_pdf(s), media_type="application/pdf",
+                        headers={"Content-Disposition": f'attachment; filename="lot-{_safe_name(lot)}.pdf"'})
+    if format != "html":
+        raise Malformed("format must be html, csv or pdf")
+    return _render(request, "lot.html", s=s, until=until.strip())
 
 
 def _safe_name(s: str) -> str:
@@ -206,6 +200,7 @@ def verify_form(request: Request):
 @router.post("/verify", response_class=HTMLResponse)
 async def verify_upload(request: Request):
     ctx = _ctx(request)
+    verify.admit(ctx, request)
     limit = ctx.settings.max_body
     declared = request.headers.get("content-length", "")
     # The multipart wrapping adds a few hundred bytes around the file itself.
@@ -218,7 +213,7 @@ async def verify_upload(request: Request):
     data = await upload.read(limit + 1)
     if len(data) > limit:
         raise TooLarge(f"the file is over the {limit}-byte limit")
-    result = verify.verify_bytes(ctx.db, data)
+    result = await verify.verify_off_loop(ctx.db, data)
     return _render(request, "verify.html", result=result, filename=upload.filename or "certificate")
 
 
@@ -255,7 +250,9 @@ async def _admin_form(request: Request):
 async def admin_token(request: Request):
     ctx = _ctx(request)
     form = await _admin_form(request)
-    lot = str(form.get("lot") or "").strip()[:200] or None
+    lot = str(form.get("lot") or "").strip() or None
+    if lot is not None and (problem := fields.lot_problem(lot)):
+        raise Malformed(f"lot: {problem}")
     t = stations.create_token(ctx.db, lot, ctx.settings.token_ttl_hours)
     return _admin_page(request, new_token=t)
 

@@ -35,10 +35,14 @@ class TokenBucket:
         self._state: dict[str, tuple[float, float]] = {}
         self._lock = threading.Lock()
 
+    MAX_KEYS = 10_000  # keys may be client addresses: the table must not grow without end
+
     def take(self, key: str) -> float:
         """0 if allowed, else the seconds to wait."""
         now = time.monotonic()
         with self._lock:
+            if key not in self._state and len(self._state) >= self.MAX_KEYS:
+                self._forget_refilled(now)
             tokens, last = self._state.get(key, (self.burst, now))
             tokens = min(self.burst, tokens + (now - last) * self.rate)
             if tokens >= 1:
@@ -46,6 +50,13 @@ class TokenBucket:
                 return 0.0
             self._state[key] = (tokens, now)
             return (1 - tokens) / self.rate
+
+    def _forget_refilled(self, now: float) -> None:
+        """Drop keys whose bucket is full again (forgetting them changes nothing); if none
+        is, the oldest half: a flood of fresh keys then only resets other fresh keys."""
+        full = [k for k, (t, last) in self._state.items() if t + (now - last) * self.rate >= self.burst]
+        for k in full or sorted(self._state, key=lambda k: self._state[k][1])[: len(self._state) // 2]:
+            del self._state[k]
 
 
 @dataclass

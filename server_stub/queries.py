@@ -15,6 +15,7 @@ from sqlalchemy import case, func, select
 from agent import outcome
 from agent.certify import check
 from agent.certify import envelope as env
+from agent.certify.canonical import canonical_bytes
 from agent.errors import CertificateError
 from server_stub.db import Database
 from server_stub.errors import Malformed, NotFound
@@ -46,13 +47,31 @@ def parse_when(value: str | None, name: str, *, end: bool = False) -> datetime |
             t = datetime.combine(d, time.min, tzinfo=timezone.utc)
             return t + timedelta(days=1) if end else t
         t = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        # In UTC now, as the database compares: 0001-01-01T00:00+23:59 has no UTC time.
+        return (t if t.tzinfo else t.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+    except (ValueError, OverflowError):  # OverflowError: the day after 9999-12-31
         raise Malformed(f"{name} must be a date (2026-11-27) or an RFC 3339 time") from None
-    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+
+
+def certificate_id_of(c: Certificate) -> str:
+    """The certificate id the station signed. Usually the row's id; a certificate whose id
+    another station took first is stored under its digest (ingest), and read back here."""
+    if c.id != c.digest:
+        return c.id
+    payload = _unverified_payload(_envelope_json(c.envelope))
+    return str(payload.get("certificate_id") or c.id)
+
+
+def _envelope_json(raw: str) -> dict:
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def summary_json(c: Certificate, revoked: bool) -> dict:
-    return {"id": c.id, "serial": c.serial, "model": c.model, "manufacturer": c.manufacturer, "lot": c.lot,
+    return {"id": c.id, "certificate_id": certificate_id_of(c), "serial": c.serial, "model": c.model, "manufacturer": c.manufacturer, "lot": c.lot,
             "outcome": c.outcome, "category": c.category, "method": c.method, "station_id": c.station_id,
             "station_revoked": revoked, "key_id": c.key_id, "digest": c.digest, "completed_at": c.completed_at,
             "received_at": iso(c.received_at), "destination": str(decision(c).destination),
@@ -103,7 +122,7 @@ class StoredCertificate:
 
     def to_json(self) -> dict:
         c = self.row
-        return {"id": c.id, "kind": "erasure", "digest": c.digest, "station_id": c.station_id,
+        return {"id": c.id, "certificate_id": certificate_id_of(c), "kind": "erasure", "digest": c.digest, "station_id": c.station_id,
                 "station_name": self.station.name, "key_id": c.key_id, "received_at": iso(c.received_at),
                 "lot": c.lot, "verification": self.verification.to_json(), "payload": self.payload,
                 "envelope": self.envelope, "audit_ids": [a.id for a in self.audits]}
@@ -141,6 +160,9 @@ def get_certificate(db: Database, cert_id: str) -> StoredCertificate:
 def _unverified_payload(envelope: dict) -> dict:
     try:
         payload = env.parse_json(base64.b64decode(envelope["payload"]), "payload")
+        # A row stored before the verifier required canonical payloads may hold NaN or
+        # nesting the pages cannot show; its verification already says why it is invalid.
+        canonical_bytes(payload)
     except (CertificateError, ValueError, KeyError, TypeError):
         return {}
     return payload if isinstance(payload, dict) else {}
@@ -270,6 +292,7 @@ class LotSummary:
     certificates: list[tuple[Certificate, bool]]
     succeeded: int = 0  # drives whose latest certificate is a success
     destinations: Counter = field(default_factory=Counter)  # drives by destination code
+    until: datetime | None = None  # only certificates received before this time
 
     @property
     def failed(self) -> int:
@@ -277,12 +300,14 @@ class LotSummary:
         return self.drives - self.succeeded
 
 
-def lot_summary(db: Database, lot: str) -> LotSummary:
-    total, rows = search(db, Filters(lot=lot, limit=MAX_LIMIT))
+def lot_summary(db: Database, lot: str, *, until: datetime | None = None) -> LotSummary:
+    """The lot's certificates; with ``until``, only those received before it (a lot report
+    closed at that time: what a stolen stick signs afterwards is not in it)."""
+    total, rows = search(db, Filters(lot=lot, until=until, limit=MAX_LIMIT))
     while len(rows) < total:
-        rows += search(db, Filters(lot=lot, limit=MAX_LIMIT, offset=len(rows)))[1]
+        rows += search(db, Filters(lot=lot, until=until, limit=MAX_LIMIT, offset=len(rows)))[1]
     if not rows:
-        raise NotFound(f"no certificate in lot {lot}")
+        raise NotFound(f"no certificate in lot {lot}" + (f" received before {iso(until)}" if until else ""))
     certs = [c for c, _ in rows]
     drives = latest_per_drive(certs)
     done = [c for c in drives if decision(c).sanitized]
@@ -291,7 +316,8 @@ def lot_summary(db: Database, lot: str) -> LotSummary:
                       methods=Counter(c.method or "unknown" for c in certs),
                       categories=Counter(str(decision(c).category) for c in drives),
                       bytes_total=sum(c.size_bytes or 0 for c in done), certificates=rows,
-                      succeeded=len(done), destinations=Counter(str(decision(c).destination) for c in drives))
+                      succeeded=len(done), destinations=Counter(str(decision(c).destination) for c in drives),
+                      until=until)
 
 
 def lots(db: Database) -> list[tuple[str, int, int]]:
@@ -313,7 +339,7 @@ def lot_csv(summary: LotSummary) -> str:
     w = csv.writer(out, lineterminator="\r\n")
     w.writerow(CSV_COLUMNS)
     for c, revoked in summary.certificates:
-        w.writerow([_csv_safe(v) for v in (c.id, c.serial, c.manufacturer, c.model, c.media_type, c.size_bytes,
+        w.writerow([_csv_safe(v) for v in (certificate_id_of(c), c.serial, c.manufacturer, c.model, c.media_type, c.size_bytes,
                                            c.outcome, c.category, c.method, c.completed_at, c.station_id,
                                            "yes" if revoked else "no", c.key_id, c.digest, iso(c.received_at),
                                            decision(c).destination, decision(c).reason,

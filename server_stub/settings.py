@@ -29,6 +29,12 @@ class Settings:
     progress_rate: float = 5.0  # requests per second per station
     progress_burst: float = 10.0
     token_ttl_hours: float = 168.0
+    # The public verify (page and API) is anonymous: per client address, this many checks a
+    # second with bursts of verify_burst; 0 turns the limit off (a trusted network).
+    verify_rate: float = 5.0
+    verify_burst: float = 20.0
+    # The collector's own Ed25519 key that signs receipts; None: receipts.default_key_path().
+    receipt_key_path: str | None = None
     # NORMAL: a commit does not wait for fsync (fast; an OS crash or power cut may lose the
     # last commits). FULL: every commit is on disk before the 201 (about 2 ms more each).
     sqlite_synchronous: str = "normal"

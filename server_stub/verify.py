@@ -6,11 +6,14 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from starlette.concurrency import run_in_threadpool
+
 from agent.certify import check
 from agent.certify import envelope as env
 from agent.errors import CertificateError
 from server_stub import queries, stations
 from server_stub.db import Database
+from server_stub.errors import RateLimited
 
 
 @dataclass
@@ -28,9 +31,25 @@ class VerifyResult:
     payload: dict | None = None
 
     def to_json(self) -> dict:
-        out = dataclasses.asdict(self)
-        del out["payload"]
-        return out
+        # Not dataclasses.asdict: that deep-copies the payload first, for nothing.
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "payload"}
+
+
+def admit(ctx, request) -> None:
+    """Anyone may verify, so each client address gets a bounded rate (429 beyond it)."""
+    if ctx.settings.verify_rate <= 0:
+        return
+    client = request.client.host if request.client else "unknown"
+    wait = ctx.verify_limit.take(client)
+    if wait:
+        raise RateLimited(f"more than {ctx.settings.verify_rate:g} verifications a second from {client}; "
+                          f"retry in {wait:.1f} s", wait)
+
+
+async def verify_off_loop(db: Database, data: bytes) -> VerifyResult:
+    """Parsing, signatures and schema in a worker thread: one slow check must not hold up
+    every other request of this single-threaded event loop."""
+    return await run_in_threadpool(verify_bytes, db, data)
 
 
 def verify_bytes(db: Database, data: bytes) -> VerifyResult:

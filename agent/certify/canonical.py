@@ -14,21 +14,30 @@ from typing import Any
 
 from agent.errors import CertificateError
 
+# A certificate nests about six levels, an audit report about ten. Deeper is refused: the
+# collector's pages and dataclass copies recurse, and a few hundred levels overflow them.
+MAX_DEPTH = 48
 
-def _check_types(value: Any, where: str = "$") -> None:
+
+def _check_types(value: Any, where: str = "$", depth: int = 0) -> None:
     if isinstance(value, bool) or value is None or isinstance(value, (int, str)):
         return
     if isinstance(value, float):
         raise CertificateError(f"payload value at {where} is a float; use an integer or a string")
+    if depth >= MAX_DEPTH:
+        raise CertificateError(f"payload is nested more than {MAX_DEPTH} levels deep at {where[:80]}")
     if isinstance(value, dict):
         for key, item in value.items():
             if not isinstance(key, str):
                 raise CertificateError(f"payload key {key!r} at {where} is not a string")
-            _check_types(item, f"{where}.{key}")
+            # "x_reason\n" would pass a JSON-Schema "_reason$" in Python but not in Rust.
+            if not key.isprintable():
+                raise CertificateError(f"payload key {key!r} at {where} has a control character")
+            _check_types(item, f"{where}.{key}", depth + 1)
         return
     if isinstance(value, (list, tuple)):
         for i, item in enumerate(value):
-            _check_types(item, f"{where}[{i}]")
+            _check_types(item, f"{where}[{i}]", depth + 1)
         return
     raise CertificateError(f"payload value at {where} has type {type(value).__name__}, which JSON cannot carry")
 
@@ -36,7 +45,11 @@ def _check_types(value: Any, where: str = "$") -> None:
 def canonical_bytes(payload: Any) -> bytes:
     """The exact bytes that get signed for ``payload``."""
     _check_types(payload)
-    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as exc:  # a lone surrogate ("\ud800") has no UTF-8 form
+        raise CertificateError(f"payload has a string that is not Unicode text ({exc.reason})") from None
 
 
 def without_floats(value: Any) -> Any:

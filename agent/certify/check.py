@@ -8,6 +8,7 @@ Schema, 4. internal consistency (what the certificate claims follows from what i
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 from dataclasses import dataclass, field
 from importlib import resources
@@ -24,6 +25,7 @@ from agent.errors import CertificateError
 SCHEMA = "schema"
 INCONSISTENT = "inconsistent"
 MISSING_FILE = "missing-file"
+MAX_SCHEMA_ERRORS = 32
 
 SCHEMA_FILES = {
     env.ERASURE_TYPE: "erasure-certificate.v1.json",
@@ -89,7 +91,10 @@ def schema_errors(payload: Any, payload_type: str = env.ERASURE_TYPE, limit: int
     fast = _fast_validator(payload_type)
     if fast is not None and fast.is_valid(payload):
         return []
-    errors = sorted(_validator(payload_type).iter_errors(payload), key=jsonschema.exceptions.relevance)
+    # The first few dozen errors only: a signed payload listing thousands of bad entries
+    # would otherwise keep the validator busy for seconds (issue 17), for lines nobody reads.
+    found = itertools.islice(_validator(payload_type).iter_errors(payload), MAX_SCHEMA_ERRORS)
+    errors = sorted(found, key=jsonschema.exceptions.relevance)
     out = []
     for e in errors[:limit]:
         where = "/" + "/".join(str(p) for p in e.absolute_path)

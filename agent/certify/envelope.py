@@ -28,6 +28,15 @@ from agent.errors import CertificateError
 ERASURE_TYPE = "application/vnd.ardoise.erasure+json"
 AUDIT_TYPE = "application/vnd.ardoise.audit+json"
 PAYLOAD_TYPES = (ERASURE_TYPE, AUDIT_TYPE)
+# The collector's signed acknowledgement of one upload (docs/collector-api.md, receipts).
+# Not in PAYLOAD_TYPES: a receipt is never accepted where a certificate is expected.
+RECEIPT_TYPE = "application/vnd.ardoise.receipt+json"
+SIGNABLE_TYPES = (*PAYLOAD_TYPES, RECEIPT_TYPE)
+
+# A certificate carries one signature. Without a keyid each signature is tried against
+# every trusted key, so an envelope stuffed with thousands of them costs seconds of CPU
+# (issue 17); a few leave room for a co-signature, nothing more.
+MAX_SIGNATURES = 4
 
 # Reason codes: stable words the CLI, the collector and tests can rely on; the message
 # after them is for humans.
@@ -38,6 +47,7 @@ PAYLOAD_TYPE = "payload-type"
 ENCODING = "payload-encoding"
 UNKNOWN_KEY = "unknown-key"
 BAD_SIGNATURE = "bad-signature"
+NOT_CANONICAL = "not-canonical"
 
 
 def fail(code: str, message: str) -> CertificateError:
@@ -56,7 +66,7 @@ def _b64(data: bytes) -> str:
 
 def sign_envelope(payload: dict, payload_type: str, key) -> dict:
     """Serialize ``payload`` canonically and sign it with ``key`` (a ``StationKey``)."""
-    if payload_type not in PAYLOAD_TYPES:
+    if payload_type not in SIGNABLE_TYPES:
         raise CertificateError(f"unknown payloadType {payload_type!r}")
     body = canonical_bytes(payload)
     sig = key.sign(pae(payload_type, body))
@@ -123,7 +133,10 @@ def parse_json(data: bytes | str, what: str = "file") -> Any:
             raise fail(TRUNCATED, f"{what} ends early, at character {len(stripped)}: truncated") from None
         raise fail(NOT_JSON, f"{what} is not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
     except ValueError as exc:
-        raise fail(NOT_JSON, f"{what} has a {exc}") from None
+        if str(exc).startswith("duplicate key"):
+            raise fail(NOT_JSON, f"{what} has a {exc}") from None
+        # Python refuses integers of more than 4300 digits (CVE-2020-10735).
+        raise fail(NOT_JSON, f"{what} has a number too long to read") from None
     except RecursionError:
         raise fail(NOT_JSON, f"{what} is nested too deeply to be a certificate") from None
 
@@ -141,18 +154,30 @@ def parse_envelope(data: bytes | str | dict) -> dict:
         raise fail(SHAPE, "unexpected envelope field " + ", ".join(extra))
     if not isinstance(env["payloadType"], str):
         raise fail(SHAPE, "payloadType is not a string")
+    _printable(env["payloadType"], "payloadType")
     sigs = env["signatures"]
     if not isinstance(sigs, list) or not sigs:
         raise fail(SHAPE, "signatures must be a non-empty list")
+    if len(sigs) > MAX_SIGNATURES:
+        raise fail(SHAPE, f"{len(sigs)} signatures (a certificate has one; at most {MAX_SIGNATURES} are read)")
     for i, s in enumerate(sigs):
         if not isinstance(s, dict) or not isinstance(s.get("sig"), str):
             raise fail(SHAPE, f"signature {i} has no sig string")
         if "keyid" in s and not isinstance(s["keyid"], str):
             raise fail(SHAPE, f"signature {i} keyid is not a string")
+        if "keyid" in s:
+            _printable(s["keyid"], f"signature {i} keyid")
         extra = sorted(set(s) - {"keyid", "sig"})
         if extra:
             raise fail(SHAPE, f"signature {i} has unexpected field " + ", ".join(extra))
     return env
+
+
+def _printable(value: str, what: str) -> None:
+    """Envelope strings are ASCII words (a type, a hex key id): anything else (a lone
+    surrogate, a control character) is refused here, before a message or page echoes it."""
+    if not value.isascii() or not value.isprintable():
+        raise fail(SHAPE, f"{what} is not printable ASCII")
 
 
 @dataclass(frozen=True)
@@ -203,10 +228,20 @@ def verify_envelope(
 
 def _payload_object(body: bytes) -> Any:
     try:
-        return parse_json(body, "payload")
+        payload = parse_json(body, "payload")
     except CertificateError as exc:
         # Signed but unparseable: the signer itself produced garbage.
         raise fail(ENCODING, str(exc).split(": ", 1)[-1]) from None
+    # Only the exact bytes canonical_bytes() produces are a certificate (docs/certificate.md):
+    # no floats, NaN or Infinity, no indentation, no needless \u escapes, no lone
+    # surrogates. Whatever a signer put there, two readers then see the same thing.
+    try:
+        canonical = canonical_bytes(payload)
+    except CertificateError as exc:
+        raise fail(NOT_CANONICAL, f"payload is not canonical JSON ({exc})") from None
+    if canonical != body:
+        raise fail(NOT_CANONICAL, "payload is not canonical JSON (keys sorted, no spaces, UTF-8 without \\u escapes)")
+    return payload
 
 
 def open_envelope(data: bytes | str | dict, trusted: dict[str, Ed25519PublicKey], *, payload_type=PAYLOAD_TYPES) -> dict:

@@ -13,6 +13,8 @@ Layout under ``<state_dir>/spool``::
     logs/<name>.log          run logs (local only)
     <kind>/<id>.json.delivered   marker: the collector's answer, written atomically
     <kind>/<id>.json.rejected    marker: a permanent refusal (400/413/422), with the reason
+    <kind>/<id>.json.receipt     the collector's signed receipt (DSSE, its own key): proof
+                                 of what it received and when, kept with the certificate
 
 Every write is temp file + fsync + rename + fsync of the directory, so a power cut leaves
 either the old state or the new one, never a half-written certificate.
@@ -35,6 +37,7 @@ KINDS = ("certificates", "audits", "logs")
 UPLOADED_KINDS = ("audits", "certificates")  # audits first: certificates refer to them
 DELIVERED = ".delivered"
 REJECTED = ".rejected"
+RECEIPT = ".receipt"
 STALE_TMP_S = 3600  # a temporary file older than this was left by a power cut
 
 
@@ -128,7 +131,12 @@ class Spool:
         return out
 
     def mark_delivered(self, entry: SpoolEntry, answer: dict) -> None:
+        """Record the collector's acknowledgement; its receipt, if any, first and in its own
+        file (a delivered certificate then always has its receipt beside it)."""
+        receipt = answer.get("receipt")
         with self._lock:
+            if isinstance(receipt, dict):
+                atomic_write(entry.path.with_name(entry.name + RECEIPT), _marker(receipt))
             atomic_write(entry.path.with_name(entry.name + DELIVERED), _marker(answer))
             rejected = entry.path.with_name(entry.name + REJECTED)
             if rejected.exists():
@@ -137,6 +145,15 @@ class Spool:
     def mark_rejected(self, entry: SpoolEntry, answer: dict) -> None:
         with self._lock:
             atomic_write(entry.path.with_name(entry.name + REJECTED), _marker(answer))
+
+    def receipt(self, entry: SpoolEntry) -> dict | None:
+        """The collector's signed receipt for this file, once delivered to a collector that
+        gives receipts."""
+        try:
+            value = json.loads(entry.path.with_name(entry.name + RECEIPT).read_text())
+        except (OSError, ValueError):
+            return None
+        return value if isinstance(value, dict) else None
 
     def rejection(self, entry: SpoolEntry) -> str | None:
         marker = entry.path.with_name(entry.name + REJECTED)

@@ -395,17 +395,17 @@ def test_lot_csv_and_pdf_exports(collector):
     st = collector.enroll(lot="LOT-CSV")
     st.upload(certs.erasure_envelope(st.key, "SER-C1", lot="LOT-CSV"))
     st.upload(certs.erasure_envelope(st.key, "=HYPERLINK(1)", lot="LOT-CSV", outcome="failed"))
-    r = collector.api("GET", "/lots/LOT-CSV.csv")
+    r = collector.api("GET", "/lots/LOT-CSV?format=csv")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
     rows = r.text.strip().split("\r\n")
     assert rows[0].startswith("certificate_id,serial,") and len(rows) == 3
     assert any(",SER-C1," in row and ",success," in row for row in rows)
     assert any(",'=HYPERLINK(1)," in row for row in rows)  # no formula injection in spreadsheets
-    pdf = collector.api("GET", "/lots/LOT-CSV.pdf")
+    pdf = collector.api("GET", "/lots/LOT-CSV?format=pdf")
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
     page = collector.api("GET", "/lots/LOT-CSV").text
     assert 'id="lot-drives">2<' in page
-    assert collector.api("GET", "/lots/NO-SUCH-LOT.csv").status_code == 404
+    assert collector.api("GET", "/lots/NO-SUCH-LOT?format=csv").status_code == 404
 
 
 # --------------------------------------------------------------------------- progress

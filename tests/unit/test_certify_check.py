@@ -239,3 +239,73 @@ def test_a_certificate_issued_before_the_destination_codes_still_verifies(key, t
     p["destination"].update(type="other", details="Not sanitized: wipe it again, or destroy it (NIST Destroy) before it leaves the site.")
     report = check_certificate(envelope.sign_envelope(p, envelope.ERASURE_TYPE, key), trusted)
     assert report.valid, report.reasons
+# --------------------------------------------------------------------------- canonical form (issue 17)
+
+def _resigned(key, text: str) -> dict:
+    """An envelope over exactly ``text``: a valid signature, whatever the bytes are."""
+    body = text.encode("utf-8", "surrogatepass")
+    sig = key.sign(envelope.pae(envelope.ERASURE_TYPE, body))
+    return {"payloadType": envelope.ERASURE_TYPE, "payload": base64.b64encode(body).decode(),
+            "signatures": [{"keyid": key.key_id, "sig": base64.b64encode(sig).decode()}]}
+
+
+def _payload(key) -> dict:
+    return build_payload(S.overwrite_success(), None, S.config(), key_id=key.key_id)
+
+
+@pytest.mark.parametrize("rewrite", [
+    lambda t: json.dumps(json.loads(t), indent=1, sort_keys=True, ensure_ascii=False),
+    lambda t: json.dumps(json.loads(t), sort_keys=True, separators=(",", ":")),  # ASCII escapes
+    lambda t: t.replace('"verification"', '"\\u0076erification"', 1),
+    lambda t: t.replace('"smart":null', '"smart":{"x":NaN}', 1),
+    lambda t: t.replace('"smart":null', '"smart":{"x":-Infinity}', 1),
+    lambda t: t.replace('"smart":null', '"smart":{"x":0.5}', 1),
+    lambda t: t.replace('"smart":null', '"smart":{"x":"\\ud800"}', 1),
+    lambda t: t.replace('"smart":null', '"smart":' + "[" * 60 + "]" * 60, 1),
+], ids=["indented", "ascii-escaped", "needless-escape", "nan", "infinity", "float", "lone-surrogate", "deep"])
+def test_signed_bytes_that_are_not_the_canonical_form_are_refused(key, trusted, rewrite):
+    text = canonical_bytes(_payload(key)).decode()
+    assert '"smart":null' in text
+    changed = rewrite(text)
+    assert changed != text
+    report = check_certificate(_resigned(key, changed), trusted)
+    assert not report.valid and report.codes == ["not-canonical"], report.reasons
+    assert check_certificate(_resigned(key, text), trusted).valid  # the control
+
+
+@pytest.mark.parametrize("field,value", [
+    ("certificate_id", "0b7e5f1c-3a49-4c1e-9b1e-6f0d2f3c9a10\n"),
+    ("issued_at", "2026-11-27T10:00:00Z\n"),
+    ("issued_at", "٢٠٢٦-11-27T10:00:00Z"),
+])
+def test_ids_and_timestamps_must_match_their_pattern_in_full_in_both_schema_validators(key, trusted, field, value):
+    from agent.certify.check import _fast_validator, _validator
+    p = _payload(key)
+    p[field] = value
+    assert not _validator(envelope.ERASURE_TYPE).is_valid(p)  # Python's "$" and "\d" no longer let it in
+    fast = _fast_validator(envelope.ERASURE_TYPE)
+    if fast is not None:
+        assert not fast.is_valid(p)
+    report = check_certificate(envelope.sign_envelope(p, envelope.ERASURE_TYPE, key), trusted)
+    assert not report.valid and report.codes[0] == "schema"
+
+
+def test_a_size_beyond_64_bits_is_a_schema_error(key, trusted):
+    p = _payload(key)
+    p["media"]["size_bytes"] = 10**30
+    report = check_certificate(envelope.sign_envelope(p, envelope.ERASURE_TYPE, key), trusted)
+    assert not report.valid and "/media/size_bytes" in report.reason
+
+
+def test_keys_with_control_characters_cannot_be_signed_or_verified(key, trusted):
+    p = _payload(key)
+    p["media"]["serial_reason\n"] = "x"
+    with pytest.raises(Exception, match="control character"):
+        envelope.sign_envelope(p, envelope.ERASURE_TYPE, key)
+    text = json.dumps(p, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert check_certificate(_resigned(key, text), trusted).codes == ["not-canonical"]
+
+
+def test_a_number_of_thousands_of_digits_is_refused_in_one_clear_line(trusted):
+    report = check_certificate(b'{"payloadType": "x", "payload": "", "signatures": [], "n": ' + b"9" * 5000 + b"}", trusted)
+    assert report.codes == ["not-json"] and report.reason == "not-json: file has a number too long to read"

@@ -242,3 +242,18 @@ def test_half_written_files_a_power_cut_left_are_swept_at_start_and_fresh_ones_k
     spool.ensure()
     assert not stale.exists()
     assert fresh.exists() and kept.exists()
+
+
+def test_a_receipt_in_the_collectors_answer_is_kept_beside_the_certificate(tmp_path):
+    spool = Spool(tmp_path).ensure()
+    spool.put("certificates", "c1.json", b"{}")
+    spool.put("certificates", "c2.json", b"{}")
+    c1, c2 = spool.entries("certificates")
+    receipt = {"payloadType": "application/vnd.ardoise.receipt+json", "payload": "e30=", "signatures": []}
+    spool.mark_delivered(c1, {"http": 201, "status": "stored", "receipt": receipt})
+    spool.mark_delivered(c2, {"http": 201, "status": "stored"})  # an older collector: no receipt
+    assert spool.receipt(c1) == receipt
+    assert json.loads((tmp_path / "certificates" / "c1.json.receipt").read_text()) == receipt
+    assert spool.receipt(c2) is None
+    assert [e.name for e in spool.entries("certificates")] == ["c1.json", "c2.json"]
+    assert spool.counts().delivered == 2 and spool.pending() == []
