@@ -111,11 +111,11 @@ def test_every_surface_shows_the_tables_destination(sqlite_collector, station, t
     assert text in dashboard
     lot_page = collector.api("GET", f"/lots/{lot}").text
     assert f"{text}" in lot_page
-    rows = list(csv.DictReader(io.StringIO(collector.api("GET", f"/lots/{lot}.csv").text)))
+    rows = list(csv.DictReader(io.StringIO(collector.api("GET", f"/lots/{lot}?format=csv").text)))
     assert [(row["destination"], row["destination_reason"]) for row in rows] == [(destination, reason)]
     assert rows[0]["advice"].startswith(text)
     lot_pdf = tmp_path / "lot.pdf"
-    lot_pdf.write_bytes(collector.api("GET", f"/lots/{lot}.pdf").content)
+    lot_pdf.write_bytes(collector.api("GET", f"/lots/{lot}?format=pdf").content)
     assert text[:28] in _pdf_text(lot_pdf)
 
 
