@@ -172,8 +172,18 @@ def test_poweroff_waits_for_the_final_screen_first(cfg):
 
 def test_wait_does_not_power_off(cfg):
     fake = FakeStages([disk(1)])
-    run_unattended(cfg, stages=fake.stages(), view=tui.RunView())
+    view = tui.RunView()
+    run_unattended(cfg, stages=fake.stages(), view=view)
     assert fake.powered == []
+    assert "Press Enter" not in view.finish_note  # no terminal, nothing waits for a key
+
+
+def test_wait_on_a_terminal_says_to_press_enter_before_waiting(cfg):
+    cfg.on_finish = "wait"
+    view = tui.RunView()
+    seen = []
+    run_unattended(cfg, stages=FakeStages([disk(1)]).stages(), view=view, wait_for_key=lambda: seen.append(view.finish_note))
+    assert seen and "Press Enter to close this screen." in seen[0]
 
 
 # --------------------------------------------------------------------------- shelf
