@@ -250,16 +250,19 @@ def _header(v: RunView) -> RenderableType:
     return Panel(grid, title="Ardoise", subtitle=subtitle, border_style="blue")
 
 
-def _footer(v: RunView) -> RenderableType:
-    # One line whatever the width: a long collector status is cut, the counts never are.
+def _footer(v: RunView, width: int) -> RenderableType:
+    """The collector's status and the certificate counts: on one line when both fit, else
+    on two, so an "unreachable" is never cut off on an 80-column tty1."""
+    collector = Text.assemble(("Collector: ", "bold"), v.collector, no_wrap=True, overflow="ellipsis")
+    counts = Text.assemble(("Certificates: ", "bold"),
+                           "{spooled} on the stick, {delivered} delivered".format(spooled=v.spooled, delivered=v.delivered),
+                           no_wrap=True, overflow="ellipsis")
+    if collector.cell_len + 2 + counts.cell_len > width:
+        return Group(collector, counts)
     grid = Table.grid(expand=True)
-    grid.add_column(ratio=1, no_wrap=True, overflow="ellipsis")
+    grid.add_column(ratio=1, no_wrap=True)
     grid.add_column(no_wrap=True, justify="right")
-    grid.add_row(
-        Text.assemble(("Collector: ", "bold"), v.collector),
-        Text.assemble(("  Certificates: ", "bold"),
-                      "{spooled} on the stick, {delivered} delivered".format(spooled=v.spooled, delivered=v.delivered)),
-    )
+    grid.add_row(collector, counts)
     return grid
 
 
@@ -473,7 +476,7 @@ class Screen:
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         width = options.max_width
         height = options.height or options.max_height
-        header, footer = _header(self.v), _footer(self.v)
+        header, footer = _header(self.v), _footer(self.v, width)
         room = height - _height(console, options, header, width) - _height(console, options, footer, width)
         middle = self._final(console, options, width, room) if self.v.finished else self._running(console, options, width, room)
         yield header
@@ -634,6 +637,7 @@ class LogDisplay:
         self.stream = stream or sys.stderr
         self.every = every
         self._last: dict[str, float] = {}
+        self._delivery_said: tuple | None = None
         view.listen(self._on_event)
 
     def start(self) -> "LogDisplay":
@@ -676,7 +680,12 @@ class LogDisplay:
                 f"{humanize.percent(row.fraction)} {humanize.rate(row.throughput_bps)} {humanize.eta(row.eta_s)}"
             )
         elif event == "delivery":
-            self._line(f"collector: {view.collector}; spooled {view.spooled}, delivered {view.delivered}")
+            # Every sweep announces; the journal gets a line only when something changed.
+            said = (view.collector, view.spooled, view.delivered)
+            if said != self._delivery_said:
+                self._delivery_said = said
+                self._line("collector: {status}; spooled {spooled}, delivered {delivered}".format(
+                    status=view.collector, spooled=view.spooled, delivered=view.delivered))
         elif event == "message":
             self._line(view.message)
         elif event == "finish":
