@@ -389,8 +389,9 @@ def _verdict_lines(row: DiskRow) -> Text:
     line = _badge(row)
     line.append(" ")
     line.append(row.device, style="bold")
-    line.append(" ")
-    line.append(row.serial or row.model or "")
+    if row.serial or row.model:
+        line.append(" ")
+        line.append(row.serial or row.model or "")
     if row.certificate_id:
         line.append("  cert {id}".format(id=row.certificate_id[:8]), style="dim")
     line.append("\n ")
@@ -412,8 +413,9 @@ def _grouped_lines(rows: list[DiskRow]) -> list[tuple[Text, Text]]:
         heading.append(row.advice or "", style="bold")  # wraps rather than lose its end
         line = Text("  ")
         line.append(row.device, style="bold")
-        line.append(" ")
-        line.append(row.serial or row.model or "")
+        if row.serial or row.model:
+            line.append(" ")
+            line.append(row.serial or row.model or "")
         if row.certificate_id:
             line.append("  cert {id}".format(id=row.certificate_id[:8]), style="dim")
         line.no_wrap, line.overflow = True, "ellipsis"

@@ -352,9 +352,10 @@ def _first_page(doc: "_Doc", p: dict, digest: str, key_id: str | None) -> None:
     _signature_section(doc, p, digest, key_id)
     doc.heading("Attestation")
     doc.para(a["statement"])
-    doc.section(None, [("Name", a.get("name")), ("Title", a.get("title")), ("Date", a.get("date")),
-                       ("Signature", "Digitally signed by station key {key}".format(key=key_id or p["station"].get("key_id"))),
-                       ("Technician signature", "______________________________")])
+    doc.section(None, [("Name", a.get("name")), ("Title", a.get("title")), ("Date", a.get("date"))])
+    doc.field("Signature", "Digitally signed by station key {key}".format(key=key_id or p["station"].get("key_id")))
+    doc.ln(5)  # room for a pen
+    doc.field("Technician signature", "______________________________")
     doc.font(7.5)
     doc.set_text_color(*GREY)
     doc.multi_cell(0, 3.5, doc.t("The full record (person, steps and commands, drive health, validation, why values are "
