@@ -9,6 +9,7 @@ stderr for the systemd journal and for tests. So the wipe threads never block on
 from __future__ import annotations
 
 import copy
+import dataclasses
 import io
 import logging
 import sys
@@ -28,6 +29,7 @@ from rich.table import Table
 from rich.text import Text
 
 from agent import humanize
+from agent.printable import printable
 
 log = logging.getLogger("ardoise.run")
 
@@ -131,11 +133,13 @@ class RunView:
     # ---------------------------------------------------------------- mutators
 
     def set_machine(self, machine: MachineSummary) -> None:
+        machine = _clean(machine)
         with self._lock:
             self.machine = machine
         self._notify("machine")
 
     def add_disk(self, row: DiskRow) -> None:
+        row = _clean(row)
         with self._lock:
             self.rows[row.device] = row
         self._notify("state", device=row.device)
@@ -148,14 +152,14 @@ class RunView:
                 row = self.rows[device] = DiskRow(device)
             before = row.state
             for k, v in fields.items():
-                setattr(row, k, v)
+                setattr(row, k, printable(v) if isinstance(v, str) else v)
             changed = row.state != before or "detail" in fields
         self._notify("state" if changed else "progress", device=device)
 
     def set_delivery(self, *, collector: str | None = None, spooled: int | None = None, delivered: int | None = None) -> None:
         with self._lock:
             if collector is not None:
-                self.collector = collector
+                self.collector = printable(collector)
             if spooled is not None:
                 self.spooled = spooled
             if delivered is not None:
@@ -164,14 +168,21 @@ class RunView:
 
     def say(self, message: str) -> None:
         with self._lock:
-            self.message = message
+            self.message = printable(message)
         self._notify("message")
 
     def finish(self, note: str | None = None) -> None:
         with self._lock:
             self.finished = True
-            self.finish_note = note
+            self.finish_note = printable(note) if note else note
         self._notify("finish")
+
+
+def _clean(record):
+    """A copy of a row or machine summary whose strings are safe on a terminal: what the
+    view holds is what both displays (screen and plain lines) print."""
+    return dataclasses.replace(record, **{f.name: printable(getattr(record, f.name)) for f in dataclasses.fields(record)
+                                          if isinstance(getattr(record, f.name), str)})
 
 
 # --------------------------------------------------------------------------- rendering
@@ -682,8 +693,9 @@ class LogDisplay:
                 f"{humanize.percent(row.fraction)} {humanize.rate(row.throughput_bps)} {humanize.eta(row.eta_s)}"
             )
         elif event == "delivery":
-            # Every sweep announces; the journal gets a line only when something changed.
-            said = (view.collector, view.spooled, view.delivered)
+            # Every sweep announces; the journal gets a line only when the status or the
+            # delivered count changed (each certificate on the stick has its own RESULT line).
+            said = (view.collector, view.delivered)
             if said != self._delivery_said:
                 self._delivery_said = said
                 self._line("collector: {status}; spooled {spooled}, delivered {delivered}".format(

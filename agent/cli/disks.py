@@ -54,20 +54,25 @@ def human_size(n: int) -> str:
 def print_table(disks: list[Disk]) -> None:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
+
+    from agent.printable import printable
 
     table = Table(box=None, header_style="bold", pad_edge=False)
     for col in ("DEVICE", "TRANSPORT", "MEDIA", "SIZE", "MODEL", "SERIAL", "TARGET", "WHY"):
         table.add_column(col, overflow="fold")
     for d in disks:
+        # Text, not markup: a model or serial reading "[/]" would raise, "[red]..." would paint;
+        # Text also drops terminal control characters.
         table.add_row(
-            d.path,
-            d.transport.value,
-            d.media.value,
-            human_size(d.size_bytes),
-            d.model or "-",
-            d.serial or "-",
-            "[green]yes[/green]" if d.target else "[red]no[/red]",
-            "; ".join(d.reasons),
+            Text(d.path),
+            Text(d.transport.value),
+            Text(d.media.value),
+            Text(human_size(d.size_bytes)),
+            Text(printable(d.model or "-")),
+            Text(printable(d.serial or "-")),
+            Text("yes", style="green") if d.target else Text("no", style="red"),
+            Text(printable("; ".join(d.reasons))),
         )
     # A pipe has no width: do not fold reasons into a 80-column column of single words.
     width = None if sys.stdout.isatty() else 200

@@ -87,6 +87,10 @@ class Deliverer:
             url=client.cfg.url)
         self.last_report: DeliveryReport | None = None
 
+    def announce(self) -> None:
+        """Say the current status now (at start: "connecting to ..." before any sweep)."""
+        self._announce()
+
     def _announce(self) -> None:
         # The technician counts certificates (one per disk); audit reports travel along.
         self.on_change(self.status, self.spool.counts(("certificates",)))

@@ -61,6 +61,7 @@ def run_unattended(
     try:
         if config.collector is None:
             log.info("no collector configured: certificates stay in %s", session.spool.root)
+        session.deliverer.announce()
         # What earlier boots could not send goes first (in the background).
         session.deliverer.sweep_soon()
         # In shelf mode the watcher listens before the first scan: a drive slid in while

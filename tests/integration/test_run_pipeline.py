@@ -425,7 +425,9 @@ def test_plain_mode_says_connecting_then_one_short_reason_when_nothing_listens(c
     assert lines[0].startswith(f"ardoise: collector: connecting to {url};"), lines
     assert not any("connected" in line for line in lines), lines
     failures = [line for line in lines if "unreachable" in line]
-    assert failures == [f"ardoise: collector: {url}: unreachable (connection refused); spooled 3, delivered 0"], lines
+    # Once, however many sweeps fail (one per finished disk, and the final one).
+    assert len(failures) == 1, lines
+    assert failures[0].startswith(f"ardoise: collector: {url}: unreachable (connection refused); spooled "), lines
     assert not any("HTTPConnectionPool" in line or "urllib3" in line for line in lines)
 
 

@@ -34,3 +34,15 @@ def test_disks_with_a_character_device_is_refused(capsys):
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err == "ardoise: /dev/null is not a block device\n"
+
+
+def test_disks_table_prints_hostile_model_and_serial_as_typed(capsys):
+    from agent.cli.disks import print_table
+    from agent.records import Disk, Media
+
+    hostile = Disk(path="/dev/sdx", name="sdx", media=Media.HDD, model="[/x] [bold red]FAKE", serial="[/]\x1b[2J",
+                   size_bytes=10**9, target=False, reasons=["excluded [/]"])
+    print_table([hostile])  # MarkupError before: "[/]" closes no tag
+    out = capsys.readouterr().out
+    assert "[/x] [bold red]FAKE" in out and "[/]" in out and "excluded [/]" in out
+    assert "\x1b[2J" not in out  # the serial cannot clear the technician's terminal

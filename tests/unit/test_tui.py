@@ -222,3 +222,16 @@ def test_progress_and_eta_are_one_labelled_phrase():
     assert humanize.eta(3725) == "ETA 1 h 02 min"
     assert humanize.eta(None) == "ETA unknown"
     assert humanize.percent(0.404) == "40%"
+
+
+def test_terminal_control_characters_from_a_drive_never_reach_either_display():
+    out = io.StringIO()
+    v = tui.RunView()
+    tui.LogDisplay(v, stream=out, every=0)
+    v.set_machine(tui.MachineSummary(model="T480\x1b[2J", serial="PF1\u202eDESSAP"))
+    v.add_disk(tui.DiskRow("/dev/sda", serial="W3T0\x1b[1A\x1b[2KPASSED", model="M\x07"))
+    v.update("/dev/sda", state=tui.FAILED, detail="I/O error\x1b]0;x\x07", advice="remove")
+    v.finish("done")
+    for text in (out.getvalue(), screen(v, 80, 25)):
+        assert "\x1b" not in text and "\u202e" not in text and "\x07" not in text
+    assert "W3T0?[1A?[2KPASSED" in out.getvalue()  # shown, defused
