@@ -629,8 +629,8 @@ def render_system_pdf(audit_payload: dict | None, certificate_payloads: list[dic
     doc.section("Summary", _summary_rows(audit) if audit else [], missing_note=None if audit else "no machine audit")
     doc.heading("Drives")
     if drives:
-        doc.font(8)
-        with doc.table(col_widths=(34, 44, 16, 30, 58), text_align="LEFT", line_height=4,
+        doc.font(7.5)  # a whole certificate id on one line
+        with doc.table(col_widths=(32, 42, 16, 28, 64), text_align="LEFT", line_height=4,
                        headings_style=FontFace(emphasis="BOLD", fill_color=(245, 245, 245))) as table:
             table.row([doc.t(x) for x in ("Serial", "Model", "Size", "Result", "Certificate id")])
             for r in drives:
