@@ -409,8 +409,8 @@ def _annex(doc: "_Doc", p: dict) -> None:
         ("Read back", "{read}, {samples} sampled ranges".format(read=_bytes(v["bytes_read"]), samples=v["samples"])),
         ("Coverage", None if cov is None else "{pct} %".format(pct=f"{cov / 10000:.2f}")),
         ("Seed", v.get("seed")),
-        ("Verification notes", "; ".join(v["notes"]) or None),
-        ("Notes", "; ".join(p["notes"]) or None)])
+        ("Verification notes", "; ".join(v["notes"]) or "none"),
+        ("Notes", "; ".join(p["notes"]) or "none")])
     health = p["health"]
     smart = health.get("smart") or {}
     doc.section("Drive health (SMART)", [("Health verdict", health.get("verdict"))]
