@@ -594,7 +594,8 @@ def _drive_rows(audit: dict, certificates: list[dict]) -> list[tuple[str, str, s
 
 def _drive_row(serial, device, model, size, cert) -> tuple[str, str, str, str, str]:
     if cert is None:
-        result, cid = "not sanitized here", "no certificate"
+        # Only what this report holds: the drive may have a certificate the collector did not link.
+        result, cid = "-", "no certificate attached"
     else:
         s = cert["sanitization"]
         result = s["outcome"].upper() + (" - {category}".format(category=s["category"]) if s.get("category") else "")
