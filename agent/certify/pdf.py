@@ -626,6 +626,10 @@ def render_system_pdf(audit_payload: dict | None, certificate_payloads: list[dic
     doc.cell(0, 10, doc.t("{ok} of {total} drives sanitized".format(ok=n_ok, total=len(drives))),
              new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     doc.set_text_color(0, 0, 0)
+    unlinked = sum(r[4] == "no certificate attached" for r in drives)
+    if unlinked:
+        doc.para("{n} of these drives have no certificate attached to this report; look them up at the collector "
+                 "by serial number.".format(n=unlinked))
 
     doc.section("Summary", _summary_rows(audit) if audit else [], missing_note=None if audit else "no machine audit")
     doc.heading("Drives")
