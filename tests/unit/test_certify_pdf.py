@@ -154,6 +154,9 @@ def test_machine_report_is_titled_with_the_configured_organization_even_without_
     assert audit["organization"] == "Atelier Réemploi"
     text = page_text(pdf, tmp_path, 1)
     assert "Atelier Réemploi" in text and "Organization not set" not in text
+    # The audit's drive is listed; without its certificate the report does not claim it unsanitized.
+    assert "WD-WCC4N1234567" in text and "no certificate attached" in text
+    assert "1 of these drives have no certificate attached" in " ".join(text.split())
 
 
 def test_machine_report_opens_with_a_summary_in_units_a_person_reads(tmp_path, key):
