@@ -628,8 +628,8 @@ def render_system_pdf(audit_payload: dict | None, certificate_payloads: list[dic
     doc.set_text_color(0, 0, 0)
     unlinked = sum(r[4] == "no certificate attached" for r in drives)
     if unlinked:
-        doc.para("{n} of these drives have no certificate attached to this report; look them up at the collector "
-                 "by serial number.".format(n=unlinked))
+        doc.para("Drives without a certificate attached to this report: {n}. Look them up at the collector by "
+                 "serial number.".format(n=unlinked))
 
     doc.section("Summary", _summary_rows(audit) if audit else [], missing_note=None if audit else "no machine audit")
     doc.heading("Drives")

@@ -156,7 +156,7 @@ def test_machine_report_is_titled_with_the_configured_organization_even_without_
     assert "Atelier Réemploi" in text and "Organization not set" not in text
     # The audit's drive is listed; without its certificate the report does not claim it unsanitized.
     assert "WD-WCC4N1234567" in text and "no certificate attached" in text
-    assert "1 of these drives have no certificate attached" in " ".join(text.split())
+    assert "Drives without a certificate attached to this report: 1." in " ".join(text.split())
 
 
 def test_machine_report_opens_with_a_summary_in_units_a_person_reads(tmp_path, key):
