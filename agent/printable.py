@@ -11,10 +11,13 @@ from __future__ import annotations
 import unicodedata
 
 
-def printable(value: str) -> str:
+def printable(value: str, *, keep_newlines: bool = False) -> str:
+    """``value`` with control and format characters shown as "?"; ``keep_newlines`` for a
+    message of several lines composed by the agent itself."""
     if value.isprintable():
         return value
     return "".join(
-        " " if ch == "\t" else "?" if unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp") else ch
+        ch if keep_newlines and ch == "\n" else " " if ch == "\t"
+        else "?" if unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp") else ch
         for ch in value
     )

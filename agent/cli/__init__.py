@@ -10,6 +10,7 @@ import os
 import sys
 
 from agent import __version__
+from agent.cli.output import say
 from agent.errors import ArdoiseError
 
 # Order is the order of --help; each name is a module of this package.
@@ -42,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except ArdoiseError as exc:
-        print(f"ardoise: {exc}", file=sys.stderr)
+        say(f"ardoise: {exc}")  # may quote a serial or a config value: say() defuses controls
         return exc.exit_code
     except KeyboardInterrupt:
         print("ardoise: interrupted", file=sys.stderr)
@@ -55,5 +56,5 @@ def main(argv: list[str] | None = None) -> int:
         if os.environ.get("ARDOISE_DEBUG"):
             raise
         log.debug("internal error", exc_info=True)
-        print(f"ardoise: internal error: {type(exc).__name__}: {exc} (set ARDOISE_DEBUG=1 for details)", file=sys.stderr)
+        say(f"ardoise: internal error: {type(exc).__name__}: {exc} (set ARDOISE_DEBUG=1 for details)")
         return 70

@@ -6,6 +6,7 @@ import json
 import sys
 from typing import Any
 
+from agent.printable import printable
 from agent.records import to_dict
 
 
@@ -16,5 +17,6 @@ def emit_json(obj: Any) -> None:
 
 
 def say(message: str) -> None:
-    """A human message: always stderr, so stdout stays machine-readable."""
-    print(message, file=sys.stderr, flush=True)
+    """A human message: always stderr, so stdout stays machine-readable. Messages quote
+    serials, key ids and names from files and the network: no terminal control gets through."""
+    print(printable(message, keep_newlines=True), file=sys.stderr, flush=True)

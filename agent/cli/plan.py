@@ -3,9 +3,9 @@ every step, every method left out, and every protected disk (no steps, and why).
 
 from __future__ import annotations
 
-
 from agent import discover
 from agent.cli.output import emit_json
+from agent.printable import printable
 from agent.records import SanitizePlan, to_dict
 
 
@@ -68,18 +68,15 @@ def plan_json(plan: SanitizePlan) -> dict:
 def print_plan(plan: SanitizePlan, out=None) -> None:
     d = plan.disk
     ident = " ".join(x for x in (d.model, d.serial) if x) or d.identity
-    print(f"{d.path}  {d.transport.value}/{d.media.value}  {ident}", file=out)
+    lines = [f"{d.path}  {d.transport.value}/{d.media.value}  {ident}"]
     if plan.not_target:
-        print(f"  {plan.not_target}", file=out)
-        print(file=out)
-        return
-    for prep in plan.prepare:
-        print(f"  first: {prep.method} - {prep.reason}", file=out)
-    for i, step in enumerate(plan.steps, 1):
-        print(f"  {i}. {step.method} [{step.category.value}] - {step.reason}", file=out)
-    for step in plan.skipped:
-        print(f"  -  {step.method}: {step.reason}", file=out)
-    print(f"  verify: {plan.verify}", file=out)
-    for note in plan.notes:
-        print(f"  note: {note}", file=out)
-    print(file=out)
+        lines.append(f"  {plan.not_target}")
+    else:
+        lines += [f"  first: {prep.method} - {prep.reason}" for prep in plan.prepare]
+        lines += [f"  {i}. {step.method} [{step.category.value}] - {step.reason}" for i, step in enumerate(plan.steps, 1)]
+        lines += [f"  -  {step.method}: {step.reason}" for step in plan.skipped]
+        lines.append(f"  verify: {plan.verify}")
+        lines += [f"  note: {note}" for note in plan.notes]
+    # The lines quote the drive's model and serial: no terminal control gets through.
+    for line in lines + [""]:
+        print(printable(line), file=out)

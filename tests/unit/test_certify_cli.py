@@ -76,3 +76,12 @@ def test_key_show_prints_the_public_key_and_id(tmp_path, capsys):
     assert main(["key", "show", "--state-dir", str(state)]) == 0
     text = capsys.readouterr().out
     assert text.startswith(f"key id: {out['key_id']}\n-----BEGIN PUBLIC KEY-----")
+
+
+def test_verify_prints_a_signed_serial_without_its_terminal_controls(tmp_path, station, capsys):
+    # The signature is genuine: the serial is what the drive's firmware said, ESC included.
+    c = issue_certificate(S.overwrite_success(serial="W3T0\x1b[2J\x1b]0;pwned\x07"), None, S.config(), station, tmp_path / "o")
+    assert main(["verify", str(c.json_path)]) == 0
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "\x07" not in err
+    assert "W3T0?[2J?]0;pwned?" in err

@@ -46,3 +46,9 @@ def test_disks_table_prints_hostile_model_and_serial_as_typed(capsys):
     out = capsys.readouterr().out
     assert "[/x] [bold red]FAKE" in out and "[/]" in out and "excluded [/]" in out
     assert "\x1b[2J" not in out  # the serial cannot clear the technician's terminal
+
+
+def test_an_error_quoting_a_hostile_path_is_one_line_without_controls(capsys):
+    assert main(["disks", "/dev/nonexistent\x1b[2J"]) != 0
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "\x1b" not in err and "/dev/nonexistent?[2J" in err
