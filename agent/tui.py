@@ -392,7 +392,10 @@ def _verdict_panel(row: DiskRow, width: int) -> Panel:
 
 
 def _badge(row: DiskRow) -> Text:
-    return Text(" {word} ".format(word=_verdict_word(row)), style=_verdict_style(row) + " reverse")
+    # A span, not the Text's base style: what is appended after the badge stays plain.
+    badge = Text()
+    badge.append(" {word} ".format(word=_verdict_word(row)), style=_verdict_style(row) + " reverse")
+    return badge
 
 
 def _verdict_lines(row: DiskRow) -> Text:

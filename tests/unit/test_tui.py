@@ -235,3 +235,12 @@ def test_terminal_control_characters_from_a_drive_never_reach_either_display():
     for text in (out.getvalue(), screen(v, 80, 25)):
         assert "\x1b" not in text and "\u202e" not in text and "\x07" not in text
     assert "W3T0?[1A?[2KPASSED" in out.getvalue()  # shown, defused
+
+
+def test_the_verdict_badge_colours_only_the_verdict_word():
+    v = many_disks(3, finished=True)
+    console = Console(record=True, width=80, height=25, file=io.StringIO(), color_system="truecolor", force_terminal=True)
+    console.print(tui.render(v, page=0))
+    reversed_text = "".join(seg.text for seg in console._record_buffer if seg.style and seg.style.reverse)
+    assert " FAILED " in reversed_text and " PASSED " in reversed_text
+    assert "remove: retry elsewhere" not in reversed_text and "/dev/sd" not in reversed_text
