@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import io
 import logging
 import sys
@@ -229,6 +230,7 @@ def big_text(word: str) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
+@functools.lru_cache(maxsize=8)  # the final screen is redrawn twice a second with the same code
 def qr_text(data: str) -> str:
     """A QR code drawn with half blocks, two modules per character cell vertically."""
     out = io.StringIO()
@@ -508,11 +510,14 @@ class Screen:
 
     def _running(self, console, options, width: int, room: int) -> RenderableType:
         rows = list(self.v.rows.values())
-        fit = self._first_fit(console, options, width, room, (
-            lambda: _disk_table(rows, lines=True),
-            lambda: _disk_table(rows, lines=False),
-            lambda: _compact_table(rows),
-        ))
+        n = len(rows)
+        # Lines each layout needs at least: layouts that cannot fit are not drawn to find out
+        # (the screen is redrawn twice a second on old laptops).
+        fit = self._first_fit(console, options, width, room, [make for need, make in (
+            (3 * n + 3, lambda: _disk_table(rows, lines=True)),
+            (2 * n + 2, lambda: _disk_table(rows, lines=False)),
+            (n + 2, lambda: _compact_table(rows)),
+        ) if need <= room])
         if fit is not None:
             return fit
         chrome = _height(console, options, _compact_table(rows[:1]), width) - 1
