@@ -199,10 +199,6 @@ def human_bytes(n: float) -> str:
     return humanize.size(n)
 
 
-def human_duration(s: float | None) -> str:
-    return humanize.duration(s) if s is not None and s >= 0 else "-"
-
-
 # A 3-line block font for the final verdicts: readable from across the workbench.
 _FONT = {
     "P": ["█▀█", "█▀▀", "▀  "],
