@@ -9,6 +9,8 @@ stderr for the systemd journal and for tests. So the wipe threads never block on
 from __future__ import annotations
 
 import copy
+import dataclasses
+import functools
 import io
 import logging
 import sys
@@ -18,8 +20,9 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, TextIO
 
 import segno
+from rich import box
 from rich.columns import Columns
-from rich.console import Console, Group, RenderableType
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.live import Live
 from rich.panel import Panel
 from rich.progress_bar import ProgressBar
@@ -27,6 +30,8 @@ from rich.table import Table
 from rich.text import Text
 
 from agent import outcome as outcome_table
+from agent import humanize
+from agent.printable import printable
 
 log = logging.getLogger("ardoise.run")
 
@@ -130,11 +135,13 @@ class RunView:
     # ---------------------------------------------------------------- mutators
 
     def set_machine(self, machine: MachineSummary) -> None:
+        machine = _clean(machine)
         with self._lock:
             self.machine = machine
         self._notify("machine")
 
     def add_disk(self, row: DiskRow) -> None:
+        row = _clean(row)
         with self._lock:
             self.rows[row.device] = row
         self._notify("state", device=row.device)
@@ -147,14 +154,14 @@ class RunView:
                 row = self.rows[device] = DiskRow(device)
             before = row.state
             for k, v in fields.items():
-                setattr(row, k, v)
+                setattr(row, k, printable(v) if isinstance(v, str) else v)
             changed = row.state != before or "detail" in fields
         self._notify("state" if changed else "progress", device=device)
 
     def set_delivery(self, *, collector: str | None = None, spooled: int | None = None, delivered: int | None = None) -> None:
         with self._lock:
             if collector is not None:
-                self.collector = collector
+                self.collector = printable(collector)
             if spooled is not None:
                 self.spooled = spooled
             if delivered is not None:
@@ -163,37 +170,34 @@ class RunView:
 
     def say(self, message: str) -> None:
         with self._lock:
-            self.message = message
+            self.message = printable(message)
         self._notify("message")
 
     def finish(self, note: str | None = None) -> None:
         with self._lock:
             self.finished = True
-            self.finish_note = note
+            self.finish_note = printable(note) if note else note
         self._notify("finish")
 
 
+def _clean(record):
+    """A copy of a row or machine summary whose strings are safe on a terminal: what the
+    view holds is what both displays (screen and plain lines) print."""
+    return dataclasses.replace(record, **{f.name: printable(getattr(record, f.name)) for f in dataclasses.fields(record)
+                                          if isinstance(getattr(record, f.name), str)})
+
+
 # --------------------------------------------------------------------------- rendering
+#
+# Every string that comes from hardware, the config or the network is drawn as
+# ``rich.text.Text``, never parsed as console markup: a serial "[/]" would raise
+# MarkupError in the refresh thread (and stop the screen), and "[bold red]FAKE PASSED"
+# must show as typed. Text also drops terminal control characters.
 
 
 def human_bytes(n: float) -> str:
     """Three significant digits at most (500 GB, 16.0 GB, 8.00 MB): narrow columns."""
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if abs(n) < 1000 or unit == "TB":
-            if unit == "B" or abs(n) >= 100:
-                return f"{n:.0f} {unit}"
-            return f"{n:.1f} {unit}" if abs(n) >= 10 else f"{n:.2f} {unit}"
-        n /= 1000
-    return f"{n:.0f} TB"
-
-
-def human_duration(s: float | None) -> str:
-    if s is None or s < 0:
-        return "-"
-    s = int(s)
-    h, rem = divmod(s, 3600)
-    m, sec = divmod(rem, 60)
-    return f"{h}h{m:02d}m" if h else f"{m}m{sec:02d}s"
+    return humanize.size(n)
 
 
 # A 3-line block font for the final verdicts: readable from across the workbench.
@@ -223,6 +227,7 @@ def big_text(word: str) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
+@functools.lru_cache(maxsize=8)  # the final screen is redrawn twice a second with the same code
 def qr_text(data: str) -> str:
     """A QR code drawn with half blocks, two modules per character cell vertically."""
     out = io.StringIO()
@@ -230,105 +235,368 @@ def qr_text(data: str) -> str:
     return out.getvalue().rstrip("\n")
 
 
+def _verdict_word(row: DiskRow) -> str:
+    return {PASSED: "PASSED", INTERRUPTED: "INTERRUPTED"}.get(row.state, "FAILED")
+
+
+def _verdict_style(row: DiskRow) -> str:
+    return "bold green" if row.state == PASSED else "bold red"
+
+
 def _header(v: RunView) -> RenderableType:
     m = v.machine
     name = " ".join(x for x in (m.vendor, m.model) if x) or "unknown machine"
     grid = Table.grid(padding=(0, 2))
-    grid.add_column(style="bold")
-    grid.add_column()
-    grid.add_row("Machine", f"{name}   serial {m.serial or '-'}")
-    grid.add_row("CPU / RAM", f"{m.cpu or '-'}   {m.ram or '-'}")
-    grid.add_row("Battery", m.battery or "none")
+    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column(no_wrap=True, overflow="ellipsis")
+    grid.add_row(Text("Machine"), Text("{name}   serial {serial}".format(name=name, serial=m.serial or "-")))
+    if not v.finished:
+        # The final screen needs its rows for the verdicts and the QR code; the report has the rest.
+        grid.add_row(Text("CPU / RAM"), Text("{cpu}   {ram}".format(cpu=m.cpu or "-", ram=m.ram or "-")))
+        grid.add_row(Text("Battery"), Text(m.battery or "none"))
     verdict_style = {"reuse": "bold green", "recycle": "bold red"}.get((m.verdict or "").split()[0] if m.verdict else "", "bold yellow")
-    grid.add_row("Verdict", Text(m.verdict or "auditing...", style=verdict_style))
-    # At the end the bottom border carries what happens next ("Powering off in 30 s").
-    subtitle = Text(v.finish_note, style="bold") if v.finished and v.finish_note else Text(v.message)
+    grid.add_row(Text("Verdict"), Text(m.verdict or "auditing...", style=verdict_style))
+    subtitle = None if v.finished else Text(v.message)
     return Panel(grid, title="Ardoise", subtitle=subtitle, border_style="blue")
 
 
-def _disk_table(v: RunView) -> Table:
-    # Six columns of two lines each, so the table still reads on an 80-column tty1.
-    t = Table(expand=True, header_style="bold", show_lines=True)
-    t.add_column("Disk", no_wrap=True, overflow="ellipsis", ratio=2)
-    t.add_column("Size", no_wrap=True, width=7)
-    t.add_column("Method", overflow="ellipsis", no_wrap=True, ratio=2)
-    t.add_column("Progress", no_wrap=True, width=10)
-    t.add_column("Speed", no_wrap=True, justify="right", width=10)
-    t.add_column("State", overflow="fold", ratio=3)
-    for row in v.rows.values():
-        smart_style = {"good": "green", "failing": "bold red", "worn": "yellow"}.get(row.smart or "", "")
-        moving = row.state in (WIPING, VERIFYING)
-        size_smart = Text(human_bytes(row.size_bytes) if row.size_bytes else "-")
-        size_smart.append("\n" + (row.smart or "-"), style=smart_style)
-        # "overwrite:" is implied by a pass count; the column is narrow on tty1.
-        method = (row.method or "-").removeprefix("overwrite:") + (f"\npass {row.pass_index}/{row.pass_count}" if row.pass_count else "\n")
-        progress: RenderableType
-        if moving:
-            progress = Group(ProgressBar(total=1.0, completed=row.fraction, width=10), Text(f"{row.fraction:.0%}"))
-        else:
-            progress = Text("100%" if row.state == PASSED else "-")
-        speed = (
-            f"{human_bytes(row.throughput_bps)}/s\n{human_duration(row.eta_s)}" if moving and row.throughput_bps else "-"
-        )
-        state = Text(row.state.upper() if row.state in FINAL_STATES else row.state, style=_STATE_STYLE.get(row.state, ""))
-        if row.detail:
-            state.append(f" {row.detail}", style="red" if row.state in (FAILED, INTERRUPTED) else "dim")
-        t.add_row(f"{row.device}\n{row.serial or row.model or '-'}", size_smart, method, progress, speed, state)
-    if not v.rows:
-        t.add_row("no disk found yet", "", "", "", "", "")
-    return t
-
-
-def _footer(v: RunView) -> RenderableType:
-    # One line whatever the width: a long collector status is cut, the counts never are.
+def _footer(v: RunView, width: int) -> RenderableType:
+    """The collector's status and the certificate counts: on one line when both fit, else
+    on two, so an "unreachable" is never cut off on an 80-column tty1."""
+    collector = Text.assemble(("Collector: ", "bold"), v.collector, no_wrap=True, overflow="ellipsis")
+    counts = Text.assemble(("Certificates: ", "bold"),
+                           "{spooled} on the stick, {delivered} delivered".format(spooled=v.spooled, delivered=v.delivered),
+                           no_wrap=True, overflow="ellipsis")
+    if collector.cell_len + 2 + counts.cell_len > width:
+        return Group(collector, counts)
     grid = Table.grid(expand=True)
-    grid.add_column(ratio=1, no_wrap=True, overflow="ellipsis")
+    grid.add_column(ratio=1, no_wrap=True)
     grid.add_column(no_wrap=True, justify="right")
-    grid.add_row(
-        Text.assemble(("Collector: ", "bold"), v.collector),
-        Text.assemble(("  Certificates: ", "bold"), f"{v.spooled} on the stick, {v.delivered} delivered"),
-    )
+    grid.add_row(collector, counts)
     return grid
 
 
-def _final(v: RunView) -> RenderableType:
-    panels = []
-    for row in v.rows.values():
-        if row.state in (PROTECTED, SKIPPED):
-            continue
-        ok = row.state == PASSED
-        word = "PASSED" if ok else ("INTERRUPTED" if row.state == INTERRUPTED else "FAILED")
-        # Eight lines per disk, each cut to the panel's width: two disks and the QR code
-        # fit on an 80x25 console.
-        lines = [Text(big_text(word), style="bold green" if ok else "bold red", justify="center")]
-        who = f"{row.device}  {row.serial or row.model or ''}".strip()
-        cert = f"  cert {row.certificate_id[:8]}" if row.certificate_id else "  no certificate"
-        lines.append(Text(who + cert, style="bold", no_wrap=True, overflow="ellipsis", justify="center"))
-        lines.append(Text(row.detail or "", no_wrap=True, overflow="ellipsis", justify="center"))
-        lines.append(Text(row.advice or "", style="bold" if ok else "bold reverse red", no_wrap=True,
-                          overflow="ellipsis", justify="center"))
-        body = Group(*lines)
-        panels.append(Panel(body, border_style="green" if ok else "red", width=44))
-    verdicts: RenderableType = Columns(panels) if panels else Text("No disk was sanitized.", style="bold yellow")
-    if not v.machine.report_id:
-        body: RenderableType = verdicts
-    else:
-        # The QR code beside the verdicts, not below: tty1 is often 80x25 and the code must
-        # stay on screen for the technician's phone.
-        code = qr_text(v.machine.report_id)
+# ------------------------------------------------------------------ the disk table
+
+
+def _progress_line(row: DiskRow) -> Text:
+    return Text("{percent} · {eta}".format(percent=humanize.percent(row.fraction), eta=humanize.eta(row.eta_s)))
+
+
+def _state_text(row: DiskRow, *, with_detail: bool = True) -> Text:
+    state = Text(row.state.upper() if row.state in FINAL_STATES else row.state, style=_STATE_STYLE.get(row.state, ""))
+    if with_detail and row.detail:
+        state.append(" ")
+        state.append(row.detail, style="red" if row.state in (FAILED, INTERRUPTED) else "dim")
+    return state
+
+
+def _moving(row: DiskRow) -> bool:
+    return row.state in (WIPING, VERIFYING)
+
+
+def _disk_table(rows: list[DiskRow], *, lines: bool) -> Table:
+    """Two lines per disk: device and serial, size and SMART, method and pass, a bar with
+    its percentage and ETA, the state and speed."""
+    t = Table(expand=True, header_style="bold", show_lines=lines, box=box.SQUARE if lines else box.SIMPLE_HEAD,
+              show_edge=lines)
+    t.add_column("Disk", no_wrap=True, overflow="ellipsis", ratio=3)
+    t.add_column("Size", no_wrap=True, width=7)
+    t.add_column("Method", overflow="ellipsis", no_wrap=True, ratio=2)
+    t.add_column("Progress", no_wrap=True, overflow="ellipsis", ratio=4)
+    t.add_column("State", overflow="ellipsis", no_wrap=True, ratio=3)
+    for row in rows:
+        smart_style = {"good": "green", "failing": "bold red", "worn": "yellow"}.get(row.smart or "", "")
+        size_smart = Text(human_bytes(row.size_bytes) if row.size_bytes else "-")
+        size_smart.append("\n")
+        size_smart.append(row.smart or "-", style=smart_style)
+        # "overwrite:" is implied by a pass count; the column is narrow on tty1.
+        method = Text((row.method or "-").removeprefix("overwrite:"))
+        method.append("\n")
+        if row.pass_count:
+            method.append("pass {index}/{count}".format(index=row.pass_index, count=row.pass_count))
+        progress: RenderableType
+        if _moving(row):
+            progress = Table.grid(expand=True)
+            progress.add_column(no_wrap=True, overflow="ellipsis")
+            progress.add_row(ProgressBar(total=1.0, completed=row.fraction))
+            progress.add_row(_progress_line(row))
+        else:
+            progress = Text("100%" if row.state == PASSED else "-")
+        state = _state_text(row, with_detail=False)
+        state.append("\n")
+        if _moving(row) and row.throughput_bps:
+            state.append(humanize.rate(row.throughput_bps))
+        elif row.detail:
+            state.append(row.detail, style="red" if row.state in (FAILED, INTERRUPTED) else "dim")
+        who = Text(row.device)
+        who.append("\n")
+        who.append(row.serial or row.model or "-", style="dim")
+        t.add_row(who, size_smart, method, progress, state)
+    if not rows:
+        t.add_row(Text("no disk found yet"), "", "", "", "")
+    return t
+
+
+def _compact_table(rows: list[DiskRow]) -> Table:
+    """One line per disk, for more disks than the screen has rows for."""
+    t = Table(expand=True, header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+    t.add_column("Disk", no_wrap=True, overflow="ellipsis", ratio=3)
+    t.add_column("Size", no_wrap=True, width=7)
+    t.add_column("Progress", no_wrap=True, overflow="ellipsis", ratio=4)
+    t.add_column("State", no_wrap=True, overflow="ellipsis", ratio=3)
+    for row in rows:
+        who = Text(row.device)
+        who.append(" ")
+        who.append(row.serial or row.model or "", style="dim")
+        progress = _progress_line(row) if _moving(row) else Text("100%" if row.state == PASSED else "-")
+        state = _state_text(row, with_detail=not _moving(row))
+        if _moving(row) and row.throughput_bps:
+            state.append(" {rate}".format(rate=humanize.rate(row.throughput_bps)))
+        t.add_row(who, Text(human_bytes(row.size_bytes) if row.size_bytes else "-"), progress, state)
+    return t
+
+
+def _page(items: list, per_page: int, page: int) -> tuple[list, int, int]:
+    """The slice shown now, its number and the page count: long lists turn over by themselves."""
+    per_page = max(1, per_page)
+    pages = max(1, -(-len(items) // per_page))
+    n = page % pages
+    return items[n * per_page:(n + 1) * per_page], n + 1, pages
+
+
+def _page_note(first: int, shown: int, total: int, page: int, pages: int) -> Text:
+    return Text("disks {first}–{last} of {total} · page {page}/{pages}".format(
+        first=first, last=first + shown - 1, total=total, page=page, pages=pages), style="dim", no_wrap=True,
+        overflow="ellipsis")
+
+
+# ------------------------------------------------------------------ the final screen
+
+
+def _verdict_panel(row: DiskRow, width: int) -> Panel:
+    """Seven lines: the verdict in block letters, the drive and its certificate, the advice."""
+    ok = row.state == PASSED
+    lines = [Text(big_text(_verdict_word(row)), style=_verdict_style(row), justify="center", no_wrap=True, overflow="crop")]
+    who = Text("{device}  {serial}".format(device=row.device, serial=row.serial or row.model or "").strip(),
+               style="bold", no_wrap=True, overflow="ellipsis", justify="center")
+    who.append("  ")
+    who.append("cert {id}".format(id=row.certificate_id[:8]) if row.certificate_id else "no certificate")
+    lines.append(who)
+    lines.append(Text(row.advice or "", style="bold" if ok else "bold reverse red", no_wrap=True, overflow="ellipsis",
+                      justify="center"))
+    if row.detail:
+        lines.append(Text(row.detail, no_wrap=True, overflow="ellipsis", justify="center", style="dim"))
+    return Panel(Group(*lines), border_style="green" if ok else "red", width=width)
+
+
+def _badge(row: DiskRow) -> Text:
+    # A span, not the Text's base style: what is appended after the badge stays plain.
+    badge = Text()
+    badge.append(" {word} ".format(word=_verdict_word(row)), style=_verdict_style(row) + " reverse")
+    return badge
+
+
+def _verdict_lines(row: DiskRow) -> Text:
+    """Two lines: the verdict, the drive and its certificate; then what to do, in full."""
+    line = _badge(row)
+    line.append(" ")
+    line.append(row.device, style="bold")
+    if row.serial or row.model:
+        line.append(" ")
+        line.append(row.serial or row.model or "")
+    if row.certificate_id:
+        line.append("  cert {id}".format(id=row.certificate_id[:8]), style="dim")
+    line.append("\n ")
+    line.append(row.advice or "", style="bold")
+    if row.detail:
+        line.append(" — ")
+        line.append(row.detail, style="dim")
+    line.no_wrap, line.overflow = True, "ellipsis"
+    return line
+
+
+def _grouped_lines(rows: list[DiskRow]) -> list[tuple[Text, Text]]:
+    """One line per drive under its verdict and advice, said once per group: what to do
+    stays whole however narrow the column. Returns (group heading, drive line) pairs."""
+    out = []
+    for row in rows:
+        heading = _badge(row)
+        heading.append(" ")
+        heading.append(row.advice or "", style="bold")  # wraps rather than lose its end
+        line = Text("  ")
+        line.append(row.device, style="bold")
+        if row.serial or row.model:
+            line.append(" ")
+            line.append(row.serial or row.model or "")
+        if row.certificate_id:
+            line.append("  cert {id}".format(id=row.certificate_id[:8]), style="dim")
+        line.no_wrap, line.overflow = True, "ellipsis"
+        out.append((heading, line))
+    return out
+
+
+def _grouped(pairs: list[tuple[Text, Text]]) -> list[Text]:
+    lines: list[Text] = []
+    last = None
+    for heading, line in pairs:
+        if heading.plain != last:
+            lines.append(heading)
+            last = heading.plain
+        lines.append(line)
+    return lines
+
+
+def _final_rows(v: RunView) -> list[DiskRow]:
+    # The drives the technician must act on come first: they are what the screen is for.
+    rows = [r for r in v.rows.values() if r.state not in (PROTECTED, SKIPPED)]
+    return sorted(rows, key=lambda r: (r.state == PASSED, _verdict_word(r), r.advice or ""))
+
+
+def _tally(rows: list[DiskRow]) -> Text:
+    counts = {}
+    for r in rows:
+        counts[_verdict_word(r)] = counts.get(_verdict_word(r), 0) + 1
+    out = Text()
+    for word in ("FAILED", "INTERRUPTED", "PASSED"):
+        if counts.get(word):
+            if out:
+                out.append(" · ")
+            out.append("{count} {word}".format(count=counts[word], word=word),
+                       style="bold green" if word == "PASSED" else "bold red")
+    return out
+
+
+# ------------------------------------------------------------------ fitting it all
+
+PAGE_SECONDS = 5
+
+
+def _height(console: Console, options: ConsoleOptions, renderable: RenderableType, width: int) -> int:
+    return len(console.render_lines(renderable, options.update(width=width, height=None), pad=False))
+
+
+class Screen:
+    """The whole screen laid out for the console it is drawn on.
+
+    Rows are chosen to fit: roomy two-line rows when there is space, one line per disk
+    when there is not, then pages that turn every few seconds. The header and the footer
+    (collector, certificates, what happens next) are always on screen.
+    """
+
+    def __init__(self, view: RunView, page: int = 0):
+        self.v = view
+        self.page = page
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        width = options.max_width
+        height = options.height or options.max_height
+        header, footer = _header(self.v), _footer(self.v, width)
+        room = height - _height(console, options, header, width) - _height(console, options, footer, width)
+        middle = self._final(console, options, width, room) if self.v.finished else self._running(console, options, width, room)
+        yield header
+        yield middle
+        yield footer
+
+    def _first_fit(self, console, options, width: int, room: int, candidates) -> RenderableType | None:
+        for make in candidates:
+            r = make()
+            if _height(console, options, r, width) <= room:
+                return r
+        return None
+
+    def _running(self, console, options, width: int, room: int) -> RenderableType:
+        rows = list(self.v.rows.values())
+        n = len(rows)
+        # Lines each layout needs at least: layouts that cannot fit are not drawn to find out
+        # (the screen is redrawn twice a second on old laptops).
+        fit = self._first_fit(console, options, width, room, [make for need, make in (
+            (3 * n + 3, lambda: _disk_table(rows, lines=True)),
+            (2 * n + 2, lambda: _disk_table(rows, lines=False)),
+            (n + 2, lambda: _compact_table(rows)),
+        ) if need <= room])
+        if fit is not None:
+            return fit
+        chrome = _height(console, options, _compact_table(rows[:1]), width) - 1
+        shown, page, pages = _page(rows, room - chrome - 1, self.page)
+        first = rows.index(shown[0]) + 1
+        return Group(_compact_table(shown), _page_note(first, len(shown), len(rows), page, pages))
+
+    def _final(self, console, options, width: int, room: int) -> RenderableType:
+        rows = _final_rows(self.v)
+        # What happens next (power-off countdown, "Press Enter") heads the verdicts.
+        note = Text(self.v.finish_note, style="bold reverse") if self.v.finish_note else None
+
+        def with_note(w: int, r: int, make) -> RenderableType | None:
+            used = _height(console, options, note, w) if note is not None else 0
+            content = make(w, r - used)
+            if content is None:
+                return None
+            return Group(note, content) if note is not None else content
+
+        def nothing(w: int, r: int) -> RenderableType:
+            return Text("No disk was sanitized.", style="bold yellow")
+
+        def panels(w: int, r: int) -> RenderableType | None:
+            # Block letters need their width: INTERRUPTED is 38 columns, a panel 44.
+            pw = max(44, max(len(big_text(_verdict_word(x)).splitlines()[0]) for x in rows) + 6)
+            if w < pw:
+                return None
+            return Columns([_verdict_panel(x, pw) for x in rows])
+
+        def two_lines(w: int, r: int) -> RenderableType:
+            return Group(_tally(rows), *(_verdict_lines(x) for x in rows))
+
+        def grouped(w: int, r: int) -> RenderableType:
+            return Group(_tally(rows), *_grouped(_grouped_lines(rows)))
+
+        def paged(w: int, r: int) -> RenderableType:
+            # Each page repeats its group's heading: a drive line never shows without its advice.
+            pairs = _grouped_lines(rows)
+            pages: list[list[tuple[Text, Text]]] = [[]]
+            for pair in pairs:
+                if pages[-1] and _height(console, options, Group(*_grouped(pages[-1] + [pair])), w) > r - 2:
+                    pages.append([])
+                pages[-1].append(pair)
+            n = self.page % len(pages)
+            first = sum(len(p) for p in pages[:n]) + 1
+            return Group(_tally(rows), *_grouped(pages[n]),
+                         _page_note(first, len(pages[n]), len(rows), n + 1, len(pages)))
+
+        candidates = (nothing,) if not rows else (panels, two_lines, grouped, paged)
+        for make in candidates:
+            body = self._with_qr(console, options, width, room, lambda w, r, make=make: with_note(w, r, make))
+            if body is not None and (make is paged or _height(console, options, body, width) <= room):
+                return body
+        return body
+
+    def _with_qr(self, console, options, width: int, room: int, verdicts_for) -> RenderableType | None:
+        """The QR code beside the verdicts, not below: tty1 is often 80x25 and the code must
+        stay on screen for the technician's phone."""
+        report_id = self.v.machine.report_id
+        code = qr_text(report_id) if report_id else ""
+        qr_w = max((len(line) for line in code.splitlines()), default=0)
+        if not report_id or qr_w + 40 > width or len(code.splitlines()) + 1 > room:
+            return verdicts_for(width, room)
+        verdicts = verdicts_for(width - qr_w - 1, room)
+        if verdicts is None:
+            return None
         qr = Text(code, no_wrap=True)
-        qr.append(f"\nreport {v.machine.report_id[:8]}", style="dim")
-        body = Table.grid(expand=True)
+        qr.append("\n")
+        qr.append("report {id}".format(id=report_id[:8]), style="dim")
+        body = Table.grid(expand=True, padding=(0, 1, 0, 0))
         body.add_column(ratio=1)
-        body.add_column(width=max(len(line) for line in code.splitlines()), no_wrap=True)
+        body.add_column(width=qr_w, no_wrap=True)
         body.add_row(verdicts, qr)
-    return body
+        return body
 
 
-def render(v: RunView) -> RenderableType:
-    v = v.snapshot()
-    middle = _final(v) if v.finished else _disk_table(v)
-    return Group(_header(v), middle, _footer(v))
+def render(v: RunView, *, page: int | None = None) -> RenderableType:
+    """The screen for ``v`` now; ``page`` (default: from the clock) picks the page shown
+    when the disks do not all fit."""
+    if page is None:
+        page = int(time.monotonic() // PAGE_SECONDS)
+    return Screen(v.snapshot(), page)
 
 
 def advice_for(outcome: str, smart: str | None, media_errors: bool = False) -> str:
@@ -339,6 +607,16 @@ def advice_for(outcome: str, smart: str | None, media_errors: bool = False) -> s
 # --------------------------------------------------------------------------- displays
 
 
+def _safe_render(view: RunView) -> RenderableType:
+    """The refresh thread must outlive any drawing bug: an exception there stops the screen
+    for good and ends ``ardoise run`` with an internal error while disks are being wiped."""
+    try:
+        return render(view)
+    except Exception as exc:  # noqa: BLE001
+        log.debug("screen not drawn", exc_info=True)
+        return Text("screen error: {error}; the run goes on (see the log)".format(error=exc))
+
+
 class LiveDisplay:
     """Full-screen redraw on the terminal (tty1 in the live image)."""
 
@@ -346,7 +624,7 @@ class LiveDisplay:
         self.view = view
         self.console = console or Console()
         self.live = Live(
-            get_renderable=lambda: render(view),
+            get_renderable=lambda: _safe_render(view),
             console=self.console,
             screen=True,
             auto_refresh=True,
@@ -371,6 +649,7 @@ class LogDisplay:
         self.stream = stream or sys.stderr
         self.every = every
         self._last: dict[str, float] = {}
+        self._delivery_said: tuple | None = None
         view.listen(self._on_event)
 
     def start(self) -> "LogDisplay":
@@ -410,10 +689,16 @@ class LogDisplay:
             self._last[device] = now
             self._line(
                 f"{device}: {row.phase or row.state} pass {row.pass_index or '-'}/{row.pass_count or '-'} "
-                f"{row.fraction:.0%} {human_bytes(row.throughput_bps)}/s eta {human_duration(row.eta_s)}"
+                f"{humanize.percent(row.fraction)} {humanize.rate(row.throughput_bps)} {humanize.eta(row.eta_s)}"
             )
         elif event == "delivery":
-            self._line(f"collector: {view.collector}; spooled {view.spooled}, delivered {view.delivered}")
+            # Every sweep announces; the journal gets a line only when the status or the
+            # delivered count changed (each certificate on the stick has its own RESULT line).
+            said = (view.collector, view.delivered)
+            if said != self._delivery_said:
+                self._delivery_said = said
+                self._line("collector: {status}; spooled {spooled}, delivered {delivered}".format(
+                    status=view.collector, spooled=view.spooled, delivered=view.delivered))
         elif event == "message":
             self._line(view.message)
         elif event == "finish":

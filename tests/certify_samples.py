@@ -105,3 +105,24 @@ def audit_for(result: SanitizeResult, verdict: str = "good") -> AuditReport:
                           batteries=[BatteryInfo(name="BAT0", health_percent=81.5, design_capacity=57000.0)])
     health = DiskHealth(DiskVerdict(verdict), [] if verdict == "good" else [f"drive is {verdict}"])
     return AuditReport(machine=machine, disks=[DiskAudit(result.disk, smart, health)])
+
+
+def out_of_space() -> SanitizeResult:
+    """A 64 MiB loop device whose write stopped at 16 MiB on ENOSPC (as seen when tried)."""
+    d = disk("LOOPSER1", path="/dev/loop3", name="loop3", size_bytes=67_108_864, vendor=None, model=None)
+    step = StepResult(method="overwrite:zero", category=None, status=StepStatus.FAILED, started_at=T0, finished_at=T1,
+                      passes=[PassResult("zero", 16_777_216, 1.0)], error="/dev/loop3: No space left on device",
+                      bytes_written=16_777_216, duration_s=1.0)
+    return SanitizeResult(d, Outcome.FAILED, None, "overwrite:zero", steps=[step], verification=None,
+                          bytes_written=16_777_216, started_at=T0, finished_at=T1, duration_s=1.0)
+
+
+def machine_audit(result: SanitizeResult) -> AuditReport:
+    """``audit_for`` with the CPU and memory a real laptop reports."""
+    from agent.records import CpuInfo, MemoryInfo
+
+    a = audit_for(result)
+    a.machine.cpu = CpuInfo(brand="Intel(R) Core(TM) i5-8350U CPU @ 1.70GHz", cores=4, threads=8, advertised_hz=2596126000,
+                            flags=["fpu", "vme"])
+    a.machine.memory = MemoryInfo(total_bytes=25275990016)
+    return a

@@ -66,6 +66,11 @@ def build_audit_payload(
         "station": {"key_id": key_id, "hostname": hostname if hostname is not None else socket.gethostname()},
         "agent": {"name": "ardoise", "version": __version__},
     }
+    # The organization heads the machine report, as it heads each certificate.
+    organization = getattr(getattr(config, "operator", None), "organization", None)
+    payload["organization"] = organization
+    if organization is None:
+        payload["organization_reason"] = "no organization set in the config"
     if lot is None:
         payload["lot_reason"] = "no lot set in the config"
     if machine is None:

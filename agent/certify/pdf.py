@@ -17,8 +17,10 @@ from typing import Any, Iterable
 import segno
 from fpdf import FPDF
 from fpdf.enums import MethodReturnValue, XPos, YPos
+from fpdf.fonts import FontFace
 
 from agent import outcome
+from agent import humanize
 from agent.certify.canonical import canonical_bytes
 
 FONT_DIRS = (Path("/usr/share/fonts/truetype/dejavu"), Path("/usr/share/fonts/dejavu"))
@@ -87,7 +89,7 @@ class _Doc(FPDF):
         self.cell(0, 4.6, self.t(text), fill=True, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
         self.ln(0.4)
 
-    def field(self, label: str, value: Any, *, reason: str | None = None, width: float = 52) -> None:
+    def field(self, label: str, value: Any, *, reason: str | None = None, width: float = 52, grey: bool = False) -> None:
         shown = _show(value)
         if value is None and reason:
             shown = f"\u2014 {reason}"
@@ -105,11 +107,38 @@ class _Doc(FPDF):
         self.set_xy(x, y)
         self.multi_cell(width, 3.5, self.t(label), new_x=XPos.RIGHT, new_y=YPos.TOP, align="L")
         self.font(8)
-        if value is None:
+        if value is None or grey:
             self.set_text_color(*GREY)
         self.set_xy(x + width, y)
         self.multi_cell(value_w, 3.5, self.t(shown), new_x=XPos.LMARGIN, new_y=YPos.NEXT, align="L")
         self.set_text_color(0, 0, 0)
+
+    def section(self, title: str | None, rows: Iterable[tuple[str, Any]], *, missing_note: str | None = None) -> None:
+        """A heading and its known values; the unknown ones are named together on one line
+        (why each is unknown is in the annex), not one "unknown" per line."""
+        if title:
+            self.heading(title)
+        missing = []
+        for label, value in rows:
+            if value is None or value == "":
+                missing.append(label)
+            else:
+                self.field(label, _show(value))
+        if missing_note:
+            self.field("Not recorded", missing_note, grey=True)
+        elif missing:
+            self.field("Not recorded", ", ".join(missing), grey=True)
+
+    def callout(self, text: str, color: tuple[int, int, int]) -> None:
+        """A sentence in a coloured frame, right under the result."""
+        self.ln(1)
+        self.font(10, bold=True)
+        self.set_text_color(*color)
+        self.set_draw_color(*color)
+        self.multi_cell(0, 5.5, self.t(text), border=1, padding=1.5, new_x=XPos.LMARGIN, new_y=YPos.NEXT, align="L")
+        self.set_text_color(0, 0, 0)
+        self.set_draw_color(0, 0, 0)
+        self.ln(1)
 
     def fields(self, obj: dict, names: Iterable[tuple[str, str]]) -> None:
         for key, label in names:
@@ -150,10 +179,9 @@ def _show(value: Any) -> str:
 
 
 def _bytes(n: int) -> str:
-    for unit, size in (("TB", 10**12), ("GB", 10**9), ("MB", 10**6), ("kB", 10**3)):
-        if n >= size:
-            return f"{n / size:.2f} {unit} ({n:,} bytes)"
-    return f"{n} bytes"
+    if n < 1000:
+        return "{n} bytes".format(n=n)
+    return "{size} ({n} bytes)".format(size=humanize.size(n), n=f"{n:,}")
 
 
 def _duration(ms: int) -> str:
@@ -175,137 +203,269 @@ def payload_digest(payload: dict) -> str:
     return hashlib.sha256(canonical_bytes(payload)).hexdigest()
 
 
-def _certificate_pages(doc: _Doc, p: dict, digest: str, key_id: str | None) -> None:
-    s, v, m, person = p["sanitization"], p["verification"], p["media"], p["person"]
+# --------------------------------------------------------------------------- what a reader needs first
+
+
+def _plain_error(error: str, device: str | None) -> str:
+    """"/dev/loop3: No space left on device" -> "no space left on device": the device is
+    named elsewhere on the page, and the reason reads as the end of a sentence."""
+    if device and error.startswith(f"{device}: "):
+        error = error[len(device) + 2:]
+    if len(error) > 1 and error[0].isupper() and error[1].islower():
+        error = error[0].lower() + error[1:]
+    return error
+
+
+def failure_reason(p: dict) -> str | None:
+    """Why a drive was not sanitized, in one sentence built from the signed record: where
+    the write stopped, and the error the step recorded. None for a success."""
+    s, m = p["sanitization"], p["media"]
+    if s["outcome"] == "success":
+        return None
+    step = next((st for st in reversed(s["steps"]) if st.get("error") and st["status"] != "unsupported"), None)
+    step = step or next((st for st in reversed(s["steps"]) if st["status"] in ("failed", "interrupted")), None)
+    error = _plain_error(step["error"], m.get("device")) if step and step.get("error") else None
+    if error is None:
+        error = "; ".join(s.get("notes") or p.get("notes") or []) or None
+    passes = (step or {}).get("passes") or []
+    size = m.get("size_bytes") or 0
+    where = None
+    if passes and size and passes[-1]["bytes_written"] < size:
+        last = passes[-1]
+        if len(passes) > 1:
+            where = "pass {n} stopped at {done} of {total}".format(
+                n=len(passes), done=humanize.size(last["bytes_written"]), total=humanize.size(size))
+        else:
+            where = "stopped at {done} of {total}".format(done=humanize.size(last["bytes_written"]), total=humanize.size(size))
+    ranges = s.get("error_ranges") or []
+    if ranges:
+        error = "{error} (unreadable sectors: LBA {ranges})".format(error=error or "media errors", ranges=_ranges(ranges, 4))
+    v = p.get("verification") or {}
+    if error is None and v.get("result") == "failed":
+        error = "verification failed"
+    if where and error:
+        return "{where}: {error}".format(where=where, error=error)
+    return where or error or "outcome {outcome}".format(outcome=s["outcome"])
+
+
+# --------------------------------------------------------------------------- the certificate
+
+
+def _category_line(s: dict) -> Any:
+    if s.get("category"):
+        return "{category} ({technique})".format(category=s["category"].capitalize(), technique=s["technique"] or "-")
+    return None
+
+
+def _verification_summary(v: dict) -> Any:
+    if v.get("method") in (None, "none"):
+        return None
+    cov = v.get("coverage_ppm")
+    coverage = "" if cov is None else ", {pct} % of the drive".format(pct=f"{cov / 10000:.2f}")
+    return "{result}: {read} read back in {samples} samples{coverage}".format(
+        result=v["result"], read=humanize.size(v["bytes_read"]), samples=v["samples"], coverage=coverage)
+
+
+def _signature_section(doc: "_Doc", p: dict, digest: str, key_id: str | None) -> None:
+    """What ties this page to the signed JSON. The PDF-proof work (embedded envelope, the
+    station key's fingerprint) adds its lines here, so they stay on the first page."""
+    doc.section("Signature", [
+        ("Certificate id", p["certificate_id"]),
+        ("Issued", p["issued_at"]),
+        ("Payload SHA-256 digest", digest),
+        ("Station key id", key_id or p["station"].get("key_id")),
+        ("Station", p["station"].get("hostname")),
+    ])
+
+
+def _first_page(doc: "_Doc", p: dict, digest: str, key_id: str | None) -> None:
+    s, v, m, d, a = p["sanitization"], p["verification"], p["media"], p["destination"], p["attestation"]
+    success = s["outcome"] == "success"
     doc.add_page()
     # Set after add_page: add_page draws the previous page's footer with the current text.
-    doc.footer_text = f"{PROOF_LINE} Payload SHA-256 digest: {digest}"
+    doc.footer_text = "{proof} Payload SHA-256 digest: {digest}".format(proof=PROOF_LINE, digest=digest)
     top = doc.get_y()
-    success = s["outcome"] == "success"
-
     doc.font(15, bold=True)
-    doc.multi_cell(140, 7, doc.t(person.get("organization") or "Organization not set"), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    doc.multi_cell(140, 7, doc.t(p["person"].get("organization") or "Organization not set"), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     doc.font(9)
-    doc.cell(140, 5, doc.t(f"Lot: {p.get('lot') or 'none'}   Customer: {p.get('customer') or 'none'}"), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    doc.cell(140, 5, doc.t("Lot: {lot}   Customer: {customer}".format(lot=p.get("lot") or "none", customer=p.get("customer") or "none")),
+             new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     doc.font(11, bold=True)
     doc.cell(140, 6, doc.t("Certificate of Sanitization (NIST SP 800-88)"), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     doc.set_text_color(*(GREEN if success else RED))
     doc.font(22, bold=True)
     verdict = s["outcome"].upper()
     if success and s.get("category"):
-        verdict += f" - {s['category'].upper()}"
+        verdict = "{outcome} - {category}".format(outcome=verdict, category=s["category"].upper())
     doc.cell(140, 11, doc.t(verdict), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     doc.set_text_color(0, 0, 0)
     doc.font(9, bold=True)
-    doc.cell(140, 5, doc.t(f"Drive serial: {m.get('serial') or 'unknown (' + m['device'] + ')'}   Model: {m.get('model') or 'unknown'}"), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    doc.cell(140, 5, doc.t("Drive serial: {serial}   Model: {model}".format(
+        serial=m.get("serial") or "unknown ({device})".format(device=m["device"]), model=m.get("model") or "unknown")),
+        new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     qr_size = 36
     doc.qr(qr_text(p["certificate_id"], digest), doc.w - doc.r_margin - qr_size, top, qr_size)
     doc.set_y(max(doc.get_y(), top + qr_size) + 1)
 
-    doc.heading("Certificate")
-    doc.field("Certificate id", p["certificate_id"])
-    doc.field("Issued", p["issued_at"])
-    doc.field("Payload SHA-256 digest", digest)
-    doc.field("Station key id", key_id or p["station"].get("key_id"))
-    doc.field("Station", p["station"].get("hostname"), reason=p["station"].get("hostname_reason"))
-    doc.field("Agent", f"{p['agent']['name']} {p['agent']['version']} (schema v{p['schema_version']})")
+    reason = failure_reason(p)
+    if reason:
+        # The reason comes first: a reader of a failed certificate asks "why?" before anything.
+        doc.callout("Not sanitized: {reason}".format(reason=reason), RED)
 
-    doc.heading("Person performing sanitization")
-    doc.fields(person, [("name", "Name"), ("title", "Title"), ("organization", "Organization"),
-                        ("location", "Location"), ("contact", "Contact")])
-
-    doc.heading("Media information")
-    doc.fields(m, [("manufacturer", "Manufacturer"), ("model", "Model"), ("serial", "Serial number"),
-                   ("property_number", "Property number"), ("media_type", "Media type"), ("transport", "Transport"),
-                   ("device", "Device"), ("firmware", "Firmware"), ("wwn", "WWN")])
-    doc.field("Capacity", _bytes(m["size_bytes"]))
     src = m["source"]
-    doc.fields(src, [("vendor", "Source machine vendor"), ("model", "Source machine model"),
-                     ("serial", "Source machine serial"), ("asset_tag", "Source machine asset tag")])
-    doc.fields(m, [("classification", "Classification"), ("data_backed_up", "Data backed up"),
-                   ("backup_location", "Backup location"), ("usb_bridge", "USB bridge")])
-
-    doc.heading("Sanitization")
-    doc.fields(s, [("category", "Method type (category)"), ("technique", "Technique"), ("method", "Method used"),
-                   ("method_details", "Method details")])
+    machine = " ".join(x for x in (src.get("vendor"), src.get("model")) if x) or None
+    if machine and src.get("serial"):
+        machine = "{machine}, serial {serial}".format(machine=machine, serial=src["serial"])
+    doc.section("Drive", [
+        ("Manufacturer and model", " ".join(x for x in (m.get("manufacturer"), m.get("model")) if x) or None),
+        ("Serial number", m.get("serial")),
+        ("Capacity", _bytes(m["size_bytes"])),
+        ("Media type", "{media} ({transport})".format(media=m["media_type"], transport=m["transport"])
+         if m.get("transport") else m.get("media_type")),
+        ("Device at the station", m.get("device")),
+        ("Taken from", machine),
+    ])
     tool = s["tool"]
-    doc.field("Tool used", f"{tool['name']} {tool['version']}" + (f" (with {', '.join(tool['external'])})" if tool["external"] else ""))
-    doc.field("Outcome", s["outcome"])
-    doc.fields(s, [("started_at", "Started"), ("finished_at", "Finished")])
-    doc.field("Duration", _duration(s["duration_ms"]))
-    doc.field("Bytes written", _bytes(s["bytes_written"]))
-    doc.field("Throughput", f"{s['throughput_bps'] / 1e6:.1f} MB/s")
-    doc.field("Passes and patterns", ", ".join(f"{x['pattern']} ({_bytes(x['bytes_written'])})" for x in s["passes"]) or "none")
-    doc.field("Error LBA ranges", _ranges(s["error_ranges"]))
-    doc.field("Resumed after interruption", s["resumed"])
+    doc.section("Method and category", [
+        ("Result", s["outcome"]),
+        ("NIST category", _category_line(s)),
+        ("Method used", s["method"]),
+        ("Method details", s.get("method_details")),
+        ("Tool used", "{name} {version}".format(name=tool["name"], version=tool["version"])
+         + (" (with {tools})".format(tools=", ".join(tool["external"])) if tool["external"] else "")),
+        ("Started, finished", "{start} - {end} ({duration})".format(
+            start=s["started_at"], end=s["finished_at"], duration=_duration(s["duration_ms"]))
+         if s.get("started_at") and s.get("finished_at") else
+         "started {start}, did not finish ({duration})".format(start=s["started_at"], duration=_duration(s["duration_ms"]))
+         if s.get("started_at") else None),
+    ] + ([("Data written", _bytes(s["bytes_written"]))] if s["bytes_written"] else []))
+    verified = v.get("method") not in (None, "none")
+    doc.section("Verification", [
+        ("Verification", _verification_summary(v)),
+        # An empty list is a finding ("none"), not a missing value, once something was read back.
+        ("Mismatches", _ranges(v["mismatches"]) if verified else None),
+        ("Read errors", _ranges(v["read_errors"]) if verified else None),
+    ], missing_note=None if verified else "no verification was run")
+    doc.section("Destination", [
+        ("Recommended destination", outcome.advice(outcome.decision_of(p))),
+        ("NIST destination type", d["type"]),
+    ])
+    _signature_section(doc, p, digest, key_id)
+    doc.heading("Attestation")
+    doc.para(a["statement"])
+    doc.section(None, [("Name", a.get("name")), ("Title", a.get("title")), ("Date", a.get("date"))])
+    doc.field("Signature", "Digitally signed by station key {key}".format(key=key_id or p["station"].get("key_id")))
+    doc.ln(5)  # room for a pen
+    doc.field("Technician signature", "______________________________")
+    doc.font(7.5)
+    doc.set_text_color(*GREY)
+    doc.multi_cell(0, 3.5, doc.t("The full record (person, steps and commands, drive health, validation, why values are "
+                                 "missing) follows in the annex."), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    doc.set_text_color(0, 0, 0)
+
+
+def _annex(doc: "_Doc", p: dict) -> None:
+    """Everything else the signed JSON holds, for whoever wants it all."""
+    s, v, m, person = p["sanitization"], p["verification"], p["media"], p["person"]
+    doc.add_page()
+    doc.font(12, bold=True)
+    doc.cell(0, 7, doc.t("Annex: full record of certificate {id}".format(id=p["certificate_id"])),
+             new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    doc.section("Person performing sanitization", [
+        ("Name", person.get("name")), ("Title", person.get("title")), ("Organization", person.get("organization")),
+        ("Location", person.get("location")), ("Contact", person.get("contact"))])
+    doc.section("Media information", [
+        ("Property number", m.get("property_number")), ("Firmware", m.get("firmware")), ("WWN", m.get("wwn")),
+        ("Logical sector size", m.get("logical_sector_size")), ("USB bridge", m.get("usb_bridge")),
+        ("Source machine asset tag", m["source"].get("asset_tag")), ("Classification", m.get("classification")),
+        ("Data backed up", m.get("data_backed_up")), ("Backup location", m.get("backup_location")),
+        ("Post-sanitization classification", p.get("post_sanitization_classification"))])
+    rows: list[tuple[str, Any]] = [
+        ("Throughput", "{rate} MB/s".format(rate=f"{s['throughput_bps'] / 1e6:.1f}") if s["throughput_bps"] else None),
+        ("Passes and patterns", ", ".join("{pattern} ({written})".format(pattern=x["pattern"], written=_bytes(x["bytes_written"]))
+                                          for x in s["passes"]) or None),
+        ("Unreadable sectors (LBA ranges)", _ranges(s["error_ranges"]) if s["passes"] else None),
+        ("Resumed after interruption", s["resumed"]),
+    ]
     h = s.get("hidden_areas")
     if h is None:
-        doc.field("Hidden areas (HPA/DCO)", None, reason=s.get("hidden_areas_reason"))
+        rows.append(("Hidden areas (HPA/DCO)", None))
     else:
-        doc.field("Hidden areas before", _show(h["before"]))
-        doc.field("Hidden areas after", _show(h["after"]))
-        doc.field("HPA/DCO removed", h.get("removed"))
+        rows += [("Hidden areas before", _show(h["before"])), ("Hidden areas after", _show(h["after"])),
+                 ("HPA/DCO removed", h.get("removed"))]
     for i, st in enumerate(s["steps"], 1):
-        line = f"{st['status']}" + (f", category {st['category']}" if st["category"] else "")
+        line = st["status"] + (", category {category}".format(category=st["category"]) if st["category"] else "")
         if st.get("error"):
-            line += f"; error: {st['error']}"
+            line += "; error: {error}".format(error=st["error"])
         cmds = st["commands"]
         for c in cmds[:6]:
-            line += f"\n$ {' '.join(c['argv'])} -> exit {_show(c['exit_code'])}"
+            line += "\n$ {argv} -> exit {code}".format(argv=" ".join(c["argv"]), code=_show(c["exit_code"]))
         if len(cmds) > 6:
-            line += f"\n... {len(cmds) - 6} more commands in the JSON"
-        doc.field(f"Step {i}: {st['method']}", line)
-
-    doc.heading("Verification")
-    doc.field("Verification method", v["method"])
-    doc.field("Verification result", v["result"])
-    doc.field("Read back", f"{_bytes(v['bytes_read'])}, {v['samples']} sampled ranges")
+            line += "\n... {n} more commands in the JSON".format(n=len(cmds) - 6)
+        rows.append(("Step {i}: {method}".format(i=i, method=st["method"]), line))
+    doc.section("Sanitization steps", rows)
     cov = v.get("coverage_ppm")
-    doc.field("Coverage", None if cov is None else f"{cov / 10000:.2f} %", reason=v.get("coverage_ppm_reason"))
-    doc.field("Seed", v.get("seed"), reason=v.get("seed_reason"))
-    doc.field("Mismatches", _ranges(v["mismatches"]))
-    doc.field("Read errors", _ranges(v["read_errors"]))
-    if v["notes"]:
-        doc.field("Verification notes", "; ".join(v["notes"]))
-    doc.field("Post-sanitization classification", p.get("post_sanitization_classification"),
-              reason=p.get("post_sanitization_classification_reason"))
-    doc.field("Notes", "; ".join(p["notes"]) or "none")
-
-    doc.heading("Drive health (SMART)")
+    doc.section("Verification details", [
+        ("Verification method", v["method"]), ("Verification result", v["result"]),
+        ("Read back", "{read}, {samples} sampled ranges".format(read=_bytes(v["bytes_read"]), samples=v["samples"])),
+        ("Coverage", None if cov is None else "{pct} %".format(pct=f"{cov / 10000:.2f}")),
+        ("Seed", v.get("seed")),
+        ("Verification notes", "; ".join(v["notes"]) or "none"),
+        ("Notes", "; ".join(p["notes"]) or "none")])
     health = p["health"]
-    doc.field("Health verdict", health.get("verdict"), reason=health.get("verdict_reason"))
-    smart = health.get("smart")
-    if smart is None:
-        doc.field("SMART summary", None, reason=health.get("smart_reason"))
-    else:
-        shown = [(k, smart[k]) for k in SMART_FIELDS if smart.get(k) not in (None, [], "")]
-        for k, val in shown:
-            doc.field(k.replace("_", " "), _show(val)[:200])
-        if not shown:
-            doc.field("SMART summary", "no values recorded")
-
-    doc.heading("Destination")
+    smart = health.get("smart") or {}
+    doc.section("Drive health (SMART)", [("Health verdict", health.get("verdict"))]
+                + [(k.replace("_", " "), _show(smart[k])[:200]) for k in SMART_FIELDS if smart.get(k) not in (None, [], "")],
+                missing_note=None if health.get("smart") is not None else health.get("smart_reason"))
     d = p["destination"]
-    decision = outcome.decision_of(p)
-    doc.field("Recommended destination", outcome.advice(decision))
-    doc.field("NIST destination type", d["type"])
-    doc.field("Basis", "; ".join(d["basis"]))
-
-    doc.heading("Attestation")
-    a = p["attestation"]
-    doc.para(a["statement"])
-    doc.fields(a, [("name", "Name"), ("title", "Title"), ("date", "Date")])
-    doc.field("Signature", f"Digitally signed by station key {key_id or p['station'].get('key_id')}")
-    doc.field("Technician signature", "______________________________")
-    doc.heading("Validation")
+    doc.section("Destination basis", [("Basis", "; ".join(d["basis"]) or None)])
     val = p["validation"]
-    doc.fields(val, [("name", "Name"), ("title", "Title"), ("organization", "Organization")])
-    doc.field("Signature and date", "______________________________")
+    doc.section("Validation", [("Name", val.get("name")), ("Title", val.get("title")),
+                               ("Organization", val.get("organization")),
+                               ("Signature and date", "______________________________")])
+    reasons = _missing_reasons(p)
+    if reasons:
+        doc.heading("Values not recorded, and why")
+        for label, why in reasons:
+            doc.field(label, why)
     doc.ln(2)
     doc.font(8, bold=True)
     doc.multi_cell(0, 4, doc.t(PROOF_LINE), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-    doc.font(8)
-    doc.multi_cell(0, 4, doc.t(f"Payload SHA-256 digest: {digest}"), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+
+
+_REASON_LABELS = {
+    "customer": "Customer", "media.manufacturer": "Manufacturer", "media.model": "Model",
+    "media.serial": "Serial number", "media.property_number": "Property number",
+    "media.source.vendor": "Source machine vendor", "media.source.model": "Source machine model",
+    "media.source.serial": "Source machine serial", "media.source.asset_tag": "Source machine asset tag",
+    "media.classification": "Classification", "media.backup_location": "Backup location", "media.wwn": "WWN",
+    "media.usb_bridge": "USB bridge", "media.firmware": "Firmware",
+    "sanitization.category": "NIST category", "sanitization.hidden_areas": "Hidden areas (HPA/DCO)",
+    "verification.seed": "Verification seed", "verification.coverage_ppm": "Verification coverage",
+    "post_sanitization_classification": "Post-sanitization classification",
+    "validation.name": "Validator name", "validation.title": "Validator title",
+    "validation.organization": "Validator organization", "validation.location": "Validator location",
+    "validation.contact": "Validator contact", "validation.date": "Validation date",
+    "health.verdict": "Health verdict", "health.smart": "SMART summary", "station.hostname": "Station name",
+}
+
+
+def _missing_reasons(obj: Any, prefix: str = "") -> list[tuple[str, str]]:
+    """Every ``<name>_reason`` of the payload, as (field path, reason)."""
+    out: list[tuple[str, str]] = []
+    if isinstance(obj, dict):
+        for k, val in obj.items():
+            if k.endswith("_reason") and isinstance(val, str):
+                path = f"{prefix}{k[:-len('_reason')]}"
+                out.append((_REASON_LABELS.get(path, path.replace("_", " ")), val))
+            elif isinstance(val, dict) and k not in ("smart",):
+                out += _missing_reasons(val, f"{prefix}{k}.")
+    return out
+
+
+def _certificate_pages(doc: "_Doc", p: dict, digest: str, key_id: str | None) -> None:
+    _first_page(doc, p, digest, key_id)
+    _annex(doc, p)
 
 
 def render_certificate_pdf(payload: dict, digest: str, key_id: str | None, *, font_dirs: Iterable[Path] = FONT_DIRS) -> bytes:
@@ -316,77 +476,210 @@ def render_certificate_pdf(payload: dict, digest: str, key_id: str | None, *, fo
     return bytes(doc.output())
 
 
-def _flatten(obj: Any, prefix: str = "") -> list[tuple[str, str]]:
-    out: list[tuple[str, str]] = []
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            if k.endswith("_reason") or k in ("raw", "raw_output", "flags"):  # CPU flags: hundreds of words nobody reads
-                continue
-            out += _flatten(v, f"{prefix}{k}." if isinstance(v, (dict, list)) and v else f"{prefix}{k}")
-    elif isinstance(obj, list):
-        if obj and all(isinstance(x, dict) for x in obj):
-            for i, x in enumerate(obj):
-                out += _flatten(x, f"{prefix.rstrip('.')}[{i}].")
-        else:
-            out.append((prefix.rstrip("."), _show(obj)))
+# --------------------------------------------------------------------------- the machine report
+
+# Labels for the audit's machine facts; a key not listed reads as its words ("bios_date" ->
+# "Bios date"). Units are decided by the key's suffix in ``_hardware_value``.
+_HW_LABELS = {
+    "system_vendor": "Vendor", "system_product": "Product", "system_version": "Version", "system_serial": "Serial number",
+    "system_uuid": "UUID", "system_sku": "SKU", "system_family": "Family", "bios_vendor": "BIOS vendor",
+    "bios_version": "BIOS version", "bios_date": "BIOS date", "source": "Read from",
+    "brand": "Model", "arch": "Architecture", "cores": "Cores", "threads": "Threads",
+    "advertised_hz": "Advertised frequency", "aes": "AES instructions (fast encryption)",
+    "total_bytes": "Visible to the system", "installed_bytes": "Installed", "slots_total": "Slots",
+    "slots_used": "Slots used", "health_percent": "Health (full charge / design)", "cycle_count": "Charge cycles",
+    "design_capacity": "Design capacity", "full_capacity": "Full charge capacity", "speed_mts": "Speed (MT/s)",
+    "configured_speed_mts": "Configured speed (MT/s)", "size_bytes": "Size", "mac": "MAC address",
+    "diagonal_inches": "Diagonal (inches)", "refresh_hz": "Refresh rate",
+}
+
+
+def _hardware_label(key: str) -> str:
+    return _HW_LABELS.get(key) or key.replace("_", " ").capitalize()
+
+
+def _hardware_value(key: str, value: Any, *, binary: bool = False) -> Any:
+    """A fact with its unit: 2596126000 Hz -> 2.6 GHz, 25275990016 bytes -> 23.5 GiB."""
+    if value is None or value == "" or value == []:
+        return None
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    value = _number(value)
+    if isinstance(value, (int, float)):
+        if key.endswith("_bytes"):
+            return humanize.size(value, binary=binary)
+        if key.endswith("_hz"):
+            return humanize.frequency(value)
+        if key.endswith("_percent"):
+            return "{value} %".format(value=f"{value:.0f}")
+    return _show(value)
+
+
+def _number(value: Any) -> Any:
+    """Signed machine facts carry non-integral numbers as text ("81.5", see without_floats)."""
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _hardware_rows(obj: dict, *, binary: bool = False, skip: tuple[str, ...] = ()) -> list[tuple[str, Any]]:
+    return [(_hardware_label(k), _hardware_value(k, v, binary=binary)) for k, v in obj.items()
+            if not k.endswith("_reason") and k not in skip and not isinstance(v, (dict, list))]
+
+
+def _item_line(obj: dict, *, skip: tuple[str, ...] = (), binary: bool = False) -> str:
+    parts = []
+    for k, v in obj.items():
+        shown = None if k in skip or k.endswith("_reason") or isinstance(v, (dict, list)) else _hardware_value(k, v, binary=binary)
+        if shown is not None and k.endswith("_capacity") and obj.get("unit"):
+            shown = "{value} {unit}".format(value=shown, unit=obj["unit"])  # mWh or mAh, as the battery reports
+        if shown is not None and k != "unit":
+            parts.append("{label}: {value}".format(label=_hardware_label(k).lower(), value=shown))
+    return ", ".join(parts) or "nothing recorded"
+
+
+def _summary_rows(audit: dict, machine_verdict: str) -> list[tuple[str, Any]]:
+    """What a person asks first about a machine: what it is, its processor, memory and
+    battery, and what to do with it."""
+    machine = audit.get("machine") or {}
+    dmi, cpu, mem = machine.get("dmi") or {}, machine.get("cpu") or {}, machine.get("memory") or {}
+    name = " ".join(x for x in (dmi.get("system_vendor"), dmi.get("system_product") or dmi.get("system_version")) if x) or None
+    if name and dmi.get("system_serial"):
+        name = "{name}, serial {serial}".format(name=name, serial=dmi["system_serial"])
+    processor = None
+    if cpu.get("brand"):
+        detail = ", ".join(x for x in (
+            "{n} cores".format(n=cpu["cores"]) if cpu.get("cores") else None,
+            "{n} threads".format(n=cpu["threads"]) if cpu.get("threads") else None,
+            humanize.frequency(cpu["advertised_hz"]) if cpu.get("advertised_hz") else None) if x)
+        processor = "{brand} ({detail})".format(brand=cpu["brand"], detail=detail) if detail else cpu["brand"]
+    ram_bytes = mem.get("installed_bytes") or mem.get("total_bytes")
+    batteries = machine.get("batteries")
+    if batteries is None:
+        battery = None
+    elif not batteries:
+        battery = "none"
     else:
-        out.append((prefix.rstrip("."), _show(obj)))
-    return out
+        battery = ", ".join(
+            "{name}: {health} % of its design capacity".format(name=b.get("name") or "battery", health=f"{float(_number(b['health_percent'])):.0f}")
+            if b.get("health_percent") is not None else "{name}: health unknown".format(name=b.get("name") or "battery")
+            for b in batteries)
+    verdict = machine_verdict
+    if verdict and audit.get("verdict_reasons"):
+        verdict = "{verdict} ({reasons})".format(verdict=verdict, reasons="; ".join(audit["verdict_reasons"]))
+    return [("Machine", name), ("Processor", processor),
+            ("Memory (RAM)", humanize.size(ram_bytes, binary=True) if ram_bytes else None),
+            ("Battery health", battery), ("Machine verdict", verdict)]
+
+
+def _drive_rows(audit: dict, certificates: list[dict]) -> list[tuple[str, str, str, str, str]]:
+    """One row per drive: the audit's drives with their certificate when there is one, then
+    certificates of drives the audit did not list."""
+    rows, used = [], set()
+    for d in audit.get("disks") or []:
+        cert = next((c for i, c in enumerate(certificates) if i not in used and (
+            (d.get("serial") and c["media"].get("serial") == d.get("serial"))
+            or (not d.get("serial") and c["media"].get("device") == d.get("device")))), None)
+        if cert is not None:
+            used.add(certificates.index(cert))
+        rows.append(_drive_row(d.get("serial"), d.get("device"), d.get("model"), d.get("size_bytes"), cert))
+    for i, c in enumerate(certificates):
+        if i not in used:
+            m = c["media"]
+            rows.append(_drive_row(m.get("serial"), m.get("device"), m.get("model"), m.get("size_bytes"), c))
+    return rows
+
+
+def _drive_row(serial, device, model, size, cert) -> tuple[str, str, str, str, str]:
+    if cert is None:
+        # Only what this report holds: the drive may have a certificate the collector did not link.
+        result, cid = "-", "no certificate attached"
+    else:
+        s = cert["sanitization"]
+        result = s["outcome"].upper() + (" - {category}".format(category=s["category"]) if s.get("category") else "")
+        result = "{result}: {advice}".format(result=result, advice=outcome.advice(outcome.decision_of(cert)))
+        cid = cert["certificate_id"]
+    return (serial or "no serial ({device})".format(device=device or "?"), model or "-",
+            humanize.size(size) if size else "-", result, cid)
 
 
 def render_system_pdf(audit_payload: dict | None, certificate_payloads: list[dict], *, font_dirs: Iterable[Path] = FONT_DIRS) -> bytes:
-    """One machine: its hardware report, a table of its drives, then each drive's certificate."""
+    """One machine: a summary for a person, its drives, the hardware details, then each
+    drive's certificate."""
     doc = _Doc(font_dirs=font_dirs)
     doc.footer_text = PROOF_LINE
     doc.add_page()
     doc.set_title("Ardoise machine report")
     audit = audit_payload or {}
-    org = next((c["person"].get("organization") for c in certificate_payloads if c["person"].get("organization")), None)
+    org = audit.get("organization") or next(
+        (c["person"].get("organization") for c in certificate_payloads if c["person"].get("organization")), None)
     doc.font(15, bold=True)
     doc.cell(0, 7, doc.t(org or "Organization not set"), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     doc.font(11, bold=True)
     doc.cell(0, 6, doc.t("Machine report and sanitization summary"), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    drives = _drive_rows(audit, certificate_payloads)
     decisions = [outcome.decision_of(c) for c in certificate_payloads]
-    all_ok = bool(decisions) and all(d.sanitized for d in decisions)
+    n_ok = sum(d.sanitized for d in decisions)
+    all_ok = bool(drives) and n_ok == len(drives)
     doc.set_text_color(*(GREEN if all_ok else RED))
     doc.font(18, bold=True)
-    n_ok = sum(d.sanitized for d in decisions)
-    doc.cell(0, 10, doc.t(f"{n_ok} of {len(certificate_payloads)} drives sanitized"), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    doc.cell(0, 10, doc.t("{ok} of {total} drives sanitized".format(ok=n_ok, total=len(drives))),
+             new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     doc.set_text_color(0, 0, 0)
-    lot = audit.get("lot") or next((c.get("lot") for c in certificate_payloads if c.get("lot")), None)
-    doc.field("Lot", lot)
-    if audit:
-        doc.field("Audit report id", audit.get("report_id"))
-        doc.field("Audit issued", audit.get("issued_at"))
-        doc.field("Audit payload SHA-256", payload_digest(audit))
+    unlinked = sum(r[4] == "no certificate attached" for r in drives)
+    if unlinked:
+        doc.para("Drives without a certificate attached to this report: {n}. Look them up at the collector by "
+                 "serial number.".format(n=unlinked))
+    # The machine verdict turns to "attention" when a drive is not sanitized (outcome table).
     machine_code = outcome.machine_verdict(audit.get("verdict"), [d.result for d in decisions])
-    doc.field("Machine verdict", outcome.describe_machine(machine_code))
-    if audit:
-        if audit.get("verdict_reasons"):
-            doc.field("Verdict reasons", "; ".join(audit["verdict_reasons"]))
 
+    doc.section("Summary", _summary_rows(audit, outcome.describe_machine(machine_code)) if audit else
+                [("Machine verdict", outcome.describe_machine(machine_code))])
     doc.heading("Drives")
-    for c, d in zip(certificate_payloads, decisions):
-        s, m = c["sanitization"], c["media"]
-        doc.field(
-            f"{m.get('serial') or m.get('device')}",
-            f"{m.get('manufacturer') or ''} {m.get('model') or ''} - {s['method']} - "
-            f"{outcome.describe_category(d.category)} - {outcome.describe_result(d.result)} - "
-            f"verification {c['verification']['result']} - health {c['health'].get('verdict') or 'unknown'} - "
-            f"{outcome.advice(d)} - certificate {c['certificate_id']}",
-        )
-    if not certificate_payloads:
-        doc.para("No drive certificates.")
-
-    doc.heading("Hardware report")
-    machine = audit.get("machine")
-    if not machine:
-        doc.para("No machine audit." if not audit else "The audit recorded no machine facts.")
+    if drives:
+        doc.font(7.5)  # a whole certificate id on one line
+        with doc.table(col_widths=(32, 42, 16, 28, 64), text_align="LEFT", line_height=4,
+                       headings_style=FontFace(emphasis="BOLD", fill_color=(245, 245, 245))) as table:
+            table.row([doc.t(x) for x in ("Serial", "Model", "Size", "Result", "Certificate id")])
+            for r in drives:
+                table.row([doc.t(x) for x in r])
     else:
-        for label, value in _flatten(machine)[:400]:
-            doc.field(label, value)
+        doc.para("No drive was found or certified.")
+
+    lot = audit.get("lot") or next((c.get("lot") for c in certificate_payloads if c.get("lot")), None)
+    doc.section("Audit record", [("Lot", lot)] + ([
+        ("Audit report id", audit.get("report_id")), ("Audit issued", audit.get("issued_at")),
+        ("Audit payload SHA-256", payload_digest(audit)), ("Station key id", (audit.get("station") or {}).get("key_id")),
+    ] if audit else []))
+
+    machine = audit.get("machine")
+    if machine:
+        doc.section("System (DMI)", _hardware_rows(machine.get("dmi") or {}), missing_note=None if machine.get("dmi") else "not read")
+        doc.section("Processor", _hardware_rows(machine.get("cpu") or {}, skip=("flags",)),
+                    missing_note=None if machine.get("cpu") else "not read")
+        mem = machine.get("memory") or {}
+        doc.section("Memory", _hardware_rows(mem, binary=True)
+                    + [("Module {n}".format(n=i), _item_line(m, binary=True)) for i, m in enumerate(mem.get("modules") or [], 1)],
+                    missing_note=None if mem else "not read")
+        for title, key in (("Batteries", "batteries"), ("Graphics", "gpus"), ("Network interfaces", "nics"),
+                           ("Displays", "displays")):
+            items = machine.get(key)
+            doc.section(title, [(x.get("name") or x.get("connector") or x.get("slot") or "#{n}".format(n=i),
+                                 _item_line(x, skip=("name", "connector", "slot")))
+                                for i, x in enumerate(items or [], 1)],
+                        missing_note="not read" if items is None else None if items else "none")
+        missing = machine.get("missing") or {}
+        if missing:
+            doc.section("Not read during the audit", [(k, v) for k, v in missing.items()])
+    if audit.get("disks"):
+        doc.heading("Drives seen by the audit")
     for d in audit.get("disks", []):
-        doc.field(f"Disk {d.get('device') or ''}", f"{d.get('model') or ''} serial {d.get('serial') or 'unknown'}, verdict {d.get('verdict') or 'unknown'}")
+        doc.field("Disk {device}".format(device=d.get("device") or ""), "{model}, serial {serial}, {size}, health {verdict}".format(
+            model=d.get("model") or "unknown model", serial=d.get("serial") or "unknown",
+            size=humanize.size(d["size_bytes"]) if d.get("size_bytes") else "size unknown", verdict=d.get("verdict") or "unknown"))
 
     for c in certificate_payloads:
         _certificate_pages(doc, c, payload_digest(c), c["station"].get("key_id"))

@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except ArdoiseError as exc:
-        say(f"ardoise: {exc}")
+        say(f"ardoise: {exc}")  # may quote a serial or a config value: say() defuses controls
         return exc.exit_code
     except KeyboardInterrupt:
         print("ardoise: interrupted", file=sys.stderr)

@@ -10,20 +10,12 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import sys
 from typing import Any, TextIO
 
+from agent.printable import printable  # noqa: F401  (also imported from here by the CLI)
 from agent.records import to_dict
 
-# C0 controls and DEL, C1 controls, and the Unicode characters that reorder or break a line
-# on screen (bidi overrides and isolates, line and paragraph separators).
-_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
-
-
-def printable(text: object) -> str:
-    """``text`` with every control character shown as a visible escape (``\\x1b``)."""
-    return _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), str(text))
 
 
 def emit_json(obj: Any) -> None:

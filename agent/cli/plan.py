@@ -3,7 +3,6 @@ every step, every method left out, and every protected disk (no steps, and why).
 
 from __future__ import annotations
 
-
 from agent import discover
 from agent.cli.output import emit_json, show
 from agent.records import SanitizePlan, to_dict

@@ -127,9 +127,10 @@ class CollectorClient:
             except requests.exceptions.SSLError as exc:
                 # A certificate problem will not fix itself by retrying.
                 self.status = "TLS error"
-                raise Unreachable(f"collector {self.cfg.url}: TLS verification failed ({_first_line(exc)})") from None
+                raise Unreachable(f"collector {self.cfg.url}: TLS verification failed ({_first_line(exc)})",
+                                  reason="TLS verification failed") from None
             except requests.RequestException as exc:
-                last = _first_line(exc)
+                last = network_reason(exc)
             else:
                 if resp.status_code not in TRANSIENT_STATUS:
                     return resp
@@ -141,7 +142,8 @@ class CollectorClient:
                 log.info("%s: %s; retrying in %.1f s", what, last, delays[attempt])
                 self.sleep(delays[attempt])
         self.status = "unreachable"
-        raise Unreachable(f"collector {self.cfg.url} unreachable ({what}: {last}); certificates stay in the spool")
+        raise Unreachable(f"collector {self.cfg.url} unreachable ({what}: {last}); certificates stay in the spool",
+                          reason=last)
 
     # ------------------------------------------------------------------ enrollment
 
@@ -251,6 +253,29 @@ def _retry_after(resp: requests.Response) -> float | None:
         return float(resp.headers.get("Retry-After", ""))
     except ValueError:
         return None
+
+
+def network_reason(exc: BaseException) -> str:
+    """A person's few words for a failed connection ("connection refused", "timed out"),
+    not urllib3's repr of its connection pool. The OS error is found down the chain of
+    causes requests and urllib3 wrap around it."""
+    if isinstance(exc, requests.exceptions.Timeout):
+        return "timed out"
+    seen: set[int] = set()
+    todo: list[object] = [exc]
+    while todo:
+        e = todo.pop(0)
+        if not isinstance(e, BaseException) or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, socket.gaierror):
+            return "collector name not found"
+        if isinstance(e, (socket.timeout, TimeoutError)):
+            return "timed out"
+        if isinstance(e, OSError) and e.errno and e.strerror:
+            return e.strerror[:1].lower() + e.strerror[1:]
+        todo += [e.__cause__, e.__context__, getattr(e, "reason", None), *e.args]
+    return "connection failed"
 
 
 def _first_line(exc: BaseException) -> str:

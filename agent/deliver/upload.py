@@ -20,6 +20,7 @@ class DeliveryReport:
     rejected: list[tuple[str, str]] = field(default_factory=list)  # (file, reason)
     pending: list[str] = field(default_factory=list)  # not sent: collector unreachable
     error: str | None = None  # why the run stopped early
+    reason: str | None = None  # the same in a few words, for the screen ("connection refused")
 
     @property
     def ok(self) -> bool:
@@ -43,6 +44,7 @@ def deliver_entry(spool: Spool, client: CollectorClient, entry: SpoolEntry, repo
         # An answer the contract does not list (404 from a wrong URL, 405...): keep it.
         report.pending.append(entry.name)
         report.error = f"collector answered HTTP {answer.http_status} for {entry.name}"
+        report.reason = "answered HTTP {status}".format(status=answer.http_status)
 
 
 def deliver_pending(
@@ -56,6 +58,9 @@ def deliver_pending(
             deliver_entry(spool, client, entry, report)
         except (Unreachable, Unauthorized) as exc:
             report.error = str(exc)
+            short = exc.detail.get("reason")
+            report.reason = ("unreachable ({reason})".format(reason=short) if isinstance(exc, Unreachable) and short
+                             else "refused the station" if isinstance(exc, Unauthorized) else "unreachable")
             report.pending.extend(e.name for e in entries[i:])
             break
     return report
@@ -77,8 +82,14 @@ class Deliverer:
         self.clock = clock or time.monotonic
         self._lock = threading.Lock()
         self._failed_at: float | None = None
-        self.status = "none (certificates stay on the stick)" if client is None else "not contacted yet"
+        # Nothing is said to be connected before the collector has answered.
+        self.status = "none (certificates stay on the stick)" if client is None else "connecting to {url}".format(
+            url=client.cfg.url)
         self.last_report: DeliveryReport | None = None
+
+    def announce(self) -> None:
+        """Say the current status now (at start: "connecting to ..." before any sweep)."""
+        self._announce()
 
     def _announce(self) -> None:
         # The technician counts certificates (one per disk); audit reports travel along.
@@ -103,10 +114,12 @@ class Deliverer:
             self.last_report = report
             if report.error:
                 self._failed_at = self.clock()
-                self.status = f"{self.client.cfg.url}: {report.error}"
-            else:
+                self.status = "{url}: {reason}".format(url=self.client.cfg.url, reason=report.reason or report.error)
+                log.info("%s", report.error)  # the whole story, for the run log
+            elif report.delivered or report.duplicates or report.rejected:
                 self._failed_at = None
-                self.status = f"{self.client.cfg.url}: connected"
+                self.status = "{url}: connected".format(url=self.client.cfg.url)
+            # else nothing was sent: the collector was not contacted, the status stands.
             if report.rejected:
                 self.status += f"; {len(report.rejected)} rejected ({report.rejected[-1][1]})"
         self._announce()

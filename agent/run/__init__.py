@@ -61,6 +61,7 @@ def run_unattended(
     try:
         if config.collector is None:
             log.info("no collector configured: certificates stay in %s", session.spool.root)
+        session.deliverer.announce()
         # What earlier boots could not send goes first (in the background).
         session.deliverer.sweep_soon()
         # In shelf mode the watcher listens before the first scan: a drive slid in while
@@ -127,6 +128,10 @@ def finish(config: Config, session: Session, stages: Stages, sleep, wait_for_key
         except Exception as exc:  # noqa: BLE001
             log.error("cannot %s: %s", action, exc)
     else:
-        view.finish("Done. Remove the drives marked FAILED; the stick holds every certificate.")
+        note = "Done. Remove the drives marked FAILED; the stick holds every certificate."
+        if wait_for_key is not None:
+            # Enter ends the run: the screen closes and the machine stays on.
+            note = "{done} {key}".format(done=note, key="Press Enter to close this screen.")
+        view.finish(note)
         if wait_for_key is not None:
             wait_for_key()

@@ -199,8 +199,18 @@ def test_poweroff_waits_for_the_final_screen_first(cfg):
 
 def test_wait_does_not_power_off(cfg):
     fake = FakeStages([disk(1)])
-    run_unattended(cfg, stages=fake.stages(), view=tui.RunView())
+    view = tui.RunView()
+    run_unattended(cfg, stages=fake.stages(), view=view)
     assert fake.powered == []
+    assert "Press Enter" not in view.finish_note  # no terminal, nothing waits for a key
+
+
+def test_wait_on_a_terminal_says_to_press_enter_before_waiting(cfg):
+    cfg.on_finish = "wait"
+    view = tui.RunView()
+    seen = []
+    run_unattended(cfg, stages=FakeStages([disk(1)]).stages(), view=view, wait_for_key=lambda: seen.append(view.finish_note))
+    assert seen and "Press Enter to close this screen." in seen[0]
 
 
 # --------------------------------------------------------------------------- shelf
@@ -413,3 +423,64 @@ def test_the_real_warm_up_loads_the_pdf_renderer():
             "print('agent.certify.pdf' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=Path(__file__).parents[2])
     assert out.stdout.strip() == "True"
+
+
+# --------------------------------------------------------------------------- what plain mode says about the collector
+
+
+def _plain_run(cfg, url: str) -> list[str]:
+    import io
+
+    from agent.config import CollectorConfig
+
+    cfg.collector = CollectorConfig(url=url, token="tok", retries=2, backoff_s=0.01, timeout_s=5)
+    view, out = tui.RunView(), io.StringIO()
+    tui.LogDisplay(view, stream=out, every=3600)
+    run_unattended(cfg, stages=FakeStages([disk(1), disk(2), disk(3)]).stages(), view=view, sleep=lambda s: None)
+    return [line for line in out.getvalue().splitlines() if line.startswith("ardoise: collector:")]
+
+
+def test_plain_mode_says_connecting_then_one_short_reason_when_nothing_listens(cfg):
+    import socket
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # nothing listens there now: connection refused
+    url = f"http://127.0.0.1:{port}"
+    lines = _plain_run(cfg, url)
+    assert lines[0].startswith(f"ardoise: collector: connecting to {url};"), lines
+    assert not any("connected" in line for line in lines), lines
+    failures = [line for line in lines if "unreachable" in line]
+    # Once, however many sweeps fail (one per finished disk, and the final one).
+    assert len(failures) == 1, lines
+    assert failures[0].startswith(f"ardoise: collector: {url}: unreachable (connection refused); spooled "), lines
+    assert not any("HTTPConnectionPool" in line or "urllib3" in line for line in lines)
+
+
+def test_plain_mode_says_connected_once_the_collector_answered(cfg):
+    import http.server
+    import threading as th
+
+    class Collector(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            body = b'{"bearer": "b", "station_id": "s"}' if self.path == "/api/v1/stations" else b'{"status": "stored"}'
+            self.send_response(201)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *a):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Collector)
+    th.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{srv.server_address[1]}"
+        lines = _plain_run(cfg, url)
+    finally:
+        srv.shutdown()
+    assert lines[0].startswith(f"ardoise: collector: connecting to {url};"), lines
+    assert any(line.startswith(f"ardoise: collector: {url}: connected;") for line in lines), lines

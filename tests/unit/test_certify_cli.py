@@ -87,3 +87,10 @@ def test_verify_with_a_key_that_is_not_a_key_is_a_usage_error(tmp_path, certs, c
     assert main(["verify", option, str(path), str(certs[0].json_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "is not a PEM Ed25519 key" in err[0]
+def test_verify_prints_a_signed_serial_without_its_terminal_controls(tmp_path, station, capsys):
+    # The signature is genuine: the serial is what the drive's firmware said, ESC included.
+    c = issue_certificate(S.overwrite_success(serial="W3T0\x1b[2J\x1b]0;pwned\x07"), None, S.config(), station, tmp_path / "o")
+    assert main(["verify", str(c.json_path)]) == 0
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "\x07" not in err
+    assert "W3T0\\x1b[2J\\x1b]0;pwned\\x07" in err

@@ -34,3 +34,21 @@ def test_disks_with_a_character_device_is_refused(capsys):
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err == "ardoise: /dev/null is not a block device\n"
+
+
+def test_disks_table_prints_hostile_model_and_serial_as_typed(capsys):
+    from agent.cli.disks import print_table
+    from agent.records import Disk, Media
+
+    hostile = Disk(path="/dev/sdx", name="sdx", media=Media.HDD, model="[/x] [bold red]FAKE", serial="[/]\x1b[2J",
+                   size_bytes=10**9, target=False, reasons=["excluded [/]"])
+    print_table([hostile])  # MarkupError before: "[/]" closes no tag
+    out = capsys.readouterr().out
+    assert "[/x] [bold red]FAKE" in out and "[/]" in out and "excluded [/]" in out
+    assert "\x1b[2J" not in out  # the serial cannot clear the technician's terminal
+
+
+def test_an_error_quoting_a_hostile_path_is_one_line_without_controls(capsys):
+    assert main(["disks", "/dev/nonexistent\x1b[2J"]) != 0
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "\x1b" not in err and "/dev/nonexistent\\x1b[2J" in err

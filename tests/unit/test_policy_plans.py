@@ -313,3 +313,14 @@ def test_human_plan_lists_preparation_steps_and_what_was_left_out(fake_commands,
     assert "first: unfreeze - drive is frozen" in out
     assert "1. ata-security-erase-enhanced [Clear]" in out
     assert "-  ata-sanitize-crypto: unsupported" in out
+
+
+def test_human_plan_shows_a_serial_without_its_terminal_controls(fake_commands, capsys):
+    from agent.cli.plan import print_plan
+
+    ata_drive(fake_commands, "security-frozen.txt")
+    d = disk()
+    d.serial = "S\x1b[1A\x1b[2KPASSED"
+    print_plan(make_plan(d))
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "S\\x1b[1A\\x1b[2KPASSED" in out
