@@ -19,6 +19,7 @@ from fpdf import FPDF
 from fpdf.enums import MethodReturnValue, XPos, YPos
 
 from agent.certify.canonical import canonical_bytes
+from agent.certify.pdf_embed import Proof, attach, fingerprint_value
 
 FONT_DIRS = (Path("/usr/share/fonts/truetype/dejavu"), Path("/usr/share/fonts/dejavu"))
 GREEN = (0, 128, 60)
@@ -174,7 +175,8 @@ def payload_digest(payload: dict) -> str:
     return hashlib.sha256(canonical_bytes(payload)).hexdigest()
 
 
-def _certificate_pages(doc: _Doc, p: dict, digest: str, key_id: str | None) -> None:
+def _certificate_pages(doc: _Doc, p: dict, digest: str, key_id: str | None, proof: Proof | None = None,
+                       qr_data: str | None = None) -> None:
     s, v, m, person = p["sanitization"], p["verification"], p["media"], p["person"]
     doc.add_page()
     # Set after add_page: add_page draws the previous page's footer with the current text.
@@ -198,7 +200,7 @@ def _certificate_pages(doc: _Doc, p: dict, digest: str, key_id: str | None) -> N
     doc.font(9, bold=True)
     doc.cell(140, 5, doc.t(f"Drive serial: {m.get('serial') or 'unknown (' + m['device'] + ')'}   Model: {m.get('model') or 'unknown'}"), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     qr_size = 36
-    doc.qr(qr_text(p["certificate_id"], digest), doc.w - doc.r_margin - qr_size, top, qr_size)
+    doc.qr(qr_data or qr_text(p["certificate_id"], digest), doc.w - doc.r_margin - qr_size, top, qr_size)
     doc.set_y(max(doc.get_y(), top + qr_size) + 1)
 
     doc.heading("Certificate")
@@ -206,6 +208,8 @@ def _certificate_pages(doc: _Doc, p: dict, digest: str, key_id: str | None) -> N
     doc.field("Issued", p["issued_at"])
     doc.field("Payload SHA-256 digest", digest)
     doc.field("Station key id", key_id or p["station"].get("key_id"))
+    if proof is not None:
+        doc.field("Station key fingerprint", fingerprint_value(proof))
     doc.field("Station", p["station"].get("hostname"), reason=p["station"].get("hostname_reason"))
     doc.field("Agent", f"{p['agent']['name']} {p['agent']['version']} (schema v{p['schema_version']})")
 
@@ -306,11 +310,16 @@ def _certificate_pages(doc: _Doc, p: dict, digest: str, key_id: str | None) -> N
     doc.multi_cell(0, 4, doc.t(f"Payload SHA-256 digest: {digest}"), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
 
 
-def render_certificate_pdf(payload: dict, digest: str, key_id: str | None, *, font_dirs: Iterable[Path] = FONT_DIRS) -> bytes:
-    """One drive's certificate as PDF bytes."""
+def render_certificate_pdf(payload: dict, digest: str, key_id: str | None, *, proof: Proof | None = None,
+                           qr_data: str | None = None, font_dirs: Iterable[Path] = FONT_DIRS) -> bytes:
+    """One drive's certificate as PDF bytes; with ``proof``, the signed envelope and the
+    station key are attached (see pdf_embed) and ``ardoise verify cert.pdf`` checks it.
+    ``qr_data`` replaces the QR code's id and digest (the record's URL at a collector)."""
     doc = _Doc(font_dirs=font_dirs)
     doc.set_title(f"Certificate of sanitization {payload['certificate_id']}")
-    _certificate_pages(doc, payload, digest, key_id)
+    _certificate_pages(doc, payload, digest, key_id, proof, qr_data)
+    if proof is not None:
+        attach(doc, proof)
     return bytes(doc.output())
 
 
