@@ -16,7 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from agent import __version__
-from server_stub import api, pages
+from server_stub import api, keys, pages
 from server_stub.auth import REALM, LoginRequired
 from server_stub.db import Database, migrate
 from server_stub.errors import Rejected
@@ -59,6 +59,7 @@ def create_app(settings: Settings, *, run_migrations: bool = True) -> FastAPI:
                             templates, version)
     app.include_router(api.router)
     app.include_router(pages.router)
+    app.include_router(keys.router)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
     @app.exception_handler(Rejected)
