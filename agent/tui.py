@@ -57,6 +57,7 @@ class MachineSummary:
     battery: str | None = None
     verdict: str | None = None  # reuse / recycle ...
     report_id: str | None = None
+    qr_data: str | None = None  # the report's page at the collector, else its id and digest
 
 
 @dataclass
@@ -313,7 +314,7 @@ def _final(v: RunView) -> RenderableType:
     else:
         # The QR code beside the verdicts, not below: tty1 is often 80x25 and the code must
         # stay on screen for the technician's phone.
-        code = qr_text(v.machine.report_id)
+        code = qr_text(v.machine.qr_data or v.machine.report_id)
         qr = Text(code, no_wrap=True)
         qr.append(f"\nreport {v.machine.report_id[:8]}", style="dim")
         body = Table.grid(expand=True)

@@ -32,3 +32,15 @@ def audit_qr(collector_url: str | None, report_id: str, digest: str | None) -> s
     if collector_url:
         return audit_url(collector_url, report_id)
     return id_and_digest("audit", report_id, digest)
+
+
+def report_qr(config, report_id: str, envelope: bytes) -> str:
+    """The final screen's QR code for a machine's signed audit report (``envelope`` bytes)."""
+    from agent.certify.envelope import envelope_digest
+    from agent.errors import CertificateError
+
+    try:
+        digest = envelope_digest(envelope)
+    except CertificateError:
+        digest = None  # only the id then; the report itself is on the stick
+    return audit_qr(getattr(getattr(config, "collector", None), "url", None), report_id, digest)

@@ -144,6 +144,7 @@ class Session:
     reporter: ProgressReporter | None = None
     audit: Any = None
     report_id: str | None = None
+    report_qr: str | None = None  # what the final screen's QR code says (agent.certify.links)
     outcomes: dict[str, DiskOutcome] = field(default_factory=dict)
     # Identity (WWN/serial) -> certificate id, for disks certified in this session.
     certified: dict[str, str] = field(default_factory=dict)
@@ -219,10 +220,15 @@ class Session:
             try:
                 self.report_id, data = self.stages.sign_audit(self.audit, self.config, self.key)
                 self.spool.put("audits", f"{self.report_id}.json", data)
+                from agent.certify.links import report_qr  # here: the certify stack loads in the background
+
+                self.report_qr = report_qr(self.config, self.report_id, data)
                 log.info("audit report %s spooled", self.report_id)
             except Exception as exc:  # noqa: BLE001
                 log.warning("audit report not signed: %s", exc)
-        self.view.set_machine(machine_summary(self.audit, self.report_id))
+        summary = machine_summary(self.audit, self.report_id)
+        summary.qr_data = self.report_qr
+        self.view.set_machine(summary)
         for disk in disks:
             verdict = smart_verdict(self.audit, disk)
             if verdict and disk.path in self.view.rows:
