@@ -115,3 +115,17 @@ def test_served_certificate_pdf_carries_its_envelope_and_its_qr_opens_its_page(s
     checked = check_pdf(r.content, {st.key.key_id: st.key.public_key})
     assert checked.report.valid, checked.report.reasons
     assert qr_of(r.content, tmp_path) == f"{c.url}/certificates/{cid}"
+
+
+def test_station_keys_stay_public_with_require_login(tmp_path):
+    from harness import start_collector, stop_collector
+
+    c = start_collector(f"sqlite:///{tmp_path}/c.db", tmp_path, extra_args=["--require-login"])
+    try:
+        st = c.enroll()
+        assert c.api("GET", "/api/v1/certificates").status_code == 401
+        keys = c.api("GET", "/api/v1/keys")
+        assert keys.status_code == 200 and [k["key_id"] for k in keys.json()["keys"]] == [st.key.key_id]
+        assert c.api("GET", f"/keys/{st.key.key_id}.pem").text == st.key.public_pem
+    finally:
+        stop_collector(c)

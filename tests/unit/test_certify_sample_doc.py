@@ -41,3 +41,14 @@ def test_openssl_alone_verifies_the_signature_and_the_key_id(tmp_path):
     forged = subprocess.run(["openssl", "pkeyutl", "-verify", "-pubin", "-inkey", str(PUB), "-rawin",
                              "-in", str(tmp_path / "pae.bin"), "-sigfile", str(tmp_path / "sig.bin")], capture_output=True, text=True)
     assert forged.returncode != 0
+
+
+def test_the_sample_pdf_carries_the_sample_certificate_and_checks_with_the_sample_key():
+    from agent.certify.pdf_check import check_pdf, read_pdf
+    from agent.certify.pdf_embed import ENVELOPE_NAME, KEY_NAME
+
+    pdf = (DOCS / "sample-certificate.pdf").read_bytes()
+    attached = read_pdf(pdf).attachments
+    assert attached[ENVELOPE_NAME] == CERT.read_bytes() and attached[KEY_NAME] == PUB.read_bytes()
+    checked = check_pdf(pdf, load_public_keys(PUB))
+    assert checked.report.valid, checked.report.reasons
