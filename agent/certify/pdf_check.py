@@ -70,6 +70,9 @@ def read_pdf(data: bytes) -> PdfContents:
         files = _embedded_files(reader.trailer["/Root"])
     except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError, OSError, RecursionError) as exc:
         raise env.fail(NOT_PDF, f"not a readable PDF ({type(exc).__name__})") from None
+    except Exception as exc:  # noqa: BLE001 - a parser fed hostile bytes (the public verify page) may raise
+        # anything (NotImplementedError for an unknown filter, zlib.error...); it is still "not readable".
+        raise env.fail(NOT_PDF, f"not a readable PDF ({type(exc).__name__})") from None
     return PdfContents(files, text)
 
 
