@@ -36,6 +36,10 @@ TEXT = "pdf-text"
 INTEGRITY_ONLY = "integrity-only"
 
 PDF_MAGIC = b"%PDF-"
+# A certificate runs onto a second or third page when a drive has many steps. Text is only
+# extracted from a document of that size: the public verify page must not spend its CPU
+# on a thousand-page upload.
+MAX_PAGES = 20
 
 _UUID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b")
 _HEX64 = re.compile(r"\b[0-9a-f]{64}\b")
@@ -66,8 +70,12 @@ def read_pdf(data: bytes) -> PdfContents:
         raise env.fail(NOT_PDF, "checking a PDF needs pypdf (python3-pypdf)") from None
     try:
         reader = PdfReader(io.BytesIO(data), strict=False)
+        if len(reader.pages) > MAX_PAGES:
+            raise env.fail(NOT_PDF, f"{len(reader.pages)} pages: a certificate PDF has at most {MAX_PAGES}")
         text = "\n".join(page.extract_text() or "" for page in reader.pages)
         files = _embedded_files(reader.trailer["/Root"])
+    except CertificateError:
+        raise
     except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError, OSError, RecursionError) as exc:
         raise env.fail(NOT_PDF, f"not a readable PDF ({type(exc).__name__})") from None
     except Exception as exc:  # noqa: BLE001 - a parser fed hostile bytes (the public verify page) may raise

@@ -49,6 +49,15 @@ def edit_page_text(pdf: bytes, old: bytes, new: bytes, count: int = -1) -> bytes
     return out.getvalue()
 
 
+def many_pages(pdf: bytes, n: int) -> bytes:
+    w = PdfWriter(clone_from=PdfReader(io.BytesIO(pdf)))
+    while len(w.pages) < n:
+        w.add_blank_page()
+    out = io.BytesIO()
+    w.write(out)
+    return out.getvalue()
+
+
 def trusted(key):
     return {key.key_id: key.public_key}
 
@@ -91,6 +100,7 @@ def test_a_pdf_without_its_envelope_is_refused(key):
     lambda pdf: pdf[:len(pdf) // 2],
     # pypdf raises NotImplementedError for a filter it does not know (found by fuzzing).
     lambda pdf: pdf.replace(b"/FlateDecode", b"/FlateDecodZ"),
+    lambda pdf: many_pages(pdf, 21),
 ])
 def test_a_damaged_pdf_is_refused_in_one_line_without_a_traceback(key, damage):
     _, _, pdf = make_pdf(S.overwrite_success(), key)
