@@ -11,7 +11,7 @@ mistakes, not a thief (docs/certificate.md says so).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -42,7 +42,9 @@ class PublishedKeys:
         k = self.info.get(signer or "")
         if k is None or k.revoked_at is None:
             return None
-        if issued_at is None or _when(issued_at) is None or _when(issued_at) >= _when(k.revoked_at):
+        issued, revoked = _when(issued_at), _when(k.revoked_at)
+        # An undated certificate, or a revocation date nobody can read, cannot be placed before it.
+        if issued is None or revoked is None or issued >= revoked:
             return (f"revoked-key: signed by station {k.station_id or '?'} whose key was revoked on {k.revoked_at}, "
                     f"and the certificate is dated {issued_at}, after that")
         return None
@@ -57,9 +59,10 @@ class PublishedKeys:
 
 def _when(text: str | None) -> datetime | None:
     try:
-        return datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+        when = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
     except ValueError:
         return None
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)  # the collector speaks UTC
 
 
 def parse_keys(url: str, body: object) -> PublishedKeys:
