@@ -230,3 +230,12 @@ def test_qr_code_opens_the_records_page_at_the_configured_collector(tmp_path, ke
 def test_qr_code_without_a_collector_holds_the_id_and_digest(tmp_path, key, qr_seen):
     files = issue_certificate(S.overwrite_success(), None, S.config(), key, tmp_path)
     assert qr_seen == [f"ardoise-certificate:{files.id};sha256={files.digest}"]
+
+
+def test_a_long_value_broken_over_two_lines_is_not_taken_for_another():
+    from agent.certify.pdf_check import text_problems
+
+    p = {"certificate_id": "c", "media": {}, "sanitization": {"method": "overwrite:hmg-is5-enhanced",
+                                                               "outcome": "success", "category": "Clear"}}
+    assert text_problems("c d\nMethod overwrite:hmg-is5-\nenhanced", p, "d", None) == []
+    assert "method 'overwrite:hmg-is5'" in text_problems("c d\nMethod overwrite:hmg-is5 done", p, "d", None)[0]
