@@ -239,3 +239,25 @@ def test_a_long_value_broken_over_two_lines_is_not_taken_for_another():
                                                                "outcome": "success", "category": "Clear"}}
     assert text_problems("c d\nMethod overwrite:hmg-is5-\nenhanced", p, "d", None) == []
     assert "method 'overwrite:hmg-is5'" in text_problems("c d\nMethod overwrite:hmg-is5 done", p, "d", None)[0]
+
+
+def test_a_tools_upper_case_words_in_the_record_are_not_a_second_verdict(key):
+    r = S.overwrite_success()
+    r.steps[0].notes = ["hdparm: SECURITY_ERASE FAILED: Input/output error, then overwritten"]
+    p = build_payload(r, None, S.config(), key_id=key.key_id)
+    env = envelope.sign_envelope(p, envelope.ERASURE_TYPE, key)
+    from agent.certify.pdf_check import text_problems
+
+    text = "SUCCESS - CLEAR\nStep 1: hdparm: SECURITY_ERASE FAILED: Input/output error, then overwritten\n"
+    assert text_problems(text + p["certificate_id"] + " " + envelope.envelope_digest(env) + " WD-WCC4N1234567 "
+                         + p["media"]["model"], p, envelope.envelope_digest(env), key.key_id) == []
+
+
+def test_an_envelope_attached_twice_is_refused(key):
+    _, _, pdf = make_pdf(S.overwrite_success(), key)
+    w = PdfWriter(clone_from=PdfReader(io.BytesIO(pdf)))
+    w.add_attachment(ENVELOPE_NAME, b"{}")  # a viewer may show this one, a checker read the other
+    out = io.BytesIO()
+    w.write(out)
+    checked = check_pdf(out.getvalue(), trusted(key))
+    assert checked.report.codes == [ATTACHMENT] and "attached twice" in checked.report.reason
