@@ -40,6 +40,7 @@ PDF_MAGIC = b"%PDF-"
 # extracted from a document of that size: the public verify page must not spend its CPU
 # on a thousand-page upload.
 MAX_PAGES = 20
+MAX_ATTACHMENT = 1 << 20  # an envelope is under the collector's 64 KiB upload limit
 
 _UUID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b")
 _HEX64 = re.compile(r"\b[0-9a-f]{64}\b")
@@ -84,9 +85,11 @@ def read_pdf(data: bytes) -> PdfContents:
     return PdfContents(files, text)
 
 
-def _embedded_files(root) -> dict[str, bytes]:
-    """The document's EmbeddedFiles name tree (ISO 32000-1 7.11.4), walked by hand: the
-    Debian 12 pypdf (3.4) has no ``attachments`` accessor."""
+def _embedded_files(root, wanted: tuple[str, ...] = (ENVELOPE_NAME, KEY_NAME)) -> dict[str, bytes]:
+    """The ``wanted`` files of the document's EmbeddedFiles name tree (ISO 32000-1 7.11.4),
+    walked by hand: the Debian 12 pypdf (3.4) has no ``attachments`` accessor. Only those
+    are decompressed, and each must stay certificate-sized: an upload to the public verify
+    page may carry a compression bomb."""
     out: dict[str, bytes] = {}
     names = root.get("/Names")
     tree = names.get_object().get("/EmbeddedFiles") if names is not None else None
@@ -101,7 +104,10 @@ def _embedded_files(root) -> dict[str, bytes]:
             stack.append(kid.get_object())
         pairs = node.get("/Names", [])
         for i in range(0, len(pairs) - 1, 2):
-            name, spec = str(pairs[i]), pairs[i + 1].get_object()
+            name = str(pairs[i])
+            if name not in wanted:
+                continue
+            spec = pairs[i + 1].get_object()
             ef = spec.get("/EF")
             if ef is None:
                 continue
@@ -110,7 +116,10 @@ def _embedded_files(root) -> dict[str, bytes]:
             if stream is not None:
                 if name in out:  # a viewer may show one, a checker read the other
                     raise env.fail(ATTACHMENT, f"{name} is attached twice")
-                out[name] = stream.get_object().get_data()
+                data = stream.get_object().get_data()
+                if len(data) > MAX_ATTACHMENT:
+                    raise env.fail(ATTACHMENT, f"{name} is {len(data)} bytes: not a certificate")
+                out[name] = data
     return out
 
 

@@ -261,3 +261,17 @@ def test_an_envelope_attached_twice_is_refused(key):
     w.write(out)
     checked = check_pdf(out.getvalue(), trusted(key))
     assert checked.report.codes == [ATTACHMENT] and "attached twice" in checked.report.reason
+
+
+def test_an_oversized_envelope_attachment_is_refused_before_it_is_parsed(key):
+    from agent.certify.pdf import _Doc
+    from agent.certify.pdf_check import MAX_ATTACHMENT
+
+    doc = _Doc()
+    doc.add_page()
+    # Compressed, a few kilobytes in the file: what a compression bomb looks like.
+    doc.embed_file(bytes=b" " * (MAX_ATTACHMENT + 1), basename=ENVELOPE_NAME, compress=True)
+    pdf = bytes(doc.output())
+    assert len(pdf) < 20_000
+    checked = check_pdf(pdf, trusted(key))
+    assert checked.report.codes == [ATTACHMENT] and "not a certificate" in checked.report.reason
