@@ -70,6 +70,7 @@ def run(args) -> int:
     from agent.certify import check
     from agent.certify.envelope import PAYLOAD_TYPES
     from agent.certify.pdf_check import INTEGRITY_ONLY, check_pdf, is_pdf
+    from agent.certify.pdf_embed import grouped
     from agent.certify.published_keys import fetch_keys
 
     published = fetch_keys(args.collector) if args.collector else None
@@ -103,7 +104,8 @@ def run(args) -> int:
             say(f"{name}: INVALID: {report.reason}")
         elif only:
             say(f"{name}: intact, {INTEGRITY_ONLY.replace('-', ' ')}: {_summary(report)}; checked only with the key "
-                f"attached to the PDF (fingerprint {report.key_id}), which proves the PDF was not altered, not who "
+                f"attached to the PDF (fingerprint {grouped(report.key_id or '')}, as printed on its page), which "
+                f"proves the PDF was not altered, not who "
                 f"signed it: trust it by giving the key your collector or workshop publishes (--key or --collector)")
         else:
             where = published.note(report.key_id) if published else ""

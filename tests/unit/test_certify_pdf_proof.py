@@ -180,6 +180,7 @@ def test_cli_without_key_says_integrity_only_and_exits_8(issued, capsys):
     assert main(["verify", str(files.pdf_path)]) == 8
     line = capsys.readouterr().err.strip()
     assert "\n" not in line and "intact, integrity only" in line and "not who signed it" in line
+    assert f"fingerprint {grouped(files.envelope['signatures'][0]['keyid'])}, as printed" in line
 
 
 def test_cli_refuses_an_altered_pdf_in_one_line_with_exit_6(issued, tmp_path, capsys):
