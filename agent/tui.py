@@ -64,6 +64,7 @@ class MachineSummary:
     battery: str | None = None
     verdict: str | None = None  # reuse / recycle ...
     report_id: str | None = None
+    qr_data: str | None = None  # the report's page at the collector, else its id and digest
 
 
 @dataclass
@@ -574,7 +575,7 @@ class Screen:
         """The QR code beside the verdicts, not below: tty1 is often 80x25 and the code must
         stay on screen for the technician's phone."""
         report_id = self.v.machine.report_id
-        code = qr_text(report_id) if report_id else ""
+        code = qr_text(self.v.machine.qr_data or report_id) if report_id else ""
         qr_w = max((len(line) for line in code.splitlines()), default=0)
         if not report_id or qr_w + 40 > width or len(code.splitlines()) + 1 > room:
             return verdicts_for(width, room)

@@ -12,6 +12,8 @@ APT_PACKAGES=(
   python3 python3-venv python3-dev gcc
   # tests: filesystems to plant data, PDF text extraction, terminal capture, namespaces
   e2fsprogs dosfstools mtools poppler-utils tmux iproute2 openssl
+  # tests: decode the QR code a certificate PDF draws (zbarimg)
+  zbar-tools
   # collector tests: a real PostgreSQL and a real browser
   postgresql chromium fonts-dejavu-core
   # live image build and boot

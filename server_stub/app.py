@@ -19,7 +19,7 @@ from fastapi.templating import Jinja2Templates
 from agent import __version__
 from agent.certify.keys import StationKey
 from agent.errors import ConfigError
-from server_stub import api, apidocs, pages, receipts
+from server_stub import api, apidocs, keys, pages, receipts
 from server_stub.auth import REALM, LoginRequired, password_problem
 from server_stub.db import Database, migrate
 from server_stub.errors import Rejected
@@ -78,6 +78,7 @@ def create_app(settings: Settings, *, run_migrations: bool = True) -> FastAPI:
     app.include_router(apidocs.router)
     app.include_router(pages.router)
     app.add_middleware(SecurityHeaders)
+    app.include_router(keys.router)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
     @app.exception_handler(Rejected)

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
 from agent import outcome
-from server_stub import auth, csrf, fields, lotpdf, queries, stations, verify
+from server_stub import auth, csrf, fields, keys, lotpdf, queries, stations, verify
 from server_stub.errors import Malformed, Rejected, TooLarge, Unavailable
 from server_stub.stations import iso
 
@@ -111,7 +111,7 @@ def certificate_pdf(request: Request, cert_id: str):
     ctx = _ctx(request)
     auth.check_reader(ctx.settings, request)
     c = queries.get_certificate(ctx.db, cert_id)
-    data = _pdf_renderer()(c.payload, c.row.digest, c.row.key_id)
+    data = _pdf_renderer()(c.payload, c.row.digest, c.row.key_id, **keys.pdf_proof(str(request.base_url), c))
     return Response(data, media_type="application/pdf",
                      headers={"Content-Disposition": f'attachment; filename="certificate-{c.row.id}.pdf"'})
 
@@ -201,7 +201,7 @@ def verify_form(request: Request):
 async def verify_upload(request: Request):
     ctx = _ctx(request)
     verify.admit(ctx, request)
-    limit = ctx.settings.max_body
+    limit = verify.upload_limit(ctx.settings.max_body)
     declared = request.headers.get("content-length", "")
     # The multipart wrapping adds a few hundred bytes around the file itself.
     if declared.isdigit() and int(declared) > limit + 16384:
@@ -209,10 +209,11 @@ async def verify_upload(request: Request):
     form = await request.form(max_files=1, max_fields=5)
     upload = form.get("certificate")
     if upload is None or isinstance(upload, str):
-        raise Malformed("choose a certificate file (.json) to check")
+        raise Malformed("choose a certificate file (.json or .pdf) to check")
     data = await upload.read(limit + 1)
-    if len(data) > limit:
-        raise TooLarge(f"the file is over the {limit}-byte limit")
+    exceeded = verify.over_limit(data, ctx.settings.max_body)
+    if exceeded:
+        raise TooLarge(f"the file is over the {exceeded}-byte limit")
     result = await verify.verify_off_loop(ctx.db, data)
     return _render(request, "verify.html", result=result, filename=upload.filename or "certificate")
 

@@ -8,12 +8,28 @@ from dataclasses import dataclass
 
 from starlette.concurrency import run_in_threadpool
 
-from agent.certify import check
+from agent.certify import check, pdf_check
 from agent.certify import envelope as env
 from agent.errors import CertificateError
 from server_stub import queries, stations
 from server_stub.db import Database
 from server_stub.errors import RateLimited
+
+
+# A certificate PDF is about 45 KiB with its font subset; a long run of steps adds pages.
+# Above this, the upload is refused before pypdf parses anything.
+PDF_LIMIT = 1 << 20
+
+
+def upload_limit(max_body: int) -> int:
+    """The most the verify page reads: a JSON envelope is held to ``max_body``, a PDF to ``PDF_LIMIT``."""
+    return max(max_body, PDF_LIMIT)
+
+
+def over_limit(data: bytes, max_body: int) -> int | None:
+    """The limit ``data`` exceeds, or None."""
+    limit = PDF_LIMIT if pdf_check.is_pdf(data) else max_body
+    return limit if len(data) > limit else None
 
 
 @dataclass
@@ -29,6 +45,7 @@ class VerifyResult:
     station_revoked: bool = False
     stored: bool = False
     payload: dict | None = None
+    pdf: bool = False  # a certificate PDF: its attached envelope was checked, and its page against it
 
     def to_json(self) -> dict:
         # Not dataclasses.asdict: that deep-copies the payload first, for nothing.
@@ -54,6 +71,8 @@ async def verify_off_loop(db: Database, data: bytes) -> VerifyResult:
 
 def verify_bytes(db: Database, data: bytes) -> VerifyResult:
     """Check one uploaded file; never raises for a bad certificate, the result says why."""
+    if pdf_check.is_pdf(data):
+        return verify_pdf(db, data)
     trusted, by_key = stations.trusted_keys(db)
     payload_type = env.ERASURE_TYPE
     try:
@@ -71,3 +90,17 @@ def verify_bytes(db: Database, data: bytes) -> VerifyResult:
         key_id=report.key_id, station_id=station.id if station else None,
         station_revoked=bool(station and station.revoked_at),
         stored=bool(report.valid and queries.is_stored(db, report.digest)), payload=report.payload)
+
+
+def verify_pdf(db: Database, data: bytes) -> VerifyResult:
+    """A certificate PDF: the envelope attached to it against the keys enrolled here (never
+    the key the PDF carries: anyone can attach one), then its page against that envelope."""
+    trusted, by_key = stations.trusted_keys(db)
+    report = pdf_check.check_pdf(data, trusted).report
+    station = by_key.get(report.key_id) if report.key_id else None
+    payload = report.payload or {}
+    return VerifyResult(
+        valid=report.valid, reasons=report.reasons, codes=report.codes, kind="erasure",
+        id=payload.get("certificate_id"), digest=report.digest, key_id=report.key_id,
+        station_id=station.id if station else None, station_revoked=bool(station and station.revoked_at),
+        stored=bool(report.valid and queries.is_stored(db, report.digest)), payload=report.payload, pdf=True)

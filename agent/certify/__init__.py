@@ -55,7 +55,9 @@ def write_atomic(path: Path, data: bytes) -> None:
 
 def issue_certificate(result: SanitizeResult, audit: Any, config: Any, key, out_dir: str | os.PathLike) -> CertificateFiles:
     """Build, sign and write ``<serial>-<id>.json`` (the envelope) and ``.pdf`` in ``out_dir``."""
+    from agent.certify.links import certificate_qr
     from agent.certify.pdf import render_certificate_pdf
+    from agent.certify.pdf_embed import Proof
 
     out = Path(out_dir)
     try:
@@ -71,7 +73,10 @@ def issue_certificate(result: SanitizeResult, audit: Any, config: Any, key, out_
     pdf_path: Path | None = out / f"{base}.pdf"
     pdf_error = None
     try:
-        write_atomic(pdf_path, render_certificate_pdf(payload, digest, key.key_id))
+        collector = getattr(getattr(config, "collector", None), "url", None)
+        pdf = render_certificate_pdf(payload, digest, key.key_id, proof=Proof.of(envelope, key.public_pem),
+                                     qr_data=certificate_qr(collector, payload["certificate_id"], digest))
+        write_atomic(pdf_path, pdf)
     except Exception as exc:  # noqa: BLE001 - the signed JSON is written; a PDF failure must not lose it
         log.warning("certificate %s: PDF not written: %s", payload["certificate_id"], exc)
         pdf_path, pdf_error = None, f"{type(exc).__name__}: {exc}"

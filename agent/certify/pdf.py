@@ -22,6 +22,7 @@ from fpdf.fonts import FontFace
 from agent import outcome
 from agent import humanize
 from agent.certify.canonical import canonical_bytes
+from agent.certify.pdf_embed import Proof, attach, fingerprint_value
 
 FONT_DIRS = (Path("/usr/share/fonts/truetype/dejavu"), Path("/usr/share/fonts/dejavu"))
 GREEN = (0, 128, 60)
@@ -266,7 +267,7 @@ def _verification_summary(v: dict) -> Any:
         result=v["result"], read=humanize.size(v["bytes_read"]), samples=v["samples"], coverage=coverage)
 
 
-def _signature_section(doc: "_Doc", p: dict, digest: str, key_id: str | None) -> None:
+def _signature_section(doc: "_Doc", p: dict, digest: str, key_id: str | None, proof: Proof | None = None) -> None:
     """What ties this page to the signed JSON. The PDF-proof work (embedded envelope, the
     station key's fingerprint) adds its lines here, so they stay on the first page."""
     doc.section("Signature", [
@@ -274,11 +275,13 @@ def _signature_section(doc: "_Doc", p: dict, digest: str, key_id: str | None) ->
         ("Issued", p["issued_at"]),
         ("Payload SHA-256 digest", digest),
         ("Station key id", key_id or p["station"].get("key_id")),
+    ] + ([("Station key fingerprint", fingerprint_value(proof))] if proof is not None else []) + [
         ("Station", p["station"].get("hostname")),
     ])
 
 
-def _first_page(doc: "_Doc", p: dict, digest: str, key_id: str | None) -> None:
+def _first_page(doc: "_Doc", p: dict, digest: str, key_id: str | None, proof: Proof | None = None,
+                qr_data: str | None = None) -> None:
     s, v, m, d, a = p["sanitization"], p["verification"], p["media"], p["destination"], p["attestation"]
     success = s["outcome"] == "success"
     doc.add_page()
@@ -304,7 +307,7 @@ def _first_page(doc: "_Doc", p: dict, digest: str, key_id: str | None) -> None:
         serial=m.get("serial") or "unknown ({device})".format(device=m["device"]), model=m.get("model") or "unknown")),
         new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     qr_size = 36
-    doc.qr(qr_text(p["certificate_id"], digest), doc.w - doc.r_margin - qr_size, top, qr_size)
+    doc.qr(qr_data or qr_text(p["certificate_id"], digest), doc.w - doc.r_margin - qr_size, top, qr_size)
     doc.set_y(max(doc.get_y(), top + qr_size) + 1)
 
     reason = failure_reason(p)
@@ -350,7 +353,7 @@ def _first_page(doc: "_Doc", p: dict, digest: str, key_id: str | None) -> None:
         ("Recommended destination", outcome.advice(outcome.decision_of(p))),
         ("NIST destination type", d["type"]),
     ])
-    _signature_section(doc, p, digest, key_id)
+    _signature_section(doc, p, digest, key_id, proof)
     doc.heading("Attestation")
     doc.para(a["statement"])
     doc.section(None, [("Name", a.get("name")), ("Title", a.get("title")), ("Date", a.get("date"))])
@@ -463,16 +466,22 @@ def _missing_reasons(obj: Any, prefix: str = "") -> list[tuple[str, str]]:
     return out
 
 
-def _certificate_pages(doc: "_Doc", p: dict, digest: str, key_id: str | None) -> None:
-    _first_page(doc, p, digest, key_id)
+def _certificate_pages(doc: "_Doc", p: dict, digest: str, key_id: str | None, proof: Proof | None = None,
+                       qr_data: str | None = None) -> None:
+    _first_page(doc, p, digest, key_id, proof, qr_data)
     _annex(doc, p)
 
 
-def render_certificate_pdf(payload: dict, digest: str, key_id: str | None, *, font_dirs: Iterable[Path] = FONT_DIRS) -> bytes:
-    """One drive's certificate as PDF bytes."""
+def render_certificate_pdf(payload: dict, digest: str, key_id: str | None, *, proof: Proof | None = None,
+                           qr_data: str | None = None, font_dirs: Iterable[Path] = FONT_DIRS) -> bytes:
+    """One drive's certificate as PDF bytes; with ``proof``, the signed envelope and the
+    station key are attached (see pdf_embed) and ``ardoise verify cert.pdf`` checks it.
+    ``qr_data`` replaces the QR code's id and digest (the record's URL at a collector)."""
     doc = _Doc(font_dirs=font_dirs)
     doc.set_title(f"Certificate of sanitization {payload['certificate_id']}")
-    _certificate_pages(doc, payload, digest, key_id)
+    _certificate_pages(doc, payload, digest, key_id, proof, qr_data)
+    if proof is not None:
+        attach(doc, proof)
     return bytes(doc.output())
 
 

@@ -1,4 +1,5 @@
-"""`ardoise verify`: check certificates offline (shape, signature, schema, consistency)."""
+"""`ardoise verify`: check certificates offline (shape, signature, schema, consistency),
+and certificate PDFs by the envelope attached to them and the facts their page shows."""
 
 from __future__ import annotations
 
@@ -7,27 +8,38 @@ from agent.cli.key import add_state_dir_options, resolve_state_dir
 from agent.cli.output import emit_json, say
 from agent.errors import CertificateError, UsageError
 
+INVALID_EXIT = 6
+# Intact, but checked only against the key the PDF carries: it proves nothing about who
+# signed, so it must not pass for "valid" in a script (docs/certificate.md).
+INTEGRITY_ONLY_EXIT = 8
+
 
 def register(sub) -> None:
     p = sub.add_parser(
         "verify",
-        help="check signed certificates offline; exit 0 only if all are valid",
+        help="check signed certificates (JSON or PDF) offline; exit 0 only if all are valid",
         description=(
-            "Checks each FILE (a DSSE envelope: an erasure certificate or an audit report) for envelope shape, "
-            "an Ed25519 signature by a trusted station key, the JSON Schema, and internal consistency. "
-            "Without --key/--keys, trusts the local station key."
+            "Checks each FILE (a DSSE envelope: an erasure certificate or an audit report; or a certificate PDF, "
+            "by the envelope attached to it and the facts its page shows) for envelope shape, an Ed25519 signature "
+            "by a trusted station key, the JSON Schema, and internal consistency. Without --key/--keys/--collector, "
+            "trusts the local station key; with none, a PDF is checked against the key attached to it, which "
+            "proves integrity only (exit 8)."
         ),
     )
     p.add_argument("files", nargs="+", metavar="FILE")
     keys = p.add_mutually_exclusive_group()
     keys.add_argument("--key", metavar="PUBKEY", help="a station public key (PEM file) to trust")
     keys.add_argument("--keys", metavar="DIR", help="a directory of station public keys (*.pem) to trust")
+    keys.add_argument("--collector", metavar="URL",
+                      help="trust the station keys this collector publishes (URL/api/v1/keys), revocations included")
     p.add_argument("--json", action="store_true", help="print one JSON object per file (a list) on stdout")
     add_state_dir_options(p)
     p.set_defaults(func=run)
 
 
-def trusted_keys(args) -> dict:
+def trusted_keys(args, *, optional: bool = False) -> dict | None:
+    """The keys given on the command line, else the local station's; None if there are
+    none and ``optional`` (PDFs then fall back on their own key)."""
     from agent.certify.keys import PUBLIC_KEY_FILE, PRIVATE_KEY_FILE, load_public_keys
 
     if args.key or args.keys:
@@ -43,40 +55,79 @@ def trusted_keys(args) -> dict:
     for name in (PUBLIC_KEY_FILE, PRIVATE_KEY_FILE):
         if (state / name).is_file():
             return load_public_keys(state / name)
-    raise UsageError(f"a key is needed: give --key PUBKEY or --keys DIR (no station key in {state})")
+    if optional:
+        return None
+    raise UsageError(f"a key is needed: give --key PUBKEY, --keys DIR or --collector URL (no station key in {state})")
+
+
+def _read(name: str) -> bytes | OSError:
+    """The file's bytes, bounded: /dev/zero or a huge file is refused as a file that cannot
+    be a certificate, instead of being read into memory."""
+    try:
+        return read_bounded(name, CERTIFICATE_MAX)
+    except OSError as exc:
+        return exc
+
+
+def _unreadable(exc: OSError):
+    from agent.certify.check import MISSING_FILE, CheckReport
+
+    why = "no such file" if isinstance(exc, FileNotFoundError) else f"cannot read ({exc.strerror or exc})"
+    return CheckReport(False, [f"{MISSING_FILE}: {why}"], codes=[MISSING_FILE])
 
 
 def run(args) -> int:
+    from agent.certify import check
     from agent.certify.envelope import PAYLOAD_TYPES
+    from agent.certify.pdf_check import INTEGRITY_ONLY, check_pdf, is_pdf
+    from agent.certify.pdf_embed import grouped
+    from agent.certify.published_keys import fetch_keys
 
-    keys = trusted_keys(args)
+    published = fetch_keys(args.collector) if args.collector else None
+    contents = {name: _read(name) for name in args.files}
+    any_pdf = any(isinstance(data, bytes) and is_pdf(data) for data in contents.values())
+    keys = published.keys if published else trusted_keys(args, optional=any_pdf)
     results = []
-    all_valid = True
-    for name in args.files:
-        report = _check(name, keys, payload_type=PAYLOAD_TYPES)
-        all_valid &= report.valid
-        results.append({"file": name, **report.to_dict(), "certificate_id": _id(report.payload)})
-        if report.valid:
-            say(f"{name}: valid: {_summary(report)}")
+    all_valid, integrity_only = True, False
+    for name, data in contents.items():
+        pdf = isinstance(data, bytes) and is_pdf(data)
+        only = False
+        if isinstance(data, OSError):
+            report = _unreadable(data)
+        elif pdf:
+            checked = check_pdf(data, keys)
+            report, only = checked.report, checked.integrity_only
+        elif keys is None:
+            report = check.CheckReport(False, ["unknown-key: a key is needed for a JSON certificate: "
+                                               "give --key, --keys or --collector"], codes=["unknown-key"])
         else:
+            report = check.check_certificate(data, keys, payload_type=PAYLOAD_TYPES)
+        if report.valid and published:
+            problem = published.revocation_problem(report.key_id, (report.payload or {}).get("issued_at"))
+            if problem:
+                report.valid = False
+                report.codes.insert(0, "revoked-key")
+                report.reasons.insert(0, problem)
+        all_valid &= report.valid
+        integrity_only |= report.valid and only
+        results.append({"file": name, **report.to_dict(), "certificate_id": _id(report.payload),
+                        "integrity_only": report.valid and only})
+        if not report.valid:
             say(f"{name}: INVALID: {report.reason}")
+        elif only:
+            say(f"{name}: intact, {INTEGRITY_ONLY.replace('-', ' ')}: {_summary(report)}; checked only with the key "
+                f"attached to the PDF (fingerprint {grouped(report.key_id or '')}, as printed on its page), which "
+                f"proves the PDF was not altered, not who "
+                f"signed it: trust it by giving the key your collector or workshop publishes (--key or --collector)")
+        else:
+            where = published.note(report.key_id) if published else ""
+            say(f"{name}: valid: {_summary(report)}" + (f"; {where}" if where else "")
+                + ("; the page matches its attached certificate" if pdf else ""))
     if args.json:
         emit_json(results)
-    return 0 if all_valid else 6
-
-
-def _check(name: str, keys: dict, **kw):
-    """``check_file``, with the read bounded: /dev/zero or a huge file is refused as a
-    file that cannot be a certificate, instead of being read into memory."""
-    from agent.certify.check import MISSING_FILE, CheckReport, check_certificate
-
-    try:
-        data = read_bounded(name, CERTIFICATE_MAX)
-    except FileNotFoundError:
-        return CheckReport(False, [f"{MISSING_FILE}: no such file"], codes=[MISSING_FILE])
-    except OSError as exc:
-        return CheckReport(False, [f"{MISSING_FILE}: cannot read ({exc.strerror})"], codes=[MISSING_FILE])
-    return check_certificate(data, keys, **kw)
+    if not all_valid:
+        return INVALID_EXIT
+    return INTEGRITY_ONLY_EXIT if integrity_only else 0
 
 
 def _id(payload) -> str | None:

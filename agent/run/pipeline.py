@@ -174,6 +174,7 @@ class Session:
     reporter: ProgressReporter | None = None
     audit: Any = None
     report_id: str | None = None
+    report_qr: str | None = None  # what the final screen's QR code says (agent.certify.links)
     outcomes: dict[str, DiskOutcome] = field(default_factory=dict)
     # Identity (WWN/serial) -> certificate id, for disks certified in this session.
     certified: dict[str, str] = field(default_factory=dict)
@@ -251,10 +252,15 @@ class Session:
                 # Each certificate names this report (audit_id): the collector links by it.
                 self.audit.report_id = self.report_id
                 self.spool.put("audits", f"{self.report_id}.json", data)
+                from agent.certify.links import report_qr  # here: the certify stack loads in the background
+
+                self.report_qr = report_qr(self.config, self.report_id, data)
                 log.info("audit report %s spooled", self.report_id)
             except Exception as exc:  # noqa: BLE001
                 log.warning("audit report not signed: %s", exc)
-        self.view.set_machine(machine_summary(self.audit, self.report_id))
+        summary = machine_summary(self.audit, self.report_id)
+        summary.qr_data = self.report_qr
+        self.view.set_machine(summary)
         for disk in disks:
             verdict = smart_verdict(self.audit, disk)
             if verdict and disk.path in self.view.rows:

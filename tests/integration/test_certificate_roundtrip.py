@@ -100,3 +100,16 @@ def test_failed_wipe_of_a_read_only_loop_device_is_certified_as_failed(loopdevs,
     assert payload["sanitization"]["steps"][0]["error"]
     with open(dev, "rb") as f:
         assert f.read(2) == b"\xa5\xa5"
+
+
+def test_the_pdf_of_a_real_wipe_proves_itself(loopdevs, tmp_path):
+    dev = loopdevs.create(SIZE, fill=b"\xa5\x5a")
+    state, out = tmp_path / "state", tmp_path / "out"
+    wipe = ardoise("wipe", dev, "--method", "zero", "--verify", "full", "--yes", "--out", str(out), "--state-dir", str(state))
+    assert wipe.returncode == 0, wipe.stderr
+    (pdf,) = out.glob("*.pdf")
+    ok = ardoise("verify", "--key", str(state / PUBLIC_KEY_FILE), str(pdf))
+    assert ok.returncode == 0 and "the page matches its attached certificate" in ok.stderr, ok.stderr
+    # Someone else's copy, with no key at hand: intact, but that proves integrity only.
+    alone = ardoise("verify", "--state-dir", str(tmp_path / "elsewhere"), str(pdf))
+    assert alone.returncode == 8 and "integrity only" in alone.stderr, alone.stderr

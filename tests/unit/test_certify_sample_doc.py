@@ -50,3 +50,12 @@ def test_the_sample_issued_before_the_destination_codes_reads_through_the_outcom
     assert "code" not in payload["destination"]
     d = outcome.decision_of(payload)
     assert (d.destination, d.reason) == ("reuse_after_check", "no_health_data")
+def test_the_sample_pdf_carries_the_sample_certificate_and_checks_with_the_sample_key():
+    from agent.certify.pdf_check import check_pdf, read_pdf
+    from agent.certify.pdf_embed import ENVELOPE_NAME, KEY_NAME
+
+    pdf = (DOCS / "sample-certificate.pdf").read_bytes()
+    attached = read_pdf(pdf).attachments
+    assert attached[ENVELOPE_NAME] == CERT.read_bytes() and attached[KEY_NAME] == PUB.read_bytes()
+    checked = check_pdf(pdf, load_public_keys(PUB))
+    assert checked.report.valid, checked.report.reasons
