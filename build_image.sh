@@ -51,8 +51,8 @@ if ! flock -n 9; then
 fi
 
 # --- host tools -------------------------------------------------------------------------
-HOST_PACKAGES=(debootstrap squashfs-tools xorriso grub-pc-bin grub-efi-amd64-bin grub-common
-               mtools dosfstools zstd python3 python3-venv python3-pip)
+HOST_PACKAGES=(debootstrap squashfs-tools xorriso grub-pc-bin grub-efi-amd64-bin grub-efi-ia32-bin
+               grub-common mtools dosfstools zstd sbsigntool python3 python3-venv python3-pip)
 ensure_host_tools() {
   local missing=() p
   for p in "${HOST_PACKAGES[@]}"; do
@@ -260,6 +260,16 @@ terminal_input console serial
 terminal_output console serial
 set default=0
 set timeout=1
+# 32-bit UEFI (Bay Trail netbooks and tablets) boots this amd64 image in EFI mixed mode
+# through an unsigned ia32 GRUB: Debian signs none, so Secure Boot must be off there.
+if [ "\$grub_platform" = "efi" ]; then
+  if [ "\$grub_cpu" = "i386" ]; then
+    # No accents: GRUB's console has no font for them before the menu.
+    echo "UEFI 32 bits : Secure Boot doit etre desactive."
+    echo "32-bit UEFI: Secure Boot must be off."
+    set timeout=3
+  fi
+fi
 
 menuentry "Ardoise $VERSION: audit, sanitize, certify (unattended)" {
     linux /live/vmlinuz $append
@@ -303,6 +313,12 @@ EOF
   mcopy -i "$efi" "$x/usr/lib/shim/shimx64.efi.signed" ::/EFI/BOOT/BOOTX64.EFI
   mcopy -i "$efi" "$x/usr/lib/shim/mmx64.efi.signed" ::/EFI/BOOT/mmx64.efi
   mcopy -i "$efi" "$x/usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed" ::/EFI/BOOT/grubx64.efi
+  # 32-bit UEFI: GRUB for ia32 boots the 64-bit kernel through the EFI handover protocol
+  # (EFI mixed mode, CONFIG_EFI_MIXED in Debian's kernel). Unsigned: Secure Boot off.
+  grub-mkimage -O i386-efi -p /boot/grub -c "$WORK/load.cfg" -o "$WORK/bootia32.efi" \
+    part_msdos part_gpt fat iso9660 search search_fs_file configfile normal linux echo test \
+    serial terminal efi_gop efi_uga all_video
+  mcopy -i "$efi" "$WORK/bootia32.efi" ::/EFI/BOOT/BOOTIA32.EFI
   # The signed GRUB's built-in prefix is /EFI/debian on the device it was loaded from.
   cat > "$WORK/efi-grub.cfg" <<EOF
 search --no-floppy --set=root --file /.disk/ardoise-$id
@@ -358,6 +374,10 @@ write_manifest() {
     for p in "$SHIM_DEB_DIR"/*.deb; do
       echo "bootloader: $(dpkg-deb -f "$p" Package) $(dpkg-deb -f "$p" Version)"
     done
+    echo "bootloader: grub-efi-ia32-bin $(dpkg-query -W -f='${Version}' grub-efi-ia32-bin) (unsigned, BOOTIA32.EFI)"
+    # Which Secure Boot keys accept the stick: the CAs that signed shim (2011 and/or 2023).
+    sbverify --list "$SHIM_DEB_DIR/x/usr/lib/shim/shimx64.efi.signed" 2>/dev/null \
+      | sed -n 's/^ - \/.*CN=\(.*\)$/shim_signer: \1/p'
     echo "kernel: $(cat "$BASE/kernel-version")"
     echo
     echo "# firmware packages: name, version, installed size (KiB)"

@@ -18,7 +18,7 @@ APT_PACKAGES=(
   postgresql chromium fonts-dejavu-core
   # live image build and boot
   debootstrap squashfs-tools xorriso grub-pc-bin grub-efi-amd64-bin grub-common
-  mtools dosfstools qemu-system-x86 qemu-utils ovmf
+  mtools dosfstools qemu-system-x86 qemu-utils ovmf ovmf-ia32 grub-efi-ia32-bin sbsigntool
 )
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -13,6 +13,7 @@ import secrets
 import shutil
 import struct
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +25,46 @@ FIRMWARE = {
     "uefi": ("OVMF_CODE_4M.fd", "OVMF_VARS_4M.fd"),
     # Microsoft-keyed variables: shim is signed by Microsoft's UEFI CA, as on real laptops.
     "secureboot": ("OVMF_CODE_4M.secboot.fd", "OVMF_VARS_4M.ms.fd"),
+    # 32-bit UEFI (Bay Trail): Debian's ia32 OVMF exists only as an SMM build; its empty
+    # variable store leaves Secure Boot off, as it must be for the unsigned BOOTIA32.EFI.
+    "uefi32": ("OVMF32_CODE_4M.secboot.fd", "OVMF32_VARS_4M.fd"),
+    # Laptops that moved to Microsoft's 2023 keys: only the 2023 UEFI CAs in db.
+    "secureboot-2023": ("OVMF_CODE_4M.secboot.fd", "OVMF_VARS_4M.fd"),
+    # The 2011 store with the 2011 third-party UEFI CA revoked in dbx.
+    "secureboot-dbx2011": ("OVMF_CODE_4M.secboot.fd", "OVMF_VARS_4M.ms.fd"),
+    # The store a laptop ends with after both of Microsoft's updates: the 2011 and 2023
+    # CAs in db, then the 2011 UEFI CA revoked in dbx.
+    "secureboot-both-dbx2011": ("OVMF_CODE_4M.secboot.fd", "OVMF_VARS_4M.fd"),
 }
+# Firmware whose code is an SMM build: q35 needs smm=on and a secure flash.
+SMM_FIRMWARE = {"secureboot", "uefi32", "secureboot-2023", "secureboot-dbx2011",
+                "secureboot-both-dbx2011"}
+MICROSOFT_OWNER = "77fa9abd-0359-4d32-bd60-28f4e78f784b"
+
+
+def _microsoft_cert(name: str) -> Path:
+    """A Microsoft certificate as shipped by the virt-firmware package (no download)."""
+    import virt.firmware  # noqa: PLC0415  (a test dependency only)
+
+    return Path(virt.firmware.__file__).parent / "certs" / "microsoft.com" / name
+
+
+def secure_boot_store(firmware: str, template: Path, out: Path) -> None:
+    """Write the variable store of a Secure Boot test with virt-fw-vars."""
+    tool = [sys.executable, "-m", "virt.firmware.vars", "-i", str(template), "-o", str(out)]
+    if firmware == "secureboot-2023":
+        tool += ["--enroll-generate", "Ardoise test platform", "--microsoft-kek", "2023",
+                 "--microsoft-db", "uefi23",
+                 "--add-db", MICROSOFT_OWNER, str(_microsoft_cert("windows-2023.pem")), "--sb"]
+    elif firmware == "secureboot-dbx2011":
+        tool += ["--add-dbx-cert", MICROSOFT_OWNER, str(_microsoft_cert("ms-uefi-2011.pem"))]
+    elif firmware == "secureboot-both-dbx2011":
+        tool += ["--enroll-generate", "Ardoise test platform", "--microsoft-kek", "all",
+                 "--microsoft-db", "all",
+                 "--add-dbx-cert", MICROSOFT_OWNER, str(_microsoft_cert("ms-uefi-2011.pem")), "--sb"]
+    else:
+        raise ValueError(firmware)
+    subprocess.run(tool, check=True, capture_output=True)
 SECTOR = 512
 
 
@@ -275,7 +315,7 @@ class Machine:
         self.serial_log = workdir / f"serial-{firmware}.log"
 
     def argv(self, stick: Path, disks: list[VirtualDisk]) -> list[str]:
-        machine = "q35,smm=on" if self.firmware == "secureboot" else "q35"
+        machine = "q35,smm=on" if self.firmware in SMM_FIRMWARE else "q35"
         # QEMU's default CPU model: under TCG, "-cpu max" emulates AVX and friends that the
         # kernel and libraries then use, and the boot to agent-ready takes 130 s instead of 74.
         argv = ["qemu-system-x86_64", "-accel", "tcg", "-machine", machine,
@@ -288,8 +328,11 @@ class Machine:
         if fw is not None:
             code, vars_template = fw
             vars_copy = self.workdir / f"vars-{self.firmware}.fd"
-            shutil.copyfile(OVMF_DIR / vars_template, vars_copy)
-            if self.firmware == "secureboot":
+            if self.firmware.startswith("secureboot-"):
+                secure_boot_store(self.firmware, OVMF_DIR / vars_template, vars_copy)
+            else:
+                shutil.copyfile(OVMF_DIR / vars_template, vars_copy)
+            if self.firmware in SMM_FIRMWARE:
                 argv += ["-global", "driver=cfi.pflash01,property=secure,value=on"]
             argv += ["-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={OVMF_DIR / code}",
                      "-drive", f"if=pflash,format=raw,unit=1,file={vars_copy}"]
