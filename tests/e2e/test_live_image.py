@@ -68,6 +68,10 @@ def test_manifest_records_agent_and_package_versions(live_image):
     assert re.search(r"^python3-cryptography\t\S+\t\d+$", text, re.M)
     assert re.search(r"^firmware-iwlwifi\t\S+\t\d+$", text, re.M)
     assert f"ardoise-{__version__}-amd64.iso" == iso.name
+    # Which Secure Boot keys accept the stick: both of shim's signers (docs/image.md).
+    assert re.search(r"^kernel: \S+-amd64$", text, re.M)
+    signers = re.findall(r"^shim_signer: (.+)$", text, re.M)
+    assert "Microsoft Corporation UEFI CA 2011" in signers and "Microsoft UEFI CA 2023" in signers, signers
 
 
 def test_iso_fits_the_size_budget(live_image):
