@@ -38,10 +38,14 @@ def lot_problem(lot: object) -> str | None:
 
 
 def _text(value: Any, limit: int = 200) -> str | None:
+    """An indexed copy of a payload field, for lists, search and CSV. The signed envelope
+    keeps the exact value; the copy says where it differs instead of changing silently:
+    PostgreSQL text cannot hold NUL, so a NUL is shown as ``\\x00``, and a value longer
+    than its column ends with "…"."""
     if value is None:
         return None
-    # PostgreSQL text cannot hold NUL; a signed payload may still carry "\u0000".
-    return str(value).replace("\x00", "")[:limit]
+    text = str(value).replace("\x00", "\\x00")
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 @dataclass

@@ -62,8 +62,12 @@ def test_progress_batch_is_parsed_into_typed_drives():
         progress.parse_items({"drives": [{"device": "/dev/sda"}] * 65})
 
 
-def test_indexed_copies_of_payload_text_drop_nul_characters():
-    assert fields._text("WD\x00-123") == "WD-123"
+def test_indexed_copies_of_payload_text_show_nul_and_mark_a_cut():
+    # Never silently changed: a NUL is shown, a cut is marked (the envelope keeps the value).
+    assert fields._text("WD\x00-123") == "WD\\x00-123"
+    cut = fields._text("S" * 250)
+    assert len(cut) == 200 and cut.endswith("…") and cut.startswith("S" * 199)
+    assert fields._text("S" * 200) == "S" * 200
 
 
 @pytest.mark.parametrize("mode, level", [("normal", 1), ("full", 2)])
