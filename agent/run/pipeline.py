@@ -258,9 +258,7 @@ class Session:
                 log.info("audit report %s spooled", self.report_id)
             except Exception as exc:  # noqa: BLE001
                 log.warning("audit report not signed: %s", exc)
-        summary = machine_summary(self.audit, self.report_id)
-        summary.qr_data = self.report_qr
-        self.view.set_machine(summary)
+        self._show_machine()
         for disk in disks:
             verdict = smart_verdict(self.audit, disk)
             if verdict and disk.path in self.view.rows:
@@ -337,7 +335,7 @@ class Session:
             self.view.update(disk.path, state=tui.FAILED, detail=f"internal error: {exc}",
                              advice=outcome_table.advice(decision))
             self.outcomes[disk.path] = DiskOutcome(disk, Outcome.FAILED, error=str(exc), decision=decision)
-            self.view.set_machine(machine_summary(self.audit, self.report_id, self._results()))
+            self._show_machine()
 
     def _progress_callback(self, disk: Disk):
         def on_progress(p: Any) -> None:
@@ -393,6 +391,13 @@ class Session:
             result.notes.append("the drive was removed while it was being sanitized")
         return self._certify_and_deliver(disk, result)
 
+    def _show_machine(self) -> None:
+        """The header's machine line and verdict, and the final screen's QR code: redrawn as
+        each disk finishes, since a failed disk turns the verdict to attention."""
+        summary = machine_summary(self.audit, self.report_id, self._results())
+        summary.qr_data = self.report_qr
+        self.view.set_machine(summary)
+
     def _results(self) -> list[str]:
         """The result of every drive certified (or failed) so far in this run."""
         return [str(o.decision.result) for o in list(self.outcomes.values()) if o.decision is not None]
@@ -438,7 +443,7 @@ class Session:
             self.certified[ident] = outcome.certificate_id
         view.update(disk.path, state=state, detail=detail, certificate_id=outcome.certificate_id, advice=advice)
         self.outcomes[disk.path] = outcome
-        self.view.set_machine(machine_summary(self.audit, self.report_id, self._results()))
+        self._show_machine()
         log.info("%s: %s (%s) certificate %s", disk.path, state, detail, outcome.certificate_id)
         if self.reporter is not None:
             self.reporter.update(disk.path, state="done" if state == tui.PASSED else "failed", phase="certify")
