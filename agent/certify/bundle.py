@@ -36,6 +36,7 @@ from typing import Any
 import jsonschema
 
 from agent.bounded import CERTIFICATE_MAX, KEY_MAX, MiB
+from agent import outcome
 from agent.certify import envelope as env
 from agent.certify.check import check_certificate
 from agent.certify.keys import key_id, load_public_key
@@ -224,8 +225,10 @@ def verify_bundle(path: str | Path, collector_keys: dict | None = None) -> Bundl
         if entry is None:
             raise refuse(f"{name} is not listed in the lot report (added)")
         p = check.payload or {}
-        if (entry["certificate_id"], entry["station_key_id"], entry["result"]) != (
-                p.get("certificate_id"), check.key_id, p["sanitization"]["outcome"]):
+        d = outcome.decision_of(p)
+        if (entry["certificate_id"], entry["station_key_id"], entry["result"], entry["category"],
+                entry["destination"]) != (p.get("certificate_id"), check.key_id, str(d.result), str(d.category),
+                                          str(d.destination)):
             raise refuse(f"{name} does not say what the lot report says of it")
         seen[check.digest] = p
     for digest in listed:
@@ -275,8 +278,11 @@ def count_problems(report: dict, certificates: dict[str, dict]) -> str | None:
     want = r["reused"] * 1_000_000 // r["received"] if r["received"] else 0
     if r["reuse_rate_ppm"] != want:
         return f"reen.reuse_rate_ppm is {r['reuse_rate_ppm']}, not reused / received ({want})"
+    audits = {a["digest"] for a in report["audit_reports"]}
     used: list[str] = []
     for d in devices + extras:
+        if not set(d["audit_reports"]) <= audits:
+            return f"device {d['identifier']} names an audit report the report does not list"
         for drive in d["drives"]:
             used += ([drive["certificate"]] if drive["certificate"] else []) + drive["superseded"]
             if d["state"] == "sanitized":

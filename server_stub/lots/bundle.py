@@ -9,8 +9,10 @@ last, signed by the collector key.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
+import json
 import zipfile
 from dataclasses import dataclass
 from typing import BinaryIO, Callable, Iterable, Iterator, Mapping
@@ -18,6 +20,7 @@ from typing import BinaryIO, Callable, Iterable, Iterator, Mapping
 from agent.certify import bundle as layout
 from agent.certify import envelope as env
 from agent.certify.keys import StationKey
+from server_stub.errors import Malformed
 
 
 @dataclass(frozen=True)
@@ -109,8 +112,13 @@ def stream_bundle(*, lot: str, donor: str, language: str, report_envelope: bytes
                   zipname: str = "lot.zip", render_pdf: Callable[[bytes, str], bytes] | None = None) -> Iterator[bytes]:
     """The ZIP's bytes in chunks (one or a few files each), for a streaming response.
 
-    ``station_keys`` maps key id to PEM; ``collector_key`` signs the manifest (the report
-    is signed already: ``report.sign_report``)."""
+    ``station_keys`` maps key id to PEM, and must hold every key the report names (only
+    those are written: the checker wants exactly them); ``collector_key`` signs the
+    manifest (the report is signed already: ``report.sign_report``)."""
+    named = _station_keys_named(report_envelope)
+    missing = sorted(named - set(station_keys))
+    if missing:
+        raise Malformed(f"the lot report names station key {missing[0][:16]}, which is not given")
     sink = _Sink()
     manifest: dict[str, dict] = {}
     render = render_pdf or _render_certificate_pdf
@@ -125,7 +133,7 @@ def stream_bundle(*, lot: str, donor: str, language: str, report_envelope: bytes
         put(layout.REPORT, report_envelope)
         put("lot-report.pdf", report_pdf)
         put(layout.COLLECTOR_KEY, collector_key.public_pem.encode("ascii"))
-        for kid, pem in sorted(station_keys.items()):
+        for kid, pem in sorted((k, v) for k, v in station_keys.items() if k in named):
             put(f"keys/stations/{kid}.pem", pem.encode("ascii") if isinstance(pem, str) else pem)
         yield sink.take()
         for c in certificates:
@@ -141,15 +149,20 @@ def stream_bundle(*, lot: str, donor: str, language: str, report_envelope: bytes
     yield sink.take()
 
 
+def _station_keys_named(report_envelope: bytes) -> set[str]:
+    try:
+        payload = json.loads(base64.b64decode(json.loads(report_envelope)["payload"]))
+        return set(payload["station_keys"])
+    except (ValueError, KeyError, TypeError):
+        raise Malformed("the lot report given is not a signed lot report envelope") from None
+
+
 def write_bundle(out: BinaryIO, **kw) -> None:
     for chunk in stream_bundle(**kw):
         out.write(chunk)
 
 
 def _render_certificate_pdf(envelope: bytes, digest: str) -> bytes:
-    import base64
-    import json
-
     from agent.certify.pdf import render_certificate_pdf
 
     e = json.loads(envelope)

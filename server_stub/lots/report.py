@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 from agent.certify import envelope as env
 from agent.certify.keys import StationKey
-from server_stub.errors import Conflict, Forbidden
+from server_stub.errors import Conflict, Forbidden, Malformed
 from server_stub.lots.reconcile import (AuditFact, CertificateFact, DeviceDestination, DeviceState, LotLine,
                                         Reconciliation)
 
@@ -127,7 +127,7 @@ def build_report(lot: LotInfo, recon: Reconciliation, certificates: Iterable[Cer
                  closure: Closure, co2: Co2Factor | None = None, report_id: str | None = None) -> dict:
     """The lot report payload (a dict ready for ``sign_report``)."""
     if lot.language not in LANGUAGES:
-        raise ValueError(f"lot language {lot.language!r} is not one of {', '.join(LANGUAGES)}")
+        raise Malformed(f"lot language {lot.language!r} is not one of {', '.join(LANGUAGES)}")
     certs = sorted({c.digest: c for c in certificates}.values(), key=lambda c: c.digest)
     audit_list = sorted({a.digest: a for a in audits}.values(), key=lambda a: a.digest)
     devices = [_device(line) for line in recon.lines]
@@ -207,6 +207,12 @@ FRENCH: dict[str, str] = {
     "kg CO2e, at {factor} kg CO2e per reused device (source: {source})":
         "kg CO2e, à raison de {factor} kg CO2e par équipement réemployé (source : {source})",
     "How the data was erased": "Méthode d'effacement",
+    "LEVELS": ("Niveaux NIST SP 800-88 : « Clear » protège contre la récupération des données par des moyens "
+               "logiciels non invasifs (réécriture de tout l'espace adressable) ; « Purge » rend la récupération "
+               "infaisable même avec des techniques de laboratoire (effacement sécurisé ou cryptographique par le "
+               "micrologiciel du support). Un support qui n'a pu être effacé est détruit physiquement et la "
+               "destruction est consignée ci-dessous. Ce rapport peut être conservé comme preuve de l'effacement au "
+               "titre du principe de responsabilité (art. 5.2 du RGPD)."),
     "METHOD": ("Chaque support a été effacé selon la norme NIST SP 800-88 Rev. 1 (niveau Clear ou Purge) par une "
                "station Ardoise, qui a vérifié l'effacement puis émis un certificat signé (Ed25519, enveloppe DSSE). "
                "Le présent rapport liste l'empreinte SHA-256 de chaque certificat et de chaque rapport d'audit ; il est "
@@ -257,14 +263,41 @@ ENGLISH: dict[str, str] = {  # msgids that are codes or keys, worded for English
                "digest of every certificate and audit report, and is itself signed by the collector's key. The ZIP "
                "handed over with it holds every certificate and is checked offline with 'ardoise verify --bundle "
                "lot.zip --collector-key collector.pem'. This PDF is a rendering: the signed JSON is the proof."),
+    "LEVELS": ("NIST SP 800-88 levels: 'Clear' protects against recovery by non-invasive software means (every "
+               "addressable location overwritten); 'Purge' makes recovery infeasible even with laboratory techniques "
+               "(the drive firmware's secure or cryptographic erase). A drive that could not be erased is physically "
+               "destroyed, and the destruction is recorded below. This report may be kept as proof of erasure under "
+               "the accountability principle (GDPR art. 5(2))."),
     "sanitized": "erased", "no_disk": "no storage", "not_sanitized": "not erased", "undecided": "to decide",
     "reuse": "reuse", "recycle": "recycling", "clear": "Clear", "purge": "Purge", "none": "—",
 }
 
 
 def percent(ppm: int, language: str) -> str:
-    text = f"{ppm / 10_000:.1f}"
-    return (text.replace(".", ",") + "\u00a0%") if language == "fr" else text + " %"
+    """66.7 % / 66,7 % (Babel: the locale's decimal mark and spacing)."""
+    from babel.numbers import format_percent
+
+    return format_percent(ppm / 1_000_000, "#,##0.0 %" if language == "fr" else "#,##0.0%", locale=language)
+
+
+def when(text: str | None, language: str) -> str:
+    """An ISO date or UTC time of the payload as its reader writes it ("5 décembre 2026");
+    left as it is when it is not ISO (the signed text is the reference)."""
+    import datetime as dt
+
+    from babel.dates import format_date, format_datetime
+
+    if not text:
+        return ""
+    try:
+        if "T" not in text:
+            return format_date(dt.date.fromisoformat(text), "long", locale=language)
+        t = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return text
+    if t.tzinfo is None:
+        return text
+    return format_datetime(t, "long", tzinfo=dt.timezone.utc, locale=language)
 
 
 def words(payload: Mapping[str, Any]) -> Callable[[str], str]:

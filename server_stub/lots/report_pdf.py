@@ -9,7 +9,7 @@ from typing import Any
 from fpdf.enums import XPos, YPos
 
 from agent.certify.pdf import GREY, _Doc
-from server_stub.lots.report import percent, words
+from server_stub.lots.report import percent, when, words
 
 
 class _PagedDoc(_Doc):
@@ -66,7 +66,8 @@ def render_report_pdf(payload: dict, digest: str) -> bytes:
     pdf.ln(2)
     lot = payload["lot"]
     for label, value in ((_("Donor"), lot["donor"]), (_("Reconditioning workshop"), lot["workshop"]),
-                         (_("Received on"), lot["received_on"]), (_("Closed on"), payload["closed_at"]),
+                         (_("Received on"), when(lot["received_on"], lang)),
+                         (_("Closed on"), when(payload["closed_at"], lang)),
                          (_("Closed by"), payload["closed_by"]), (_("Report id"), payload["report_id"]),
                          (_("Report digest (SHA-256)"), digest), (_("Collector key"), payload["collector_key_id"])):
         pdf.field(label, value)
@@ -105,6 +106,8 @@ def render_report_pdf(payload: dict, digest: str) -> bytes:
     pdf.heading(_("How the data was erased"))
     pdf.font(8)
     pdf.multi_cell(0, 3.8, pdf.t(_("METHOD")), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.ln(1)
+    pdf.multi_cell(0, 3.8, pdf.t(_("LEVELS")), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
 
     heads = [_("Line"), _("Serial number"), _("Asset tag"), _("Model"), _("Status"), _("Level"), _("Destination"),
              _("Certificates (SHA-256)")]
@@ -128,6 +131,7 @@ def render_report_pdf(payload: dict, digest: str) -> bytes:
     destructions += [x for d in payload["devices"] + payload["extras"] for x in d["drive_destructions"]]
     if destructions:
         pdf.heading(_("Destruction records"))
-        _table(pdf, [_("Identifier"), _("Date"), _("Method"), _("Person"), _("WEEE operator")], [34, 22, 30, 40, 56],
-               [[d["identifier"], d["date"], d["method"], d["person"], d["weee_partner"]] for d in destructions])
+        _table(pdf, [_("Identifier"), _("Date"), _("Method"), _("Person"), _("WEEE operator")], [34, 28, 30, 38, 52],
+               [[d["identifier"], when(d["date"], lang), d["method"], d["person"], d["weee_partner"]]
+                for d in destructions])
     return bytes(pdf.output())

@@ -16,7 +16,7 @@ from agent.certify.bundle import verify_bundle
 from agent.certify.envelope import envelope_digest
 from agent.certify.keys import StationKey
 from agent.errors import CertificateError
-from server_stub.errors import Forbidden
+from server_stub.errors import Forbidden, Malformed
 from server_stub.lots.bundle import BundledAudit, BundledCertificate, stream_bundle
 from server_stub.lots.inventory import read_inventory
 from server_stub.lots.reconcile import reconcile
@@ -239,8 +239,9 @@ def test_the_stream_holds_memory_to_a_file_at_a_time(tmp_path):
             consumed.append(1)
             yield BundledCertificate(envelope_digest(e), e, b"%PDF")
 
-    gen = stream_bundle(lot="L", donor="D", language="en", report_envelope=b"{}", report_pdf=b"%PDF",
-                        collector_key=collector, station_keys={}, certificates=certs(), audits=[])
+    gen = stream_bundle(lot="L", donor="D", language="en", report_envelope=json.dumps(sign_report(payload, collector)).encode(),
+                        report_pdf=b"%PDF", collector_key=collector,
+                        station_keys={k.key_id: k.public_pem for k in lot.stations}, certificates=certs(), audits=[])
     first = next(gen)
     assert first.startswith(b"PK") and consumed == []
     second = next(gen)
@@ -249,3 +250,57 @@ def test_the_stream_holds_memory_to_a_file_at_a_time(tmp_path):
     with zipfile.ZipFile(io.BytesIO(whole)) as z:
         assert len([n for n in z.namelist() if n.startswith("certificates/")]) == 2 * len(lot.certificates)
         assert z.testzip() is None
+
+
+def test_a_bundle_without_a_station_key_the_report_names_is_not_written():
+    lot = sample_lot()
+    collector, payload = _close(lot)
+    with pytest.raises(Malformed, match="names station key"):
+        next(stream_bundle(lot="L", donor="D", language="en", report_envelope=json.dumps(sign_report(payload, collector)).encode(),
+                           report_pdf=b"%PDF", collector_key=collector, station_keys={}, certificates=[], audits=[]))
+
+
+def test_a_certificate_whose_report_line_says_another_destination_is_refused(tmp_path):
+    lot = sample_lot()
+
+    def lie(p):
+        entry = next(c for c in p["certificates"] if c["serial"] == "D7LOOSE")
+        entry["destination"] = "reuse"  # it is reuse_after_check: no SMART data
+
+    path, _, collector = _bundle(lot, tmp_path, payload_edit=lie)
+    with pytest.raises(CertificateError, match="does not say what the lot report says of it"):
+        verify_bundle(path, {collector.key_id: collector.public_key})
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--bundle", "x.zip", "cert.json"], "either --bundle ZIP or certificate FILEs"),
+    (["--collector-key", "k.pem", "cert.json"], "--collector-key goes with --bundle"),
+    ([], "give certificate FILEs to check, or --bundle ZIP"),
+])
+def test_verify_bundle_usage_errors_are_one_line_and_exit_2(argv, message, capsys):
+    assert main(["verify", *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_a_collector_key_that_is_not_a_key_is_a_usage_error(built, tmp_path, capsys):
+    _, path, _, _, _ = built
+    junk = tmp_path / "junk.pem"
+    junk.write_text("not a key")
+    assert main(["verify", "--bundle", str(path), "--collector-key", str(junk)]) == 2
+    assert "--collector-key:" in capsys.readouterr().err
+
+
+def test_verify_bundle_json_output(built, capsys):
+    _, path, pem, collector, _ = built
+    assert main(["verify", "--bundle", str(path), "--collector-key", str(pem), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["valid"] and out["pinned"] and out["collector_key_id"] == collector.key_id
+    assert out["reen"]["reuse_rate_ppm"] == 666_666
+
+
+def test_a_file_that_is_not_a_zip_is_refused_in_one_line(tmp_path, capsys):
+    f = tmp_path / "lot.zip"
+    f.write_bytes(b"not a zip")
+    assert main(["verify", "--bundle", str(f)]) == 6
+    assert "is not a readable ZIP" in capsys.readouterr().err
