@@ -214,7 +214,7 @@ def verify_bundle(path: str | Path, collector_keys: dict | None = None) -> Bundl
 
     # 4. Certificates and audit reports: each one valid, exactly the report's list.
     listed = {c["digest"]: c for c in report["certificates"]}
-    seen: dict[str, dict] = {}
+    seen: dict[str, str] = {}  # digest -> outcome: the payloads themselves are not kept
     for name in z.names("certificates/", ".json"):
         check = check_certificate(z.read(name), stations, payload_type=env.ERASURE_TYPE)
         if not check.valid:
@@ -230,7 +230,7 @@ def verify_bundle(path: str | Path, collector_keys: dict | None = None) -> Bundl
                 entry["destination"]) != (p.get("certificate_id"), check.key_id, str(d.result), str(d.category),
                                           str(d.destination)):
             raise refuse(f"{name} does not say what the lot report says of it")
-        seen[check.digest] = p
+        seen[check.digest] = str(p["sanitization"]["outcome"])
     for digest in listed:
         if digest not in seen:
             raise refuse(f"certificate {digest[:16]} listed in the lot report is missing")
@@ -253,8 +253,9 @@ def verify_bundle(path: str | Path, collector_keys: dict | None = None) -> Bundl
                         report["reen"], report["collector_key_id"])
 
 
-def count_problems(report: dict, certificates: dict[str, dict]) -> str | None:
-    """The first way the report's figures fail to add up, or None."""
+def count_problems(report: dict, certificates: dict[str, str]) -> str | None:
+    """The first way the report's figures fail to add up, or None. ``certificates`` maps
+    each certificate's digest to the outcome its signed payload records."""
     devices, extras, c, r = report["devices"], report["extras"], report["counts"], report["reen"]
     states = ("sanitized", "no_disk", "destroyed", "not_sanitized", "missing")
     if c["declared"] != len(devices):
@@ -286,8 +287,7 @@ def count_problems(report: dict, certificates: dict[str, dict]) -> str | None:
         for drive in d["drives"]:
             used += ([drive["certificate"]] if drive["certificate"] else []) + drive["superseded"]
             if d["state"] == "sanitized":
-                p = certificates.get(drive["certificate"] or "")
-                if p is None or p["sanitization"]["outcome"] != "success":
+                if certificates.get(drive["certificate"] or "") != "success":
                     return f"device {d['identifier']} is called sanitized but its drive {drive['serial']} has no successful certificate"
     if sorted(used) != sorted(certificates):
         return "the devices' drives do not account for exactly the certificates listed"
