@@ -129,7 +129,9 @@ class _Zip:
                     if seen > limit:
                         raise refuse(f"{name} unpacks to more than its declared size")
                     yield chunk
-        except (zipfile.BadZipFile, OSError, EOFError) as exc:  # CRC mismatch, truncated data
+        # CRC mismatch, truncated data; RuntimeError: an encrypted member; NotImplementedError:
+        # a compression method zipfile does not know.
+        except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, NotImplementedError) as exc:
             raise refuse(f"{name} cannot be read ({exc})") from None
 
 

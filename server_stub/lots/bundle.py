@@ -128,8 +128,11 @@ def stream_bundle(*, lot: str, donor: str, language: str, report_envelope: bytes
             z.writestr(name, data)
             manifest[name] = {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
 
-        put("README.txt", README[language if language in README else "en"].format(
-            lot=lot, donor=donor, zipname=zipname, collector_key_id=collector_key.key_id).encode("utf-8"))
+        # Both languages, the lot's first: whoever opens it may not be who the lot was for.
+        order = sorted(README, key=lambda lang: lang != language)
+        readme = "\n\n".join(README[lang].format(lot=lot, donor=donor, zipname=zipname,
+                                                  collector_key_id=collector_key.key_id) for lang in order)
+        put("README.txt", readme.encode("utf-8"))
         put(layout.REPORT, report_envelope)
         put("lot-report.pdf", report_pdf)
         put(layout.COLLECTOR_KEY, collector_key.public_pem.encode("ascii"))

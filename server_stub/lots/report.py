@@ -25,6 +25,7 @@ from server_stub.lots.reconcile import (AuditFact, CertificateFact, DeviceDestin
 
 SCHEMA_VERSION = 1
 LANGUAGES = ("fr", "en")
+MAX_REASON = 1000  # the schema's limit on a text field
 
 
 class LotNotClosable(Conflict):
@@ -60,6 +61,8 @@ def may_close(recon: Reconciliation, *, is_manager: bool, reason: str | None = N
     manager may close it, and only with a written reason (which the report carries)."""
     unresolved = recon.unresolved
     text = " ".join((reason or "").split())
+    if len(text) > MAX_REASON:
+        raise LotNotClosable(f"the reason is longer than {MAX_REASON} characters")
     if not unresolved:
         return Closure(False, text or None)
     names = ", ".join(line.identifier for line in unresolved[:5]) + (", ..." if len(unresolved) > 5 else "")
@@ -130,6 +133,14 @@ def build_report(lot: LotInfo, recon: Reconciliation, certificates: Iterable[Cer
         raise Malformed(f"lot language {lot.language!r} is not one of {', '.join(LANGUAGES)}")
     certs = sorted({c.digest: c for c in certificates}.values(), key=lambda c: c.digest)
     audit_list = sorted({a.digest: a for a in audits}.values(), key=lambda a: a.digest)
+    # The report must account for exactly the certificates it lists (verify --bundle checks
+    # it): the caller gives the same certificates it reconciled, or it is a bug, not a lot.
+    used = sorted(d for line in recon.lines + recon.extras for d in line.digests)
+    if used != [c.digest for c in certs]:
+        raise ValueError(f"the reconciliation accounts for {len(used)} certificates, {len(certs)} are given")
+    listed = {a.digest for a in audit_list}
+    if any(a.digest not in listed for line in recon.lines + recon.extras for a in line.audits):
+        raise ValueError("the reconciliation uses an audit report that is not given")
     devices = [_device(line) for line in recon.lines]
     extras = [_device(line) for line in recon.extras]
     reen = reen_figures(devices)

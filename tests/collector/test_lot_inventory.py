@@ -137,3 +137,10 @@ def test_headers_and_identifiers_are_compared_loosely():
     assert header_key(" N° de Série ") == header_key("no de serie") == "nodeserie"
     assert normalise(" wd-wcc4n 123 ") == normalise("WDWCC4N123") == "WDWCC4N123"
     assert normalise(None) == normalise("--") == ""
+
+
+def test_excel_unicode_text_export_utf16_tab_separated():
+    text = "Numéro de série\tModèle\r\nPF1ABCDE\tThinkPad élève\r\n"
+    inv = read_inventory(text.encode("utf-16"))
+    assert (inv.encoding, inv.delimiter) == ("utf-16", "\t")
+    assert inv.devices[0].model == "ThinkPad élève"

@@ -304,3 +304,33 @@ def test_a_file_that_is_not_a_zip_is_refused_in_one_line(tmp_path, capsys):
     f.write_bytes(b"not a zip")
     assert main(["verify", "--bundle", str(f)]) == 6
     assert "is not a readable ZIP" in capsys.readouterr().err
+
+
+def test_a_member_with_an_unknown_compression_method_is_refused_in_one_line(built, tmp_path, capsys):
+    _, path, pem, _, _ = built
+    data = bytearray(path.read_bytes())
+    pos = data.find(b"PK\x01\x02")  # first central directory entry: its method becomes 99
+    data[pos + 10:pos + 12] = (99).to_bytes(2, "little")
+    bad = tmp_path / "method.zip"
+    bad.write_bytes(bytes(data))
+    assert main(["verify", "--bundle", str(bad), "--collector-key", str(pem)]) == 6
+    err = capsys.readouterr().err
+    assert "INVALID: bundle-invalid:" in err and "cannot be read" in err and "Traceback" not in err
+
+
+def test_the_readme_is_in_both_languages_the_lots_first(built):
+    _, path, _, _, _ = built
+    with zipfile.ZipFile(path) as z:
+        readme = z.read("README.txt").decode()
+    assert readme.index("certificats d'effacement") < readme.index("erasure certificates and lot report")
+
+
+def test_a_report_must_account_for_exactly_the_certificates_given():
+    lot = sample_lot()
+    inv = read_inventory(INVENTORY_CSV)
+    facts = lot.certificate_facts()
+    recon = reconcile(inv.devices, facts, lot.audit_facts(), lot.destructions)
+    with pytest.raises(ValueError, match="accounts for 7 certificates, 6 are given"):
+        build_report(LotInfo("L", "D", "W", "en", "2026-11-20"), recon, facts[1:], lot.audit_facts(),
+                     collector_key_id="0" * 64, closed_at="2026-12-05T15:00:00Z", closed_by="x",
+                     closure=may_close(recon, is_manager=True, reason=REASON))
