@@ -33,8 +33,9 @@ HEADER_SEARCH_ROWS = 10  # a title row or two above the header is common
 
 FIELDS = ("serial", "asset_tag", "model", "type", "manufacturer")
 
+
 def header_key(text: str) -> str:
-    """Case, accents, spaces and punctuation removed: "N° de série " -> "ndeserie"."""
+    """Case, accents, spaces and punctuation removed: "N° de série " -> "nodeserie"."""
     decomposed = unicodedata.normalize("NFKD", text.replace("°", "o").replace("º", "o"))
     return "".join(ch for ch in decomposed.casefold() if ch.isalnum())
 
@@ -44,9 +45,9 @@ def _build_aliases() -> dict[str, str]:
     names = {
         "serial": ("numero de serie", "n° de série", "n° série", "n de serie", "n serie", "num serie", "num de serie",
                    "numero serie", "serie", "serial", "serial number", "serial no", "s/n", "sn", "service tag"),
-        "asset_tag": ("numero d'inventaire", "n° inventaire", "n° d'inventaire", "n inventaire", "n d'inventaire", "num inventaire", "inventaire",
-                      "numero d'immobilisation", "n° immobilisation", "immobilisation", "etiquette", "asset tag",
-                      "asset", "asset number", "asset id", "inventory number", "inventory tag", "tag"),
+        "asset_tag": ("numero d'inventaire", "n° inventaire", "n° d'inventaire", "n inventaire", "n d'inventaire",
+                      "num inventaire", "inventaire", "numero d'immobilisation", "n° immobilisation", "immobilisation",
+                      "etiquette", "asset tag", "asset", "asset number", "asset id", "inventory number", "inventory tag", "tag"),
         "model": ("modele", "model", "designation", "reference", "product"),
         "type": ("type", "type d'equipement", "type de materiel", "categorie", "device type", "category", "kind"),
         "manufacturer": ("marque", "fabricant", "constructeur", "manufacturer", "make", "brand", "vendor"),
