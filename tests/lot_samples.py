@@ -24,9 +24,9 @@ INVENTORY_CSV = ("N° de série;N° d'inventaire;Modèle;Type;Marque\r\n"
 
 
 def audit_payload(key: StationKey, machine_serial: str | None, disks: list[str], *, asset_tag: str | None = None,
-                  verdict: str | None = "reuse", lot: str = "LOT-A") -> dict:
+                  verdict: str | None = "reuse", lot: str = "LOT-A", issued_at: str = "2026-11-27T09:59:00Z") -> dict:
     p = {
-        "schema_version": 1, "report_id": str(uuid.uuid4()), "issued_at": "2026-11-27T09:59:00Z", "lot": lot,
+        "schema_version": 1, "report_id": str(uuid.uuid4()), "issued_at": issued_at, "lot": lot,
         "machine": {"dmi": {"system_vendor": "LENOVO", "system_product": "ThinkPad T480",
                             "system_serial": machine_serial, "chassis_asset_tag": asset_tag}},
         "disks": [{"device": f"/dev/sd{chr(97 + i)}", "serial": s, "model": "TestDisk 1000", "verdict": "good",

@@ -111,6 +111,7 @@ class AuditFact:
     no_disk: bool = False  # the audit found no drive in the machine (not: could not list them)
     verdict: str | None = None  # the audit's machine verdict: reuse / repair / recycle
     model: str | None = None
+    issued_at: str = ""  # the latest audit of a machine gives its verdict
 
     @classmethod
     def from_payload(cls, payload: Mapping[str, Any], digest: str) -> "AuditFact":
@@ -124,7 +125,8 @@ class AuditFact:
         return cls(report_id=str(payload.get("report_id")), station_key_id=str((payload.get("station") or {}).get("key_id")),
                    digest=digest, machine_serial=serial, asset_tag=tag,
                    disk_serials=tuple(d["serial"] for d in disks if isinstance(d, dict) and d.get("serial")),
-                   no_disk=payload.get("no_disk") is True, verdict=payload.get("verdict"), model=model)
+                   no_disk=payload.get("no_disk") is True, verdict=payload.get("verdict"), model=model,
+                   issued_at=str(payload.get("issued_at") or ""))
 
 
 @dataclass(frozen=True)
@@ -361,7 +363,7 @@ def _weakest(drives: list[DriveLine]) -> CategoryCode | None:
 def _machine_destination(audits: list[AuditFact], drives: list[DriveLine]) -> DeviceDestination | None:
     """The audit's machine verdict decides (repair is reuse after a repair); without one,
     the drives' destinations from the outcome table: all reusable means reuse."""
-    for a in audits:
+    for a in sorted(audits, key=lambda a: a.issued_at, reverse=True):
         code = outcome.machine_verdict(a.verdict, [])
         if code in (MachineCode.REUSE, MachineCode.REPAIR):
             return DeviceDestination.REUSE

@@ -93,3 +93,10 @@ def test_an_audit_flag_no_disk_is_read_from_the_payload_when_present():
     assert fact.no_disk and fact.machine_serial == "S"
     assert not dataclasses.replace(fact, no_disk=False).no_disk
     assert AuditFact.from_payload({**payload, "no_disk": "yes"}, "d").no_disk is False
+
+
+def test_the_latest_audit_of_a_machine_gives_its_verdict():
+    lot = sample_lot()
+    lot.add_audit(lot.stations[1], "PF1AAAA", ["D1"], verdict="recycle", issued_at="2026-12-01T09:00:00Z")
+    _, r = _run(lot)
+    assert len(r.lines[0].audits) == 2 and r.lines[0].destination == Dest.RECYCLE
