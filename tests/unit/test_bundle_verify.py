@@ -334,3 +334,18 @@ def test_a_report_must_account_for_exactly_the_certificates_given():
         build_report(LotInfo("L", "D", "W", "en", "2026-11-20"), recon, facts[1:], lot.audit_facts(),
                      collector_key_id="0" * 64, closed_at="2026-12-05T15:00:00Z", closed_by="x",
                      closure=may_close(recon, is_manager=True, reason=REASON))
+
+
+def test_a_manifest_edited_to_hide_a_change_breaks_its_signature(built, tmp_path, capsys):
+    import base64
+
+    _, path, pem, _, _ = built
+    name = _first_cert(path)
+    with zipfile.ZipFile(path) as z:
+        manifest = json.loads(z.read("manifest.json"))
+    body = json.loads(base64.b64decode(manifest["payload"]))
+    del body["files"][name]
+    manifest["payload"] = base64.b64encode(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).decode()
+    bad = _rewrite(path, tmp_path / "manifest.zip", drop={name}, replace={"manifest.json": json.dumps(manifest).encode()})
+    assert main(["verify", "--bundle", str(bad), "--collector-key", str(pem)]) == 6
+    assert "manifest.json: bad-signature" in capsys.readouterr().err
