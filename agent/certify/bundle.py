@@ -27,7 +27,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+import stat
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,6 +90,9 @@ class _Zip:
 
     def __init__(self, path: str | Path) -> None:
         try:
+            # Checked before opening: a FIFO would block, a device never ends (agent/bounded.py).
+            if not stat.S_ISREG(os.stat(path).st_mode):
+                raise refuse(f"{path} is not a regular file (a directory, a device or a pipe)")
             self.z = zipfile.ZipFile(path)
         except FileNotFoundError:
             raise refuse(f"{path}: no such file") from None

@@ -349,3 +349,14 @@ def test_a_manifest_edited_to_hide_a_change_breaks_its_signature(built, tmp_path
     bad = _rewrite(path, tmp_path / "manifest.zip", drop={name}, replace={"manifest.json": json.dumps(manifest).encode()})
     assert main(["verify", "--bundle", str(bad), "--collector-key", str(pem)]) == 6
     assert "manifest.json: bad-signature" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("special", ["/dev/zero", "dir", "fifo"])
+def test_a_device_a_directory_or_a_pipe_is_refused_without_being_read(special, tmp_path, capsys):
+    import os
+
+    path = {"/dev/zero": "/dev/zero", "dir": str(tmp_path), "fifo": str(tmp_path / "pipe")}[special]
+    if special == "fifo":
+        os.mkfifo(path)
+    assert main(["verify", "--bundle", path]) == 6
+    assert "is not a regular file" in capsys.readouterr().err
