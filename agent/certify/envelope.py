@@ -31,7 +31,11 @@ PAYLOAD_TYPES = (ERASURE_TYPE, AUDIT_TYPE)
 # The collector's signed acknowledgement of one upload (docs/collector-api.md, receipts).
 # Not in PAYLOAD_TYPES: a receipt is never accepted where a certificate is expected.
 RECEIPT_TYPE = "application/vnd.ardoise.receipt+json"
-SIGNABLE_TYPES = (*PAYLOAD_TYPES, RECEIPT_TYPE)
+# The collector's signed lot report (docs/lots.md); like a receipt, never a certificate.
+LOT_REPORT_TYPE = "application/vnd.ardoise.lot-report+json"
+# The collector's signed list of every file of a donor's bundle, with its SHA-256.
+BUNDLE_MANIFEST_TYPE = "application/vnd.ardoise.bundle-manifest+json"
+SIGNABLE_TYPES = (*PAYLOAD_TYPES, RECEIPT_TYPE, LOT_REPORT_TYPE, BUNDLE_MANIFEST_TYPE)
 
 # A certificate carries one signature. Without a keyid each signature is tried against
 # every trusted key, so an envelope stuffed with thousands of them costs seconds of CPU

@@ -26,7 +26,12 @@ def register(sub) -> None:
             "proves integrity only (exit 8)."
         ),
     )
-    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("files", nargs="*", metavar="FILE")
+    p.add_argument("--bundle", metavar="ZIP",
+                   help="check a donor's lot bundle instead: every signature, the report against the certificates, "
+                        "the counts (docs/lots.md); exit 0 valid, 6 refused")
+    p.add_argument("--collector-key", metavar="PUBKEY",
+                   help="with --bundle: the collector's public key (PEM) to pin, obtained from the collector itself")
     keys = p.add_mutually_exclusive_group()
     keys.add_argument("--key", metavar="PUBKEY", help="a station public key (PEM file) to trust")
     keys.add_argument("--keys", metavar="DIR", help="a directory of station public keys (*.pem) to trust")
@@ -83,6 +88,15 @@ def run(args) -> int:
     from agent.certify.pdf_embed import grouped
     from agent.certify.published_keys import fetch_keys
 
+    if args.bundle:
+        if args.files:
+            raise UsageError("give either --bundle ZIP or certificate FILEs, not both")
+        return run_bundle(args)
+    if args.collector_key:
+        raise UsageError("--collector-key goes with --bundle")
+    if not args.files:
+        raise UsageError("give certificate FILEs to check, or --bundle ZIP")
+
     published = fetch_keys(args.collector) if args.collector else None
     contents = {name: _read(name) for name in args.files}
     any_pdf = any(isinstance(data, bytes) and is_pdf(data) for data in contents.values())
@@ -128,6 +142,39 @@ def run(args) -> int:
     if not all_valid:
         return INVALID_EXIT
     return INTEGRITY_ONLY_EXIT if integrity_only else 0
+
+
+def run_bundle(args) -> int:
+    """One line: valid with the figures, or INVALID with the first reason (exit 6)."""
+    from agent.certify.bundle import verify_bundle
+    from agent.certify.keys import load_public_keys
+
+    pinned = None
+    pin = args.collector_key or args.key
+    if args.keys:
+        raise UsageError("--bundle takes the collector key with --collector-key PUBKEY, not --keys")
+    if pin:
+        try:
+            pinned = load_public_keys(pin)
+        except CertificateError as exc:
+            raise UsageError(f"--collector-key: {exc}") from None
+    try:
+        r = verify_bundle(args.bundle, pinned)
+    except CertificateError as exc:
+        say(f"{args.bundle}: INVALID: {exc}")
+        if args.json:
+            emit_json({"file": args.bundle, "valid": False, "reason": str(exc)})
+        return 6
+    reen = r.reen
+    trust = ("collector key pinned" if r.pinned
+             else "collector key NOT pinned (taken from the bundle: integrity proven, not origin; give --collector-key)")
+    say(f"{args.bundle}: valid: lot {r.lot}, {r.counts.get('declared')} devices declared, {r.certificates} certificates, "
+        f"{r.audit_reports} audit reports; received {reen.get('received')}, reused {reen.get('reused')}, recycled "
+        f"{reen.get('recycled')}, destroyed {reen.get('destroyed')}; {trust} {r.collector_key_id[:16]}")
+    if args.json:
+        emit_json({"file": args.bundle, "valid": True, "lot": r.lot, "pinned": r.pinned, "counts": r.counts,
+                   "reen": reen, "collector_key_id": r.collector_key_id})
+    return 0
 
 
 def _id(payload) -> str | None:
