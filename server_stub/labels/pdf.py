@@ -189,7 +189,8 @@ def _draw(pdf: FPDF, family: str, lines: list[Line]) -> None:
         height = ln.size * PT * LEADING
         if ln.inverse:
             pdf.set_fill_color(0, 0, 0)
-            pdf.rect(ln.x, ln.y, ln.width, height, style="F")
+            # A little above the line: the accent of a capital (EFFACÉ) reaches its top.
+            pdf.rect(ln.x, ln.y - 0.3, ln.width, height + 0.3, style="F")
             pdf.set_text_color(255, 255, 255)
         pdf.set_xy(ln.x, ln.y)
         pdf.cell(ln.width, height, ln.text)
@@ -226,7 +227,7 @@ class Frame:
     verdict: Box
     specs: Box
     scale: float  # of the block sizes, for the label's size
-    specs_scale: float  # the specifications start larger where there is room, and shrink to fit
+    specs_scale: float  # the verdict and specifications start larger where there is room, and shrink to fit
 
 
 def frame_of(size: LabelSize) -> Frame:
@@ -259,7 +260,7 @@ def label_lines(pdf: FPDF, family: str, d: LabelData, size: LabelSize, language:
     if size.code == "50x30":  # no room for the serial: the QR code leads to it
         groups["specs"] = groups["specs"][:-1]
     return [*layout(pdf, family, f.title, _scaled(groups["title"], f.scale)),
-            *layout(pdf, family, f.verdict, _scaled(groups["verdict"], f.scale)),
+            *layout(pdf, family, f.verdict, _scaled(groups["verdict"], f.specs_scale), min_scale=0.4),
             *layout(pdf, family, f.specs, _scaled(groups["specs"], f.specs_scale), min_scale=0.4)]
 
 
