@@ -51,20 +51,54 @@ class _Frame:
 
 _FRAMES = {
     "4x6": _Frame(812, 1218, 48, 400, 64, 46, landscape=False),
-    "50x30": _Frame(400, 240, 12, 136, 24, 18, landscape=True),
+    "50x30": _Frame(400, 240, 12, 136, 22, 16, landscape=True),
 }
 
 
+def _wrap(words: list[str], per_line: int) -> list[str]:
+    """Greedy word wrap by character count, as the printer wraps a ^FB block (a word longer
+    than a line is cut, where the printer would run it past the edge)."""
+    lines: list[str] = []
+    current = ""
+    for w in words:
+        while len(w) > per_line:
+            if current:
+                lines.append(current)
+                current = ""
+            lines.append(w[:per_line])
+            w = w[per_line:]
+        candidate = f"{current} {w}" if current else w
+        if len(candidate) <= per_line:
+            current = candidate
+        else:
+            lines.append(current)
+            current = w
+    return lines + [current] if current else lines or [""]
+
+
 def _fit(text: str, h: int, width: int, max_lines: int) -> tuple[str, int]:
-    """The text cut to what ``max_lines`` lines of ``width`` dots hold, and the lines it takes."""
-    per_line = max(1, int(width / (CHAR_WIDTH * h)))
-    text = " ".join(text.split())
-    if len(text) > per_line * max_lines:
-        text = text[:per_line * max_lines - 3].rstrip() + "..."
-    return text, max(1, min(max_lines, -(-len(text) // per_line)))
+    """The text as the lines it takes in ``width`` dots (at most ``max_lines``, the last
+    one cut with "..." when it does not fit), and how many lines that is."""
+    per_line = max(4, int(width / (CHAR_WIDTH * h)))
+    lines = _wrap(text.split(), per_line)
+    if len(lines) > max_lines:
+        lines = lines[:max_lines]
+        lines[-1] = lines[-1][:per_line - 3].rstrip() + "..."
+    # Joined by spaces, the printer wraps them again at the same places.
+    return " ".join(lines), len(lines)
+
+
+def _fits(text: str, h: int, width: int, max_lines: int) -> bool:
+    per_line = max(4, int(width / (CHAR_WIDTH * h)))
+    words = text.split()
+    return all(len(w) <= per_line for w in words) and len(_wrap(words, per_line)) <= max_lines
 
 
 def _text(x: int, y: int, text: str, h: int, width: int, max_lines: int, *, inverse: bool = False) -> tuple[str, int]:
+    """One ^FB field; the type shrinks (down to 60 %) before a word is cut or a line lost."""
+    smallest = max(14, int(h * 0.6))
+    while h > smallest and not _fits(text, h, width, max_lines):
+        h -= 2
     shown, lines = _fit(text, h, width, max_lines)
     field = (f"^FO{x},{y}^A0N,{h},{h}^FB{width},{max_lines},0,L,0^FH_^FD{escape(shown)}^FS")
     if inverse:  # a black bar, and the text over it reversed (^FR)
@@ -87,13 +121,15 @@ def _one(d: LabelData, f: _Frame, language: str) -> str:
         x, width = m + f.qr_dots + 8, f.width - f.qr_dots - 2 * m - 8
         field, y = _text(x, m, groups["title"][0].text, f.title_h, width, 2)
         out.append(field)
-        for b in groups["specs"][:4]:
-            field, y = _text(x, y, b.text, f.text_h, width, 1)
+        cpu, ram, storage, battery = groups["specs"][:4]  # no room for the serial: the QR code leads to it
+        for b, lines in ((cpu, 2), (ram, 1), (storage, 2), (battery, 1)):
+            field, y = _text(x, y, b.text, f.text_h, width, lines)
             out.append(field)
         y = max(y, m + f.qr_dots + 4)
         verdict, date = groups["verdict"]
-        field, y = _text(m, y, verdict.text + "  " + date.text, f.text_h, f.width - 2 * m, 1,
-                         inverse=d.erasure != Erasure.ERASED)
+        field, y = _text(m, y, verdict.text, f.text_h + 4, f.width - 2 * m, 1, inverse=d.erasure != Erasure.ERASED)
+        out.append(field)
+        field, y = _text(m, y, date.text, f.text_h, f.width - 2 * m, 1)
         out.append(field)
     else:
         field, y = _text(m, m, groups["title"][0].text, f.title_h, f.width - 2 * m, 2)
@@ -102,7 +138,8 @@ def _one(d: LabelData, f: _Frame, language: str) -> str:
         out.append(_qr(m, top, d.url, f.qr_dots))
         x, width = m + f.qr_dots + 24, f.width - f.qr_dots - 2 * m - 24
         verdict, date = groups["verdict"]
-        field, y2 = _text(x, top + 16, verdict.text, f.title_h, width, 3, inverse=d.erasure != Erasure.ERASED)
+        # The verdict in the specifications' type: at the title's, "NIST Purge" would not fit beside the QR code.
+        field, y2 = _text(x, top + 16, verdict.text, f.text_h, width, 4, inverse=d.erasure != Erasure.ERASED)
         out.append(field)
         field, _ = _text(x, y2 + 8, date.text, f.text_h, width, 2)
         out.append(field)

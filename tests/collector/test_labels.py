@@ -231,6 +231,23 @@ def test_firmware_strings_cannot_inject_zpl_commands(size):
     assert "MA,https://c/audits/%5E~x^XZ" in shown
 
 
+@pytest.mark.parametrize("size", ["4x6", "50x30"])
+@pytest.mark.parametrize("language", ["fr", "en"])
+def test_zpl_fields_stay_on_the_label_and_never_cut_the_result_or_the_date(size, language):
+    width, length = {"4x6": (812, 1218), "50x30": (400, 240)}[size]
+    for case, label in CASES.items():
+        out = label_zpl([label], SIZES[size], language)
+        shown = " ".join(unhex(f) for f in fields_of(out))
+        if label.date:
+            assert label.date in shown, (case, shown)
+        expected = {Erasure.ERASED: ("Données effacées · NIST Purge", "Data erased · NIST Purge"),
+                    Erasure.NOT_ERASED: ("NON EFFACÉ", "NOT ERASED"),
+                    Erasure.NO_CERTIFICATE: ("Aucun certificat d'effacement", "No erasure certificate")}[label.erasure]
+        assert expected[0 if language == "fr" else 1] in shown, (case, shown)
+        for x, y, h, box, lines in re.findall(r"\^FO(\d+),(\d+)\^(?:FR\^)?A0N,(\d+),\d+\^FB(\d+),(\d+)", out):
+            assert int(x) + int(box) <= width and int(y) + int(h) * int(lines) <= length, (case, x, y, h, box, lines)
+
+
 def test_zpl_is_not_offered_for_brother_tape():
     with pytest.raises(Malformed, match="62mm"):
         label_zpl([CASES["usual"]], SIZES["62mm"], "fr")
