@@ -264,7 +264,8 @@ def signed_audit(key, report_id: str, lot: str = "LOT-A", **kw) -> bytes:
                                     AUDIT_TYPE, key)).encode()
 
 
-def test_label_routes_answer_pdf_and_zpl_for_a_machine_and_a_lot(sqlite_collector):
+def test_label_routes_answer_pdf_and_zpl_for_a_machine_and_a_lot(collector):
+    sqlite_collector = collector  # on SQLite and on PostgreSQL
     station = sqlite_collector.enroll(lot="LOT-LABELS")
     ids = [str(uuid.uuid4()) for _ in range(3)]
     for i, report_id in enumerate(ids):
