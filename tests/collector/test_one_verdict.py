@@ -196,7 +196,7 @@ def test_the_machine_report_links_its_certificates_by_audit_id_within_its_statio
         assert r.status_code == 201, r.text
         mine.append(r.json()["id"])
     # Another station wiped a drive with the same serial as one the audit lists.
-    other = sqlite_collector.enroll()
+    other = sqlite_collector.enroll(lot=None)
     stranger = other.upload(certs.erasure_envelope(other.key, shared))
     assert stranger.status_code == 201
 
