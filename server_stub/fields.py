@@ -9,6 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+# One rule for lot names on both sides: the agent refuses at start what the collector
+# would refuse at upload (after the wipe, when it is too late to fix).
+from agent.config import LOT_MAX, lot_problem  # noqa: F401  (re-exported)
+
 
 def dig(obj: Any, path: str) -> Any:
     for part in path.split("."):
@@ -16,25 +20,6 @@ def dig(obj: Any, path: str) -> Any:
             return None
         obj = obj.get(part)
     return obj
-
-
-LOT_MAX = 200
-
-
-def lot_problem(lot: object) -> str | None:
-    """Why ``lot`` cannot name a lot, or None. Any printable text fits (a "/" too: the lot
-    pages encode it); control characters, edge spaces and empty names do not."""
-    if not isinstance(lot, str):
-        return "a lot name must be text"
-    if not lot.strip():
-        return "a lot name cannot be empty"
-    if len(lot) > LOT_MAX:
-        return f"a lot name has at most {LOT_MAX} characters"
-    if lot != lot.strip():
-        return "a lot name cannot start or end with a space"
-    if not lot.isprintable():
-        return "a lot name cannot hold control characters"
-    return None
 
 
 def _text(value: Any, limit: int = 200) -> str | None:

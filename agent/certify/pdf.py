@@ -41,6 +41,25 @@ def qr_text(certificate_id: str, digest: str) -> str:
     return f"ardoise-certificate:{certificate_id};sha256={digest}"
 
 
+def draw_qr(pdf: FPDF, data: str, x: float, y: float, size: float, *, border: int = 0) -> None:
+    """A QR code of ``data`` as filled rectangles, ``size`` mm square at (x, y): vector, so
+    it prints sharp on a certificate and on a thermal label alike."""
+    rows = list(segno.make_qr(data, error="m").matrix_iter(scale=1, border=border))
+    module = size / len(rows)
+    pdf.set_fill_color(0, 0, 0)
+    for r, row in enumerate(rows):
+        c = 0
+        while c < len(row):
+            if row[c]:
+                start = c
+                while c < len(row) and row[c]:
+                    c += 1
+                # One rectangle per horizontal run keeps the PDF small.
+                pdf.rect(x + start * module, y + r * module, (c - start) * module, module, style="F")
+            else:
+                c += 1
+
+
 class _Doc(FPDF):
     """An A4 document with a Unicode font when one is installed."""
 
@@ -150,21 +169,7 @@ class _Doc(FPDF):
         self.multi_cell(0, 3.5, self.t(text), new_x=XPos.LMARGIN, new_y=YPos.NEXT, align="L")
 
     def qr(self, data: str, x: float, y: float, size: float) -> None:
-        code = segno.make_qr(data, error="m")
-        rows = list(code.matrix_iter(scale=1, border=0))
-        module = size / len(rows)
-        self.set_fill_color(0, 0, 0)
-        for r, row in enumerate(rows):
-            c = 0
-            while c < len(row):
-                if row[c]:
-                    start = c
-                    while c < len(row) and row[c]:
-                        c += 1
-                    # One rectangle per horizontal run keeps the PDF small.
-                    self.rect(x + start * module, y + r * module, (c - start) * module, module, style="F")
-                else:
-                    c += 1
+        draw_qr(self, data, x, y, size)
 
 
 def _show(value: Any) -> str:

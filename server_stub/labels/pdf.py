@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-import segno
 from fpdf import FPDF
 
+from agent.certify import pdf as certificate_pdf
 from server_stub.labels import words
 from server_stub.labels.data import Erasure, LabelData
 from server_stub.labels.sizes import LabelSize
@@ -168,19 +168,7 @@ def layout(pdf: FPDF, family: str, box: Box, blocks: Iterable[Block], *, min_sca
 
 def draw_qr(pdf: FPDF, data: str, x: float, y: float, size: float) -> None:
     # Two modules of quiet zone inside the square: the label's own margin adds the rest.
-    rows = list(segno.make_qr(data, error="m").matrix_iter(scale=1, border=2))
-    module = size / len(rows)
-    pdf.set_fill_color(0, 0, 0)
-    for r, row in enumerate(rows):
-        c = 0
-        while c < len(row):
-            if row[c]:
-                start = c
-                while c < len(row) and row[c]:
-                    c += 1
-                pdf.rect(x + start * module, y + r * module, (c - start) * module, module, style="F")
-            else:
-                c += 1
+    certificate_pdf.draw_qr(pdf, data, x, y, size, border=2)
 
 
 def _draw(pdf: FPDF, family: str, lines: list[Line]) -> None:
