@@ -238,6 +238,40 @@ class MachineInfo:
 
 
 @dataclass
+class StorageController:
+    """One PCI storage controller (base class 01h, and SD hosts 0805h), the driver bound to
+    it and the whole disks the kernel shows beneath it. Owned by discover (controllers.py)."""
+
+    slot: str  # PCI address with its domain: "0000:00:17.0", "10000:e1:00.0" (behind VMD)
+    class_code: str  # six hex digits, class/subclass/prog-if: "010601" (AHCI), "010400" (RAID)
+    kind: str  # ahci, sata, raid, vmd, nvme, scsi, ide, ata, sas, sd_host, other
+    vendor_id: str | None = None
+    device_id: str | None = None
+    name: str | None = None  # lspci's name, when lspci answered
+    driver: str | None = None  # None: no driver bound, its disks cannot be seen
+    disks: list[str] = field(default_factory=list)  # block device names beneath it in sysfs
+    problem: str | None = None  # why storage behind it is not reachable; None when it is
+
+
+class StorageState(enum.StrEnum):
+    """The machine-level state of its storage, decided before any disk is written."""
+
+    OK = "ok"  # every controller reachable, and at least one target disk
+    STORAGE_UNREACHABLE = "storage_unreachable"  # the machine is FAILED: a disk may hide
+    NO_DISK_FOUND = "no_disk_found"  # nothing to sanitize, and nothing seems hidden
+
+
+@dataclass
+class StorageReport:
+    state: StorageState
+    reasons: list[str] = field(default_factory=list)  # each unreachable controller, in words
+    advice: str | None = None  # what the technician does (set SATA mode to AHCI...)
+    controllers: list[StorageController] | None = None  # None: /sys/bus/pci unreadable
+    kernel_warnings: list[str] = field(default_factory=list)  # the kernel log lines that decided
+    missing: dict[str, str] = field(default_factory=dict)  # source -> why it was not read
+
+
+@dataclass
 class DiskHealth:
     verdict: DiskVerdict
     reasons: list[str] = field(default_factory=list)
@@ -306,6 +340,7 @@ class AuditReport:
     thresholds: dict[str, Any] = field(default_factory=dict)  # the thresholds the verdicts used
     created_at: str | None = None
     agent_version: str | None = None
+    storage: StorageReport | None = None  # controllers and the machine's storage state
 
 
 # --------------------------------------------------------------------------- sanitize
