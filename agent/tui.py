@@ -32,6 +32,8 @@ log = logging.getLogger("ardoise.run")
 WAITING, PLANNING, WIPING, VERIFYING, CERTIFYING = "waiting", "planning", "wiping", "verifying", "certifying"
 PASSED, FAILED, INTERRUPTED, PROTECTED, SKIPPED = "passed", "failed", "interrupted", "protected", "skipped"
 FINAL_STATES = (PASSED, FAILED, INTERRUPTED, PROTECTED, SKIPPED)
+# Machine states (codes of agent.records.StorageState).
+MACHINE_UNREACHABLE, MACHINE_NO_DISK = "storage_unreachable", "no_disk_found"
 
 _STATE_STYLE = {
     WAITING: "dim",
@@ -96,6 +98,10 @@ class RunView:
     message: str = "starting"
     finished: bool = False
     finish_note: str | None = None
+    # The machine's own state, beside the disks': "storage_unreachable" (FAILED) or
+    # "no_disk_found", with the reason in words; None when its storage is fine.
+    machine_state: str | None = None
+    machine_reason: str | None = None
 
     def __post_init__(self) -> None:
         self._lock = threading.RLock()
@@ -122,6 +128,8 @@ class RunView:
                 message=self.message,
                 finished=self.finished,
                 finish_note=self.finish_note,
+                machine_state=self.machine_state,
+                machine_reason=self.machine_reason,
             )
         return snap
 
@@ -131,6 +139,11 @@ class RunView:
         with self._lock:
             self.machine = machine
         self._notify("machine")
+
+    def set_machine_state(self, state: str, reason: str | None) -> None:
+        with self._lock:
+            self.machine_state, self.machine_reason = state, reason
+        self._notify("machine_state")
 
     def add_disk(self, row: DiskRow) -> None:
         with self._lock:
@@ -208,6 +221,8 @@ _FONT = {
     "T": ["▀█▀", " █ ", " ▀ "],
     "R": ["█▀█", "█▀▄", "▀ ▀"],
     "U": ["█ █", "█ █", "▀▀▀"],
+    "O": ["█▀█", "█ █", "▀▀▀"],
+    "K": ["█ █", "██ ", "▀ ▀"],
     " ": ["  ", "  ", "  "],
 }
 
@@ -307,7 +322,20 @@ def _final(v: RunView) -> RenderableType:
                           overflow="ellipsis", justify="center"))
         body = Group(*lines)
         panels.append(Panel(body, border_style="green" if ok else "red", width=44))
-    verdicts: RenderableType = Columns(panels) if panels else Text("No disk was sanitized.", style="bold yellow")
+    if v.machine_state == MACHINE_UNREACHABLE:
+        # Hidden storage: the machine is FAILED whatever its visible disks did.
+        panels.insert(0, Panel(Group(
+            Text(big_text("FAILED"), style="bold red", justify="center"),
+            Text("this machine", style="bold", justify="center"),
+            Text(v.machine_reason or "", style="bold reverse red", justify="center"),
+        ), border_style="red", width=44))
+    if panels:
+        verdicts: RenderableType = Columns(panels)
+    elif v.machine_state == MACHINE_NO_DISK:
+        verdicts = Group(Text(big_text("NO DISK FOUND"), style="bold yellow"),
+                         Text(v.machine_reason or "", style="yellow"))
+    else:
+        verdicts = Text("No disk was sanitized.", style="bold yellow")
     if not v.machine.report_id:
         body: RenderableType = verdicts
     else:
@@ -420,7 +448,13 @@ class LogDisplay:
             self._line(f"collector: {view.collector}; spooled {view.spooled}, delivered {view.delivered}")
         elif event == "message":
             self._line(view.message)
+        elif event == "machine_state":
+            self._line(f"machine: {view.machine_state}: {view.machine_reason or ''}")
         elif event == "finish":
+            if view.machine_state == MACHINE_UNREACHABLE:
+                self._line(f"RESULT machine: FAILED; {view.machine_reason or ''}")
+            elif view.machine_state == MACHINE_NO_DISK:
+                self._line(f"RESULT machine: NO DISK FOUND; {view.machine_reason or ''}")
             for row in view.rows.values():
                 if row.state not in (PROTECTED, SKIPPED):
                     self._line(f"RESULT {_who(row)}: {row.state.upper()}; {row.advice or ''}")

@@ -66,6 +66,11 @@ def build_audit_payload(
         "station": {"key_id": key_id, "hostname": hostname if hostname is not None else socket.gethostname()},
         "agent": {"name": "ardoise", "version": __version__},
     }
+    storage = _get(audit, "storage")
+    if storage is not None:
+        # The machine's storage state, decided before any disk was written: a collector
+        # counts "no_disk_found" machines of a lot, and "storage_unreachable" is a FAILED machine.
+        payload["storage"] = without_floats(to_dict(storage))
     if lot is None:
         payload["lot_reason"] = "no lot set in the config"
     if machine is None:

@@ -23,7 +23,7 @@ from agent.deliver.progress import ProgressReporter
 from agent.deliver.spool import Spool
 from agent.deliver.upload import Deliverer
 from agent.errors import ArdoiseError, DeviceGone, ProtectedDeviceError
-from agent.records import AuditReport, Disk, Outcome, SanitizeResult
+from agent.records import AuditReport, Disk, Outcome, SanitizeResult, StorageReport, StorageState
 from agent.run.stages import Stages
 from agent import tui
 
@@ -144,6 +144,8 @@ class Session:
     reporter: ProgressReporter | None = None
     audit: Any = None
     report_id: str | None = None
+    # The machine's storage state (controllers hiding disks, no disk at all); None: not checked.
+    storage: StorageReport | None = None
     outcomes: dict[str, DiskOutcome] = field(default_factory=dict)
     # Identity (WWN/serial) -> certificate id, for disks certified in this session.
     certified: dict[str, str] = field(default_factory=dict)
@@ -206,6 +208,31 @@ class Session:
         except OSError as exc:
             log.warning("cannot write the run log to the spool: %s", exc)
 
+    # ------------------------------------------------------------------ storage
+
+    def check_storage(self, disks: list[Disk], *, expect_disks: bool) -> None:
+        """Decide the machine's storage state before anything is written: a controller that
+        hides its disks makes the machine FAILED (code ``storage_unreachable``), even when
+        the disks it can see pass; no disk at all is NO DISK FOUND, never PASSED."""
+        if self.stages.check_storage is None:
+            return
+        try:
+            self.storage = self.stages.check_storage(disks, self.config, expect_disks)
+        except Exception as exc:  # noqa: BLE001 - a failed check must not stop the wipes
+            log.exception("storage check failed")
+            self.storage = StorageReport(
+                state=StorageState.STORAGE_UNREACHABLE,
+                reasons=[f"the storage controllers could not be checked: {exc}"],
+            )
+        state = self.storage.state
+        if state == StorageState.OK:
+            return
+        reason = "; ".join(self.storage.reasons)
+        if state == StorageState.STORAGE_UNREACHABLE and self.storage.advice:
+            reason = f"{self.storage.advice} ({reason})"
+        log.warning("machine: %s: %s", state.value, reason)
+        self.view.set_machine_state(state.value, reason)
+
     # ------------------------------------------------------------------ audit
 
     def run_audit(self, disks: list[Disk]) -> None:
@@ -215,6 +242,8 @@ class Session:
         except Exception as exc:  # noqa: BLE001 - no audit must not mean no wipe
             log.warning("machine audit failed: %s", exc)
             self.audit = None
+        if self.audit is not None and self.storage is not None:
+            self.audit.storage = self.storage  # signed with the report, for the collector
         if self.audit is not None and self.stages.sign_audit is not None:
             try:
                 self.report_id, data = self.stages.sign_audit(self.audit, self.config, self.key)
