@@ -85,6 +85,9 @@ class Disk:
     removable: bool = False
     read_only: bool = False
     usb_bridge: UsbBridge | None = None
+    # "megaraid_sas at 0000:00:04.0": the block device is a volume a hardware RAID controller
+    # presents, not a drive; what is wiped is what the volume addresses. None: a drive.
+    raid_volume: str | None = None
     sysfs_path: str | None = None
     devnum: str | None = None  # "major:minor"
     mountpoints: list[str] = field(default_factory=list)

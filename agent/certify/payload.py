@@ -374,6 +374,13 @@ def build_payload(
     _put(media, "usb_bridge", None if bridge is None else {
         "vendor_id": bridge.vendor_id, "product_id": bridge.product_id, "name": bridge.name, "passthrough": bridge.passthrough},
         "the drive is not behind a USB bridge")
+    if disk.raid_volume:
+        # Wiped through a volume, not the drive: the certificate says which controller
+        # presented it, so no one reads it as the physical drive's own sanitization.
+        media["raid_volume"] = {
+            "controller": disk.raid_volume,
+            "note": "wiped through the RAID volume the controller presents, not the physical drive",
+        }
     p["media"] = media
 
     steps = [_step(st) for st in result.steps]

@@ -181,6 +181,42 @@ def read_kernel_log(path: str = "/dev/kmsg") -> tuple[list[str] | None, str | No
     return lines, None
 
 
+_PCI_SLOT = re.compile(r"^[0-9a-f]{4,}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$")
+_SCSI_ADDR = re.compile(r"^(\d+):(\d+):(\d+):(\d+)$")
+# Drivers bound to class 0104 that show the drives themselves (RST RAID mode under ahci,
+# NVMe behind VMD or remapping): their disks are drives, not volumes.
+_DRIVE_DRIVERS = {"ahci", "vmd", "intel-nvme-remap"}
+# megaraid_sas puts pass-through drives (JBOD, "system PDs") on SCSI channels 0-1 and the
+# logical drives on channel 2 and up (MEGASAS_MAX_PD_CHANNELS in megaraid_sas.h).
+_MEGARAID_LD_CHANNEL = 2
+
+
+def raid_volume_of(block_dir: str | Path) -> str | None:
+    """"driver at slot" when this block device is a volume of a hardware RAID controller.
+
+    The nearest PCI function above the block device in the device tree decides: a RAID
+    class controller (0104) with a RAID driver presents volumes; under megaraid_sas only
+    SCSI channel 2 and up are volumes, lower channels are drives passed through."""
+    real = Path(os.path.realpath(block_dir))
+    channel = None
+    for part in (real, *real.parents):
+        m = _SCSI_ADDR.match(part.name)
+        if m and channel is None:
+            channel = int(m[2])
+        if not _PCI_SLOT.match(part.name):
+            continue
+        class_code = (_read(part / "class") or "").removeprefix("0x")
+        if not class_code.startswith("0104"):
+            return None
+        driver = Path(os.path.realpath(part / "driver")).name if (part / "driver").exists() else None
+        if driver in _DRIVE_DRIVERS:
+            return None
+        if driver == "megaraid_sas" and channel is not None and channel < _MEGARAID_LD_CHANNEL:
+            return None
+        return f"{driver or 'no driver'} at {part.name}"
+    return None
+
+
 def lspci_names() -> dict[str, str]:
     """PCI slot (with domain) -> device name, from ``lspci -D -mm -nn``; {} without lspci."""
     from agent.audit.machine import parse_lspci_mm

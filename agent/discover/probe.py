@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 from agent.discover import labels, udev
+from agent.discover.controllers import raid_volume_of
 from agent.discover.protect import DeviceFacts, decide, mountpoints
 from agent.discover.sysfs import Sysfs
 from agent.discover.system import SystemState
@@ -178,6 +179,7 @@ def facts_for_disk(name: str, sysfs: Sysfs, *, probe_busy: bool = True) -> tuple
     disk.devnum = sysfs.read(d / "dev") or disk.devnum
     if transport == Transport.USB and disk.usb_bridge is None:
         disk.usb_bridge = _usb_bridge_from_sysfs(d, sysfs)
+    disk.raid_volume = raid_volume_of(d)
     label_list = [(devnode, *udev.fs_label(props))]
     for part in sysfs.partitions(name):
         part_props = udev_properties(part, sysfs)

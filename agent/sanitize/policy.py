@@ -134,6 +134,11 @@ def firmware_reachable(disk: Disk) -> str | None:
     """None when firmware commands can reach the drive, else why not."""
     if disk.transport in (Transport.LOOP, Transport.RAM, Transport.FILE):
         return f"{disk.transport.value} device: no drive firmware behind it, overwrite only"
+    if disk.raid_volume:
+        return (
+            f"a volume of the RAID controller {disk.raid_volume}: firmware sanitize commands would reach the "
+            "controller, not the drives behind it; the volume is overwritten (Clear of what it addresses)"
+        )
     if disk.transport == Transport.VIRTIO:
         return "virtio disk: the hypervisor exposes no sanitize commands, overwrite only"
     if disk.transport == Transport.USB:

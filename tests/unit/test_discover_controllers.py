@@ -134,3 +134,16 @@ def test_check_storage_names_controllers_through_lspci(tmp_path, fake_commands):
 def test_no_pci_bus_is_a_reason(tmp_path):
     found, why = controllers.read_controllers(str(tmp_path))
     assert found is None and "no PCI bus" in why
+
+
+@pytest.mark.parametrize("machine, block, volume", [
+    ("qemu-megasas-raid-volume-and-jbod", "sdb", "megaraid_sas at 0000:00:04.0"),
+    ("qemu-megasas-raid-volume-and-jbod", "sdc", None),  # JBOD: the drive itself
+    ("dell-latitude-e6420-rst-raid-mode-ahci", "sda", None),  # RST RAID mode under ahci: a drive
+    ("dell-xps-13-9310-vmd-bound", "nvme0n1", None),  # NVMe behind VMD: a drive
+    ("acer-nitro-an515-54-intel-nvme-remap", "nvme0n1", None),
+    ("gigabyte-h310m-h-ahci", "sda", None),
+])
+def test_a_raid_volume_is_told_from_a_drive(machine, block, volume, tmp_path):
+    root = build(load(machine), tmp_path / "sys")
+    assert controllers.raid_volume_of(root / "block" / block) == volume
