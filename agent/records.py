@@ -412,6 +412,8 @@ class SanitizePlan:
     skipped: list[PlanStep] = field(default_factory=list)
     hidden_areas: HiddenAreas | None = None
     not_target: str | None = None
+    # Why no step may run on this target (a locked self-encrypting drive): FAILED with it.
+    refused: str | None = None
 
 
 @dataclass

@@ -199,7 +199,7 @@ def _sanitize(plan: SanitizePlan, config: Any, progress, journal, cancel) -> San
     if achieved is None and result.outcome != Outcome.INTERRUPTED:
         result.outcome = Outcome.FAILED
         if not plan.steps:
-            result.notes.append("no sanitize step is possible for this disk")
+            result.notes.append(plan.refused or "no sanitize step is possible for this disk")
         else:
             result.notes.append("every planned step failed: the disk is not sanitized")
 

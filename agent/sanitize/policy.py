@@ -25,10 +25,11 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from agent import commands
 from agent.commands import CommandLog
 from agent.errors import ArdoiseError, ConfigError
 from agent.records import Category, Disk, HiddenAreas, Media, PlanStep, SanitizePlan, Transport
-from agent.sanitize import ata, discard, hpa, nvme, scsi
+from agent.sanitize import ata, discard, hpa, nvme, scsi, sed
 
 OVERWRITE = "overwrite"
 
@@ -126,6 +127,7 @@ class Capabilities:
     hidden: HiddenAreas | None = None
     discard: discard.DiscardCaps | None = None
     locked_password: str | None = None  # our journaled password, when the drive has one set
+    sed: sed.SedInfo | None = None  # TCG self-encrypting drive state, when sedutil-cli is present
     problems: list[str] = field(default_factory=list)
     commands: CommandLog = field(default_factory=CommandLog)
 
@@ -159,6 +161,10 @@ def probe(disk: Disk, *, state_dir=None, hidden_only: bool = False) -> Capabilit
         caps.discard = discard.capability(disk)
     if firmware_reachable(disk) is not None:
         return caps
+    if not hidden_only:
+        caps.sed = _read_sed(disk, caps)
+        if caps.sed is not None and caps.sed.locked:
+            return caps  # a locked range: nothing else will be sent to this drive
     if disk.transport == Transport.NVME:
         if hidden_only:
             return caps
@@ -198,6 +204,22 @@ def probe(disk: Disk, *, state_dir=None, hidden_only: bool = False) -> Capabilit
     return caps
 
 
+def _read_sed(disk: Disk, caps: Capabilities) -> sed.SedInfo | None:
+    """The drive's TCG state from ``sedutil-cli --query`` where the image has sedutil (it
+    is not packaged in Debian 12); None without it."""
+    if disk.transport not in (Transport.NVME, Transport.SATA, Transport.SAS, Transport.SCSI):
+        return None
+    if commands.which("sedutil-cli") is None:
+        return None
+    try:
+        result = commands.run(["sedutil-cli", "--query", disk.path], timeout=60)
+    except ArdoiseError as exc:
+        caps.problems.append(f"TCG state not readable: {exc}")
+        return None
+    caps.commands.add(result)
+    return sed.parse_query(result.stdout)
+
+
 # --------------------------------------------------------------------------- planning
 
 
@@ -234,6 +256,17 @@ def plan_from_capabilities(
     plan.notes.extend(caps.problems)
     candidates: list[PlanStep] = []
     skipped: list[PlanStep] = []
+
+    sed_decision = sed.decide(caps.sed, disk.serial, getattr(config, "psid", None))
+    if caps.sed is not None and caps.sed.is_sed:
+        plan.notes.append(sed_decision.reason)
+    if sed_decision.action != "sanitize":
+        # A locked range cannot be overwritten or verified. PSID revert is not carried out
+        # by this agent yet: with or without a PSID, the drive is FAILED and says why.
+        if sed_decision.action == "psid-revert":
+            plan.notes.append("PSID revert is not supported by this agent yet: the drive is not sanitized")
+        plan.refused = sed_decision.reason
+        return plan
 
     blocked = firmware_reachable(disk)
     if blocked:
