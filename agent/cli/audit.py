@@ -40,7 +40,8 @@ def run(args) -> int:
         ]
     report = audit_machine(disks, thresholds=config.thresholds, keep_raw=args.raw)
     # Controllers that hide disks, or no disk at all (only when auditing the whole machine).
-    report.storage = check_storage(disks, expect_disks=not args.devices)
+    listed = discover.list_disks(exclude_serials=exclude) if args.devices else None
+    report.storage = check_storage(disks, expect_disks=not args.devices, listed=listed)
     for d in report.disks:
         if d.smart is not None and "smartctl is not installed" in d.smart.messages:
             say("ardoise: warning: smartctl is not installed: disk health is unknown")

@@ -19,6 +19,7 @@ import errno
 import logging
 import os
 import re
+import time
 from pathlib import Path
 from typing import Iterable
 
@@ -116,6 +117,10 @@ def read_controllers(sys_root: str = "/sys") -> tuple[list[StorageController] | 
             )
         )
     return found, None
+
+
+# An eMMC's boot partitions and RPMB sit beneath its host beside the user area.
+_EMMC_EXTRA = re.compile(r"^mmcblk\d+(boot\d+|rpmb)$")
 
 
 def controller_problem(c: StorageController) -> str | None:
@@ -235,6 +240,7 @@ def storage_state(
     disks: list[Disk],
     *,
     expect_disks: bool = True,
+    listed: list[Disk] | None = None,
 ) -> StorageReport:
     """The machine's storage state. Each controller's ``problem`` is filled in.
 
@@ -252,6 +258,14 @@ def storage_state(
         for c in controllers or []:
             if c.slot == slot and not c.problem:
                 c.problem = f"hides {n} remapped NVMe drive(s)"
+    # ``listed``: every disk discover saw, when ``disks`` are only the ones named as targets.
+    known = {d.name for d in (disks if listed is None else listed)}
+    for c in controllers or []:
+        for name in c.disks:
+            if name not in known and c.kind != "usb" and not _EMMC_EXTRA.match(name):
+                # Beneath a controller but not among the disks the run listed: it was probed
+                # after the scan, and nothing will sanitize it in this run.
+                reasons.append(f"{name} beneath {c.slot} appeared after the disks were listed: it is not sanitized")
     report = StorageReport(
         state=StorageState.OK, controllers=controllers, kernel_warnings=[line for _s, _n, line in warnings]
     )
@@ -271,15 +285,27 @@ def check_storage(
     sys_root: str = "/sys",
     kmsg: str = "/dev/kmsg",
     names: bool = True,
+    settle_s: float = 0.0,
+    sleep=time.sleep,
+    listed: list[Disk] | None = None,
 ) -> StorageReport:
-    """Read the controllers and the kernel log, and decide (see ``storage_state``)."""
+    """Read the controllers and the kernel log, and decide (see ``storage_state``).
+
+    ``settle_s``: a RAID or VMD controller may still be scanning its bus (the kernel scans
+    SCSI hosts asynchronously, after udev settled); while a controller shows no disk or no
+    driver, read sysfs again every second for up to this long before deciding."""
     controllers, why = read_controllers(sys_root)
+    waited = 0.0
+    while controllers and waited < settle_s and any(controller_problem(c) for c in controllers):
+        sleep(1.0)
+        waited += 1.0
+        controllers, why = read_controllers(sys_root)
     kernel_lines, kwhy = read_kernel_log(kmsg)
     if controllers and names:
         named = lspci_names()
         for c in controllers:
             c.name = named.get(c.slot)
-    report = storage_state(controllers, kernel_lines, disks, expect_disks=expect_disks)
+    report = storage_state(controllers, kernel_lines, disks, expect_disks=expect_disks, listed=listed)
     if why:
         report.missing["controllers"] = why
     if kwhy:

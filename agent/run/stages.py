@@ -154,7 +154,12 @@ def _device_gone(disk: Disk) -> bool:
 def _check_storage(disks: list[Disk], cfg: Config, expect_disks: bool):
     from agent.discover.controllers import check_storage
 
-    return check_storage(disks, expect_disks=expect_disks)
+    from agent import discover
+
+    # Disks named in the config are the targets; the others beneath the controllers are
+    # known too (listed, protected or not), so they are not taken for late arrivals.
+    listed = discover.list_disks(exclude_serials=cfg.exclude_serials) if cfg.targets else None
+    return check_storage(disks, expect_disks=expect_disks, settle_s=15.0, listed=listed)
 
 
 def _warm_up() -> None:

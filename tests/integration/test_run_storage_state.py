@@ -30,7 +30,7 @@ def stages_on(machine: str, fake: FakeStages, tmp_path, signed: list):
     root = build(load(machine), tmp_path / "sys")
     stages = fake.stages()
     stages.check_storage = lambda disks, cfg, expect: check_storage(
-        disks, expect_disks=expect, sys_root=str(root), kmsg=str(tmp_path / "no-kmsg"), names=False)
+        disks, expect_disks=expect, sys_root=str(root), kmsg=str(tmp_path / "no-kmsg"), names=False, settle_s=0)
     sign = stages.sign_audit
     stages.sign_audit = lambda audit, cfg, key: (signed.append(audit), sign(audit, cfg, key))[1]
     return stages
@@ -80,7 +80,9 @@ def test_a_machine_without_any_disk_is_no_disk_found_not_passed(cfg, tmp_path):
 
 
 def test_rst_raid_mode_with_its_disk_visible_is_an_ordinary_pass(cfg, tmp_path):
-    fake = FakeStages([disk(1)])
+    sda = disk(1)
+    sda.path, sda.name = "/dev/sda", "sda"  # the disk the recorded tree shows beneath the controller
+    fake = FakeStages([sda])
     signed: list = []
     view = tui.RunView()
     summary = run_unattended(cfg, stages=stages_on("dell-precision-7520-rst-raid-mode-ahci", fake, tmp_path, signed), view=view)

@@ -147,3 +147,44 @@ def test_no_pci_bus_is_a_reason(tmp_path):
 def test_a_raid_volume_is_told_from_a_drive(machine, block, volume, tmp_path):
     root = build(load(machine), tmp_path / "sys")
     assert controllers.raid_volume_of(root / "block" / block) == volume
+
+
+def test_a_disk_probed_after_the_scan_is_storage_not_reachable():
+    """A RAID volume the kernel finished scanning after the run listed its disks would be
+    left unwiped on a PASSED machine: it makes the machine FAILED instead."""
+    raid = StorageController(slot="0000:00:04.0", class_code="010400", kind="raid", driver="megaraid_sas",
+                             disks=["sdb"])
+    report = controllers.storage_state([raid], [], [Disk(path="/dev/sda", name="sda", target=True)])
+    assert report.state == StorageState.STORAGE_UNREACHABLE
+    assert report.reasons == ["sdb beneath 0000:00:04.0 appeared after the disks were listed: it is not sanitized"]
+    emmc = StorageController(slot="0000:00:10.0", class_code="080501", kind="sd_host", driver="sdhci-pci",
+                             disks=["mmcblk0", "mmcblk0boot0", "mmcblk0boot1"])
+    assert controllers.storage_state([emmc], [], [Disk(path="/dev/mmcblk0", name="mmcblk0", target=True)]).state == "ok"
+
+
+def test_check_storage_waits_for_a_controller_still_scanning(tmp_path):
+    spec = load("dell-xps-13-9310-vmd-domain-empty")
+    root = build(spec, tmp_path / "sys")
+    full = load("dell-xps-13-9310-vmd-bound")
+    slept = []
+
+    def sleep(s):
+        slept.append(s)
+        if len(slept) == 3:  # the NVMe behind VMD shows up after three seconds
+            build({"pci": {k: v for k, v in full["pci"].items() if "10000" in k}, "block": full["block"]}, root)
+
+    disks = [Disk(path="/dev/nvme0n1", name="nvme0n1", target=True)]
+    report = controllers.check_storage(disks, sys_root=str(root), kmsg=str(tmp_path / "none"), names=False,
+                                       settle_s=10, sleep=sleep)
+    assert report.state == StorageState.OK and len(slept) == 3
+    report = controllers.check_storage([], sys_root=str(build(spec, tmp_path / "sys2")),
+                                       kmsg=str(tmp_path / "none"), names=False, settle_s=4, sleep=lambda s: None)
+    assert report.state == StorageState.STORAGE_UNREACHABLE
+
+
+def test_disks_listed_but_not_named_are_not_late_arrivals():
+    raid = StorageController(slot="0000:00:04.0", class_code="010400", kind="raid", driver="megaraid_sas",
+                             disks=["sda", "sdb"])
+    named = [Disk(path="/dev/sda", name="sda", target=True)]
+    listed = named + [Disk(path="/dev/sdb", name="sdb", target=False, reasons=["excluded serial"])]
+    assert controllers.storage_state([raid], [], named, listed=listed).state == StorageState.OK
