@@ -9,6 +9,7 @@ must be replaceable in tests by a fake that serves recorded real outputs keyed b
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -122,17 +123,23 @@ def run(
     input: str | None = None,
     check: bool = False,
     ok_codes: Sequence[int] = (0,),
+    redact: Sequence[str] = (),
 ) -> CommandResult:
     """Run ``argv`` through the current runner, log it, and return its result.
 
     ``check`` raises ``ToolError`` unless the exit code is in ``ok_codes``. Tools whose exit
     code is a bitmask (smartctl) are called with ``check=False`` and decoded by the caller.
+    ``redact``: secrets in ``argv`` (a drive's PSID) that the log and the returned result,
+    hence the certificate, show as ``<redacted>``.
     """
     argv = tuple(str(a) for a in argv)
-    log.debug("run: %s", " ".join(argv))
+    shown = tuple("<redacted>" if a in redact else a for a in argv)
+    log.debug("run: %s", " ".join(shown))
     result = _runner(argv, timeout=timeout, input=input)
+    if redact:
+        result = dataclasses.replace(result, argv=shown)
     log.info(
-        "ran: %s -> exit %d in %.2fs", " ".join(argv), result.returncode, result.duration
+        "ran: %s -> exit %d in %.2fs", " ".join(shown), result.returncode, result.duration
     )
     if result.stdout:
         log.debug("stdout of %s: %s", argv[0], result.stdout[:_LOG_LIMIT])

@@ -146,6 +146,8 @@ def _step(st: Any) -> dict:
 def technique_of(method: str) -> str | None:
     """NIST technique words for a method name of the policy ("nvme-sanitize-crypto"...)."""
     m = method.lower()
+    if "psid-revert" in m:
+        return "Cryptographic Erase (TCG PSID revert)"
     if "crypto" in m:
         return "Cryptographic Erase"
     if "block" in m:

@@ -260,12 +260,21 @@ def plan_from_capabilities(
     sed_decision = sed.decide(caps.sed, disk.serial, getattr(config, "psid", None))
     if caps.sed is not None and caps.sed.is_sed:
         plan.notes.append(sed_decision.reason)
-    if sed_decision.action != "sanitize":
-        # A locked range cannot be overwritten or verified. PSID revert is not carried out
-        # by this agent yet: with or without a PSID, the drive is FAILED and says why.
-        if sed_decision.action == "psid-revert":
-            plan.notes.append("PSID revert is not supported by this agent yet: the drive is not sanitized")
+    if sed_decision.action == "fail":
+        # A locked range can be neither overwritten nor verified: FAILED before any write.
         plan.refused = sed_decision.reason
+        return plan
+    if sed_decision.action == "psid-revert":
+        # The PSID itself stays in the config: the plan (printed by `ardoise plan`, kept in
+        # the journal) names only the serial it is filed under.
+        plan.steps.append(PlanStep(
+            "tcg-psid-revert", Category.PURGE, "Cryptographic Erase",
+            f"{sed_decision.reason}: the drive regenerates its media encryption keys (TCG Revert of the "
+            "Admin SP with the PSID); verified by Level 0 Discovery and a sampled read-back",
+            "sedutil-cli", {"psid_for": disk.serial},
+        ))
+        plan.steps.append(_overwrite_step(
+            pol.overwrite, "fallback if the revert is not verified: overwrite of the unlocked drive (NIST Clear)"))
         return plan
 
     blocked = firmware_reachable(disk)

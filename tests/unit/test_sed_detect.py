@@ -133,3 +133,85 @@ def test_without_sedutil_nothing_is_asked(fake_commands):
     plan = make_plan(disk)
     assert ("sedutil-cli", "--query", "/dev/sda") not in fake_commands.calls
     assert plan.steps and not any("self-encrypting" in n for n in plan.notes)
+
+
+# --------------------------------------------------------------------------- PSID revert
+
+PSID = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
+LOCKED = (SED / OPAL).read_text().replace("Locked = N", "Locked = Y")
+REVERTED = (SED / OPAL).read_text().replace("LockingEnabled = Y", "LockingEnabled = N")
+
+
+def test_psid_config_is_validated(tmp_path):
+    from agent.config import load_config
+    from agent.errors import ConfigError
+
+    good = tmp_path / "good.yaml"
+    good.write_text(f"psid:\n  '2207E6123456': {PSID}\n")
+    assert load_config(str(good)).psid == {"2207E6123456": PSID}
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("psid:\n  '2207E6123456': 1234\n")
+    with pytest.raises(ConfigError, match="psid.2207E6123456 must be the 32-character PSID"):
+        load_config(str(bad))
+
+
+def test_a_locked_sed_with_its_psid_is_planned_for_revert_without_the_psid_in_the_plan(fake_commands):
+    disk = sata_sed(fake_commands, LOCKED)
+    plan = make_plan(disk, config=Config(psid={"2207E6123456": PSID}))
+    assert [s.method for s in plan.steps] == ["tcg-psid-revert", "overwrite:zero"]
+    assert plan.steps[0].category == "Purge" and plan.steps[0].options == {"psid_for": "2207E6123456"}
+    assert PSID not in repr(plan)
+
+
+def _loop_sed(fake_commands, loopdevs, *answers):
+    from agent import discover
+
+    dev = loopdevs.create(4 << 20, fill=b"DONOR DATA ")
+    disk = discover.disk_for_path(dev)
+    disk.transport, disk.media = Transport.SATA, Media.SSD
+    fake_commands.missing_tools.discard("sedutil-cli")
+    for text in answers:
+        fake_commands.add(["sedutil-cli", "--query", dev], text)
+    return dev, disk
+
+
+@pytest.mark.root
+def test_psid_revert_verified_is_purge_and_the_psid_is_nowhere_in_the_certificate(fake_commands, loopdevs, tmp_path):
+    import json
+
+    import certify_samples as S
+    from agent.certify import issue_certificate
+    from agent.certify.check import check_file
+    from agent.certify.keys import StationKey
+
+    dev, disk = _loop_sed(fake_commands, loopdevs, LOCKED, REVERTED)
+    cfg = Config(state_dir=tmp_path, psid={disk.identity: PSID})
+    disk.serial = disk.identity  # a loop device has no serial: file its PSID under its identity
+    plan = make_plan(disk, config=cfg)
+    fake_commands.add(["sedutil-cli", "--PSIDrevert", PSID, dev], "")
+    result = execute.sanitize(plan, config=cfg)
+    revert = result.steps[0]
+    assert revert.method == "tcg-psid-revert" and revert.status == "success", revert.error
+    assert result.outcome == Outcome.SUCCESS and result.category == "Purge" and result.method == "tcg-psid-revert"
+    assert revert.commands[0]["argv"] == ["sedutil-cli", "--PSIDrevert", "<redacted>", dev]
+    key = StationKey.generate()
+    files = issue_certificate(result, None, S.config(), key, tmp_path / "out")
+    report = check_file(files.json_path, {key.key_id: key.public_key})
+    assert report.valid, report.reasons
+    text = json.dumps(report.payload)
+    assert PSID not in text and "<redacted>" in text
+    assert "TCG PSID revert" in json.dumps(report.payload["sanitization"])
+    assert report.payload["sanitization"]["category"] == "Purge"
+
+
+@pytest.mark.root
+def test_psid_revert_that_leaves_locking_enabled_is_not_purge(fake_commands, loopdevs, tmp_path):
+    dev, disk = _loop_sed(fake_commands, loopdevs, LOCKED, LOCKED.replace("Locked = Y", "Locked = N"))
+    disk.serial = disk.identity
+    cfg = Config(state_dir=tmp_path, psid={disk.identity: PSID})
+    plan = make_plan(disk, config=cfg)
+    fake_commands.add(["sedutil-cli", "--PSIDrevert", PSID, dev], "")
+    result = execute.sanitize(plan, config=cfg)
+    assert result.steps[0].status == "failed"
+    assert "still reports locking enabled" in result.steps[0].error
+    assert result.category != "Purge"  # the loop device then takes the overwrite: Clear at best
