@@ -84,6 +84,9 @@ class Disk:
     rotational: bool | None = None
     removable: bool = False
     read_only: bool = False
+    # An eMMC boot partition (mmcblkNboot0/1) the kernel holds read-only through its
+    # force_ro switch: read_only is true, yet the agent may clear the switch and write it.
+    force_ro: bool = False
     usb_bridge: UsbBridge | None = None
     # "megaraid_sas at 0000:00:04.0": the block device is a volume a hardware RAID controller
     # presents, not a drive; what is wiped is what the volume addresses. None: a drive.

@@ -247,6 +247,18 @@ def _prepare(run: _Run, prep: PlanStep, result: SanitizeResult) -> StepResult:
             run.still_frozen = not out.unfrozen
             if not out.unfrozen:
                 result.notes.append(f"drive stays frozen ({out.note}): security erase and HPA reset are not possible")
+        elif prep.method == "mmc-boot-writable":
+            # The kernel's own switch (not the card's permanent write protection): write 0,
+            # read it back; a card that also write-protects its boot area fails the overwrite.
+            path = Path(prep.options["force_ro"])
+            try:
+                path.write_text("0\n")
+                now = path.read_text().strip()
+            except OSError as exc:
+                sr.status, sr.error = StepStatus.FAILED, f"cannot clear {path}: {exc.strerror or exc}"
+            else:
+                sr.status = StepStatus.SUCCESS if now == "0" else StepStatus.FAILED
+                sr.notes.append(f"{path}: {now}")
         elif prep.method == "ata-security-recover":
             _recover_security(run, log, sr)
         elif prep.method == "hpa-reset":

@@ -257,6 +257,7 @@ def plan_from_capabilities(
     candidates: list[PlanStep] = []
     skipped: list[PlanStep] = []
 
+    _plan_emmc(disk, plan)
     sed_decision = sed.decide(caps.sed, disk.serial, getattr(config, "psid", None))
     if caps.sed is not None and caps.sed.is_sed:
         plan.notes.append(sed_decision.reason)
@@ -326,6 +327,20 @@ def plan_from_capabilities(
         plan.notes.append("flash media: the certificate says Clear; Purge is not available for this device")
     plan.skipped.extend(skipped)
     return plan
+
+
+def _plan_emmc(disk: Disk, plan: SanitizePlan, dev_root: str = "/dev") -> None:
+    """An eMMC boot partition is made writable first; a user area's RPMB is named as not
+    addressable (authenticated writes with a key the host does not have)."""
+    if disk.force_ro:
+        plan.prepare.append(PlanStep(
+            "mmc-boot-writable", None,  # type: ignore[arg-type]
+            "", f"eMMC boot partition held read-only by force_ro: cleared so that {disk.name} is sanitized too",
+            None, {"force_ro": f"/sys/block/{disk.name}/force_ro"},
+        ))
+    elif disk.transport == Transport.MMC and os.path.exists(f"{dev_root}/{disk.name}rpmb"):
+        plan.notes.append(f"{disk.name}rpmb (RPMB): not addressable by the host (authenticated writes only), "
+                          "not sanitized")
 
 
 def _skip(step: PlanStep, reason: str) -> PlanStep:
@@ -612,6 +627,7 @@ def make_plan(disk: Disk, *, config: Any = None, method: str | None = None, veri
         )
         plan.hidden_areas = caps.hidden
         plan.notes.extend(caps.problems)
+        _plan_emmc(disk, plan)
         if caps.hidden is not None:
             _plan_hidden(caps, config, pol, plan)
             if caps.ata is not None and caps.ata.security.frozen and hpa.has_hidden_area(caps.hidden) and pol.unfreeze:

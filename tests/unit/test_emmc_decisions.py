@@ -37,3 +37,48 @@ def test_boot_partitions_are_targets_and_the_rpmb_is_not_addressable():
     assert set(parts) == {"mmcblk0", "mmcblk0boot0", "mmcblk0boot1", "mmcblk0rpmb"}  # not mmcblk1, the SD card
     assert parts["mmcblk0boot0"].target and "force_ro" in parts["mmcblk0boot0"].reason
     assert not parts["mmcblk0rpmb"].target and "not addressable" in parts["mmcblk0rpmb"].reason
+
+
+# --------------------------------------------------------------------------- in the plan
+
+from agent.records import Disk, Media, PlanStep, SanitizePlan, SanitizeResult, Transport  # noqa: E402
+from agent.sanitize import execute  # noqa: E402
+from agent.sanitize.policy import Capabilities, _plan_emmc, plan_from_capabilities  # noqa: E402
+
+
+def boot0() -> Disk:
+    return Disk(path="/dev/mmcblk0boot0", name="mmcblk0boot0", transport=Transport.MMC, media=Media.FLASH,
+                size_bytes=4 << 20, read_only=True, force_ro=True, target=True)
+
+
+def test_a_boot_partition_is_made_writable_before_it_is_sanitized():
+    plan = plan_from_capabilities(boot0(), Capabilities())
+    assert [p.method for p in plan.prepare] == ["mmc-boot-writable"]
+    assert plan.prepare[0].options == {"force_ro": "/sys/block/mmcblk0boot0/force_ro"}
+    assert plan.steps and plan.steps[-1].method.startswith("overwrite")
+
+
+def test_the_user_areas_rpmb_is_named_not_addressable(tmp_path):
+    (tmp_path / "mmcblk0rpmb").touch()
+    user = Disk(path="/dev/mmcblk0", name="mmcblk0", transport=Transport.MMC, media=Media.FLASH, target=True)
+    plan = SanitizePlan(disk=user, steps=[])
+    _plan_emmc(user, plan, dev_root=str(tmp_path))
+    assert plan.notes == ["mmcblk0rpmb (RPMB): not addressable by the host (authenticated writes only), not sanitized"]
+    sd = Disk(path="/dev/mmcblk1", name="mmcblk1", transport=Transport.MMC, media=Media.FLASH, target=True)
+    plan = SanitizePlan(disk=sd, steps=[])
+    _plan_emmc(sd, plan, dev_root=str(tmp_path))
+    assert plan.notes == []  # an SD card has no RPMB
+
+
+def test_clearing_force_ro_is_checked(tmp_path):
+    switch = tmp_path / "force_ro"
+    switch.write_text("1\n")
+    plan = SanitizePlan(disk=boot0(), steps=[])
+    prep = PlanStep("mmc-boot-writable", None, "", "test", None, {"force_ro": str(switch)})
+    run = execute._Run(plan, None, None, None, None)
+    result = SanitizeResult(disk=plan.disk, outcome="failed", category=None, method="none")
+    sr = execute._prepare(run, prep, result)
+    assert sr.status == "success" and switch.read_text() == "0\n"
+    prep.options["force_ro"] = str(tmp_path / "missing" / "force_ro")
+    sr = execute._prepare(run, prep, result)
+    assert sr.status == "failed" and "cannot clear" in sr.error
