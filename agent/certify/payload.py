@@ -148,6 +148,8 @@ def technique_of(method: str) -> str | None:
     m = method.lower()
     if "psid-revert" in m:
         return "Cryptographic Erase (TCG PSID revert)"
+    if m == "mmc-discard-sanitize":
+        return "eMMC Sanitize (after a discard of the whole user area)"
     if "crypto" in m:
         return "Cryptographic Erase"
     if "block" in m:

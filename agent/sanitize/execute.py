@@ -434,6 +434,13 @@ def _run_firmware(run: _Run, step: PlanStep, log: CommandLog, sr: StepResult) ->
         ata.sanitize(dev, action, timeout=timeout, log=log, progress=report)
     elif m.startswith("ata-security-erase"):
         _security_erase(run, step, log, sr)
+    elif m == "mmc-discard-sanitize":
+        from agent import commands
+
+        log.add(commands.run(["blkdiscard", dev], timeout=3600, check=True))
+        # Sanitize time grows with the unmapped area; the card reports nothing until done.
+        log.add(commands.run(["mmc", "sanitize", dev], timeout=3600.0 + size / 20e6, check=True))
+        sr.notes.append("whole user area discarded, then eMMC Sanitize")
     elif m.startswith("scsi-sanitize-"):
         action = step.options["action"]
         scsi.sanitize(dev, action, timeout=scsi.sanitize_timeout(size, action), log=log, progress=report)

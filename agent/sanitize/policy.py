@@ -23,13 +23,14 @@ from __future__ import annotations
 import glob
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from agent import commands
 from agent.commands import CommandLog
 from agent.errors import ArdoiseError, ConfigError
 from agent.records import Category, Disk, HiddenAreas, Media, PlanStep, SanitizePlan, Transport
-from agent.sanitize import ata, discard, hpa, nvme, scsi, sed
+from agent.sanitize import ata, discard, emmc, hpa, nvme, scsi, sed
 
 OVERWRITE = "overwrite"
 
@@ -128,6 +129,7 @@ class Capabilities:
     discard: discard.DiscardCaps | None = None
     locked_password: str | None = None  # our journaled password, when the drive has one set
     sed: sed.SedInfo | None = None  # TCG self-encrypting drive state, when sedutil-cli is present
+    emmc: emmc.ExtCsd | None = None  # an eMMC user area's EXT_CSD, when mmc-utils is present
     problems: list[str] = field(default_factory=list)
     commands: CommandLog = field(default_factory=CommandLog)
 
@@ -149,7 +151,7 @@ def firmware_reachable(disk: Disk) -> str | None:
         ids = f" {bridge.vendor_id}:{bridge.product_id}" if bridge and bridge.vendor_id else ""
         return f"behind a USB bridge ({name}{ids}): bridges block or mistranslate firmware sanitize commands, overwrite only"
     if disk.media == Media.FLASH:
-        return "flash card or stick: no purge command reachable, overwrite (Clear)"
+        return "flash card, stick or eMMC: no purge command reachable, Clear at best"
     return None
 
 
@@ -159,6 +161,8 @@ def probe(disk: Disk, *, state_dir=None, hidden_only: bool = False) -> Capabilit
     log = caps.commands
     if disk.transport == Transport.MMC or disk.media == Media.FLASH:
         caps.discard = discard.capability(disk)
+    if disk.transport == Transport.MMC and not hidden_only and not disk.force_ro and _is_emmc(disk):
+        caps.emmc = _read_extcsd(disk, caps)
     if firmware_reachable(disk) is not None:
         return caps
     if not hidden_only:
@@ -202,6 +206,26 @@ def probe(disk: Disk, *, state_dir=None, hidden_only: bool = False) -> Capabilit
         except ArdoiseError as exc:
             caps.problems.append(f"SCSI opcodes not readable: {exc}")
     return caps
+
+
+def _is_emmc(disk: Disk) -> bool:
+    """The kernel's card type: "MMC" for an eMMC (or an MMC card), "SD" for an SD card."""
+    try:
+        return Path(f"/sys/block/{disk.name}/device/type").read_text().strip() == "MMC"
+    except OSError:
+        return False
+
+
+def _read_extcsd(disk: Disk, caps: Capabilities) -> emmc.ExtCsd | None:
+    if commands.which("mmc") is None:
+        caps.problems.append("mmc-utils is not installed: eMMC Sanitize cannot be offered")
+        return None
+    try:
+        result = caps.commands.add(commands.run(["mmc", "extcsd", "read", disk.path], timeout=60, check=True))
+    except ArdoiseError as exc:
+        caps.problems.append(f"eMMC EXT_CSD not readable: {exc}")
+        return None
+    return emmc.parse_extcsd(result.stdout)
 
 
 def _read_sed(disk: Disk, caps: Capabilities) -> sed.SedInfo | None:
@@ -296,6 +320,8 @@ def plan_from_capabilities(
 
     if caps.hidden is not None:
         _plan_hidden(caps, config, pol, plan)
+    if caps.emmc is not None:
+        _plan_emmc_user_area(caps, candidates, skipped)
 
     # Config overrides: keep only the allowed firmware methods, in the configured order.
     allow_overwrite = True
@@ -327,6 +353,23 @@ def plan_from_capabilities(
         plan.notes.append("flash media: the certificate says Clear; Purge is not available for this device")
     plan.skipped.extend(skipped)
     return plan
+
+
+def _plan_emmc_user_area(caps: Capabilities, out: list[PlanStep], skipped: list[PlanStep]) -> None:
+    """Discard of the whole user area, then eMMC Sanitize: Clear (docs/policy.md, eMMC)."""
+    assert caps.emmc is not None
+    step = PlanStep(
+        "mmc-discard-sanitize", Category.CLEAR, "eMMC Sanitize",
+        "eMMC: discard of the whole user area, then eMMC Sanitize (EXT_CSD SEC_FEATURE_SUPPORT bit 6) to purge "
+        "the unmapped blocks; verified by canaries and read-back; NIST Clear (no Purge for embedded flash in "
+        "SP 800-88 Rev. 1)", "mmc",
+    )
+    if not caps.emmc.sanitize_supported:
+        skipped.append(_skip(step, "EXT_CSD SEC_FEATURE_SUPPORT bit 6 is clear: this eMMC has no Sanitize"))
+    elif caps.discard is None or not caps.discard.discard:
+        skipped.append(_skip(step, "the user area accepts no discard"))
+    else:
+        out.append(step)
 
 
 def _plan_emmc(disk: Disk, plan: SanitizePlan, dev_root: str = "/dev") -> None:

@@ -82,3 +82,71 @@ def test_clearing_force_ro_is_checked(tmp_path):
     prep.options["force_ro"] = str(tmp_path / "missing" / "force_ro")
     sr = execute._prepare(run, prep, result)
     assert sr.status == "failed" and "cannot clear" in sr.error
+
+
+# --------------------------------------------------------------------------- discard + Sanitize
+
+from agent.config import Config  # noqa: E402
+from agent.records import Outcome  # noqa: E402
+from agent.sanitize import discard, policy  # noqa: E402
+
+SAMSUNG = "extcsd-samsung-emmc51-8gb-rev1.8-uda-not-enhanced.txt"
+
+
+def emmc_caps(text: str, *, discards=True) -> Capabilities:
+    return Capabilities(emmc=emmc.parse_extcsd(text),
+                        discard=discard.DiscardCaps(discards, True, "MMC device that accepts discards"))
+
+
+def user() -> Disk:
+    return Disk(path="/dev/mmcblk0", name="mmcblk0", transport=Transport.MMC, media=Media.FLASH,
+                size_bytes=0x00E90000 * 512, target=True)
+
+
+def test_an_emmc_with_sanitize_is_discarded_then_sanitized_and_stays_clear():
+    plan = plan_from_capabilities(user(), emmc_caps((MMC / SAMSUNG).read_text()))
+    assert [s.method for s in plan.steps] == ["mmc-discard-sanitize", "overwrite:two-pass"]
+    assert plan.steps[0].category == "Clear"
+
+
+def test_an_emmc_without_sanitize_or_discard_is_overwritten_and_says_why():
+    plan = plan_from_capabilities(user(), emmc_caps("[SEC_FEATURE_SUPPORT: 0x15]"))
+    assert "mmc-discard-sanitize" not in [s.method for s in plan.steps]
+    assert "no Sanitize" in {s.method: s.reason for s in plan.skipped}["mmc-discard-sanitize"]
+    plan = plan_from_capabilities(user(), emmc_caps((MMC / SAMSUNG).read_text(), discards=False))
+    assert "accepts no discard" in {s.method: s.reason for s in plan.skipped}["mmc-discard-sanitize"]
+
+
+@pytest.mark.root
+@pytest.mark.parametrize("erases", [True, False])
+def test_discard_and_sanitize_are_judged_by_canaries(fake_commands, loopdevs, tmp_path, monkeypatch, erases):
+    """A Sanitize that erases is Clear by mmc-discard-sanitize; one that says success and
+    leaves the data falls back to the overwrite (also Clear, but the certificate says so)."""
+    from agent import discover
+
+    dev = loopdevs.create(8 << 20, fill=b"DONOR DATA ")
+    disk = discover.disk_for_path(dev)
+    disk.transport, disk.media = Transport.MMC, Media.FLASH
+    monkeypatch.setattr(policy, "_is_emmc", lambda d: True)
+    monkeypatch.setattr(discard, "capability", lambda d: discard.DiscardCaps(True, False, "test: discards accepted"))
+    fake_commands.add(["mmc", "extcsd", "read", dev], fixture=f"mmc/{SAMSUNG}")
+
+    def zero(argv):
+        with open(dev, "r+b") as f:
+            f.write(bytes(8 << 20))
+            f.flush()
+
+    fake_commands.add(["blkdiscard", dev], "", effect=zero if erases else None)
+    fake_commands.add(["mmc", "sanitize", dev], "")
+    plan = policy.make_plan(disk, config=Config(state_dir=tmp_path))
+    assert plan.steps[0].method == "mmc-discard-sanitize"
+    result = execute.sanitize(plan, config=Config(state_dir=tmp_path))
+    assert result.outcome == Outcome.SUCCESS and result.category == "Clear"
+    first = result.steps[0]
+    if erases:
+        assert result.method == "mmc-discard-sanitize" and first.status == "success"
+    else:
+        assert first.status == "failed" and "canaries survived" in first.error
+        assert result.method.startswith("overwrite")
+    with open(dev, "rb") as f:
+        assert b"DONOR DATA" not in f.read()
