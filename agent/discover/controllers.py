@@ -260,7 +260,8 @@ def storage_state(
                 c.problem = f"hides {n} remapped NVMe drive(s)"
     # ``listed``: every disk discover saw, when ``disks`` are only the ones named as targets.
     known = {d.name for d in (disks if listed is None else listed)}
-    for c in controllers or []:
+    # A shelf station (expect_disks False) takes late disks through its watcher.
+    for c in (controllers or []) if expect_disks else []:
         for name in c.disks:
             if name not in known and c.kind != "usb" and not _EMMC_EXTRA.match(name):
                 # Beneath a controller but not among the disks the run listed: it was probed

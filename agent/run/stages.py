@@ -152,9 +152,8 @@ def _device_gone(disk: Disk) -> bool:
 
 
 def _check_storage(disks: list[Disk], cfg: Config, expect_disks: bool):
-    from agent.discover.controllers import check_storage
-
     from agent import discover
+    from agent.discover.controllers import check_storage
 
     # Disks named in the config are the targets; the others beneath the controllers are
     # known too (listed, protected or not), so they are not taken for late arrivals.

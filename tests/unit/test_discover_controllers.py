@@ -188,3 +188,9 @@ def test_disks_listed_but_not_named_are_not_late_arrivals():
     named = [Disk(path="/dev/sda", name="sda", target=True)]
     listed = named + [Disk(path="/dev/sdb", name="sdb", target=False, reasons=["excluded serial"])]
     assert controllers.storage_state([raid], [], named, listed=listed).state == StorageState.OK
+
+
+def test_a_shelf_station_takes_late_disks_through_its_watcher():
+    raid = StorageController(slot="0000:00:04.0", class_code="010400", kind="raid", driver="megaraid_sas",
+                             disks=["sdb"])
+    assert controllers.storage_state([raid], [], [], expect_disks=False).state == StorageState.OK
