@@ -274,6 +274,7 @@ class StorageReport:
     advice: str | None = None  # what the technician does (set SATA mode to AHCI...)
     controllers: list[StorageController] | None = None  # None: /sys/bus/pci unreadable
     kernel_warnings: list[str] = field(default_factory=list)  # the kernel log lines that decided
+    late_disks: list[str] = field(default_factory=list)  # beneath a controller, probed after the listing
     missing: dict[str, str] = field(default_factory=dict)  # source -> why it was not read
 
 

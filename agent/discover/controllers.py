@@ -261,14 +261,17 @@ def storage_state(
     # ``listed``: every disk discover saw, when ``disks`` are only the ones named as targets.
     known = {d.name for d in (disks if listed is None else listed)}
     # A shelf station (expect_disks False) takes late disks through its watcher.
+    late = []
     for c in (controllers or []) if expect_disks else []:
         for name in c.disks:
             if name not in known and c.kind != "usb" and not _EMMC_EXTRA.match(name):
                 # Beneath a controller but not among the disks the run listed: it was probed
                 # after the scan, and nothing will sanitize it in this run.
+                late.append(name)
                 reasons.append(f"{name} beneath {c.slot} appeared after the disks were listed: it is not sanitized")
     report = StorageReport(
-        state=StorageState.OK, controllers=controllers, kernel_warnings=[line for _s, _n, line in warnings]
+        state=StorageState.OK, controllers=controllers, kernel_warnings=[line for _s, _n, line in warnings],
+        late_disks=late,
     )
     if reasons:
         report.state, report.reasons, report.advice = StorageState.STORAGE_UNREACHABLE, reasons, ADVICE

@@ -77,14 +77,13 @@ def run_unattended(
         if watcher is not None:
             watcher.start()
         view.say("looking for disks")
-        disks = stages.find_disks(config)
+        disks = session.check_storage(stages.find_disks(config), expect_disks=not watch)
         for disk in disks:
             if disk.target:
                 session.show_disk(disk)
             else:
                 session.show_disk(disk, tui.PROTECTED, disk.reasons[0] if disk.reasons else "protected")
         targets = [d for d in disks if d.target]
-        session.check_storage(disks, expect_disks=not watch)
         if stages.warm_up is not None:
             threading.Thread(target=stages.warm_up, daemon=True, name="ardoise-warm-up").start()
         session.run_audit(disks)

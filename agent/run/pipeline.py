@@ -210,20 +210,35 @@ class Session:
 
     # ------------------------------------------------------------------ storage
 
-    def check_storage(self, disks: list[Disk], *, expect_disks: bool) -> None:
+    def check_storage(self, disks: list[Disk], *, expect_disks: bool) -> list[Disk]:
         """Decide the machine's storage state before anything is written: a controller that
         hides its disks makes the machine FAILED (code ``storage_unreachable``), even when
-        the disks it can see pass; no disk at all is NO DISK FOUND, never PASSED."""
+        the disks it can see pass; no disk at all is NO DISK FOUND, never PASSED.
+
+        A disk the kernel probed after the listing (a RAID controller finishing its scan)
+        makes the run list the disks once more; the returned list is the one to use."""
         if self.stages.check_storage is None:
-            return
+            return disks
+        self._check_storage(disks, expect_disks)
+        if self.storage is not None and self.storage.late_disks:
+            log.info("disks appeared after the listing (%s): listing again", ", ".join(self.storage.late_disks))
+            disks = self.stages.find_disks(self.config)
+            self._check_storage(disks, expect_disks)
+        self._show_storage()
+        return disks
+
+    def _check_storage(self, disks: list[Disk], expect_disks: bool) -> None:
         try:
-            self.storage = self.stages.check_storage(disks, self.config, expect_disks)
+            self.storage = self.stages.check_storage(disks, self.config, expect_disks)  # type: ignore[misc]
         except Exception as exc:  # noqa: BLE001 - a failed check must not stop the wipes
             log.exception("storage check failed")
             self.storage = StorageReport(
                 state=StorageState.STORAGE_UNREACHABLE,
                 reasons=[f"the storage controllers could not be checked: {exc}"],
             )
+
+    def _show_storage(self) -> None:
+        assert self.storage is not None
         state = self.storage.state
         if state == StorageState.OK:
             return

@@ -88,3 +88,19 @@ def test_rst_raid_mode_with_its_disk_visible_is_an_ordinary_pass(cfg, tmp_path):
     summary = run_unattended(cfg, stages=stages_on("dell-precision-7520-rst-raid-mode-ahci", fake, tmp_path, signed), view=view)
     assert summary.ok and summary.exit_code == 0
     assert view.machine_state is None and signed[0].storage.state == StorageState.OK
+
+
+def test_a_disk_probed_after_the_listing_is_listed_again_and_wiped(cfg, tmp_path):
+    """A RAID volume the kernel finishes scanning after the first listing: the run lists
+    the disks once more instead of leaving it unwiped (or failing the machine)."""
+    sda = disk(1)
+    sda.path, sda.name = "/dev/sda", "sda"
+    fake = FakeStages([sda])
+    signed: list = []
+    stages = stages_on("dell-precision-7520-rst-raid-mode-ahci", fake, tmp_path, signed)
+    listings = [[], [sda]]
+    stages.find_disks = lambda c: listings.pop(0) if len(listings) > 1 else listings[0]
+    view = tui.RunView()
+    summary = run_unattended(cfg, stages=stages, view=view)
+    assert fake.sanitized == ["/dev/sda"]
+    assert summary.ok and summary.storage_state == StorageState.OK
