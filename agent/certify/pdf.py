@@ -223,6 +223,9 @@ def _certificate_pages(doc: _Doc, p: dict, digest: str, key_id: str | None) -> N
                      ("serial", "Source machine serial"), ("asset_tag", "Source machine asset tag")])
     doc.fields(m, [("classification", "Classification"), ("data_backed_up", "Data backed up"),
                    ("backup_location", "Backup location"), ("usb_bridge", "USB bridge")])
+    if m.get("raid_volume"):
+        volume = m["raid_volume"]
+        doc.field("RAID volume", f"{volume['note']} ({volume['controller']})")
 
     doc.heading("Sanitization")
     doc.fields(s, [("category", "Method type (category)"), ("technique", "Technique"), ("method", "Method used"),

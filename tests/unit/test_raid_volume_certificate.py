@@ -36,3 +36,27 @@ def test_the_certificate_says_it_was_wiped_through_the_raid_volume(tmp_path):
         "controller": "megaraid_sas at 0000:00:04.0",
         "note": "wiped through the RAID volume the controller presents, not the physical drive",
     }
+
+
+def test_the_pdf_says_it_too(tmp_path):
+    import shutil
+    import subprocess
+
+    import pytest
+
+    from agent.certify import envelope
+    from agent.certify.payload import build_payload
+    from agent.certify.pdf import render_certificate_pdf
+
+    if shutil.which("pdftotext") is None:
+        pytest.skip("pdftotext (poppler-utils) not installed")
+    key = StationKey.generate()
+    result = S.overwrite_success()
+    result.disk.raid_volume = "megaraid_sas at 0000:00:04.0"
+    p = build_payload(result, None, S.config(), key_id=key.key_id)
+    digest = envelope.envelope_digest(envelope.sign_envelope(p, envelope.ERASURE_TYPE, key))
+    f = tmp_path / "c.pdf"
+    f.write_bytes(render_certificate_pdf(p, digest, key.key_id))
+    text = " ".join(subprocess.run(["pdftotext", str(f), "-"], check=True, capture_output=True, text=True).stdout.split())
+    assert "wiped through the RAID volume the controller presents, not the physical drive" in text
+    assert "megaraid_sas at 0000:00:04.0" in text
