@@ -52,7 +52,7 @@ _LABELS = {
 
 # Intel Volume Management Device IDs the Linux vmd driver knows (drivers/pci/controller/vmd.c);
 # a VMD is class 0104 like RST RAID mode, but its NVMe drives live in a PCI domain of its own.
-VMD_DEVICE_IDS = {"201d", "28c0", "467f", "4c3d", "7d0b", "9a0b", "a77f", "ad0b", "b60b"}
+VMD_DEVICE_IDS = {"201d", "28c0", "467f", "4c3d", "7d0b", "9a0b", "a77f", "ad0b", "b60b", "b06f", "b07f"}
 
 # drivers/ata/ahci.c, ahci_remap_check(): "Found %u remapped NVMe devices." on the AHCI function.
 _REMAP = re.compile(r"\bahci (?P<slot>[0-9a-f]{4,}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]): Found (?P<n>\d+) remapped NVMe devices")
