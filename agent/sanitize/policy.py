@@ -177,6 +177,11 @@ def probe(disk: Disk, *, state_dir=None, hidden_only: bool = False) -> Capabilit
         except ArdoiseError as exc:
             caps.problems.append(f"NVMe capabilities not readable: {exc}")
             return caps
+        if caps.sed is None and sed.nvme_security_supported(caps.nvme.oacs):
+            caps.problems.append(
+                "the controller supports Security Send/Receive (OACS bit 0): it may be a self-encrypting drive; "
+                "sedutil-cli is not on this image, so its locking state was not read"
+            )
         if caps.nvme.sanicap & 0x7:
             try:
                 caps.nvme_log = nvme.read_sanitize_log(caps.nvme.controller, log)

@@ -215,3 +215,21 @@ def test_psid_revert_that_leaves_locking_enabled_is_not_purge(fake_commands, loo
     assert result.steps[0].status == "failed"
     assert "still reports locking enabled" in result.steps[0].error
     assert result.category != "Purge"  # the loop device then takes the overwrite: Clear at best
+
+
+def test_an_nvme_that_may_be_a_sed_says_so_when_sedutil_is_absent(fake_commands):
+    import json
+
+    data = json.loads((FIXTURES / "nvme" / "id-ctrl-qemu-7.2.json").read_text())
+    data["oacs"] = 0x10B  # QEMU's 0x10a plus bit 0, Security Send/Receive
+    fake_commands.add(["nvme", "id-ctrl", "/dev/nvme0", "-o", "json"], json.dumps(data))
+    fake_commands.add(["nvme", "list-ns", "/dev/nvme0", "-o", "json"], fixture="nvme/list-ns-one.json")
+    disk = Disk(path="/dev/nvme0n1", name="nvme0n1", transport=Transport.NVME, media=Media.NVME,
+                size_bytes=1 << 30, serial="NVME123", target=True)
+    plan = make_plan(disk)
+    assert any("may be a self-encrypting drive" in n for n in plan.notes)
+    data["oacs"] = 0x10A
+    fake_commands.recordings.clear()
+    fake_commands.add(["nvme", "id-ctrl", "/dev/nvme0", "-o", "json"], json.dumps(data))
+    fake_commands.add(["nvme", "list-ns", "/dev/nvme0", "-o", "json"], fixture="nvme/list-ns-one.json")
+    assert not any("self-encrypting" in n for n in make_plan(disk).notes)
