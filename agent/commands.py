@@ -9,6 +9,7 @@ must be replaceable in tests by a fake that serves recorded real outputs keyed b
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import os

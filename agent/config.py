@@ -19,6 +19,7 @@ import dataclasses
 import ipaddress
 import logging
 import os
+import re
 import shlex
 import urllib.parse
 from dataclasses import dataclass, field
@@ -88,6 +89,9 @@ class Config:
     on_finish: str = "wait"
     shelf: bool = False
     thresholds: dict[str, Any] = field(default_factory=dict)
+    # Drive serial -> PSID (printed on the label) of self-encrypting drives found locked:
+    # the agent reverts them with it (a cryptographic erase), see docs/policy.md.
+    psid: dict[str, str] = field(default_factory=dict)
     hpa_reset: bool = True
     final_zero_pass: bool = False
     rewipe_certified: bool = False
@@ -236,7 +240,7 @@ _SCALARS = {
 _SECTIONS = {"collector": _COLLECTOR_KEYS, "operator": _OPERATOR_KEYS, "validator": _OPERATOR_KEYS}
 # Free-form mappings whose content another stage interprets: policy per media type (the
 # policy module checks the inner keys), audit thresholds (the audit module).
-_MAPPINGS = ("policy", "thresholds")
+_MAPPINGS = ("policy", "thresholds", "psid")
 _MEDIA = tuple(m.value for m in Media)
 ALL_KEYS = (*_SCALARS, *_SECTIONS, *_MAPPINGS)
 
@@ -290,6 +294,21 @@ def _validate(raw: Any, where: str) -> tuple[dict, list[str]]:
                 else:
                     pol[str(media)] = {str(k): v for k, v in overrides.items()}
             clean[key] = pol
+        elif key == "psid":
+            if value is None:
+                continue
+            if not isinstance(value, dict):
+                problems.append(f"psid must be a mapping of drive serial to PSID (got {value!r})")
+                continue
+            psids: dict[str, str] = {}
+            for serial, psid in value.items():
+                text = str(psid).replace("-", "").strip() if isinstance(psid, (str, int)) else ""
+                # TCG PSIDs are 32 characters of upper-case letters and digits.
+                if not re.fullmatch(r"[0-9A-Z]{32}", text):
+                    problems.append(f"psid.{serial} must be the 32-character PSID printed on the drive's label")
+                else:
+                    psids[str(serial)] = text
+            clean[key] = psids
         elif key == "thresholds":
             if value is None:
                 continue
@@ -635,6 +654,7 @@ def load_config(
             setattr(cfg, key, doc[key])
     cfg.policy = doc.get("policy", {}) or {}
     cfg.thresholds = doc.get("thresholds", {}) or {}
+    cfg.psid = doc.get("psid", {}) or {}
 
     if path is not None and "state_dir" not in doc and not os.environ.get(STATE_DIR_ENV):
         data_partition = _data_partition(by_label)

@@ -84,7 +84,13 @@ class Disk:
     rotational: bool | None = None
     removable: bool = False
     read_only: bool = False
+    # An eMMC boot partition (mmcblkNboot0/1) the kernel holds read-only through its
+    # force_ro switch: read_only is true, yet the agent may clear the switch and write it.
+    force_ro: bool = False
     usb_bridge: UsbBridge | None = None
+    # "megaraid_sas at 0000:00:04.0": the block device is a volume a hardware RAID controller
+    # presents, not a drive; what is wiped is what the volume addresses. None: a drive.
+    raid_volume: str | None = None
     sysfs_path: str | None = None
     devnum: str | None = None  # "major:minor"
     mountpoints: list[str] = field(default_factory=list)
@@ -238,6 +244,41 @@ class MachineInfo:
 
 
 @dataclass
+class StorageController:
+    """One PCI storage controller (base class 01h, and SD hosts 0805h), the driver bound to
+    it and the whole disks the kernel shows beneath it. Owned by discover (controllers.py)."""
+
+    slot: str  # PCI address with its domain: "0000:00:17.0", "10000:e1:00.0" (behind VMD)
+    class_code: str  # six hex digits, class/subclass/prog-if: "010601" (AHCI), "010400" (RAID)
+    kind: str  # ahci, sata, raid, vmd, nvme, scsi, ide, ata, sas, sd_host, other
+    vendor_id: str | None = None
+    device_id: str | None = None
+    name: str | None = None  # lspci's name, when lspci answered
+    driver: str | None = None  # None: no driver bound, its disks cannot be seen
+    disks: list[str] = field(default_factory=list)  # block device names beneath it in sysfs
+    problem: str | None = None  # why storage behind it is not reachable; None when it is
+
+
+class StorageState(enum.StrEnum):
+    """The machine-level state of its storage, decided before any disk is written."""
+
+    OK = "ok"  # every controller reachable, and at least one target disk
+    STORAGE_UNREACHABLE = "storage_unreachable"  # the machine is FAILED: a disk may hide
+    NO_DISK_FOUND = "no_disk_found"  # nothing to sanitize, and nothing seems hidden
+
+
+@dataclass
+class StorageReport:
+    state: StorageState
+    reasons: list[str] = field(default_factory=list)  # each unreachable controller, in words
+    advice: str | None = None  # what the technician does (set SATA mode to AHCI...)
+    controllers: list[StorageController] | None = None  # None: /sys/bus/pci unreadable
+    kernel_warnings: list[str] = field(default_factory=list)  # the kernel log lines that decided
+    late_disks: list[str] = field(default_factory=list)  # beneath a controller, probed after the listing
+    missing: dict[str, str] = field(default_factory=dict)  # source -> why it was not read
+
+
+@dataclass
 class DiskHealth:
     verdict: DiskVerdict
     reasons: list[str] = field(default_factory=list)
@@ -307,6 +348,7 @@ class AuditReport:
     created_at: str | None = None
     agent_version: str | None = None
     report_id: str | None = None  # the id of its signed form (audit-report.v1), once signed
+    storage: StorageReport | None = None  # controllers and the machine's storage state
 
 
 # --------------------------------------------------------------------------- sanitize
@@ -375,6 +417,8 @@ class SanitizePlan:
     skipped: list[PlanStep] = field(default_factory=list)
     hidden_areas: HiddenAreas | None = None
     not_target: str | None = None
+    # Why no step may run on this target (a locked self-encrypting drive): FAILED with it.
+    refused: str | None = None
 
 
 @dataclass

@@ -39,6 +39,8 @@ log = logging.getLogger("ardoise.run")
 WAITING, PLANNING, WIPING, VERIFYING, CERTIFYING = "waiting", "planning", "wiping", "verifying", "certifying"
 PASSED, FAILED, INTERRUPTED, PROTECTED, SKIPPED = "passed", "failed", "interrupted", "protected", "skipped"
 FINAL_STATES = (PASSED, FAILED, INTERRUPTED, PROTECTED, SKIPPED)
+# Machine states (codes of agent.records.StorageState).
+MACHINE_UNREACHABLE, MACHINE_NO_DISK = "storage_unreachable", "no_disk_found"
 
 _STATE_STYLE = {
     WAITING: "dim",
@@ -104,6 +106,10 @@ class RunView:
     message: str = "starting"
     finished: bool = False
     finish_note: str | None = None
+    # The machine's own state, beside the disks': "storage_unreachable" (FAILED) or
+    # "no_disk_found", with the reason in words; None when its storage is fine.
+    machine_state: str | None = None
+    machine_reason: str | None = None
 
     def __post_init__(self) -> None:
         self._lock = threading.RLock()
@@ -130,6 +136,8 @@ class RunView:
                 message=self.message,
                 finished=self.finished,
                 finish_note=self.finish_note,
+                machine_state=self.machine_state,
+                machine_reason=self.machine_reason,
             )
         return snap
 
@@ -140,6 +148,11 @@ class RunView:
         with self._lock:
             self.machine = machine
         self._notify("machine")
+
+    def set_machine_state(self, state: str, reason: str | None) -> None:
+        with self._lock:
+            self.machine_state, self.machine_reason = state, reason
+        self._notify("machine_state")
 
     def add_disk(self, row: DiskRow) -> None:
         row = _clean(row)
@@ -215,6 +228,8 @@ _FONT = {
     "T": ["▀█▀", " █ ", " ▀ "],
     "R": ["█▀█", "█▀▄", "▀ ▀"],
     "U": ["█ █", "█ █", "▀▀▀"],
+    "O": ["█▀█", "█ █", "▀▀▀"],
+    "K": ["█ █", "██ ", "▀ ▀"],
     " ": ["  ", "  ", "  "],
 }
 
@@ -528,14 +543,24 @@ class Screen:
         # What happens next (power-off countdown, "Press Enter") heads the verdicts.
         note = Text(self.v.finish_note, style="bold reverse") if self.v.finish_note else None
 
+        # Hidden storage: the machine is FAILED whatever its visible disks did, and says why.
+        banner = None
+        if self.v.machine_state == MACHINE_UNREACHABLE:
+            banner = Panel(Group(Text(" FAILED: this machine ", style="bold reverse red"),
+                                 Text(self.v.machine_reason or "", style="bold red")), border_style="red")
+        head = [x for x in (note, banner) if x is not None]
+
         def with_note(w: int, r: int, make) -> RenderableType | None:
-            used = _height(console, options, note, w) if note is not None else 0
+            used = sum(_height(console, options, x, w) for x in head)
             content = make(w, r - used)
             if content is None:
                 return None
-            return Group(note, content) if note is not None else content
+            return Group(*head, content) if head else content
 
         def nothing(w: int, r: int) -> RenderableType:
+            if self.v.machine_state == MACHINE_NO_DISK:
+                return Group(Text(big_text("NO DISK FOUND"), style="bold yellow", no_wrap=True, overflow="crop"),
+                             Text(self.v.machine_reason or "", style="yellow"))
             return Text("No disk was sanitized.", style="bold yellow")
 
         def panels(w: int, r: int) -> RenderableType | None:
@@ -702,7 +727,13 @@ class LogDisplay:
                     status=view.collector, spooled=view.spooled, delivered=view.delivered))
         elif event == "message":
             self._line(view.message)
+        elif event == "machine_state":
+            self._line(f"machine: {view.machine_state}: {view.machine_reason or ''}")
         elif event == "finish":
+            if view.machine_state == MACHINE_UNREACHABLE:
+                self._line(f"RESULT machine: FAILED; {view.machine_reason or ''}")
+            elif view.machine_state == MACHINE_NO_DISK:
+                self._line(f"RESULT machine: NO DISK FOUND; {view.machine_reason or ''}")
             for row in view.rows.values():
                 if row.state not in (PROTECTED, SKIPPED):
                     self._line(f"RESULT {_who(row)}: {row.state.upper()}; {row.advice or ''}")

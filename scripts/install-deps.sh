@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(
   # the agent's hardware tools
-  smartmontools nvme-cli hdparm sg3-utils dmidecode util-linux udev pciutils
+  smartmontools nvme-cli hdparm sg3-utils dmidecode util-linux udev pciutils mmc-utils
   # Python environment
   python3 python3-venv python3-dev gcc
   # tests: filesystems to plant data, PDF text extraction, terminal capture, namespaces

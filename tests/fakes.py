@@ -38,7 +38,9 @@ class FakeRunner:
     recordings: dict[tuple[str, ...], list[Recording]] = field(default_factory=dict)
     calls: list[tuple[str, ...]] = field(default_factory=list)
     unrecorded: list[tuple[str, ...]] = field(default_factory=list)
-    missing_tools: set[str] = field(default_factory=set)
+    # sedutil-cli is not packaged in Debian 12: a recorded station has none unless a test
+    # records its outputs and removes it from this set.
+    missing_tools: set[str] = field(default_factory=lambda: {"sedutil-cli"})
 
     def add(
         self,

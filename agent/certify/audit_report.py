@@ -71,6 +71,11 @@ def build_audit_payload(
     payload["organization"] = organization
     if organization is None:
         payload["organization_reason"] = "no organization set in the config"
+    storage = _get(audit, "storage")
+    if storage is not None:
+        # The machine's storage state, decided before any disk was written: a collector
+        # counts "no_disk_found" machines of a lot, and "storage_unreachable" is a FAILED machine.
+        payload["storage"] = without_floats(to_dict(storage))
     if lot is None:
         payload["lot_reason"] = "no lot set in the config"
     if machine is None:

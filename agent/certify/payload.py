@@ -140,6 +140,10 @@ def _step(st: Any) -> dict:
 def technique_of(method: str) -> str | None:
     """NIST technique words for a method name of the policy ("nvme-sanitize-crypto"...)."""
     m = method.lower()
+    if "psid-revert" in m:
+        return "Cryptographic Erase (TCG PSID revert)"
+    if m == "mmc-discard-sanitize":
+        return "eMMC Sanitize (after a discard of the whole user area)"
     if "crypto" in m:
         return "Cryptographic Erase"
     if "block" in m:
@@ -360,6 +364,13 @@ def build_payload(
     _put(media, "usb_bridge", None if bridge is None else {
         "vendor_id": bridge.vendor_id, "product_id": bridge.product_id, "name": bridge.name, "passthrough": bridge.passthrough},
         "the drive is not behind a USB bridge")
+    if disk.raid_volume:
+        # Wiped through a volume, not the drive: the certificate says which controller
+        # presented it, so no one reads it as the physical drive's own sanitization.
+        media["raid_volume"] = {
+            "controller": disk.raid_volume,
+            "note": "wiped through the RAID volume the controller presents, not the physical drive",
+        }
     p["media"] = media
 
     steps = [_step(st) for st in result.steps]

@@ -324,6 +324,7 @@ def _first_page(doc: "_Doc", p: dict, digest: str, key_id: str | None, proof: Pr
     machine = " ".join(x for x in (src.get("vendor"), src.get("model")) if x) or None
     if machine and src.get("serial"):
         machine = "{machine}, serial {serial}".format(machine=machine, serial=src["serial"])
+    volume = m.get("raid_volume")
     doc.section("Drive", [
         ("Manufacturer and model", " ".join(x for x in (m.get("manufacturer"), m.get("model")) if x) or None),
         ("Serial number", m.get("serial")),
@@ -332,7 +333,8 @@ def _first_page(doc: "_Doc", p: dict, digest: str, key_id: str | None, proof: Pr
          if m.get("transport") else m.get("media_type")),
         ("Device at the station", m.get("device")),
         ("Taken from", machine),
-    ])
+    ] + ([("RAID volume", "{note} ({controller})".format(note=volume["note"], controller=volume["controller"]))]
+         if volume else []))
     tool = s["tool"]
     doc.section("Method and category", [
         ("Result", s["outcome"]),

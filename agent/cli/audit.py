@@ -6,6 +6,7 @@ import sys
 
 from agent import discover
 from agent.audit import audit_machine
+from agent.discover.controllers import check_storage
 from agent.cli.disks import human_size
 from agent.cli.output import emit_json, say, show
 from agent.records import AuditReport, Transport
@@ -38,6 +39,9 @@ def run(args) -> int:
             d for d in discover.list_disks(exclude_serials=exclude) if d.transport not in (Transport.LOOP, Transport.RAM)
         ]
     report = audit_machine(disks, thresholds=config.thresholds, keep_raw=args.raw)
+    # Controllers that hide disks, or no disk at all (only when auditing the whole machine).
+    listed = discover.list_disks(exclude_serials=exclude) if args.devices else None
+    report.storage = check_storage(disks, expect_disks=not args.devices, listed=listed)
     for d in report.disks:
         if d.smart is not None and "smartctl is not installed" in d.smart.messages:
             say("ardoise: warning: smartctl is not installed: disk health is unknown")
@@ -92,5 +96,14 @@ def print_report(r: AuditReport) -> None:
             f"{d.disk.path} {d.disk.model or ''} {human_size(d.disk.size_bytes)} {hours}: "
             f"{d.health.verdict.value} ({'; '.join(d.health.reasons)})",
         )
+    if r.storage is not None:
+        for c in r.storage.controllers or []:
+            name = f" {c.name}" if c.name else ""
+            disks = ", ".join(c.disks) or "no disk"
+            problem = f"  <- {c.problem}" if c.problem else ""
+            _line("Storage", f"{c.slot} {c.kind}{name} (driver {c.driver or 'none'}): {disks}{problem}")
+        state = r.storage.state.value.replace("_", " ").upper()
+        why = r.storage.advice or "; ".join(r.storage.reasons)
+        _line("Storage", state + (f": {why}" if why else ""))
     show(file=out)
     show(f"Verdict: {r.verdict.value.upper()} - {'; '.join(r.reasons)}", file=out)

@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 from pathlib import Path
 from typing import Iterable, Mapping
 
 from agent.discover import labels, udev
+from agent.discover.controllers import raid_volume_of
 from agent.discover.protect import DeviceFacts, decide, mountpoints
 from agent.discover.sysfs import Sysfs
 from agent.discover.system import SystemState
 from agent.records import Disk, Media, Transport, UsbBridge
+
+# eMMC hardware boot partitions: written only after their force_ro switch is cleared.
+EMMC_BOOT = re.compile(r"^mmcblk\d+boot\d+$")
 
 _context = None
 
@@ -87,6 +92,7 @@ def _busy(devnode: str) -> str | None:
 SYSFS_ATTRS = (
     "size",
     "ro",
+    "force_ro",  # eMMC boot partitions
     "removable",
     "queue/rotational",
     "queue/logical_block_size",
@@ -154,6 +160,7 @@ def disk_from_properties(name: str, props: Mapping[str, str], attrs: Mapping[str
         rotational=rotational,
         removable=removable,
         read_only=attrs.get("ro") == "1",
+        force_ro=attrs.get("force_ro") == "1" and EMMC_BOOT.match(name) is not None,
         usb_bridge=_bridge_from_props(props) if transport == Transport.USB else None,
         devnum=f"{props['MAJOR']}:{props['MINOR']}" if "MAJOR" in props and "MINOR" in props else None,
     )
@@ -178,6 +185,7 @@ def facts_for_disk(name: str, sysfs: Sysfs, *, probe_busy: bool = True) -> tuple
     disk.devnum = sysfs.read(d / "dev") or disk.devnum
     if transport == Transport.USB and disk.usb_bridge is None:
         disk.usb_bridge = _usb_bridge_from_sysfs(d, sysfs)
+    disk.raid_volume = raid_volume_of(d)
     label_list = [(devnode, *udev.fs_label(props))]
     for part in sysfs.partitions(name):
         part_props = udev_properties(part, sysfs)
@@ -194,6 +202,7 @@ def facts_for_disk(name: str, sysfs: Sysfs, *, probe_busy: bool = True) -> tuple
         properties=props,
         size_bytes=disk.size_bytes,
         read_only=disk.read_only,
+        force_ro=disk.force_ro,
         serials=serials,
         devnums=sysfs.stacked_devnums(name),
         holders=sysfs.holders_in_use(name),

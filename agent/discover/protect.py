@@ -30,6 +30,8 @@ class DeviceFacts:
     properties: dict[str, str] = field(default_factory=dict)
     size_bytes: int = 0
     read_only: bool = False
+    # read-only only through an eMMC boot partition's force_ro switch, which the agent clears
+    force_ro: bool = False
     serials: list[str] = field(default_factory=list)  # serial, WWN, ID_SERIAL...: any may be excluded
     # major:minor of the disk, its partitions and everything stacked on them
     devnums: set[str] = field(default_factory=set)
@@ -86,7 +88,7 @@ def protection_reasons(
     if facts.busy and not (mounted or swap or facts.holders):
         reasons.append(f"in use: {facts.busy}")
     reasons += file_reasons(facts, system)
-    if facts.read_only:
+    if facts.read_only and not facts.force_ro:
         reasons.append("read-only device")
     if facts.size_bytes <= 0:
         reasons.append("zero size (no medium or detached)")

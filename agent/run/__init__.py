@@ -15,7 +15,7 @@ from typing import Callable
 from agent import tui
 from agent.config import Config
 from agent.deliver.client import CollectorClient
-from agent.records import Outcome
+from agent.records import Outcome, StorageState
 from agent.run.pipeline import DiskOutcome, Session
 from agent.run.shelf import Shelf
 from agent.run.stages import Stages, default_stages
@@ -31,7 +31,15 @@ class RunSummary:
         self.session = session
 
     @property
+    def storage_state(self) -> StorageState | None:
+        storage = self.session.storage
+        return storage.state if storage is not None else None
+
+    @property
     def ok(self) -> bool:
+        # Hidden storage fails the machine even when every visible disk passed.
+        if self.storage_state == StorageState.STORAGE_UNREACHABLE:
+            return False
         return all(o.outcome == Outcome.SUCCESS and not o.error for o in self.outcomes.values())
 
     @property
@@ -70,7 +78,7 @@ def run_unattended(
         if watcher is not None:
             watcher.start()
         view.say("looking for disks")
-        disks = stages.find_disks(config)
+        disks = session.check_storage(stages.find_disks(config), expect_disks=not watch)
         for disk in disks:
             if disk.target:
                 session.show_disk(disk)
@@ -97,7 +105,9 @@ def run_unattended(
             else:
                 shelf.loop(watcher, stop)
         elif not targets:
-            view.say("no disk to sanitize")
+            view.say("no disk to sanitize" if session.storage is None else
+                     "storage not reachable" if session.storage.state == StorageState.STORAGE_UNREACHABLE
+                     else "no disk found")
         else:
             view.say(f"sanitizing {len(targets)} disk(s)")
         session.join()

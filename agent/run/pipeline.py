@@ -24,7 +24,7 @@ from agent.deliver.progress import ProgressReporter
 from agent.deliver.spool import Spool
 from agent.deliver.upload import Deliverer
 from agent.errors import ArdoiseError, DeviceGone, ProtectedDeviceError
-from agent.records import AuditReport, Disk, Outcome, SanitizeResult
+from agent.records import AuditReport, Disk, Outcome, SanitizeResult, StorageReport, StorageState
 from agent import outcome as outcome_table
 from agent.run.stages import Stages
 from agent import tui
@@ -175,6 +175,8 @@ class Session:
     audit: Any = None
     report_id: str | None = None
     report_qr: str | None = None  # what the final screen's QR code says (agent.certify.links)
+    # The machine's storage state (controllers hiding disks, no disk at all); None: not checked.
+    storage: StorageReport | None = None
     outcomes: dict[str, DiskOutcome] = field(default_factory=dict)
     # Identity (WWN/serial) -> certificate id, for disks certified in this session.
     certified: dict[str, str] = field(default_factory=dict)
@@ -237,6 +239,46 @@ class Session:
         except OSError as exc:
             log.warning("cannot write the run log to the spool: %s", exc)
 
+    # ------------------------------------------------------------------ storage
+
+    def check_storage(self, disks: list[Disk], *, expect_disks: bool) -> list[Disk]:
+        """Decide the machine's storage state before anything is written: a controller that
+        hides its disks makes the machine FAILED (code ``storage_unreachable``), even when
+        the disks it can see pass; no disk at all is NO DISK FOUND, never PASSED.
+
+        A disk the kernel probed after the listing (a RAID controller finishing its scan)
+        makes the run list the disks once more; the returned list is the one to use."""
+        if self.stages.check_storage is None:
+            return disks
+        self._check_storage(disks, expect_disks)
+        if self.storage is not None and self.storage.late_disks:
+            log.info("disks appeared after the listing (%s): listing again", ", ".join(self.storage.late_disks))
+            disks = self.stages.find_disks(self.config)
+            self._check_storage(disks, expect_disks)
+        self._show_storage()
+        return disks
+
+    def _check_storage(self, disks: list[Disk], expect_disks: bool) -> None:
+        try:
+            self.storage = self.stages.check_storage(disks, self.config, expect_disks)  # type: ignore[misc]
+        except Exception as exc:  # noqa: BLE001 - a failed check must not stop the wipes
+            log.exception("storage check failed")
+            self.storage = StorageReport(
+                state=StorageState.STORAGE_UNREACHABLE,
+                reasons=[f"the storage controllers could not be checked: {exc}"],
+            )
+
+    def _show_storage(self) -> None:
+        assert self.storage is not None
+        state = self.storage.state
+        if state == StorageState.OK:
+            return
+        reason = "; ".join(self.storage.reasons)
+        if state == StorageState.STORAGE_UNREACHABLE and self.storage.advice:
+            reason = f"{self.storage.advice} ({reason})"
+        log.warning("machine: %s: %s", state.value, reason)
+        self.view.set_machine_state(state.value, reason)
+
     # ------------------------------------------------------------------ audit
 
     def run_audit(self, disks: list[Disk]) -> None:
@@ -246,6 +288,8 @@ class Session:
         except Exception as exc:  # noqa: BLE001 - no audit must not mean no wipe
             log.warning("machine audit failed: %s", exc)
             self.audit = None
+        if self.audit is not None and self.storage is not None:
+            self.audit.storage = self.storage  # signed with the report, for the collector
         if self.audit is not None and self.stages.sign_audit is not None:
             try:
                 self.report_id, data = self.stages.sign_audit(self.audit, self.config, self.key)

@@ -50,6 +50,9 @@ class Stages:
     device_gone: Callable[[Disk], bool]
     # Run in the background while the first wipes go: loads what certifying needs.
     warm_up: Callable[[], None] | None = None
+    # (disks, config, expect_disks) -> StorageReport: controllers that hide disks, or no
+    # disk at all. None skips the check (stand-in stages of tests that are not about it).
+    check_storage: Callable[[list[Disk], Config, bool], Any] | None = None
 
 
 def _find_disks(cfg: Config) -> list[Disk]:
@@ -148,6 +151,16 @@ def _device_gone(disk: Disk) -> bool:
         return False
 
 
+def _check_storage(disks: list[Disk], cfg: Config, expect_disks: bool):
+    from agent import discover
+    from agent.discover.controllers import check_storage
+
+    # Disks named in the config are the targets; the others beneath the controllers are
+    # known too (listed, protected or not), so they are not taken for late arrivals.
+    listed = discover.list_disks(exclude_serials=cfg.exclude_serials) if cfg.targets else None
+    return check_storage(disks, expect_disks=expect_disks, settle_s=15.0, listed=listed)
+
+
 def _warm_up() -> None:
     # The PDF stack (fpdf2, its font and image modules, segno) is the slowest import of the
     # run: half a second here, many seconds on an old laptop reading a USB 2 stick. Loaded
@@ -174,5 +187,6 @@ def default_stages() -> Stages:
         power=_power,
         device_gone=_device_gone,
         warm_up=_warm_up,
+        check_storage=_check_storage,
     )
 

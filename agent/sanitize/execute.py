@@ -199,7 +199,7 @@ def _sanitize(plan: SanitizePlan, config: Any, progress, journal, cancel) -> San
     if achieved is None and result.outcome != Outcome.INTERRUPTED:
         result.outcome = Outcome.FAILED
         if not plan.steps:
-            result.notes.append("no sanitize step is possible for this disk")
+            result.notes.append(plan.refused or "no sanitize step is possible for this disk")
         else:
             result.notes.append("every planned step failed: the disk is not sanitized")
 
@@ -247,6 +247,18 @@ def _prepare(run: _Run, prep: PlanStep, result: SanitizeResult) -> StepResult:
             run.still_frozen = not out.unfrozen
             if not out.unfrozen:
                 result.notes.append(f"drive stays frozen ({out.note}): security erase and HPA reset are not possible")
+        elif prep.method == "mmc-boot-writable":
+            # The kernel's own switch (not the card's permanent write protection): write 0,
+            # read it back; a card that also write-protects its boot area fails the overwrite.
+            path = Path(prep.options["force_ro"])
+            try:
+                path.write_text("0\n")
+                now = path.read_text().strip()
+            except OSError as exc:
+                sr.status, sr.error = StepStatus.FAILED, f"cannot clear {path}: {exc.strerror or exc}"
+            else:
+                sr.status = StepStatus.SUCCESS if now == "0" else StepStatus.FAILED
+                sr.notes.append(f"{path}: {now}")
         elif prep.method == "ata-security-recover":
             _recover_security(run, log, sr)
         elif prep.method == "hpa-reset":
@@ -369,6 +381,14 @@ def _firmware(run: _Run, step: PlanStep) -> StepResult:
         sr.error = "drive still frozen after the unfreeze attempt: security erase refused, falling back"
         sr.finished_at = now_iso()
         return sr
+    if step.method == "tcg-psid-revert":
+        # A locked drive takes no canary: the revert is judged by what the drive reports
+        # after it and by reading it back.
+        _psid_revert(run, step, log, sr)
+        sr.commands = log.entries
+        sr.duration_s = round(time.monotonic() - t0, 3)
+        sr.finished_at = now_iso()
+        return sr
     try:
         canaries = canary.plant(run.disk.path, run.disk.size_bytes)
     except ArdoiseError as exc:
@@ -414,11 +434,63 @@ def _run_firmware(run: _Run, step: PlanStep, log: CommandLog, sr: StepResult) ->
         ata.sanitize(dev, action, timeout=timeout, log=log, progress=report)
     elif m.startswith("ata-security-erase"):
         _security_erase(run, step, log, sr)
+    elif m == "mmc-discard-sanitize":
+        from agent import commands
+
+        log.add(commands.run(["blkdiscard", dev], timeout=3600, check=True))
+        # Sanitize time grows with the unmapped area; the card reports nothing until done.
+        log.add(commands.run(["mmc", "sanitize", dev], timeout=3600.0 + size / 20e6, check=True))
+        sr.notes.append("whole user area discarded, then eMMC Sanitize")
     elif m.startswith("scsi-sanitize-"):
         action = step.options["action"]
         scsi.sanitize(dev, action, timeout=scsi.sanitize_timeout(size, action), log=log, progress=report)
     else:
         raise SanitizeError(f"unknown firmware method {m}")
+
+
+def _psid_revert(run: _Run, step: PlanStep, log: CommandLog, sr: StepResult) -> None:
+    """TCG PSID revert, then proof: Level 0 Discovery must show no locking enabled and no
+    locked range, and a sampled read-back must read every block it asks for."""
+    from agent import commands
+    from agent.sanitize import sed
+    from agent.verify import Absent, verify_sample
+
+    dev = run.disk.path
+    psid = None
+    wanted = "".join((step.options.get("psid_for") or "").split()).upper()
+    for serial, value in (getattr(run.config, "psid", None) or {}).items():
+        if wanted and "".join(serial.split()).upper() == wanted:
+            psid = value
+    if psid is None:
+        sr.status, sr.error = StepStatus.REFUSED, f"no PSID in the config for serial {step.options.get('psid_for')}"
+        return
+    try:
+        log.add(commands.run(["sedutil-cli", "--PSIDrevert", commands.Secret(psid), dev], timeout=600, check=True))
+        after = log.add(commands.run(["sedutil-cli", "--query", dev], timeout=60, check=True))
+    except ToolError as exc:
+        sr.status, sr.error = StepStatus.FAILED, f"PSID revert failed: {exc}"
+        return
+    info = sed.parse_query(after.stdout)
+    if info is None or info.locked or info.locking_enabled:
+        sr.status = StepStatus.FAILED
+        sr.error = ("after the PSID revert the drive still reports "
+                    + ("no TCG state" if info is None else "a locked range" if info.locked else "locking enabled"))
+        return
+    sr.notes.append("after the PSID revert, Level 0 Discovery: LockingEnabled = N, Locked = N")
+    canary.drop_cache(dev)
+    try:
+        # Nothing known to look for after a crypto erase: the read proves every sampled
+        # block is readable again (a marker no drive holds stands for "anything").
+        check = verify_sample(dev, Absent([b"\0ardoise-psid-revert-read-check\0"], label="readable"), cancel=run.cancel)
+    except ArdoiseError as exc:
+        sr.status, sr.error = StepStatus.FAILED, f"read-back after the PSID revert failed: {exc}"
+        return
+    sr.verification = check
+    if check.status != "passed":
+        sr.status = StepStatus.FAILED
+        sr.error = f"read-back after the PSID revert {check.status}: " + "; ".join(check.notes[-3:])
+        return
+    sr.status, sr.category = StepStatus.SUCCESS, step.category
 
 
 def _security_erase(run: _Run, step: PlanStep, log: CommandLog, sr: StepResult) -> None:

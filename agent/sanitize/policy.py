@@ -23,12 +23,14 @@ from __future__ import annotations
 import glob
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from agent import commands
 from agent.commands import CommandLog
 from agent.errors import ArdoiseError, ConfigError
 from agent.records import Category, Disk, HiddenAreas, Media, PlanStep, SanitizePlan, Transport
-from agent.sanitize import ata, discard, hpa, nvme, scsi
+from agent.sanitize import ata, discard, emmc, hpa, nvme, scsi, sed
 
 OVERWRITE = "overwrite"
 
@@ -126,6 +128,8 @@ class Capabilities:
     hidden: HiddenAreas | None = None
     discard: discard.DiscardCaps | None = None
     locked_password: str | None = None  # our journaled password, when the drive has one set
+    sed: sed.SedInfo | None = None  # TCG self-encrypting drive state, when sedutil-cli is present
+    emmc: emmc.ExtCsd | None = None  # an eMMC user area's EXT_CSD, when mmc-utils is present
     problems: list[str] = field(default_factory=list)
     commands: CommandLog = field(default_factory=CommandLog)
 
@@ -134,6 +138,11 @@ def firmware_reachable(disk: Disk) -> str | None:
     """None when firmware commands can reach the drive, else why not."""
     if disk.transport in (Transport.LOOP, Transport.RAM, Transport.FILE):
         return f"{disk.transport.value} device: no drive firmware behind it, overwrite only"
+    if disk.raid_volume:
+        return (
+            f"a volume of the RAID controller {disk.raid_volume}: firmware sanitize commands would reach the "
+            "controller, not the drives behind it; the volume is overwritten (Clear of what it addresses)"
+        )
     if disk.transport == Transport.VIRTIO:
         return "virtio disk: the hypervisor exposes no sanitize commands, overwrite only"
     if disk.transport == Transport.USB:
@@ -142,7 +151,7 @@ def firmware_reachable(disk: Disk) -> str | None:
         ids = f" {bridge.vendor_id}:{bridge.product_id}" if bridge and bridge.vendor_id else ""
         return f"behind a USB bridge ({name}{ids}): bridges block or mistranslate firmware sanitize commands, overwrite only"
     if disk.media == Media.FLASH:
-        return "flash card or stick: no purge command reachable, overwrite (Clear)"
+        return "flash card, stick or eMMC: no purge command reachable, Clear at best"
     return None
 
 
@@ -152,8 +161,14 @@ def probe(disk: Disk, *, state_dir=None, hidden_only: bool = False) -> Capabilit
     log = caps.commands
     if disk.transport == Transport.MMC or disk.media == Media.FLASH:
         caps.discard = discard.capability(disk)
+    if disk.transport == Transport.MMC and not hidden_only and not disk.force_ro and _is_emmc(disk):
+        caps.emmc = _read_extcsd(disk, caps)
     if firmware_reachable(disk) is not None:
         return caps
+    if not hidden_only:
+        caps.sed = _read_sed(disk, caps)
+        if caps.sed is not None and caps.sed.locked:
+            return caps  # a locked range: nothing else will be sent to this drive
     if disk.transport == Transport.NVME:
         if hidden_only:
             return caps
@@ -162,6 +177,11 @@ def probe(disk: Disk, *, state_dir=None, hidden_only: bool = False) -> Capabilit
         except ArdoiseError as exc:
             caps.problems.append(f"NVMe capabilities not readable: {exc}")
             return caps
+        if caps.sed is None and sed.nvme_security_supported(caps.nvme.oacs):
+            caps.problems.append(
+                "the controller supports Security Send/Receive (OACS bit 0): it may be a self-encrypting drive; "
+                "sedutil-cli is not on this image, so its locking state was not read"
+            )
         if caps.nvme.sanicap & 0x7:
             try:
                 caps.nvme_log = nvme.read_sanitize_log(caps.nvme.controller, log)
@@ -191,6 +211,42 @@ def probe(disk: Disk, *, state_dir=None, hidden_only: bool = False) -> Capabilit
         except ArdoiseError as exc:
             caps.problems.append(f"SCSI opcodes not readable: {exc}")
     return caps
+
+
+def _is_emmc(disk: Disk) -> bool:
+    """The kernel's card type: "MMC" for an eMMC (or an MMC card), "SD" for an SD card."""
+    try:
+        return Path(f"/sys/block/{disk.name}/device/type").read_text().strip() == "MMC"
+    except OSError:
+        return False
+
+
+def _read_extcsd(disk: Disk, caps: Capabilities) -> emmc.ExtCsd | None:
+    if commands.which("mmc") is None:
+        caps.problems.append("mmc-utils is not installed: eMMC Sanitize cannot be offered")
+        return None
+    try:
+        result = caps.commands.add(commands.run(["mmc", "extcsd", "read", disk.path], timeout=60, check=True))
+    except ArdoiseError as exc:
+        caps.problems.append(f"eMMC EXT_CSD not readable: {exc}")
+        return None
+    return emmc.parse_extcsd(result.stdout)
+
+
+def _read_sed(disk: Disk, caps: Capabilities) -> sed.SedInfo | None:
+    """The drive's TCG state from ``sedutil-cli --query`` where the image has sedutil (it
+    is not packaged in Debian 12); None without it."""
+    if disk.transport not in (Transport.NVME, Transport.SATA, Transport.SAS, Transport.SCSI):
+        return None
+    if commands.which("sedutil-cli") is None:
+        return None
+    try:
+        result = commands.run(["sedutil-cli", "--query", disk.path], timeout=60)
+    except ArdoiseError as exc:
+        caps.problems.append(f"TCG state not readable: {exc}")
+        return None
+    caps.commands.add(result)
+    return sed.parse_query(result.stdout)
 
 
 # --------------------------------------------------------------------------- planning
@@ -230,6 +286,27 @@ def plan_from_capabilities(
     candidates: list[PlanStep] = []
     skipped: list[PlanStep] = []
 
+    _plan_emmc(disk, plan)
+    sed_decision = sed.decide(caps.sed, disk.serial, getattr(config, "psid", None))
+    if caps.sed is not None and caps.sed.is_sed:
+        plan.notes.append(sed_decision.reason)
+    if sed_decision.action == "fail":
+        # A locked range can be neither overwritten nor verified: FAILED before any write.
+        plan.refused = sed_decision.reason
+        return plan
+    if sed_decision.action == "psid-revert":
+        # The PSID itself stays in the config: the plan (printed by `ardoise plan`, kept in
+        # the journal) names only the serial it is filed under.
+        plan.steps.append(PlanStep(
+            "tcg-psid-revert", Category.PURGE, "Cryptographic Erase",
+            f"{sed_decision.reason}: the drive regenerates its media encryption keys (TCG Revert of the "
+            "Admin SP with the PSID); verified by Level 0 Discovery and a sampled read-back",
+            "sedutil-cli", {"psid_for": disk.serial},
+        ))
+        plan.steps.append(_overwrite_step(
+            pol.overwrite, "fallback if the revert is not verified: overwrite of the unlocked drive (NIST Clear)"))
+        return plan
+
     blocked = firmware_reachable(disk)
     if blocked:
         plan.notes.append(blocked)
@@ -248,6 +325,8 @@ def plan_from_capabilities(
 
     if caps.hidden is not None:
         _plan_hidden(caps, config, pol, plan)
+    if caps.emmc is not None:
+        _plan_emmc_user_area(caps, candidates, skipped)
 
     # Config overrides: keep only the allowed firmware methods, in the configured order.
     allow_overwrite = True
@@ -279,6 +358,37 @@ def plan_from_capabilities(
         plan.notes.append("flash media: the certificate says Clear; Purge is not available for this device")
     plan.skipped.extend(skipped)
     return plan
+
+
+def _plan_emmc_user_area(caps: Capabilities, out: list[PlanStep], skipped: list[PlanStep]) -> None:
+    """Discard of the whole user area, then eMMC Sanitize: Clear (docs/policy.md, eMMC)."""
+    assert caps.emmc is not None
+    step = PlanStep(
+        "mmc-discard-sanitize", Category.CLEAR, "eMMC Sanitize",
+        "eMMC: discard of the whole user area, then eMMC Sanitize (EXT_CSD SEC_FEATURE_SUPPORT bit 6) to purge "
+        "the unmapped blocks; verified by canaries and read-back; NIST Clear (no Purge for embedded flash in "
+        "SP 800-88 Rev. 1)", "mmc",
+    )
+    if not caps.emmc.sanitize_supported:
+        skipped.append(_skip(step, "EXT_CSD SEC_FEATURE_SUPPORT bit 6 is clear: this eMMC has no Sanitize"))
+    elif caps.discard is None or not caps.discard.discard:
+        skipped.append(_skip(step, "the user area accepts no discard"))
+    else:
+        out.append(step)
+
+
+def _plan_emmc(disk: Disk, plan: SanitizePlan, dev_root: str = "/dev") -> None:
+    """An eMMC boot partition is made writable first; a user area's RPMB is named as not
+    addressable (authenticated writes with a key the host does not have)."""
+    if disk.force_ro:
+        plan.prepare.append(PlanStep(
+            "mmc-boot-writable", None,  # type: ignore[arg-type]
+            "", f"eMMC boot partition held read-only by force_ro: cleared so that {disk.name} is sanitized too",
+            None, {"force_ro": f"/sys/block/{disk.name}/force_ro"},
+        ))
+    elif disk.transport == Transport.MMC and os.path.exists(f"{dev_root}/{disk.name}rpmb"):
+        plan.notes.append(f"{disk.name}rpmb (RPMB): not addressable by the host (authenticated writes only), "
+                          "not sanitized")
 
 
 def _skip(step: PlanStep, reason: str) -> PlanStep:
@@ -565,6 +675,7 @@ def make_plan(disk: Disk, *, config: Any = None, method: str | None = None, veri
         )
         plan.hidden_areas = caps.hidden
         plan.notes.extend(caps.problems)
+        _plan_emmc(disk, plan)
         if caps.hidden is not None:
             _plan_hidden(caps, config, pol, plan)
             if caps.ata is not None and caps.ata.security.frozen and hpa.has_hidden_area(caps.hidden) and pol.unfreeze:

@@ -166,7 +166,7 @@ class VirtualDisk:
     survives anywhere in the image after the run, the disk was not wiped."""
 
     path: Path
-    kind: str  # "nvme" | "sata" | "usb"
+    kind: str  # "nvme" | "sata" | "usb" | "megasas" (a RAID volume) | "sd" (size a power of 2)
     serial: str
     size: int
     marker: bytes = field(default_factory=lambda: b"ARDOISE-E2E-" + secrets.token_hex(8).encode())
@@ -278,6 +278,19 @@ class VirtualDisk:
             drive = ["-blockdev", self.blkdebug_json()]
         else:
             drive = ["-drive", self.drive_spec()]
+        if self.kind == "megasas":
+            # Its own LSI MegaRAID SAS 1078; QEMU's default (use_jbod=off) presents the disk
+            # to the guest only as a logical drive: the agent sees a RAID volume.
+            raid = f"raid{index}"
+            return drive + ["-device", f"megasas,id={raid}",
+                            "-device", f"scsi-hd,bus={raid}.0,drive={self.drive_id},serial={self.serial},id={self.device_id}"]
+        if self.kind == "sd":
+            # An SD card in its own SD host controller; sd-card has no serial property (the
+            # guest reads QEMU's fixed CID), and QEMU wants a power-of-2 size.
+            assert self.size & (self.size - 1) == 0, "QEMU SD cards are a power of 2 in size"
+            host = f"sdhci{index}"
+            return drive + ["-device", f"sdhci-pci,id={host}",
+                            "-device", f"sd-card,drive={self.drive_id},id={self.device_id}"]
         return drive + ["-device", self.device_spec(index)]
 
 

@@ -56,6 +56,37 @@ def test_firmware_format_that_erases_nothing_is_caught_by_canaries(loopdevs, fak
     assert SECRET not in read_all(dev)
 
 
+def test_crypto_format_that_erases_only_part_of_the_drive_falls_back_to_overwrite(loopdevs, fake_commands, tmp_path):
+    """Issue 15: a Format NVM that reports success but leaves data (here: the second half
+    of the namespace untouched, as a drive that drops the command for some LBA ranges) is
+    judged by the canaries, not by its exit status, and ends in the overwrite: Clear."""
+    dev = loopdevs.create(SIZE, fill=SECRET)
+    data = json.loads((FIXTURES / "nvme" / "id-ctrl-qemu-7.2.json").read_text())
+    data["fna"] = 4  # crypto erase supported as part of Format NVM: --ses=2 is planned first
+    disk = discover.disk_for_path(dev)
+    disk.transport, disk.media = Transport.NVME, Media.NVME
+    plan = plan_from_capabilities(disk, Capabilities(nvme=nvme.parse_id_ctrl(data, "/dev/nvme0")))
+    fmt_steps = [s.method for s in plan.steps if s.method.startswith("nvme-format")]
+    assert fmt_steps[0] == "nvme-format-crypto", plan.steps
+
+    def erase_first_half(argv):
+        with open(dev, "r+b") as f:
+            f.write(bytes(SIZE // 2))
+            f.flush()
+            os.fsync(f.fileno())
+
+    fake_commands.add(["nvme", "list-ns", "/dev/nvme0", "-o", "json"], fixture="nvme/list-ns-one.json")
+    for ses in ("2", "1"):
+        fake_commands.add(["nvme", "format", "/dev/nvme0", "--namespace-id=1", f"--ses={ses}", "--force"],
+                          "Success formatting namespace:1\n", effect=erase_first_half)
+    result = execute.sanitize(plan, config=Config(state_dir=tmp_path))
+    formats = [s for s in result.steps if s.method.startswith("nvme-format")]
+    assert formats and all(s.status == StepStatus.FAILED and "canaries survived" in s.error for s in formats)
+    assert result.method == "overwrite:zero"
+    assert result.outcome == Outcome.SUCCESS and result.category == Category.CLEAR
+    assert SECRET not in read_all(dev)
+
+
 def test_plan_json_explains_every_disk_of_this_machine(loopdevs, capsys, monkeypatch, tmp_path):
     monkeypatch.setenv("ARDOISE_STATE_DIR", str(tmp_path))
     dev = loopdevs.create(8 << 20)

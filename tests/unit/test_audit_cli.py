@@ -38,6 +38,7 @@ def test_audit_of_a_missing_device_is_a_one_line_error(capsys):
 
 def test_audit_without_smartctl_warns_in_one_line_and_still_reports(capsys, monkeypatch, fake_commands):
     fake_commands.missing_tools.add("smartctl")
+    fake_commands.missing_tools.add("lspci")  # controller names: optional
     sata = Disk(path="/dev/sda", name="sda", transport=Transport.SATA, target=True, reasons=["no protection rule applies"])
     monkeypatch.setattr(agent.discover, "list_disks", lambda **kw: [sata])
     monkeypatch.setattr(
@@ -49,3 +50,12 @@ def test_audit_without_smartctl_warns_in_one_line_and_still_reports(capsys, monk
     report = json.loads(captured.out)
     assert report["disks"][0]["health"]["reasons"] == ["smartctl is not installed"]
     assert "Traceback" not in captured.err
+
+
+def test_audit_reports_the_storage_controllers_and_the_machines_storage_state(capsys):
+    assert main(["audit", "--json"]) == 0
+    storage = json.loads(capsys.readouterr().out)["storage"]
+    assert storage["state"] in ("ok", "storage_unreachable", "no_disk_found")
+    assert storage["controllers"] is not None or storage["missing"]["controllers"]
+    assert main(["audit"]) == 0
+    assert "\nStorage    " in capsys.readouterr().out

@@ -56,6 +56,7 @@ def test_recorded_device_found_by_enumeration_gets_the_expected_decision(device)
         properties=props,
         size_bytes=disk.size_bytes,
         read_only=disk.read_only,
+        force_ro=disk.force_ro,
         serials=[s for s in (disk.serial, disk.wwn) if s],
     )
     target, reasons = decide(facts, SystemState(), explicit=False)

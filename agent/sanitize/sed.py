@@ -1,0 +1,143 @@
+"""Self-encrypting drives (TCG Opal, Opal 2, Pyrite, Ruby, Enterprise): what a drive is,
+whether a locking range is locked, and what the agent may do about it.
+
+Why: an overwrite of a locked range fails on every block (or, worse, a drive answers with
+ciphertext), so a locked SED is FAILED "locked self-encrypting drive" unless the
+workshop holds its PSID (printed on the label), in which case a PSID revert - a
+cryptographic erase done by the drive - is the way to sanitize it.
+
+Sources of truth, all through the command gateway:
+- ``sedutil-cli --query DEV`` (Level 0 Discovery, decoded): the SSC and the Locking
+  feature (LockingSupported, LockingEnabled, Locked). sedutil is not packaged in Debian
+  12: it is used only where the image has it.
+- ``sedutil-cli --scan``: one SSC letter per drive (1 Opal 1, 2 Opal 2, E Enterprise,
+  p Pyrite 1, P Pyrite 2, R Ruby, L Opalite), "No" for a drive that is not a SED.
+- ``nvme id-ctrl``: OACS bit 0 says the controller supports Security Send/Receive, the
+  transport TCG needs; without sedutil that is all that can be said ("may be a SED").
+
+The parsers and ``decide`` are pure and tested on recorded outputs (tests/fixtures/sed/).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+# sedutil-cli --scan letters (DtaDevOpal / ChubbyAnt fork) -> SSC name.
+SCAN_LETTERS = {"1": "Opal 1", "2": "Opal 2", "E": "Enterprise", "p": "Pyrite 1", "P": "Pyrite 2",
+                "R": "Ruby", "L": "Opalite"}  # fmt: skip
+
+# Level 0 Discovery feature headers as sedutil --query prints them -> SSC name.
+_QUERY_SSC = [
+    (re.compile(r"^OPAL (2\.\d+) function", re.M), "Opal {0}"),
+    (re.compile(r"^OPAL 1\.0 function", re.M), "Opal 1"),
+    (re.compile(r"^Enterprise function", re.M), "Enterprise"),
+    (re.compile(r"^Pyrite (?:SSC )?(\d)(?:\.\d+)? function", re.M | re.I), "Pyrite {0}"),
+    (re.compile(r"^Ruby (?:SSC )?function", re.M | re.I), "Ruby"),
+    (re.compile(r"^Opalite function", re.M | re.I), "Opalite"),
+]
+_FLAG = re.compile(r"\b(Locked|LockingEnabled|LockingSupported|MediaEncrypt)\s*=\s*([YN])\b")
+
+LOCKED_FAILURE = "locked self-encrypting drive"
+
+
+@dataclass
+class SedInfo:
+    """What is known of a drive's TCG storage; None fields were not read."""
+
+    ssc: list[str] = field(default_factory=list)  # ["Opal 2.15"], ["Pyrite 2"]; [] not a SED
+    locking_supported: bool | None = None
+    locking_enabled: bool | None = None
+    locked: bool | None = None  # a locking range is locked now
+    media_encrypt: bool | None = None
+    source: str = ""  # which command said so
+
+    @property
+    def is_sed(self) -> bool:
+        return bool(self.ssc)
+
+
+def parse_query(text: str) -> SedInfo | None:
+    """``sedutil-cli --query DEV`` -> SedInfo; None when the output has no TCG features."""
+    ssc = []
+    for pattern, name in _QUERY_SSC:
+        m = pattern.search(text)
+        if m:
+            ssc.append(name.format(*m.groups()))
+    flags = {k: v == "Y" for k, v in _FLAG.findall(text)}
+    if not ssc and not flags:
+        return None
+    # Pyrite drives have the Locking feature without media encryption: no crypto erase.
+    return SedInfo(
+        ssc=ssc,
+        locking_supported=flags.get("LockingSupported", True if "Locked" in flags else None),
+        locking_enabled=flags.get("LockingEnabled"),
+        locked=flags.get("Locked"),
+        media_encrypt=flags.get("MediaEncrypt"),
+        source="sedutil-cli --query",
+    )
+
+
+def parse_scan(text: str) -> dict[str, list[str]]:
+    """``sedutil-cli --scan`` -> {device: [SSC names]} ([] for "No")."""
+    out: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        m = re.match(r"^(/dev/\S+)\s+(.*)$", line)
+        if not m:
+            continue
+        rest = m[2]
+        if rest.strip().startswith("No"):
+            out[m[1]] = []
+            continue
+        # The SSC letters sit in a fixed-width column before the model: single-letter tokens.
+        letters = []
+        for token in rest.split():
+            if len(token) == 1 and token in SCAN_LETTERS:
+                letters.append(SCAN_LETTERS[token])
+            elif re.fullmatch(r"[12E]{2,3}", token):
+                letters.extend(SCAN_LETTERS[c] for c in token)
+            else:
+                break
+        out[m[1]] = letters
+    return out
+
+
+def nvme_security_supported(oacs: int) -> bool:
+    """OACS bit 0: Security Send/Receive, the transport of every TCG SSC on NVMe."""
+    return bool(oacs & 0x1)
+
+
+@dataclass
+class SedDecision:
+    action: str  # "sanitize" (as usual), "fail", "psid-revert"
+    reason: str
+    psid: str | None = None
+
+
+def _norm(serial: str | None) -> str:
+    return "".join((serial or "").split()).upper()
+
+
+def decide(info: SedInfo | None, serial: str | None, psids: dict[str, str] | None = None) -> SedDecision:
+    """What to do with a drive given its SED state and the workshop's PSIDs (by serial).
+
+    - not a SED, or locking state unknown, or no range locked: sanitize as usual (the
+      certificate records the SSC when there is one);
+    - a locked range and the drive's PSID in the config: PSID revert (crypto erase by the
+      drive, then read-back verification; Purge only if the verification passes);
+    - a locked range and no PSID: FAILED "locked self-encrypting drive"."""
+    if info is None or not info.is_sed:
+        return SedDecision("sanitize", "not a self-encrypting drive (or its TCG features could not be read)")
+    kind = ", ".join(info.ssc)
+    if not info.locked:
+        state = "unknown locking state" if info.locked is None else "no locked range"
+        return SedDecision("sanitize", f"self-encrypting drive ({kind}), {state}: sanitized as usual")
+    wanted = _norm(serial)
+    for key, psid in (psids or {}).items():
+        if wanted and _norm(key) == wanted:
+            return SedDecision("psid-revert", f"{LOCKED_FAILURE} ({kind}): PSID revert with the PSID from the config", psid)
+    return SedDecision(
+        "fail",
+        f"{LOCKED_FAILURE} ({kind}): a locking range is locked and no PSID for serial {serial or '?'} is in the "
+        "config (psid: {SERIAL: PSID}, from the drive's label)",
+    )
