@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
+
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from agent.certify import envelope as env
-from server_stub import auth, csrf, enrollproof, fields, ingest, queries, receipts, stations, verify
-from server_stub.errors import Malformed
+from server_stub import csrf, enrollproof, fields, ingest, queries, receipts, stations, verify
+from server_stub.accounts import access, events
+from server_stub.lots import service as lot_service
+from server_stub.models import Station
+from server_stub.errors import Forbidden, Malformed
 from server_stub.httpio import answer, json_object, read_body
 from server_stub.progress import parse_items
 from server_stub.settings import SMALL_BODY
@@ -30,6 +35,14 @@ ENVELOPE_SCHEMA = {
     },
 }
 BEARER = [{"stationBearer": []}]
+READERS = [{"session": []}, {"adminBasic": []}, {}]
+ADMINS = [{"session": []}, {"adminBasic": []}]
+WHO_READS = ("\n\n**Who:** a person logged in sees what their organisations see (coordinator: everything; "
+             "workshop: its stations' certificates; donor: its lots'); the Basic admin sees everything; nobody, "
+             "only on a collector without accounts that was not started with --require-login. What the asker may "
+             "not see answers 404.")
+WHO_MANAGES = ("\n\n**Who:** the Basic admin; a coordinator's admins and managers (any workshop); a workshop's "
+               "admins and managers (their workshop only; other stations answer 404).")
 INLINE_BODY = 32 << 10  # a certificate is ~6 KiB; audit reports tens of KiB go to a thread
 
 
@@ -160,35 +173,52 @@ async def progress(request: Request) -> JSONResponse:
     return JSONResponse({"status": "accepted", "accepted": n}, status_code=202)
 
 
-@router.get("/api/v1/certificates", tags=["certificates"], responses={400: REJECTION})
+@router.get("/api/v1/certificates", tags=["certificates"], responses={400: REJECTION, 401: REJECTION},
+            openapi_extra={"security": READERS}, description="Search certificates by serial, lot, station and "
+            "reception date." + WHO_READS)
 def list_certificates(request: Request, serial: str | None = None, lot: str | None = None,
                       station: str | None = None, since: str | None = None, until: str | None = None,
                       outcome: str | None = None, limit: int = Query(100, ge=1, le=queries.MAX_LIMIT),
                       offset: int = Query(0, ge=0, le=10**9)) -> JSONResponse:
-    """Search certificates by serial, lot, station and reception date."""
     ctx = _ctx(request)
-    auth.check_reader(ctx.settings, request)
+    who = access.reader(request)
     f = queries.Filters(serial=serial, lot=lot, station=station, since=queries.parse_when(since, "since"),
                         until=queries.parse_when(until, "until", end=True), outcome=outcome, limit=limit,
-                        offset=offset)
+                        offset=offset, visible=access.certificates(who))
     total, rows = queries.search(ctx.db, f)
     return JSONResponse({"total": total, "items": [queries.summary_json(c, r) for c, r in rows]})
 
 
-@router.get("/api/v1/certificates/{cert_id}", tags=["certificates"], responses={404: REJECTION})
+@router.get("/api/v1/certificates/{cert_id}", tags=["certificates"], responses={401: REJECTION, 404: REJECTION},
+            openapi_extra={"security": READERS}, description="One certificate: envelope, decoded payload and "
+            "verification status (re-checked now)." + WHO_READS)
 def get_certificate(request: Request, cert_id: str) -> JSONResponse:
-    """One certificate: envelope, decoded payload and verification status (re-checked now)."""
     ctx = _ctx(request)
-    auth.check_reader(ctx.settings, request)
-    return JSONResponse(queries.get_certificate(ctx.db, cert_id).to_json())
+    who = access.reader(request)
+    return JSONResponse(queries.get_certificate(ctx.db, cert_id, access.certificates(who),
+                                                access.audits(who)).to_json())
 
 
-@router.get("/api/v1/audits/{audit_id}", tags=["audits"], responses={404: REJECTION})
+@router.get("/api/v1/audits/{audit_id}", tags=["audits"], responses={401: REJECTION, 404: REJECTION},
+            openapi_extra={"security": READERS}, description="One audit report with its verification status and "
+            "the disks it lists." + WHO_READS + " A donor sees the reports its lots' certificates link to.")
 def get_audit(request: Request, audit_id: str) -> JSONResponse:
-    """One audit report with its verification status and the disks it lists."""
     ctx = _ctx(request)
-    auth.check_reader(ctx.settings, request)
-    return JSONResponse(queries.get_audit(ctx.db, audit_id).to_json())
+    who = access.reader(request)
+    return JSONResponse(queries.get_audit(ctx.db, audit_id, access.audits(who)).to_json())
+
+
+@router.get("/api/v1/lots", tags=["lots"], responses={401: REJECTION}, openapi_extra={"security": READERS},
+            description="The lots the asker sees: lot records (donor, workshop, status, language, received "
+            "date) and lot names that certificates carry, with their counts." + WHO_READS)
+def list_lots(request: Request) -> JSONResponse:
+    ctx = _ctx(request)
+    who = access.reader(request)
+    return JSONResponse({"items": [{"name": v.name, "workshop": v.workshop, "donor": v.donor, "status": v.status,
+                                    "language": v.language,
+                                    "received_on": v.received_on.isoformat() if v.received_on else None,
+                                    "certificates": v.certificates, "successes": v.successes}
+                                   for v in lot_service.list_lots(ctx.db, who)]})
 
 
 @router.post("/api/v1/verify", tags=["verify"], responses={400: REJECTION, 413: REJECTION, 429: REJECTION},
@@ -215,15 +245,17 @@ def healthz(request: Request) -> JSONResponse:
 # ----------------------------------------------------------------------------- admin
 
 @router.post("/api/v1/admin/tokens", status_code=201, tags=["admin"],
-             responses={400: REJECTION, 401: REJECTION, 403: REJECTION, 415: REJECTION, 429: REJECTION,
-                        503: REJECTION},
+             responses={400: REJECTION, 401: REJECTION, 403: REJECTION, 404: REJECTION, 415: REJECTION,
+                        429: REJECTION, 503: REJECTION},
              openapi_extra=_body_doc({"type": "object", "properties": {
-                 "lot": {"type": "string"}, "ttl_hours": {"type": "number"}}}, [{"adminBasic": []}]))
+                 "lot": {"type": "string"}, "ttl_hours": {"type": "number"},
+                 "workshop": {"type": "string", "description": "name or id; optional when there is one choice"}}},
+                 ADMINS),
+             description="Create a one-time enrollment token (shown once) for a station of a workshop, and a lot "
+             "of that workshop (its record is created when missing)." + WHO_MANAGES)
 async def create_token(request: Request) -> JSONResponse:
-    """Create a one-time enrollment token (shown once)."""
     ctx = _ctx(request)
-    auth.check_admin(ctx.settings, request)
-    csrf.check_same_origin(request)
+    who = access.admin_write(request)
     csrf.require_json(request)
     body = json_object(await read_body(request, SMALL_BODY))
     lot, ttl = body.get("lot"), body.get("ttl_hours", ctx.settings.token_ttl_hours)
@@ -233,25 +265,47 @@ async def create_token(request: Request) -> JSONResponse:
         raise Malformed(f"lot: {problem}")
     if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not 0 < ttl <= 24 * 3650:
         raise Malformed("ttl_hours must be a positive number of hours (at most ten years)")
-    t = stations.create_token(ctx.db, lot, ttl)
+    workshop = body.get("workshop")
+    if workshop is not None and (not isinstance(workshop, (str, int)) or isinstance(workshop, bool)
+                                 or (isinstance(workshop, str) and not _is_unicode(workshop))):
+        raise Malformed("workshop must be a workshop's name or id")
+    workshop_id = stations.workshop_for(ctx.db, workshop, who.managed_workshops())
+    t = stations.create_token(ctx.db, lot, ttl, workshop_id=workshop_id, actor=who.actor)
     return JSONResponse({"status": "created", "token": t.token, "lot": t.lot,
                          "expires_at": stations.iso(t.expires_at)}, status_code=201)
 
 
-@router.get("/api/v1/admin/stations", tags=["admin"], responses={401: REJECTION, 503: REJECTION})
+@router.get("/api/v1/admin/stations", tags=["admin"], responses={401: REJECTION, 403: REJECTION, 503: REJECTION},
+            openapi_extra={"security": ADMINS}, description="The stations the asker manages." + WHO_MANAGES)
 def admin_stations(request: Request) -> JSONResponse:
     ctx = _ctx(request)
-    auth.check_admin(ctx.settings, request)
-    return JSONResponse({"items": [s.to_json() for s in stations.list_stations(ctx.db)]})
+    who = access.admin(request)
+    managed = who.managed_workshops()
+    visible = None if managed is None else Station.org_id.in_(managed)
+    return JSONResponse({"items": [s.to_json() for s in stations.list_stations(ctx.db, visible)]})
 
 
 @router.post("/api/v1/admin/stations/{station_id}/revoke", tags=["admin"],
              responses={401: REJECTION, 403: REJECTION, 404: REJECTION, 415: REJECTION, 429: REJECTION,
-                        503: REJECTION})
+                        503: REJECTION}, openapi_extra={"security": ADMINS},
+             description="Refuse further uploads from a station; its certificates stay, marked revoked." + WHO_MANAGES)
 def admin_revoke(request: Request, station_id: str) -> JSONResponse:
     ctx = _ctx(request)
-    auth.check_admin(ctx.settings, request)
-    csrf.check_same_origin(request)
+    who = access.admin_write(request)
     csrf.require_json_or_empty(request)
-    info = stations.revoke(ctx.db, station_id)
+    info = stations.revoke(ctx.db, station_id, who.actor, who.managed_workshops())
     return JSONResponse({"status": "revoked", **info.to_json()})
+
+
+@router.get("/api/v1/admin/events", tags=["admin"], responses={401: REJECTION, 403: REJECTION, 503: REJECTION},
+            openapi_extra={"security": ADMINS},
+            description="The audit log, newest first: who did what, when, from where.\n\n**Who:** the Basic admin "
+            "and a coordinator's admins (every event); an organisation's admins (that organisation's events).")
+def admin_events(request: Request, limit: int = Query(200, ge=1, le=1000)) -> JSONResponse:
+    ctx = _ctx(request)
+    who = access.admin(request)
+    if not who.is_admin():
+        raise Forbidden("the audit log is shown to admins")
+    return JSONResponse({"items": [{"id": e.id, "at": stations.iso(e.at), "actor": e.actor, "client": e.client,
+                                    "tag": e.tag, "org_id": e.org_id, "detail": json.loads(e.detail)}
+                                   for e in events.recent(ctx.db, who.event_scope(), limit)]})

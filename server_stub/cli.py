@@ -5,6 +5,16 @@
     ardoise-collector token create [--lot LOT] [--ttl-hours H] [--db URL]
     ardoise-collector station list [--json] [--db URL]
     ardoise-collector station revoke STATION_ID [--db URL]
+    ardoise-collector org create NAME --kind coordinator|workshop|donor
+    ardoise-collector org list [--json]
+    ardoise-collector user create EMAIL [--org ORG] [--role ROLE] [--name NAME]
+    ardoise-collector user grant EMAIL --org ORG --role ROLE
+    ardoise-collector lot create LOT --workshop ORG [--donor ORG] [--language fr|en] [--received DATE]
+    ardoise-collector lot list [--json]
+
+A password is never an argument (it would stay in the shell's history and in ps): ``user
+create`` reads it from $ARDOISE_USER_PASSWORD, else from standard input when that is not a
+terminal, else asks for it twice.
 """
 
 from __future__ import annotations
@@ -22,7 +32,8 @@ from agent.errors import ArdoiseError, ConfigError, UsageError
 from server_stub import settings as settings_mod
 from server_stub.db import Database, migrate, redact
 
-SUBCOMMANDS = ("serve", "migrate", "token", "station")
+SUBCOMMANDS = ("serve", "migrate", "token", "station", "org", "user", "lot")
+PASSWORD_ENV = "ARDOISE_USER_PASSWORD"
 
 
 def _db_option(p: argparse.ArgumentParser) -> None:
@@ -77,6 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     create = tsub.add_parser("create", help="print a new one-time enrollment token")
     _db_option(create)
     create.add_argument("--lot", help="lot of the certificates the enrolled station will upload")
+    create.add_argument("--workshop", metavar="ORG",
+                        help="workshop the station belongs to (name or id; optional when there is only one)")
     create.add_argument("--ttl-hours", type=float, default=168.0, help="hours the token stays valid (default 168)")
     create.add_argument("--json", action="store_true", help="print JSON")
     create.set_defaults(func=cmd_token_create)
@@ -92,6 +105,55 @@ def build_parser() -> argparse.ArgumentParser:
     _db_option(rv)
     rv.add_argument("station_id")
     rv.set_defaults(func=cmd_station_revoke)
+
+    from server_stub.accounts.models import KINDS, ROLES
+    from server_stub.lots.models import LANGUAGES
+
+    org = sub.add_parser("org", help="organisations: the coordinator, workshops, donors")
+    osub = org.add_subparsers(dest="action", metavar="ACTION")
+    osub.required = True
+    oc = osub.add_parser("create", help="create an organisation")
+    _db_option(oc)
+    oc.add_argument("name")
+    oc.add_argument("--kind", required=True, choices=KINDS)
+    oc.set_defaults(func=cmd_org_create)
+    ol = osub.add_parser("list", help="list organisations")
+    _db_option(ol)
+    ol.add_argument("--json", action="store_true", help="print JSON")
+    ol.set_defaults(func=cmd_org_list)
+
+    user = sub.add_parser("user", help="people with accounts")
+    usub = user.add_subparsers(dest="action", metavar="ACTION")
+    usub.required = True
+    uc = usub.add_parser("create", help=f"create an account (password from ${PASSWORD_ENV}, stdin, or asked)")
+    _db_option(uc)
+    uc.add_argument("email")
+    uc.add_argument("--org", help="organisation (name or id; default: the coordinator, created if there is none)")
+    uc.add_argument("--role", choices=ROLES, default="admin", help="role in --org (default admin)")
+    uc.add_argument("--name", help="the person's name, as pages show it")
+    uc.set_defaults(func=cmd_user_create)
+    ug = usub.add_parser("grant", help="give a person a role in an organisation")
+    _db_option(ug)
+    ug.add_argument("email")
+    ug.add_argument("--org", required=True)
+    ug.add_argument("--role", required=True, choices=ROLES)
+    ug.set_defaults(func=cmd_user_grant)
+
+    lot = sub.add_parser("lot", help="lots: what a donor gave a workshop")
+    lsub = lot.add_subparsers(dest="action", metavar="ACTION")
+    lsub.required = True
+    lc = lsub.add_parser("create", help="create an open lot")
+    _db_option(lc)
+    lc.add_argument("lot")
+    lc.add_argument("--workshop", help="workshop that reconditions it (name or id; optional when there is one)")
+    lc.add_argument("--donor", help="donor organisation (name or id)")
+    lc.add_argument("--language", choices=LANGUAGES, default="fr", help="language of its report (default fr)")
+    lc.add_argument("--received", metavar="YYYY-MM-DD", help="date the lot was received")
+    lc.set_defaults(func=cmd_lot_create)
+    ll = lsub.add_parser("list", help="list lots")
+    _db_option(ll)
+    ll.add_argument("--json", action="store_true", help="print JSON")
+    ll.set_defaults(func=cmd_lot_list)
     return parser
 
 
@@ -129,7 +191,8 @@ def cmd_token_create(args) -> int:
         raise UsageError("--ttl-hours must be positive")
     if args.lot is not None and (problem := lot_problem(args.lot)):
         raise UsageError(f"--lot: {problem}")
-    t = stations.create_token(_open_db(args), args.lot, args.ttl_hours)
+    db = _open_db(args)
+    t = stations.create_token(db, args.lot, args.ttl_hours, workshop_id=stations.workshop_for(db, args.workshop, None))
     if args.json:
         print(json.dumps({"token": t.token, "lot": t.lot, "expires_at": stations.iso(t.expires_at)}))
     else:
@@ -163,6 +226,117 @@ def cmd_station_revoke(args) -> int:
     info = stations.revoke(_open_db(args), args.station_id)
     print(f"station {info.station_id} revoked at {stations.iso(info.revoked_at)}; "
           f"its {info.certificates} certificate(s) stay stored and verifiable, marked revoked", file=sys.stderr)
+    return 0
+
+
+def cmd_org_create(args) -> int:
+    from server_stub.accounts import service
+    from server_stub.accounts.events import CLI
+    org = service.create_org(_open_db(args), args.name, args.kind, CLI)
+    print(f"organisation {org.name} ({org.kind}) created, id {org.id}", file=sys.stderr)
+    return 0
+
+
+def cmd_org_list(args) -> int:
+    from agent.cli.output import printable
+    from server_stub.accounts import service
+    orgs = service.organisations(_open_db(args))
+    if args.json:
+        print(json.dumps([{"id": o.id, "name": o.name, "kind": o.kind} for o in orgs], indent=2))
+        return 0
+    for o in orgs:
+        print(printable(f"{o.id:>5} {o.kind:12} {o.name}"))
+    return 0
+
+
+def read_new_password() -> str:
+    """$ARDOISE_USER_PASSWORD, else one line of stdin (a pipe), else asked twice on the terminal."""
+    import getpass
+
+    if os.environ.get(PASSWORD_ENV):
+        return os.environ[PASSWORD_ENV]
+    if not sys.stdin.isatty():
+        line = sys.stdin.readline(1024).rstrip("\r\n")
+        if not line:
+            raise UsageError(f"no password: set ${PASSWORD_ENV} or pipe it on standard input")
+        return line
+    first = getpass.getpass("Password: ")
+    if getpass.getpass("Password again: ") != first:
+        raise UsageError("the two passwords differ")
+    return first
+
+
+def cmd_user_create(args) -> int:
+    from server_stub.accounts import service
+    from server_stub.accounts.events import CLI
+    from server_stub.accounts.models import COORDINATOR
+    from server_stub.auth import password_problem
+
+    db = _open_db(args)
+    password = read_new_password()
+    if problem := password_problem(password):
+        raise UsageError(problem.replace("the admin password", "a password"))
+    if args.org:
+        org = service.find_org(db, args.org)
+    else:
+        coordinators = service.organisations(db, COORDINATOR)
+        if len(coordinators) > 1:
+            raise UsageError("several coordinators: name one with --org")
+        if coordinators:
+            org = coordinators[0]
+        else:
+            org = service.create_org(db, "Coordinator", COORDINATOR, CLI)
+            print("organisation Coordinator (coordinator) created for the first admin", file=sys.stderr)
+    user = service.create_user(db, args.email, password, org, args.role, CLI, name=args.name)
+    print(f"account {user.email} created: {args.role} of {org.name}", file=sys.stderr)
+    return 0
+
+
+def cmd_user_grant(args) -> int:
+    from server_stub.accounts import service
+    from server_stub.accounts.events import CLI
+    db = _open_db(args)
+    org = service.find_org(db, args.org)
+    service.grant(db, args.email, org, args.role, CLI)
+    print(f"{args.email} is now {args.role} of {org.name}", file=sys.stderr)
+    return 0
+
+
+def cmd_lot_create(args) -> int:
+    from datetime import date
+
+    from server_stub import stations
+    from server_stub.accounts.events import CLI
+    from server_stub.lots import service as lots
+
+    received = None
+    if args.received:
+        try:
+            received = date.fromisoformat(args.received)
+        except ValueError:
+            raise UsageError(f"--received: {args.received!r} is not a date (YYYY-MM-DD)") from None
+    db = _open_db(args)
+    workshop = stations.workshop_for(db, args.workshop, None)
+    lot = lots.create_lot(db, args.lot, workshop, CLI, donor=args.donor, language=args.language,
+                          received_on=received)
+    print(f"lot {lot.name} created, open (id {lot.id})", file=sys.stderr)
+    return 0
+
+
+def cmd_lot_list(args) -> int:
+    from agent.cli.output import printable
+    from server_stub.accounts.access import Principal
+    from server_stub.lots import service as lots
+
+    views = lots.list_lots(_open_db(args), Principal("cli", "cli", superuser=True))
+    if args.json:
+        print(json.dumps([{"name": v.name, "workshop": v.workshop, "donor": v.donor, "status": v.status,
+                           "language": v.language, "received_on": v.received_on.isoformat() if v.received_on else None,
+                           "certificates": v.certificates} for v in views], indent=2))
+        return 0
+    for v in views:
+        print(printable(f"{v.name[:24]:24} {(v.workshop or '-')[:20]:20} {(v.donor or '-')[:20]:20} "
+                        f"{v.status or '-':7} {v.certificates:>6}"))
     return 0
 
 

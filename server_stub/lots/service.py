@@ -1,0 +1,188 @@
+"""Lot records: create, find and list them, each within what the asker may see.
+
+A certificate keeps its ``lot`` string; it belongs to the lot of that name in the workshop
+of the station that uploaded it. The functions at the end hand a lot's declared devices,
+certificates and audit reports to the pure reconciliation and report code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import aliased
+
+from server_stub import fields
+from server_stub.accounts import access, events
+from server_stub.accounts.events import Actor
+from server_stub.accounts.models import DONOR, WORKSHOP, Organisation
+from server_stub.db import Database
+from server_stub.errors import Conflict, Forbidden, Malformed, NotFound
+from server_stub.lots.models import LANGUAGES, OPEN, DeclaredDevice, DestructionRecord, Lot
+from server_stub.models import AuditDisk, AuditReport, Certificate, Station, utcnow
+
+
+@dataclass
+class LotView:
+    """A lot as a list shows it: its record (when there is one) and its certificates."""
+
+    name: str
+    workshop: str | None
+    donor: str | None
+    status: str | None
+    language: str | None
+    received_on: date | None
+    certificates: int
+    successes: int
+    lot_id: int | None = None
+
+
+def _org(s, ref: str | int | None, kind: str, what: str) -> Organisation | None:
+    if ref is None:
+        return None
+    org = s.get(Organisation, ref) if isinstance(ref, int) else s.scalar(select(Organisation).where(Organisation.name == ref))
+    if org is None:
+        raise NotFound(f"no organisation {ref}")
+    if org.kind != kind:
+        raise Malformed(f"{what} {org.name} is a {org.kind}, not a {kind}")
+    return org
+
+
+def create_lot(db: Database, name: str, workshop: str | int, actor: Actor, *, donor: str | int | None = None,
+               language: str = "fr", received_on: date | None = None, who: access.Principal | None = None) -> Lot:
+    """A new open lot of ``workshop``, given by ``donor``. ``who`` (None: the CLI) must manage
+    that workshop."""
+    if problem := fields.lot_problem(name):
+        raise Malformed(f"lot: {problem}")
+    if language not in LANGUAGES:
+        raise Malformed(f"language must be one of {', '.join(LANGUAGES)}")
+    with db.session() as s, s.begin():
+        w = _org(s, workshop, WORKSHOP, "workshop")
+        d = _org(s, donor, DONOR, "donor")
+        if who is not None and not who.manages(w.id):
+            raise Forbidden(f"you do not manage workshop {w.name}")
+        if s.scalar(select(Lot.id).where(Lot.workshop_id == w.id, Lot.name == name)) is not None:
+            raise Conflict(f"workshop {w.name} has a lot {name!r} already")
+        lot = Lot(name=name, workshop_id=w.id, donor_id=d.id if d else None, language=language,
+                  received_on=received_on, status=OPEN, created_at=utcnow())
+        s.add(lot)
+        s.flush()
+        events.record(s, actor, "lot:create", w.id, lot=name, donor=d.name if d else None, language=language,
+                      received_on=received_on)
+        if d is not None:  # the donor's admins see what was filed under their name
+            events.record(s, actor, "lot:create", d.id, lot=name, workshop=w.name)
+    return lot
+
+
+def ensure_lot(s, name: str, workshop_id: int, actor: Actor) -> None:
+    """The lot record a token or certificate names, created open (no donor yet) when the
+    workshop has none of that name: lots named on the fly stay lots."""
+    if s.scalar(select(Lot.id).where(Lot.workshop_id == workshop_id, Lot.name == name)) is None:
+        s.add(Lot(name=name, workshop_id=workshop_id, language="fr", status=OPEN, created_at=utcnow()))
+        events.record(s, actor, "lot:create", workshop_id, lot=name, implicit=True)
+
+
+def visible_lots(db: Database, who: access.Principal, name: str | None = None) -> list[Lot]:
+    q = select(Lot).order_by(Lot.name, Lot.workshop_id)
+    if (cond := access.lots(who)) is not None:
+        q = q.where(cond)
+    if name is not None:
+        q = q.where(Lot.name == name)
+    with db.session() as s:
+        return list(s.scalars(q))
+
+
+def list_lots(db: Database, who: access.Principal) -> list[LotView]:
+    """Every lot this principal sees: lot records, and lot names certificates carry without
+    a record (lots from before records, or named by a stick), each with its counts."""
+    cond = access.certificates(who)
+    w, d = aliased(Organisation), aliased(Organisation)
+    counts = (select(Certificate.lot, Station.org_id, func.count().label("n"),
+                     func.sum(case((Certificate.outcome == "success", 1), else_=0)).label("ok"))
+              .join(Station, Station.id == Certificate.station_id).where(Certificate.lot.is_not(None))
+              .group_by(Certificate.lot, Station.org_id))
+    if cond is not None:
+        counts = counts.where(cond)
+    with db.session() as s:
+        per: dict[tuple[str, int | None], tuple[int, int]] = {
+            (r[0], r[1]): (int(r[2]), int(r[3] or 0)) for r in s.execute(counts)}
+        q = (select(Lot, w.name, d.name).join(w, w.id == Lot.workshop_id).outerjoin(d, d.id == Lot.donor_id))
+        if (lcond := access.lots(who)) is not None:
+            q = q.where(lcond)
+        views = []
+        for lot, wname, dname in s.execute(q):
+            n, ok = per.pop((lot.name, lot.workshop_id), (0, 0))
+            views.append(LotView(lot.name, wname, dname, lot.status, lot.language, lot.received_on, n, ok, lot.id))
+        names = dict(s.execute(select(Organisation.id, Organisation.name)).all())
+    # Certificates under a name with no record (a workshop's own stations): still listed.
+    for (name, org_id), (n, ok) in per.items():
+        views.append(LotView(name, names.get(org_id), None, None, None, None, n, ok))
+    return sorted(views, key=lambda v: (v.name, v.workshop or ""))
+
+
+def get_lot(db: Database, lot_id: int, who: access.Principal | None = None) -> Lot:
+    """One lot record; 404 when it does not exist or ``who`` may not see it."""
+    q = select(Lot).where(Lot.id == lot_id)
+    if who is not None and (cond := access.lots(who)) is not None:
+        q = q.where(cond)
+    with db.session() as s:
+        lot = s.scalar(q)
+    if lot is None:
+        raise NotFound(f"no lot {lot_id}")
+    return lot
+
+
+def find_lot(db: Database, name: str, workshop: str | int | None = None) -> Lot:
+    """A lot by name (and workshop, when two workshops have a lot of that name)."""
+    with db.session() as s:
+        q = select(Lot).where(Lot.name == name)
+        if workshop is not None:
+            q = q.where(Lot.workshop_id == _org(s, workshop, WORKSHOP, "workshop").id)
+        found = list(s.scalars(q))
+    if not found:
+        raise NotFound(f"no lot {name!r}")
+    if len(found) > 1:
+        raise Malformed(f"several workshops have a lot {name!r}: name the workshop")
+    return found[0]
+
+
+# ----------------------------------------------------------------------------- inputs of the lot report
+
+def declared_devices(db: Database, lot: Lot) -> list[DeclaredDevice]:
+    """The donor's inventory as imported, in the order of its lines."""
+    with db.session() as s:
+        return list(s.scalars(select(DeclaredDevice).where(DeclaredDevice.lot_id == lot.id)
+                              .order_by(DeclaredDevice.line)))
+
+
+def lot_certificates(db: Database, lot: Lot) -> list[Certificate]:
+    """The certificates filed under this lot: its name, from its workshop's stations."""
+    with db.session() as s:
+        return list(s.scalars(select(Certificate).join(Station, Station.id == Certificate.station_id)
+                              .where(Certificate.lot == lot.name, Station.org_id == lot.workshop_id)
+                              .order_by(Certificate.received_at, Certificate.id)))
+
+
+def lot_audits(db: Database, lot: Lot) -> list[AuditReport]:
+    """The audit reports of the machines whose disks this lot's certificates cover (linked
+    as the certificate pages link them: by audit id, else by disk serial and station)."""
+    certs = lot_certificates(db, lot)
+    ids = {c.audit_ref for c in certs if c.audit_ref}
+    by_serial = {(c.station_id, c.serial) for c in certs if not c.audit_ref and c.serial}
+    with db.session() as s:
+        found = {a.id: a for a in s.scalars(select(AuditReport).where(AuditReport.id.in_(ids)))} if ids else {}
+        if by_serial:
+            serials = {serial for _, serial in by_serial}
+            for a, serial in s.execute(select(AuditReport, AuditDisk.serial)
+                                       .join(AuditDisk, AuditDisk.audit_id == AuditReport.id)
+                                       .where(AuditDisk.serial.in_(serials))):
+                if (a.station_id, serial) in by_serial:
+                    found[a.id] = a
+    return sorted(found.values(), key=lambda a: (a.received_at, a.id))
+
+
+def destructions(db: Database, lot: Lot) -> list[DestructionRecord]:
+    with db.session() as s:
+        return list(s.scalars(select(DestructionRecord).where(DestructionRecord.lot_id == lot.id)
+                              .order_by(DestructionRecord.destroyed_on, DestructionRecord.id)))
