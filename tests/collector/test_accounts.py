@@ -1,0 +1,299 @@
+"""Organisations, people and what each sees (issue 13): a workshop never sees another
+workshop's lot, on any page or export; a donor sees its own lots; the coordinator sees
+everything; logins are CSRF-protected, locked out after guesses, and audited."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+import requests
+from sqlalchemy import create_engine, func, select, text
+
+import certs
+import hub as hubmod
+from harness import pg_schema_or_skip, start_collector, stop_collector
+from hub import PASSWORD, cli, form_token, login, ok
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def hub(request, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("hub")
+    schema = None
+    if request.param == "sqlite":
+        db_url = f"sqlite:///{tmp / 'hub.db'}"
+    else:
+        schema = pg_schema_or_skip()
+        db_url = schema.url
+    c = start_collector(db_url, tmp)
+    try:
+        yield hubmod.build(c)
+    finally:
+        stop_collector(c)
+        if schema:
+            schema.drop()
+
+
+def side_urls(side) -> list[str]:
+    """Every page and export that shows one workshop's certificate, audit report or lot."""
+    lot = quote(side.lot, safe="")
+    return [f"/certificates/{side.certificate_id}", f"/certificates/{side.certificate_id}.pdf",
+            f"/certificates/{side.certificate_id}.json", f"/api/v1/certificates/{side.certificate_id}",
+            f"/audits/{side.audit_id}", f"/audits/{side.audit_id}.pdf", f"/api/v1/audits/{side.audit_id}",
+            f"/lots/{lot}", f"/lots/{lot}?format=csv", f"/lots/{lot}?format=pdf"]
+
+
+def side_lists(side) -> list[str]:
+    """Lists and searches that would name it."""
+    return ["/", "/dashboard/live", "/certificates", f"/certificates?serial={side.serial}",
+            f"/certificates?lot={quote(side.lot)}", f"/api/v1/certificates?serial={side.serial}",
+            f"/api/v1/certificates?lot={quote(side.lot)}", "/api/v1/certificates", "/lots", "/api/v1/lots"]
+
+
+def names_it(r: requests.Response, side, url: str = "") -> bool:
+    """Whether the answer names anything of ``side``, beyond what the asker typed into the
+    search (which the form shows back)."""
+    body = r.text
+    typed = [v for v in (side.serial, side.lot) if v in url]
+    return any(s in body for s in (side.serial, side.certificate_id, side.live_serial, side.station.station_id,
+                                   side.lot) if s not in typed)
+
+
+def test_a_workshop_sees_its_own_lot_on_every_page_and_export_and_nothing_of_another(hub):
+    for url in side_urls(hub.nord):
+        r = hub.get("nord-tech@example.org", url)
+        assert r.status_code == 200, (url, r.text[:300])
+    for url in side_urls(hub.sud):
+        r = hub.get("nord-tech@example.org", url)
+        assert r.status_code == 404, (url, r.status_code)
+        assert hub.sud.serial not in r.text
+        # ...and the other way round.
+        assert hub.get("sud-tech@example.org", url).status_code == 200, url
+    for url in side_lists(hub.sud):
+        r = hub.get("nord-tech@example.org", url)
+        assert r.status_code == 200, url
+        assert not names_it(r, hub.sud, url), url
+    assert hub.get("nord-tech@example.org", "/api/v1/certificates?lot=LOT-S1").json()["total"] == 0
+    # Its own live drive and certificate are there.
+    assert hub.nord.live_serial in hub.get("nord-tech@example.org", "/dashboard/live").text
+    assert hub.nord.serial in hub.get("nord-tech@example.org", "/certificates").text
+
+
+def test_a_donor_sees_its_lots_certificates_and_audits_but_no_station_and_no_other_lot(hub):
+    donor = "region-a@example.org"
+    for url in side_urls(hub.nord):
+        assert hub.get(donor, url).status_code == 200, url
+    for url in side_urls(hub.sud):
+        assert hub.get(donor, url).status_code == 404, url
+    for url in side_lists(hub.sud):
+        assert not names_it(hub.get(donor, url), hub.sud, url), url
+    lots = hub.get(donor, "/api/v1/lots").json()["items"]
+    assert [(l["name"], l["workshop"], l["donor"]) for l in lots] == [("LOT-N1", "Atelier Nord", "Région A")]
+    # Stations and live drives are a workshop's business.
+    assert hub.nord.live_serial not in hub.get(donor, "/dashboard/live").text
+    assert hub.get(donor, "/admin").status_code == 403
+    assert hub.get(donor, "/api/v1/admin/stations").status_code == 403
+
+
+def test_the_coordinator_sees_everything(hub):
+    for side in (hub.nord, hub.sud):
+        for url in side_urls(side):
+            assert hub.get("coord@example.org", url).status_code == 200, url
+    names = {l["name"] for l in hub.get("coord@example.org", "/api/v1/lots").json()["items"]}
+    assert {"LOT-N1", "LOT-S1"} <= names
+
+
+def test_nobody_is_sent_to_the_login_page_or_refused_and_the_verify_page_stays_public(hub):
+    for url in side_urls(hub.nord) + side_lists(hub.nord) + ["/admin", "/docs", "/openapi.json"]:
+        r = hub.get(None, url)
+        if url.startswith("/api/"):
+            assert r.status_code == 401, url
+        else:
+            assert r.status_code == 303 and r.headers["location"].startswith("/login?next="), url
+    assert hub.get(None, "/verify").status_code == 200
+    # The verify page answers on the file; the stored certificate is linked only for
+    # someone allowed to see it.
+    body = certs.erasure_envelope(hub.sud.station.key, "SER-VERIFY-SUD", lot="LOT-S1")
+    assert hub.sud.station.upload(body).status_code == 201
+
+    def verify(session) -> str:
+        page = session.get(hub.c.url + "/verify", timeout=30)
+        return session.post(hub.c.url + "/verify", files={"certificate": ("c.json", body)}, timeout=30).text
+
+    for who, linked in ((requests.Session(), False), (hub.login("nord-tech@example.org"), False),
+                        (hub.login("sud-tech@example.org"), True), (hub.login("coord@example.org"), True)):
+        html = verify(who)
+        assert 'id="verdict">VALID' in html
+        assert ('id="stored-link"' in html) is linked
+
+
+def test_a_workshop_manager_manages_only_its_own_stations(hub):
+    s = hub.login("nord-manager@example.org")
+    listed = s.get(hub.c.url + "/api/v1/admin/stations", timeout=30).json()["items"]
+    assert [i["station_id"] for i in listed] == [hub.nord.station.station_id]
+    assert hub.sud.station.station_id not in s.get(hub.c.url + "/admin", timeout=30).text
+    r = s.post(hub.c.url + f"/api/v1/admin/stations/{hub.sud.station.station_id}/revoke", json={}, timeout=30)
+    assert r.status_code == 404
+    r = s.post(hub.c.url + "/api/v1/admin/tokens", json={"lot": "LOT-X", "workshop": "Atelier Sud"}, timeout=30)
+    assert r.status_code == 403
+    r = s.post(hub.c.url + "/api/v1/admin/tokens", json={"lot": "LOT-N2"}, timeout=30)  # its only workshop
+    assert r.status_code == 201, r.text
+    # A technician manages nothing.
+    assert hub.get("nord-tech@example.org", "/admin").status_code == 403
+    assert hub.login("nord-tech@example.org").post(hub.c.url + "/api/v1/admin/tokens", json={},
+                                                   timeout=30).status_code == 403
+
+
+def test_administrative_acts_are_in_the_audit_log_shown_to_admins_only(hub):
+    events = hub.get("coord@example.org", "/api/v1/admin/events").json()["items"]
+    tags = [(e["tag"], e["actor"]) for e in events]
+    assert ("token:create", "admin (Basic)") in tags
+    assert ("org:create", "cli") in tags and ("user:create", "cli") in tags and ("lot:create", "cli") in tags
+    assert ("session:login", "coord@example.org") in tags
+    login_event = next(e for e in events if e["tag"] == "session:login")
+    assert login_event["client"] == "127.0.0.1" and login_event["at"].endswith("Z")
+    page = hub.get("coord@example.org", "/admin/events")
+    assert page.status_code == 200 and "token:create" in page.text
+    assert hub.get("nord-manager@example.org", "/admin/events").status_code == 403
+    assert hub.get("nord-manager@example.org", "/api/v1/admin/events").status_code == 403
+    # Append-only: nothing in the collector offers to change it.
+    paths = hub.c.admin("GET", "/openapi.json").json()["paths"]
+    assert set(paths["/api/v1/admin/events"]) == {"get"}
+
+
+def test_login_needs_the_form_token_and_our_origin_and_a_new_session_after_it(hub):
+    c = hub.c
+    s = requests.Session()
+    page = s.get(c.url + "/login", timeout=30)
+    token = form_token(page.text)
+    before = s.cookies.get("ardoise_session")
+    data = {"email": "nord-tech@example.org", "password": PASSWORD, "next": "/"}
+    assert s.post(c.url + "/login", data=data, timeout=30, allow_redirects=False).status_code == 403
+    assert s.post(c.url + "/login", data={**data, "csrf": token}, headers={"Origin": "http://evil.example"},
+                  timeout=30, allow_redirects=False).status_code == 403
+    r = s.post(c.url + "/login", data={**data, "csrf": token, "next": "//evil.example/x"}, timeout=30,
+               allow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/"  # never an open redirect
+    cookie = next(k for k in s.cookies if k.name == "ardoise_login")
+    assert cookie.has_nonstandard_attr("HttpOnly") and "strict" in str(r.headers.get("set-cookie")).lower()
+    assert s.cookies.get("ardoise_session") != before  # the form-token session rotated
+    # Logout: needs the token too, and the session is over on the server, not just forgotten.
+    stolen = s.cookies.get("ardoise_login")
+    home = s.get(c.url + "/", timeout=30)
+    assert home.status_code == 200 and "nord-tech@example.org" in home.text
+    assert s.post(c.url + "/logout", data={}, timeout=30, allow_redirects=False).status_code == 403
+    out = s.post(c.url + "/logout", data={"csrf": form_token(home.text)}, timeout=30, allow_redirects=False)
+    assert out.status_code == 303
+    replay = requests.get(c.url + "/", cookies={"ardoise_login": stolen}, timeout=30, allow_redirects=False)
+    assert replay.status_code == 303  # to the login page
+
+
+def test_wrong_passwords_lock_the_guesser_out_even_with_the_right_one(hub):
+    c = hub.c
+    s = requests.Session()
+    token = form_token(s.get(c.url + "/login", timeout=30).text)
+    away = {"X-Forwarded-For": "198.51.100.23"}  # its own address: the other tests keep theirs
+    codes = [s.post(c.url + "/login", data={"email": "sud-tech@example.org", "password": f"guess-{i}",
+                                            "csrf": token}, headers=away, timeout=30,
+                    allow_redirects=False).status_code for i in range(11)]
+    assert codes[:10] == [401] * 10 and codes[10] == 429
+    right = s.post(c.url + "/login", data={"email": "sud-tech@example.org", "password": PASSWORD, "csrf": token},
+                   headers=away, timeout=30, allow_redirects=False)
+    assert right.status_code == 429 and "Retry-After" in right.headers
+    # An unknown email is answered in the same words.
+    other = requests.Session()
+    tok = form_token(other.get(c.url + "/login", timeout=30).text)
+    r = other.post(c.url + "/login", data={"email": "nobody@example.org", "password": "x", "csrf": tok},
+                   timeout=30, allow_redirects=False)
+    assert r.status_code == 401 and "wrong email or password" in r.text
+
+
+def test_the_openapi_document_says_who_may_call_what(hub):
+    paths = hub.c.admin("GET", "/openapi.json").json()["paths"]
+    assert "**Who:**" in paths["/api/v1/certificates"]["get"]["description"]
+    assert "workshop's admins and managers" in paths["/api/v1/admin/tokens"]["post"]["description"]
+    assert {"session": []} in paths["/api/v1/admin/stations"]["get"]["security"]
+
+
+# ----------------------------------------------------------------------------- the command line
+
+def test_user_create_takes_the_password_from_stdin_never_argv_and_refuses_a_weak_one(tmp_path):
+    db = f"sqlite:///{tmp_path}/c.db"
+    weak = cli("user", "create", "first@example.org", db_url=db, stdin="short\n")
+    assert weak.returncode != 0 and "at least 12 characters" in weak.stderr and "Traceback" not in weak.stderr
+    made = ok(cli("user", "create", "first@example.org", db_url=db, stdin=PASSWORD + "\n"))
+    assert "admin of Coordinator" in made.stderr
+    assert cli("user", "create", "x@example.org", "--password", PASSWORD, db_url=db).returncode == 2
+    engine = create_engine(db)
+    with engine.connect() as conn:
+        stored = conn.execute(text("SELECT password_hash FROM users")).scalar_one()
+        kinds = conn.execute(text("SELECT name, kind FROM organisations ORDER BY id")).all()
+    engine.dispose()
+    assert stored.startswith("$argon2id$") and PASSWORD not in stored
+    assert [tuple(k) for k in kinds] == [("Default workshop", "workshop"), ("Coordinator", "coordinator")]
+    for args, needle in ((("org", "create", "X", "--kind", "workshop"), None),
+                         (("org", "create", "X", "--kind", "workshop"), "exists already"),
+                         (("lot", "create", "L1", "--workshop", "X", "--donor", "Nope"), "no organisation Nope"),
+                         (("lot", "create", "L1", "--received", "02/11/2026"), "not a date"),
+                         (("lot", "create", "L1"), "several"),
+                         (("user", "grant", "first@example.org", "--org", "X", "--role", "donor-viewer"),
+                          "roles admin, manager, technician")):
+        r = cli(*args, db_url=db)
+        if needle is None:
+            assert r.returncode == 0, r.stderr
+        else:
+            assert r.returncode != 0 and needle in r.stderr and "Traceback" not in r.stderr, (args, r.stderr)
+            assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+# ----------------------------------------------------------------------------- upgrade
+
+def test_a_schema_1_database_upgrades_into_the_default_workshop_and_loses_nothing(tmp_path):
+    """collector-schema-v1.db was made by the collector of commit 65b10d1 (schema 1): three
+    stations (lots LOT-A, LOT-B, none), five certificates, an audit report, a live drive and
+    an unused token for LOT-C."""
+    path = tmp_path / "v1.db"
+    shutil.copy(FIXTURES / "collector-schema-v1.db", path)
+    db = f"sqlite:///{path}"
+    engine = create_engine(db)
+    tables = ("certificates", "audit_reports", "audit_disks", "stations", "enrollment_tokens", "live_progress")
+
+    def snapshot() -> dict:
+        with engine.connect() as conn:
+            return {t: sorted(tuple(r) for r in conn.execute(text(f"SELECT * FROM {t}"))) for t in tables}
+
+    before = snapshot()
+    r = ok(cli("migrate", db_url=db))
+    assert "schema version 2" in r.stderr
+    after = snapshot()
+    for t in tables:  # every row kept, every old column unchanged
+        assert len(after[t]) == len(before[t]), t
+        if t not in ("stations", "enrollment_tokens"):
+            assert after[t] == before[t], t
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT name, kind FROM organisations")).all() == [("Default workshop", "workshop")]
+        assert conn.execute(text("SELECT count(*) FROM stations WHERE org_id IS NULL")).scalar() == 0
+        assert conn.execute(text("SELECT count(*) FROM enrollment_tokens WHERE org_id IS NULL")).scalar() == 0
+        lots = conn.execute(text("SELECT name, status, donor_id FROM lots ORDER BY name")).all()
+        versions = [v for (v,) in conn.execute(text("SELECT version FROM schema_version ORDER BY version"))]
+    engine.dispose()
+    assert [tuple(x) for x in lots] == [("LOT-A", "open", None), ("LOT-B", "open", None), ("LOT-C", "open", None)]
+    assert versions == [1, 2]
+    assert ok(cli("migrate", db_url=db))  # a second run changes nothing
+    # Served as before: the pages read openly (no account yet), the lots are there.
+    c = start_collector(db, tmp_path)
+    try:
+        assert c.api("GET", "/lots/LOT-A").status_code == 200
+        listed = {l["name"]: l for l in c.api("GET", "/api/v1/lots").json()["items"]}
+        assert listed["LOT-A"]["workshop"] == "Default workshop" and listed["LOT-A"]["certificates"] == 3
+        assert listed["LOT-C"]["certificates"] == 0
+        assert c.api("GET", "/api/v1/certificates").json()["total"] == 5
+        # The old stations still upload, into their workshop.
+        st = c.enroll(lot="LOT-D")
+        assert st.upload(certs.erasure_envelope(st.key, "SER-AFTER", lot="LOT-D")).status_code == 201
+    finally:
+        stop_collector(c)
