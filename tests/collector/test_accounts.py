@@ -252,21 +252,54 @@ def test_user_create_takes_the_password_from_stdin_never_argv_and_refuses_a_weak
 
 # ----------------------------------------------------------------------------- upgrade
 
-def test_a_schema_1_database_upgrades_into_the_default_workshop_and_loses_nothing(tmp_path):
-    """collector-schema-v1.db was made by the collector of commit 65b10d1 (schema 1): three
-    stations (lots LOT-A, LOT-B, none), five certificates, an audit report, a live drive and
-    an unused token for LOT-C."""
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def schema_1_db(request, tmp_path):
+    """A database of schema 1. collector-schema-v1.db was made by the collector of commit
+    65b10d1 (schema 1): three stations (lots LOT-A, LOT-B, none), five certificates, an
+    audit report, a live drive and an unused token for LOT-C. On PostgreSQL, its tables
+    (as reflected from that file) and rows are copied into a fresh schema."""
     path = tmp_path / "v1.db"
     shutil.copy(FIXTURES / "collector-schema-v1.db", path)
-    db = f"sqlite:///{path}"
+    if request.param == "sqlite":
+        yield f"sqlite:///{path}"
+        return
+    from sqlalchemy import MetaData
+
+    schema = pg_schema_or_skip()
+    src, dst = create_engine(f"sqlite:///{path}"), create_engine(schema.url)
+    meta = MetaData()
+    meta.reflect(src)
+    for table in meta.tables.values():
+        for column in table.columns:
+            column.type = column.type.as_generic()  # SQLite's DATETIME is PostgreSQL's TIMESTAMP
+    meta.create_all(dst)
+    with src.connect() as a, dst.begin() as b:
+        for table in meta.sorted_tables:
+            rows = [dict(r) for r in a.execute(table.select()).mappings()]
+            if rows:
+                b.execute(table.insert(), rows)
+        b.execute(text("SELECT setval(pg_get_serial_sequence('enrollment_tokens', 'id'), "
+                       "(SELECT max(id) FROM enrollment_tokens))"))
+    src.dispose()
+    dst.dispose()
+    try:
+        yield schema.url
+    finally:
+        schema.drop()
+
+
+def test_a_schema_1_database_upgrades_into_the_default_workshop_and_loses_nothing(schema_1_db, tmp_path):
+    db = schema_1_db
     engine = create_engine(db)
     tables = ("certificates", "audit_reports", "audit_disks", "stations", "enrollment_tokens", "live_progress")
 
     def snapshot() -> dict:
         with engine.connect() as conn:
-            return {t: sorted(tuple(r) for r in conn.execute(text(f"SELECT * FROM {t}"))) for t in tables}
+            return {t: sorted(tuple(str(v) for v in r) for r in conn.execute(text(f"SELECT * FROM {t}")))
+                    for t in tables}
 
     before = snapshot()
+    assert len(before["certificates"]) == 5
     r = ok(cli("migrate", db_url=db))
     assert "schema version 2" in r.stderr
     after = snapshot()
@@ -275,7 +308,8 @@ def test_a_schema_1_database_upgrades_into_the_default_workshop_and_loses_nothin
         if t not in ("stations", "enrollment_tokens"):
             assert after[t] == before[t], t
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT name, kind FROM organisations")).all() == [("Default workshop", "workshop")]
+        assert [tuple(x) for x in conn.execute(text("SELECT name, kind FROM organisations"))] == \
+            [("Default workshop", "workshop")]
         assert conn.execute(text("SELECT count(*) FROM stations WHERE org_id IS NULL")).scalar() == 0
         assert conn.execute(text("SELECT count(*) FROM enrollment_tokens WHERE org_id IS NULL")).scalar() == 0
         lots = conn.execute(text("SELECT name, status, donor_id FROM lots ORDER BY name")).all()
@@ -292,8 +326,9 @@ def test_a_schema_1_database_upgrades_into_the_default_workshop_and_loses_nothin
         assert listed["LOT-A"]["workshop"] == "Default workshop" and listed["LOT-A"]["certificates"] == 3
         assert listed["LOT-C"]["certificates"] == 0
         assert c.api("GET", "/api/v1/certificates").json()["total"] == 5
-        # The old stations still upload, into their workshop.
+        # New tokens and stations join the default workshop.
         st = c.enroll(lot="LOT-D")
         assert st.upload(certs.erasure_envelope(st.key, "SER-AFTER", lot="LOT-D")).status_code == 201
+        assert c.admin("GET", "/api/v1/admin/stations").json()["items"][-1]["workshop"] == "Default workshop"
     finally:
         stop_collector(c)
