@@ -36,6 +36,7 @@ class Database:
     def __init__(self, url: str, *, pool_size: int = 8, sqlite_synchronous: str = "normal") -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
+        self.accounts_seen = False  # server_stub.accounts.service.accounts_exist remembers a yes
         self._checkpointer: _Checkpointer | None = None
         try:
             if self.is_sqlite and url.rstrip("/") in ("sqlite:", "sqlite:///:memory:"):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from urllib.parse import quote
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from sqlalchemy import select
 
@@ -193,15 +193,21 @@ def lot_list(request: Request):
 
 
 @router.get("/lots/{lot:path}")
-def lot_page(request: Request, lot: str, format: str = "html", until: str = ""):
+def lot_page(request: Request, lot: str, format: str = "html", until: str = "",
+             workshop: int | None = Query(None, ge=1, lt=2**31)):
     """One lot; ``?format=csv`` or ``pdf`` exports it. The lot is the whole rest of the path
     (a lot name may hold "/"), so exports are a query parameter, never a suffix that a lot
     named "X.csv" could collide with. ``?until=`` lists only what was received before."""
     ctx = _ctx(request)
     who = access.reader(request)
-    records = lot_service.visible_lots(ctx.db, who, lot)
+    records = lot_service.visible_lots(ctx.db, who, lot, workshop)
+    visible = access.certificates(who)
+    if workshop is not None:
+        # Two workshops may each have a lot of this name: ?workshop= shows one of them.
+        mine = Certificate.station_id.in_(select(Station.id).where(Station.org_id == workshop))
+        visible = mine if visible is None else (visible & mine)
     s = queries.lot_summary(ctx.db, lot, until=queries.parse_when(until.strip(), "until", end=True),
-                            visible=access.certificates(who), allow_empty=bool(records))
+                            visible=visible, allow_empty=bool(records))
     if format == "csv":
         return PlainTextResponse(queries.lot_csv(s), media_type="text/csv; charset=utf-8",
                                  headers={"Content-Disposition": f'attachment; filename="lot-{_safe_name(lot)}.csv"'})
@@ -210,7 +216,8 @@ def lot_page(request: Request, lot: str, format: str = "html", until: str = ""):
                         headers={"Content-Disposition": f'attachment; filename="lot-{_safe_name(lot)}.pdf"'})
     if format != "html":
         raise Malformed("format must be html, csv or pdf")
-    return _render(request, "lot.html", who, s=s, until=until.strip(), records=_lot_records(ctx.db, records))
+    return _render(request, "lot.html", who, s=s, until=until.strip(), records=_lot_records(ctx.db, records),
+                   workshop=workshop)
 
 
 def _lot_records(db, records) -> list[dict]:
@@ -354,6 +361,8 @@ async def login(request: Request):
     # Locked out: refused before the password is looked at (server_stub.lockout).
     guard.check(client, account, noun="passwords", account_name=f"the account {email}")
     try:
+        if not (email.isprintable() and stations._is_text(email) and stations._is_text(password)):
+            raise Unauthorized("wrong email or password")  # never reaches the database or argon2
         user = service.check_password(ctx.db, email, password)
     except Unauthorized as exc:
         guard.failed(client, account)

@@ -56,6 +56,14 @@ class StationInfo:
         }
 
 
+def _is_text(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate
+        return False
+    return True
+
+
 def iso(t: datetime | None) -> str | None:
     return t.isoformat().replace("+00:00", "Z") if t else None
 
@@ -79,6 +87,9 @@ def create_token(db: Database, lot: str | None, ttl_hours: float | None = 168.0,
 def workshop_for(db: Database, ref: str | int | None, managed: frozenset[int] | None) -> int:
     """The workshop a new token or lot is for: the one named (by name or id), else the
     only one there is (or the only one ``managed``, None meaning all)."""
+    if isinstance(ref, int) and not 0 < ref < 2**31 or isinstance(ref, str) and (
+            len(ref) > 200 or not ref.isprintable() or not _is_text(ref)):
+        raise NotFound("no such workshop")  # before any query: no overflow, no NUL for the database
     with db.session() as s:
         if ref is not None and ref != "":
             org = s.get(Organisation, ref) if isinstance(ref, int) else s.scalar(

@@ -32,7 +32,6 @@ _EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]{1,189}\Z")
 # Which roles make sense in which kind of organisation.
 ROLES_OF_KIND = {COORDINATOR: (ADMIN, MANAGER, TECHNICIAN), "workshop": (ADMIN, MANAGER, TECHNICIAN),
                  DONOR: (ADMIN, DONOR_VIEWER)}
-_accounts_seen = False
 
 
 def hash_password(password: str) -> str:
@@ -127,11 +126,10 @@ def _check_role(org: Organisation, role: str) -> None:
 def accounts_exist(db: Database) -> bool:
     """Whether anyone has an account. Remembered once true: accounts are never deleted,
     only disabled, so the answer never goes back."""
-    global _accounts_seen
-    if not _accounts_seen:
+    if not getattr(db, "accounts_seen", False):
         with db.session() as s:
-            _accounts_seen = bool(s.scalar(select(func.count()).select_from(User)))
-    return _accounts_seen
+            db.accounts_seen = bool(s.scalar(select(func.count()).select_from(User)))
+    return db.accounts_seen
 
 
 def check_password(db: Database, email: str, password: str) -> User:

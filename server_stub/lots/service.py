@@ -36,6 +36,7 @@ class LotView:
     certificates: int
     successes: int
     lot_id: int | None = None
+    workshop_id: int | None = None
 
 
 def _org(s, ref: str | int | None, kind: str, what: str) -> Organisation | None:
@@ -83,8 +84,11 @@ def ensure_lot(s, name: str, workshop_id: int, actor: Actor) -> None:
         events.record(s, actor, "lot:create", workshop_id, lot=name, implicit=True)
 
 
-def visible_lots(db: Database, who: access.Principal, name: str | None = None) -> list[Lot]:
+def visible_lots(db: Database, who: access.Principal, name: str | None = None,
+                 workshop_id: int | None = None) -> list[Lot]:
     q = select(Lot).order_by(Lot.name, Lot.workshop_id)
+    if workshop_id is not None:
+        q = q.where(Lot.workshop_id == workshop_id)
     if (cond := access.lots(who)) is not None:
         q = q.where(cond)
     if name is not None:
@@ -113,11 +117,12 @@ def list_lots(db: Database, who: access.Principal) -> list[LotView]:
         views = []
         for lot, wname, dname in s.execute(q):
             n, ok = per.pop((lot.name, lot.workshop_id), (0, 0))
-            views.append(LotView(lot.name, wname, dname, lot.status, lot.language, lot.received_on, n, ok, lot.id))
+            views.append(LotView(lot.name, wname, dname, lot.status, lot.language, lot.received_on, n, ok, lot.id,
+                                 lot.workshop_id))
         names = dict(s.execute(select(Organisation.id, Organisation.name)).all())
     # Certificates under a name with no record (a workshop's own stations): still listed.
     for (name, org_id), (n, ok) in per.items():
-        views.append(LotView(name, names.get(org_id), None, None, None, None, n, ok))
+        views.append(LotView(name, names.get(org_id), None, None, None, None, n, ok, None, org_id))
     return sorted(views, key=lambda v: (v.name, v.workshop or ""))
 
 

@@ -219,6 +219,48 @@ def test_the_openapi_document_says_who_may_call_what(hub):
     assert {"session": []} in paths["/api/v1/admin/stations"]["get"]["security"]
 
 
+def test_two_workshops_may_each_have_a_lot_of_the_same_name(hub):
+    c = hub.c
+    serials = {}
+    for workshop in ("Atelier Nord", "Atelier Sud"):
+        token = c.admin("POST", "/api/v1/admin/tokens", json={"lot": "SHARED", "workshop": workshop}).json()["token"]
+        from agent.certify.keys import StationKey
+
+        key = StationKey.generate()
+        r = c.api("POST", "/api/v1/stations", json=c.enrollment(key, token))
+        st = hubmod.EnrolledStation(c, key, r.json()["station_id"], r.json()["bearer"])
+        serials[workshop] = f"SER-SHARED-{workshop[-3:].upper()}"
+        assert st.upload(certs.erasure_envelope(key, serials[workshop], lot="SHARED")).status_code == 201
+    nord_csv = hub.get("nord-tech@example.org", "/lots/SHARED?format=csv").text
+    assert serials["Atelier Nord"] in nord_csv and serials["Atelier Sud"] not in nord_csv
+    lots = [l for l in hub.get("coord@example.org", "/api/v1/lots").json()["items"] if l["name"] == "SHARED"]
+    assert sorted(l["workshop"] for l in lots) == ["Atelier Nord", "Atelier Sud"]
+    page = hub.get("coord@example.org", "/lots").text
+    nord_id = page.split('href="/lots/SHARED?workshop=', 1)[1].split('"', 1)[0]
+    one = hub.get("coord@example.org", f"/lots/SHARED?format=csv&workshop={nord_id}").text
+    both = hub.get("coord@example.org", "/lots/SHARED?format=csv").text
+    assert serials["Atelier Sud"] not in one and serials["Atelier Nord"] in one
+    assert serials["Atelier Sud"] in both and serials["Atelier Nord"] in both
+
+
+def test_hostile_values_on_the_new_surfaces_are_4xx_never_5xx(hub):
+    c = hub.c
+    s = requests.Session()
+    token = form_token(s.get(c.url + "/login", timeout=30).text)
+    away = {"X-Forwarded-For": "198.51.100.77"}
+    for email, password in (("a%00b%40example.org", quote(PASSWORD)), ("x" * 5000, quote(PASSWORD)),
+                            ("nord-tech%40example.org", "%ED%B2%80%FF%FE"), ("%ED%A0%80", "x")):
+        body = f"email={email}&password={password}&csrf={token}"
+        r = s.post(c.url + "/login", data=body, timeout=30, allow_redirects=False,
+                   headers={**away, "Content-Type": "application/x-www-form-urlencoded"})
+        assert r.status_code == 401, (email, r.status_code)
+    for workshop in (10**30, -1, "\x00", "\ud800", "W" * 500, True, [1]):
+        r = c.admin("POST", "/api/v1/admin/tokens", json={"lot": "L", "workshop": workshop})
+        assert 400 <= r.status_code < 500, (workshop, r.status_code, r.text)
+    for q in ("workshop=1000000000000000000000000000000", "workshop=-1", "workshop=abc"):
+        assert hub.get("coord@example.org", f"/lots/LOT-N1?{q}").status_code == 400, q
+
+
 # ----------------------------------------------------------------------------- the command line
 
 def test_user_create_takes_the_password_from_stdin_never_argv_and_refuses_a_weak_one(tmp_path):
