@@ -9,6 +9,8 @@
     ardoise-collector org list [--json]
     ardoise-collector user create EMAIL [--org ORG] [--role ROLE] [--name NAME]
     ardoise-collector user grant EMAIL --org ORG --role ROLE
+    ardoise-collector user disable EMAIL
+    ardoise-collector user list [--json]
     ardoise-collector lot create LOT --workshop ORG [--donor ORG] [--language fr|en] [--received DATE]
     ardoise-collector lot list [--json]
 
@@ -138,6 +140,14 @@ def build_parser() -> argparse.ArgumentParser:
     ug.add_argument("--org", required=True)
     ug.add_argument("--role", required=True, choices=ROLES)
     ug.set_defaults(func=cmd_user_grant)
+    ud = usub.add_parser("disable", help="refuse a person's logins from now on and end their sessions")
+    _db_option(ud)
+    ud.add_argument("email")
+    ud.set_defaults(func=cmd_user_disable)
+    ul = usub.add_parser("list", help="list people and their roles")
+    _db_option(ul)
+    ul.add_argument("--json", action="store_true", help="print JSON")
+    ul.set_defaults(func=cmd_user_list)
 
     lot = sub.add_parser("lot", help="lots: what a donor gave a workshop")
     lsub = lot.add_subparsers(dest="action", metavar="ACTION")
@@ -213,11 +223,11 @@ def cmd_station_list(args) -> int:
         return 0
     from agent.cli.output import printable  # names, lots and key ids come from enrollments: no escapes
 
-    print(f"{'STATION':20} {'NAME':20} {'KEY ID':18} {'LOT':16} {'CERTS':>6} STATUS")
+    print(f"{'STATION':20} {'NAME':20} {'WORKSHOP':16} {'KEY ID':18} {'LOT':16} {'CERTS':>6} STATUS")
     for i in infos:
         status = f"revoked {stations.iso(i.revoked_at)}" if i.revoked_at else "active"
-        print(printable(f"{i.station_id:20} {(i.name or '-')[:20]:20} {i.key_id[:16] + '..':18} "
-                        f"{(i.lot or '-')[:16]:16} {i.certificates:>6} {status}"))
+        print(printable(f"{i.station_id:20} {(i.name or '-')[:20]:20} {(i.workshop or '-')[:16]:16} "
+                        f"{i.key_id[:16] + '..':18} {(i.lot or '-')[:16]:16} {i.certificates:>6} {status}"))
     return 0
 
 
@@ -299,6 +309,29 @@ def cmd_user_grant(args) -> int:
     org = service.find_org(db, args.org)
     service.grant(db, args.email, org, args.role, CLI)
     print(f"{args.email} is now {args.role} of {org.name}", file=sys.stderr)
+    return 0
+
+
+def cmd_user_disable(args) -> int:
+    from server_stub.accounts import service
+    from server_stub.accounts.events import CLI
+    service.disable(_open_db(args), args.email, CLI)
+    print(f"{args.email} disabled: no more logins, sessions ended", file=sys.stderr)
+    return 0
+
+
+def cmd_user_list(args) -> int:
+    from agent.cli.output import printable
+    from server_stub.accounts import service
+    rows = service.people(_open_db(args))
+    if args.json:
+        print(json.dumps([{"email": u.email, "name": u.name, "disabled": u.disabled_at is not None,
+                           "roles": [{"organisation": o, "role": r} for o, r in roles]} for u, roles in rows],
+                         indent=2))
+        return 0
+    for u, roles in rows:
+        state = "disabled" if u.disabled_at else "active"
+        print(printable(f"{u.email:32} {state:8} " + ", ".join(f"{r} of {o}" for o, r in roles)))
     return 0
 
 

@@ -16,6 +16,7 @@ from server_stub.accounts import events
 from server_stub.accounts.events import CLI, Actor
 from server_stub.accounts.models import WORKSHOP, Organisation
 from server_stub.db import Database
+from server_stub.lots.models import CLOSED, Lot
 from server_stub.errors import Conflict, Forbidden, Malformed, NotFound, Unauthorized, Unprocessable
 from server_stub.models import Certificate, EnrollmentToken, Station, utcnow
 from server_stub.tokens import BEARER_PREFIX, ENROLLMENT_PREFIX, new_secret, new_station_id, secret_hash
@@ -77,6 +78,9 @@ def create_token(db: Database, lot: str | None, ttl_hours: float | None = 168.0,
     token = new_secret(ENROLLMENT_PREFIX)
     expires = utcnow() + timedelta(hours=ttl_hours) if ttl_hours else None
     with db.session() as s, s.begin():
+        if lot and s.scalar(select(Lot.id).where(Lot.workshop_id == workshop_id, Lot.name == lot,
+                                                 Lot.status == CLOSED)) is not None:
+            raise Conflict(f"lot {lot} is closed: a new station cannot join it")
         s.add(EnrollmentToken(token_hash=secret_hash(token), lot=lot or None, expires_at=expires, org_id=workshop_id))
         if lot:
             ensure_lot(s, lot, workshop_id, actor)

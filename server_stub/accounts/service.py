@@ -116,6 +116,32 @@ def grant(db: Database, email: str, org: Organisation, role: str, actor: Actor) 
         events.record(s, actor, "user:grant", org.id, email=user.email, role=role, organisation=org.name)
 
 
+def disable(db: Database, email: str, actor: Actor) -> None:
+    """Refuse a person's logins from now on and end their sessions (accounts are kept, so
+    the audit log keeps naming them)."""
+    with db.session() as s, s.begin():
+        user = s.scalar(select(User).where(User.email == email.strip().lower()))
+        if user is None:
+            raise NotFound(f"no person with email {email}")
+        if user.disabled_at is None:
+            user.disabled_at = utcnow()
+        s.execute(delete(LoginSession).where(LoginSession.user_id == user.id))
+        for (org_id,) in s.execute(select(Membership.org_id).where(Membership.user_id == user.id)).all() or [(None,)]:
+            events.record(s, actor, "user:disable", org_id, email=user.email)
+
+
+def people(db: Database) -> list[tuple[User, list[tuple[str, str]]]]:
+    """Every person with their (organisation, role) pairs."""
+    with db.session() as s:
+        users = list(s.scalars(select(User).order_by(User.email)))
+        roles: dict[int, list[tuple[str, str]]] = {}
+        for uid, name, role in s.execute(select(Membership.user_id, Organisation.name, Membership.role)
+                                         .join(Organisation, Organisation.id == Membership.org_id)
+                                         .order_by(Organisation.name)):
+            roles.setdefault(uid, []).append((name, role))
+    return [(u, roles.get(u.id, [])) for u in users]
+
+
 def _check_role(org: Organisation, role: str) -> None:
     if role not in ROLES:
         raise Malformed(f"role must be one of {', '.join(ROLES)}")

@@ -4,6 +4,7 @@ everything; logins are CSRF-protected, locked out after guesses, and audited."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 from urllib.parse import quote
@@ -259,6 +260,37 @@ def test_hostile_values_on_the_new_surfaces_are_4xx_never_5xx(hub):
         assert 400 <= r.status_code < 500, (workshop, r.status_code, r.text)
     for q in ("workshop=1000000000000000000000000000000", "workshop=-1", "workshop=abc"):
         assert hub.get("coord@example.org", f"/lots/LOT-N1?{q}").status_code == 400, q
+
+
+def test_a_disabled_person_is_logged_out_everywhere_and_cannot_log_in(hub):
+    c = hub.c
+    ok(cli("user", "create", "leaver@example.org", "--org", "Atelier Sud", "--role", "technician",
+           db_url=c.db_url, stdin=PASSWORD + "\n"))
+    s = login(c, "leaver@example.org")
+    assert s.get(c.url + "/lots", timeout=30, allow_redirects=False).status_code == 200
+    ok(cli("user", "disable", "leaver@example.org", db_url=c.db_url))
+    assert s.get(c.url + "/lots", timeout=30, allow_redirects=False).status_code == 303
+    fresh = requests.Session()
+    token = form_token(fresh.get(c.url + "/login", timeout=30).text)
+    r = fresh.post(c.url + "/login", data={"email": "leaver@example.org", "password": PASSWORD, "csrf": token},
+                   headers={"X-Forwarded-For": "198.51.100.88"}, timeout=30, allow_redirects=False)
+    assert r.status_code == 401
+    listed = {p["email"]: p for p in json.loads(ok(cli("user", "list", "--json", db_url=c.db_url)).stdout)}
+    assert listed["leaver@example.org"]["disabled"] is True
+    assert listed["region-a@example.org"]["roles"] == [{"organisation": "Région A", "role": "donor-viewer"}]
+    tags = [e["tag"] for e in hub.get("coord@example.org", "/api/v1/admin/events").json()["items"]]
+    assert "user:disable" in tags
+
+
+def test_a_closed_lot_takes_no_new_station(hub):
+    with hub.c.engine.begin() as conn:
+        conn.execute(text("UPDATE lots SET status = 'closed' WHERE name = 'LOT-S1'"))
+    try:
+        r = hub.c.admin("POST", "/api/v1/admin/tokens", json={"lot": "LOT-S1", "workshop": "Atelier Sud"})
+        assert r.status_code == 409 and "closed" in r.json()["reason"]
+    finally:
+        with hub.c.engine.begin() as conn:
+            conn.execute(text("UPDATE lots SET status = 'open' WHERE name = 'LOT-S1'"))
 
 
 # ----------------------------------------------------------------------------- the command line
