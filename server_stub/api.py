@@ -65,7 +65,9 @@ UPLOAD_RESPONSES = {
 
 @router.post("/api/v1/stations/challenge", tags=["stations"], responses={200: {"description": "a fresh challenge"}})
 def enrollment_challenge(request: Request) -> JSONResponse:
-    """A challenge for the station to sign with its private key when it enrolls."""
+    """A challenge for the station to sign with its private key when it enrolls.
+
+    **Who:** anyone (it proves nothing by itself)."""
     return JSONResponse({"status": "challenge", "challenge": enrollproof.new_challenge(_ctx(request).settings.secret_key),
                          "expires_in": enrollproof.CHALLENGE_TTL_S}, headers={"Cache-Control": "no-store"})
 
@@ -79,7 +81,10 @@ def enrollment_challenge(request: Request) -> JSONResponse:
                  "key_id": {"type": "string"}, "challenge": {"type": "string"}, "signature": {"type": "string"}}}))
 async def enroll(request: Request) -> JSONResponse:
     """Enroll a station's Ed25519 public key with a one-time enrollment token, proving
-    possession of the private key by signing a challenge."""
+    possession of the private key by signing a challenge. The station belongs to the
+    token's workshop.
+
+    **Who:** the holder of an enrollment token and of the station's private key."""
     ctx = _ctx(request)
     csrf.require_json(request)
     body = json_object(await read_body(request, SMALL_BODY))
@@ -142,14 +147,18 @@ async def _upload(request: Request, only: str | None) -> JSONResponse:
 @router.post("/api/v1/certificates", status_code=201, tags=["certificates"], responses=UPLOAD_RESPONSES,
              openapi_extra=_body_doc(ENVELOPE_SCHEMA, BEARER))
 async def upload_certificate(request: Request) -> JSONResponse:
-    """Upload one signed erasure certificate (or audit report) as a DSSE envelope."""
+    """Upload one signed erasure certificate (or audit report) as a DSSE envelope.
+
+    **Who:** an enrolled, unrevoked station (its bearer), with an envelope its own key signed."""
     return await _upload(request, None)
 
 
 @router.post("/api/v1/audits", status_code=201, tags=["audits"], responses=UPLOAD_RESPONSES,
              openapi_extra=_body_doc(ENVELOPE_SCHEMA, BEARER))
 async def upload_audit(request: Request) -> JSONResponse:
-    """Upload one signed audit report as a DSSE envelope."""
+    """Upload one signed audit report as a DSSE envelope.
+
+    **Who:** an enrolled, unrevoked station (its bearer), with an envelope its own key signed."""
     return await _upload(request, ingest.AUDIT)
 
 
@@ -163,7 +172,9 @@ async def upload_audit(request: Request) -> JSONResponse:
                  "throughput_bps": {"type": "number"}, "eta_s": {"type": "number"},
                  "drives": {"type": "array", "items": {"type": "object"}}}}, BEARER))
 async def progress(request: Request) -> JSONResponse:
-    """Live progress of one drive, or of a batch ``{"drives": [...]}``."""
+    """Live progress of one drive, or of a batch ``{"drives": [...]}``.
+
+    **Who:** an enrolled, unrevoked station (its bearer). Shown to its workshop and the coordinator."""
     ctx = _ctx(request)
     body = await read_body(request, SMALL_BODY)
     station = stations.authenticate(ctx.db, request.headers.get("authorization"))
@@ -224,7 +235,10 @@ def list_lots(request: Request) -> JSONResponse:
 @router.post("/api/v1/verify", tags=["verify"], responses={400: REJECTION, 413: REJECTION, 429: REJECTION},
              openapi_extra=_body_doc(ENVELOPE_SCHEMA))
 async def verify_certificate(request: Request) -> JSONResponse:
-    """Check any certificate against the enrolled station keys; nothing is stored."""
+    """Check any certificate against the enrolled station keys; nothing is stored.
+
+    **Who:** anyone, rate-limited per address. It answers on the file sent, never with a
+    stored certificate's details."""
     ctx = _ctx(request)
     verify.admit(ctx, request)
     data = await read_body(request, ctx.settings.max_body)
@@ -233,7 +247,9 @@ async def verify_certificate(request: Request) -> JSONResponse:
 
 @router.get(receipts.KEY_URL, tags=["service"])
 def receipt_key(request: Request) -> JSONResponse:
-    """The collector's public key, which signs the receipt returned with every upload."""
+    """The collector's public key, which signs the receipt returned with every upload.
+
+    **Who:** anyone."""
     return JSONResponse(receipts.public_json(_ctx(request).receipt_key))
 
 
@@ -309,3 +325,39 @@ def admin_events(request: Request, limit: int = Query(200, ge=1, le=1000)) -> JS
     return JSONResponse({"items": [{"id": e.id, "at": stations.iso(e.at), "actor": e.actor, "client": e.client,
                                     "tag": e.tag, "org_id": e.org_id, "detail": json.loads(e.detail)}
                                    for e in events.recent(ctx.db, who.event_scope(), limit)]})
+
+
+@router.post("/api/v1/admin/lots", status_code=201, tags=["admin", "lots"],
+             responses={400: REJECTION, 401: REJECTION, 403: REJECTION, 404: REJECTION, 409: REJECTION,
+                        415: REJECTION, 429: REJECTION, 503: REJECTION},
+             openapi_extra=_body_doc({"type": "object", "required": ["name"], "properties": {
+                 "name": {"type": "string"}, "workshop": {"type": "string"}, "donor": {"type": "string"},
+                 "language": {"type": "string", "enum": ["fr", "en"]},
+                 "received_on": {"type": "string", "format": "date"}}}, ADMINS),
+             description="Create an open lot of a workshop, given by a donor (same as `ardoise-collector lot "
+             "create`)." + WHO_MANAGES)
+async def create_lot(request: Request) -> JSONResponse:
+    from datetime import date
+
+    ctx = _ctx(request)
+    who = access.admin_write(request)
+    csrf.require_json(request)
+    body = json_object(await read_body(request, SMALL_BODY))
+    for key in ("name", "workshop", "donor", "language", "received_on"):
+        value = body.get(key)
+        if value is not None and (not isinstance(value, str) or not _is_unicode(value) or len(value) > 200
+                                  or not value.isprintable()):
+            raise Malformed(f"{key} must be printable text of at most 200 characters")
+    received = None
+    if body.get("received_on"):
+        try:
+            received = date.fromisoformat(body["received_on"])
+        except ValueError:
+            raise Malformed("received_on must be a date, YYYY-MM-DD") from None
+    workshop = stations.workshop_for(ctx.db, body.get("workshop"), who.managed_workshops())
+    lot = lot_service.create_lot(ctx.db, body.get("name"), workshop, who.actor, donor=body.get("donor") or None,
+                                 language=body.get("language") or "fr", received_on=received, who=who)
+    return JSONResponse({"status": "created", "id": lot.id, "name": lot.name, "workshop_id": lot.workshop_id,
+                         "donor_id": lot.donor_id, "language": lot.language, "status_of_lot": lot.status,
+                         "received_on": lot.received_on.isoformat() if lot.received_on else None},
+                        status_code=201)

@@ -286,7 +286,7 @@ def _admin_page(request: Request, who: Principal, **context) -> HTMLResponse:
     workshops = [o for o in service.organisations(ctx.db, "workshop") if managed is None or o.id in managed]
     visible = None if managed is None else Station.org_id.in_(managed)
     return _render(request, "admin.html", who, stations=stations.list_stations(ctx.db, visible),
-                   workshops=workshops, **context)
+                   workshops=workshops, donors=service.organisations(ctx.db, "donor"), **context)
 
 
 async def _admin_form(request: Request) -> tuple[Principal, object]:
@@ -317,6 +317,26 @@ async def admin_revoke(request: Request, station_id: str):
     who, _ = await _admin_form(request)
     stations.revoke(ctx.db, station_id, who.actor, who.managed_workshops())
     return _admin_page(request, who, new_token=None, message=f"Station {station_id} revoked.")
+
+
+@router.post("/admin/lots", response_class=HTMLResponse)
+async def admin_lot(request: Request):
+    from datetime import date
+
+    ctx = _ctx(request)
+    who, form = await _admin_form(request)
+    name = str(form.get("name") or "").strip()
+    received = None
+    if form.get("received_on"):
+        try:
+            received = date.fromisoformat(str(form.get("received_on")))
+        except ValueError:
+            raise Malformed("the received date must be a date, YYYY-MM-DD") from None
+    workshop = stations.workshop_for(ctx.db, str(form.get("workshop") or "") or None, who.managed_workshops())
+    donor = str(form.get("donor") or "")
+    lot = lot_service.create_lot(ctx.db, name, workshop, who.actor, donor=int(donor) if donor.isdigit() else None,
+                                 language=str(form.get("language") or "fr"), received_on=received, who=who)
+    return _admin_page(request, who, new_token=None, message=f"Lot {lot.name} created.")
 
 
 @router.get("/admin/events", response_class=HTMLResponse)

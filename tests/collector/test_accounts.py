@@ -293,6 +293,35 @@ def test_a_closed_lot_takes_no_new_station(hub):
             conn.execute(text("UPDATE lots SET status = 'open' WHERE name = 'LOT-S1'"))
 
 
+def test_a_workshop_manager_creates_its_lots_by_api_and_form_and_the_donor_sees_them(hub):
+    c = hub.c
+    s = hub.login("nord-manager@example.org")
+    r = s.post(c.url + "/api/v1/admin/lots", json={"name": "LOT-N-API", "donor": "Région A", "language": "en",
+                                                   "received_on": "2026-11-20"}, timeout=30)
+    assert r.status_code == 201, r.text
+    r = s.post(c.url + "/api/v1/admin/lots", json={"name": "LOT-X", "workshop": "Atelier Sud"}, timeout=30)
+    assert r.status_code == 403
+    assert s.post(c.url + "/api/v1/admin/lots", json={"name": "LOT-N-API"}, timeout=30).status_code == 409
+    assert s.post(c.url + "/api/v1/admin/lots", json={"name": "L", "received_on": "20/11/2026"},
+                  timeout=30).status_code == 400
+    assert s.post(c.url + "/api/v1/admin/lots", data='{"name": "EVIL"}', timeout=30,
+                  headers={"Content-Type": "text/plain"}).status_code == 415
+    page = s.get(c.url + "/admin", timeout=30).text
+    donor_id = page.split('<option value="', 2)[2].split('"', 1)[0]  # after "None yet": Région A
+    form = {"csrf": form_token(page), "name": "LOT-N-FORM", "donor": donor_id, "language": "fr",
+            "received_on": "2026-11-21"}
+    assert s.post(c.url + "/admin/lots", data={**form, "csrf": ""}, timeout=30).status_code == 403
+    made = s.post(c.url + "/admin/lots", data=form, timeout=30)
+    assert made.status_code == 200 and "Lot LOT-N-FORM created." in made.text
+    mine = {l["name"]: l for l in hub.get("region-a@example.org", "/api/v1/lots").json()["items"]}
+    assert mine["LOT-N-API"]["language"] == "en" and mine["LOT-N-API"]["received_on"] == "2026-11-20"
+    assert mine["LOT-N-FORM"]["donor"] == "Région A" and mine["LOT-N-FORM"]["workshop"] == "Atelier Nord"
+    assert "LOT-N-FORM" not in hub.get("sud-tech@example.org", "/lots").text
+    events = hub.get("coord@example.org", "/api/v1/admin/events").json()["items"]
+    assert any(e["tag"] == "lot:create" and e["actor"] == "nord-manager@example.org"
+               and e["detail"]["lot"] == "LOT-N-FORM" for e in events)
+
+
 # ----------------------------------------------------------------------------- the command line
 
 def test_user_create_takes_the_password_from_stdin_never_argv_and_refuses_a_weak_one(tmp_path):
