@@ -48,7 +48,8 @@ ROWS = [
 
 @pytest.fixture(scope="module")
 def station(sqlite_collector):
-    return sqlite_collector.enroll()
+    # One stick for many lots: enrolled without a lot (a lot token binds the stick to its lot).
+    return sqlite_collector.enroll(lot=None)
 
 
 def _issue(tmp_path, key, make, verdict, lot):
