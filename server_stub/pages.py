@@ -14,7 +14,7 @@ from agent import outcome
 from server_stub import auth, csrf, fields, lotpdf, queries, stations, verify
 from server_stub.accounts import access, events, service
 from server_stub.accounts.access import Principal
-from server_stub.errors import Forbidden, Malformed, NotFound, Rejected, TooLarge, Unauthorized, Unavailable
+from server_stub.errors import Forbidden, Malformed, Rejected, TooLarge, Unauthorized, Unavailable
 from server_stub.lots import service as lot_service
 from server_stub.models import Certificate, Station
 from server_stub.stations import iso

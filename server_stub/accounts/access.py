@@ -14,7 +14,7 @@ them. Everything else answers 404, as if it did not exist.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from fastapi import Request
 from sqlalchemy import ColumnElement, and_, exists, false, or_, select
@@ -40,7 +40,6 @@ class Principal:
     memberships: tuple[tuple[int, str, str, str], ...] = ()
     superuser: bool = False  # the bootstrap admin
     open_reading: bool = False  # nobody, on a collector without accounts
-    orgs: dict = field(default_factory=dict, compare=False)
 
     @property
     def actor(self) -> Actor:

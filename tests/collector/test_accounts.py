@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 import pytest
 import requests
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import create_engine, text
 
 import certs
 import hub as hubmod
@@ -338,11 +338,16 @@ def test_user_create_takes_the_password_from_stdin_never_argv_and_refuses_a_weak
     engine.dispose()
     assert stored.startswith("$argon2id$") and PASSWORD not in stored
     assert [tuple(k) for k in kinds] == [("Default workshop", "workshop"), ("Coordinator", "coordinator")]
+    ok(cli("org", "create", "Région", "--kind", "donor", db_url=db))
     for args, needle in ((("org", "create", "X", "--kind", "workshop"), None),
                          (("org", "create", "X", "--kind", "workshop"), "exists already"),
                          (("lot", "create", "L1", "--workshop", "X", "--donor", "Nope"), "no organisation Nope"),
                          (("lot", "create", "L1", "--received", "02/11/2026"), "not a date"),
                          (("lot", "create", "L1"), "several"),
+                         (("token", "create", "--lot", "L1"), "several"),
+                         (("token", "create", "--lot", "L1", "--workshop", "Région"), "no workshop"),
+                         (("token", "create", "--lot", "L1", "--workshop", "X"), None),
+                         (("lot", "create", "L1", "--workshop", "X"), "has a lot 'L1' already"),
                          (("user", "grant", "first@example.org", "--org", "X", "--role", "donor-viewer"),
                           "roles admin, manager, technician")):
         r = cli(*args, db_url=db)
