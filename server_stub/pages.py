@@ -9,6 +9,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
 
 from agent import outcome
 from server_stub import auth, csrf, fields, lotpdf, queries, stations, verify
@@ -383,7 +384,7 @@ async def login(request: Request):
     try:
         if not (email.isprintable() and stations._is_text(email) and stations._is_text(password)):
             raise Unauthorized("wrong email or password")  # never reaches the database or argon2
-        user = service.check_password(ctx.db, email, password)
+        user = await run_in_threadpool(service.check_password, ctx.db, email, password)
     except Unauthorized as exc:
         guard.failed(client, account)
         return _render(request, "login.html", None, 401, next=target, error=str(exc), email=email)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -28,6 +29,7 @@ SESSION_HOURS = 12
 _HASHER = PasswordHasher()
 # Verified when the email is unknown, so that a wrong email costs as long as a wrong password.
 _DUMMY_HASH = _HASHER.hash(secrets.token_urlsafe(16))
+_VERIFY_SLOTS = threading.BoundedSemaphore(2)
 _EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]{1,189}\Z")
 # Which roles make sense in which kind of organisation.
 ROLES_OF_KIND = {COORDINATOR: (ADMIN, MANAGER, TECHNICIAN), "workshop": (ADMIN, MANAGER, TECHNICIAN),
@@ -160,13 +162,17 @@ def accounts_exist(db: Database) -> bool:
 
 def check_password(db: Database, email: str, password: str) -> User:
     """The person with this email and password, or ``Unauthorized`` (same words, and the
-    same time, for an unknown email and a wrong password)."""
+    same time, for an unknown email and a wrong password). Slow on purpose: call it off
+    the event loop."""
     with db.session() as s:
         user = s.scalar(select(User).where(User.email == email.strip().lower()))
-    try:
-        _HASHER.verify(user.password_hash if user else _DUMMY_HASH, password)
-    except (VerificationError, InvalidHashError):
-        user = None
+    # argon2id takes 64 MiB and tens of milliseconds per check, by design: a few at a time,
+    # so that a spray of logins from many addresses cannot exhaust memory or every core.
+    with _VERIFY_SLOTS:
+        try:
+            _HASHER.verify(user.password_hash if user else _DUMMY_HASH, password)
+        except (VerificationError, InvalidHashError):
+            user = None
     if user is None or user.disabled_at is not None:
         raise Unauthorized("wrong email or password")
     return user

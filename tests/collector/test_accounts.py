@@ -440,3 +440,45 @@ def test_a_schema_1_database_upgrades_into_the_default_workshop_and_loses_nothin
         assert c.admin("GET", "/api/v1/admin/stations").json()["items"][-1]["workshop"] == "Default workshop"
     finally:
         stop_collector(c)
+
+
+# ----------------------------------------------------------------------------- units
+
+def test_password_checks_run_a_few_at_a_time(monkeypatch):
+    """argon2id costs 64 MiB a check: a spray of logins must not run dozens at once."""
+    import threading
+    import time
+
+    from server_stub.accounts import service
+    from server_stub.db import Database, migrate
+    from server_stub.errors import Unauthorized
+
+    db = Database("sqlite:///:memory:")
+    migrate(db)
+    running, peak, lock = [0], [0], threading.Lock()
+
+    def slow_verify(hash_, password):
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        time.sleep(0.05)
+        with lock:
+            running[0] -= 1
+        raise service.VerificationError("no")
+
+    class SlowHasher:
+        verify = staticmethod(slow_verify)
+
+    monkeypatch.setattr(service, "_HASHER", SlowHasher())
+
+    def attempt():
+        with pytest.raises(Unauthorized):
+            service.check_password(db, "nobody@example.org", "guess")
+
+    threads = [threading.Thread(target=attempt) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    db.dispose()
+    assert peak[0] == 2
