@@ -17,8 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fastapi import Request
-from sqlalchemy import ColumnElement, and_, exists, false, or_, select
-from sqlalchemy.orm import aliased
+from sqlalchemy import ColumnElement, and_, exists, false, or_, select, tuple_
 
 from server_stub import auth, csrf
 from server_stub.accounts import service
@@ -153,12 +152,14 @@ def _workshop_stations(orgs: frozenset[int]):
 
 def _donor_certificates(donors: frozenset[int]) -> ColumnElement:
     """Certificates filed under a lot (by name, within the uploading station's workshop)
-    whose donor is one of ``donors``."""
+    whose donor is one of ``donors``. Uncorrelated, and led by the indexed lot name: a
+    donor's few lots are found first, not tested against every certificate."""
     from server_stub.lots.models import Lot
 
-    st = aliased(Station)
-    return exists(select(Lot.id).join(st, st.org_id == Lot.workshop_id)
-                  .where(st.id == Certificate.station_id, Lot.name == Certificate.lot, Lot.donor_id.in_(donors)))
+    theirs = select(Lot.name).where(Lot.donor_id.in_(donors))
+    pairs = (select(Lot.name, Station.id).join(Station, Station.org_id == Lot.workshop_id)
+             .where(Lot.donor_id.in_(donors)))
+    return and_(Certificate.lot.in_(theirs), tuple_(Certificate.lot, Certificate.station_id).in_(pairs))
 
 
 def certificates(p: Principal) -> ColumnElement | None:
