@@ -236,7 +236,16 @@ def _safe_name(s: str) -> str:
 
 @router.get("/verify", response_class=HTMLResponse)
 def verify_form(request: Request):
-    return _render(request, "verify.html", access.principal(request, required=False), result=None)
+    return _render(request, "verify.html", _maybe_who(request), result=None)
+
+
+def _maybe_who(request: Request) -> Principal:
+    """Who asks a public page: a wrong or locked-out login there is simply nobody (the
+    page stays public), never a refusal."""
+    try:
+        return access.principal(request, required=False)
+    except Rejected:
+        return Principal("anonymous", auth.client_address(request))
 
 
 @router.post("/verify", response_class=HTMLResponse)
@@ -258,7 +267,7 @@ async def verify_upload(request: Request):
     result = await verify.verify_off_loop(ctx.db, data)
     # The answer is about the file uploaded; the stored certificate is linked only for
     # someone allowed to see it.
-    who = access.principal(request, required=False)
+    who = _maybe_who(request)
     return _render(request, "verify.html", who, result=result, filename=upload.filename or "certificate",
                    stored_visible=result.stored and _sees_digest(ctx.db, who, result.digest))
 
@@ -363,7 +372,7 @@ def _safe_next(target: str) -> str:
 
 @router.get("/login", response_class=HTMLResponse)
 def login_form(request: Request, next: str = "/"):
-    return _render(request, "login.html", access.principal(request, required=False), next=_safe_next(next),
+    return _render(request, "login.html", _maybe_who(request), next=_safe_next(next),
                    error=None)
 
 

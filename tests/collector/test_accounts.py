@@ -116,6 +116,9 @@ def test_nobody_is_sent_to_the_login_page_or_refused_and_the_verify_page_stays_p
         else:
             assert r.status_code == 303 and r.headers["location"].startswith("/login?next="), url
     assert hub.get(None, "/verify").status_code == 200
+    # A browser with stale admin credentials still gets the public page.
+    assert hub.get(None, "/verify", auth=("admin", "stale"), headers={"X-Forwarded-For": "198.51.100.99"}
+                   ).status_code == 200
     # The verify page answers on the file; the stored certificate is linked only for
     # someone allowed to see it.
     body = certs.erasure_envelope(hub.sud.station.key, "SER-VERIFY-SUD", lot="LOT-S1")
