@@ -61,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--admin-password-file", metavar="FILE",
                        help="read the admin password from FILE (else $ARDOISE_ADMIN_PASSWORD; none: admin disabled)")
     serve.add_argument("--require-login", action="store_true",
-                       help="every page and query needs the admin login, except the public verify page")
+                       help="every page and query needs a login (a person's session or the admin's) even before "
+                            "the first account exists, except the public verify page")
     serve.add_argument("--admin-lockout", type=float, metavar="SECONDS",
                        help="how long too many wrong admin passwords lock an address or the account out (default 900)")
     serve.add_argument("--max-body", type=int, metavar="BYTES", help="upload size limit (default 1 MiB)")
