@@ -191,3 +191,79 @@ def destructions(db: Database, lot: Lot) -> list[DestructionRecord]:
     with db.session() as s:
         return list(s.scalars(select(DestructionRecord).where(DestructionRecord.lot_id == lot.id)
                               .order_by(DestructionRecord.destroyed_on, DestructionRecord.id)))
+
+
+# ----------------------------------------------------------------------------- writes of the lot's life
+# Persistence only: parsing, reconciliation and the report are pure code elsewhere
+# (server_stub.lots.inventory, reconcile, report); these store their results, audited.
+
+def _open_lot(s, lot_id: int) -> Lot:
+    lot = s.get(Lot, lot_id, with_for_update=True)
+    if lot is None:
+        raise NotFound(f"no lot {lot_id}")
+    if lot.status != OPEN:
+        raise Conflict(f"lot {lot.name} is closed")
+    return lot
+
+
+def replace_inventory(db: Database, lot_id: int, lines, actor: Actor, *, source: str | None = None) -> int:
+    """Store the donor's inventory of an open lot, replacing any earlier import. ``lines``
+    are records with ``line``, ``serial``, ``asset_tag``, ``model`` and ``device_type``
+    (missing attributes are None). Returns the number of devices stored."""
+    from sqlalchemy import delete
+
+    with db.session() as s, s.begin():
+        lot = _open_lot(s, lot_id)
+        if s.scalar(select(func.count()).select_from(DestructionRecord)
+                    .where(DestructionRecord.lot_id == lot.id, DestructionRecord.declared_device_id.is_not(None))):
+            raise Conflict(f"lot {lot.name} has destruction records of its declared devices: "
+                           "its inventory can no longer be replaced")
+        s.execute(delete(DeclaredDevice).where(DeclaredDevice.lot_id == lot.id))
+        n = 0
+        for item in lines:
+            s.add(DeclaredDevice(lot_id=lot.id, line=int(item.line), serial=getattr(item, "serial", None),
+                                 asset_tag=getattr(item, "asset_tag", None), model=getattr(item, "model", None),
+                                 device_type=getattr(item, "device_type", None)))
+            n += 1
+        events.record(s, actor, "lot:import", lot.workshop_id, lot=lot.name, devices=n, source=source)
+    return n
+
+
+def record_destruction(db: Database, lot_id: int, actor: Actor, *, device_ref: str, person: str, method: str,
+                       destroyed_on: date, weee_partner: str, declared_device_id: int | None = None
+                       ) -> DestructionRecord:
+    """A device of an open lot that was destroyed instead of sanitized: who, how, when, and
+    which WEEE partner took it."""
+    for name, value in (("device", device_ref), ("person", person), ("method", method),
+                        ("WEEE partner", weee_partner)):
+        if not isinstance(value, str) or not value.strip() or len(value) > 200 or not value.isprintable():
+            raise Malformed(f"a destruction record needs the {name} (printable, at most 200 characters)")
+    with db.session() as s, s.begin():
+        lot = _open_lot(s, lot_id)
+        if declared_device_id is not None and s.scalar(
+                select(DeclaredDevice.id).where(DeclaredDevice.id == declared_device_id,
+                                                DeclaredDevice.lot_id == lot.id)) is None:
+            raise NotFound(f"no declared device {declared_device_id} in lot {lot.name}")
+        rec = DestructionRecord(lot_id=lot.id, declared_device_id=declared_device_id, device_ref=device_ref,
+                                person=person, method=method, destroyed_on=destroyed_on, weee_partner=weee_partner,
+                                recorded_at=utcnow(), recorded_by=actor.name)
+        s.add(rec)
+        events.record(s, actor, "lot:destruction", lot.workshop_id, lot=lot.name, device=device_ref, method=method,
+                      destroyed_on=destroyed_on, weee_partner=weee_partner, person=person)
+    return rec
+
+
+def mark_closed(db: Database, lot_id: int, actor: Actor, *, report_envelope: str, reason: str | None = None) -> Lot:
+    """Close an open lot with its signed report (the decision whether it may close, and
+    the report, are the caller's). A closed lot takes no new station and no new import."""
+    with db.session() as s, s.begin():
+        lot = _open_lot(s, lot_id)
+        lot.status = "closed"
+        lot.closed_at = utcnow()
+        lot.closed_by = actor.name
+        lot.close_reason = reason
+        lot.report_envelope = report_envelope
+        events.record(s, actor, "lot:close", lot.workshop_id, lot=lot.name, reason=reason)
+        if lot.donor_id is not None:
+            events.record(s, actor, "lot:close", lot.donor_id, lot=lot.name, reason=reason)
+    return lot
