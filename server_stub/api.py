@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
+
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from agent.certify import envelope as env
-from server_stub import auth, csrf, enrollproof, fields, ingest, queries, receipts, stations, verify
-from server_stub.errors import Malformed
+from server_stub import csrf, enrollproof, fields, ingest, queries, receipts, stations, verify
+from server_stub.accounts import access, events
+from server_stub.lots import service as lot_service
+from server_stub.models import Station
+from server_stub.errors import Forbidden, Malformed
 from server_stub.httpio import answer, json_object, read_body
 from server_stub.progress import parse_items
 from server_stub.settings import SMALL_BODY
@@ -30,6 +35,14 @@ ENVELOPE_SCHEMA = {
     },
 }
 BEARER = [{"stationBearer": []}]
+READERS = [{"session": []}, {"adminBasic": []}, {}]
+ADMINS = [{"session": []}, {"adminBasic": []}]
+WHO_READS = ("\n\n**Who:** a person logged in sees what their organisations see (coordinator: everything; "
+             "workshop: its stations' certificates; donor: its lots'); the Basic admin sees everything; nobody, "
+             "only on a collector without accounts that was not started with --require-login. What the asker may "
+             "not see answers 404.")
+WHO_MANAGES = ("\n\n**Who:** the Basic admin; a coordinator's admins and managers (any workshop); a workshop's "
+               "admins and managers (their workshop only; other stations answer 404).")
 INLINE_BODY = 32 << 10  # a certificate is ~6 KiB; audit reports tens of KiB go to a thread
 
 
@@ -52,7 +65,9 @@ UPLOAD_RESPONSES = {
 
 @router.post("/api/v1/stations/challenge", tags=["stations"], responses={200: {"description": "a fresh challenge"}})
 def enrollment_challenge(request: Request) -> JSONResponse:
-    """A challenge for the station to sign with its private key when it enrolls."""
+    """A challenge for the station to sign with its private key when it enrolls.
+
+    **Who:** anyone (it proves nothing by itself)."""
     return JSONResponse({"status": "challenge", "challenge": enrollproof.new_challenge(_ctx(request).settings.secret_key),
                          "expires_in": enrollproof.CHALLENGE_TTL_S}, headers={"Cache-Control": "no-store"})
 
@@ -66,7 +81,10 @@ def enrollment_challenge(request: Request) -> JSONResponse:
                  "key_id": {"type": "string"}, "challenge": {"type": "string"}, "signature": {"type": "string"}}}))
 async def enroll(request: Request) -> JSONResponse:
     """Enroll a station's Ed25519 public key with a one-time enrollment token, proving
-    possession of the private key by signing a challenge."""
+    possession of the private key by signing a challenge. The station belongs to the
+    token's workshop.
+
+    **Who:** the holder of an enrollment token and of the station's private key."""
     ctx = _ctx(request)
     csrf.require_json(request)
     body = json_object(await read_body(request, SMALL_BODY))
@@ -129,14 +147,18 @@ async def _upload(request: Request, only: str | None) -> JSONResponse:
 @router.post("/api/v1/certificates", status_code=201, tags=["certificates"], responses=UPLOAD_RESPONSES,
              openapi_extra=_body_doc(ENVELOPE_SCHEMA, BEARER))
 async def upload_certificate(request: Request) -> JSONResponse:
-    """Upload one signed erasure certificate (or audit report) as a DSSE envelope."""
+    """Upload one signed erasure certificate (or audit report) as a DSSE envelope.
+
+    **Who:** an enrolled, unrevoked station (its bearer), with an envelope its own key signed."""
     return await _upload(request, None)
 
 
 @router.post("/api/v1/audits", status_code=201, tags=["audits"], responses=UPLOAD_RESPONSES,
              openapi_extra=_body_doc(ENVELOPE_SCHEMA, BEARER))
 async def upload_audit(request: Request) -> JSONResponse:
-    """Upload one signed audit report as a DSSE envelope."""
+    """Upload one signed audit report as a DSSE envelope.
+
+    **Who:** an enrolled, unrevoked station (its bearer), with an envelope its own key signed."""
     return await _upload(request, ingest.AUDIT)
 
 
@@ -150,7 +172,9 @@ async def upload_audit(request: Request) -> JSONResponse:
                  "throughput_bps": {"type": "number"}, "eta_s": {"type": "number"},
                  "drives": {"type": "array", "items": {"type": "object"}}}}, BEARER))
 async def progress(request: Request) -> JSONResponse:
-    """Live progress of one drive, or of a batch ``{"drives": [...]}``."""
+    """Live progress of one drive, or of a batch ``{"drives": [...]}``.
+
+    **Who:** an enrolled, unrevoked station (its bearer). Shown to its workshop and the coordinator."""
     ctx = _ctx(request)
     body = await read_body(request, SMALL_BODY)
     station = stations.authenticate(ctx.db, request.headers.get("authorization"))
@@ -160,41 +184,61 @@ async def progress(request: Request) -> JSONResponse:
     return JSONResponse({"status": "accepted", "accepted": n}, status_code=202)
 
 
-@router.get("/api/v1/certificates", tags=["certificates"], responses={400: REJECTION})
+@router.get("/api/v1/certificates", tags=["certificates"], responses={400: REJECTION, 401: REJECTION},
+            openapi_extra={"security": READERS}, description="Search certificates by serial, lot, station and "
+            "reception date." + WHO_READS)
 def list_certificates(request: Request, serial: str | None = None, lot: str | None = None,
                       station: str | None = None, since: str | None = None, until: str | None = None,
                       outcome: str | None = None, limit: int = Query(100, ge=1, le=queries.MAX_LIMIT),
                       offset: int = Query(0, ge=0, le=10**9)) -> JSONResponse:
-    """Search certificates by serial, lot, station and reception date."""
     ctx = _ctx(request)
-    auth.check_reader(ctx.settings, request)
+    who = access.reader(request)
     f = queries.Filters(serial=serial, lot=lot, station=station, since=queries.parse_when(since, "since"),
                         until=queries.parse_when(until, "until", end=True), outcome=outcome, limit=limit,
-                        offset=offset)
+                        offset=offset, visible=access.certificates(who))
     total, rows = queries.search(ctx.db, f)
     return JSONResponse({"total": total, "items": [queries.summary_json(c, r) for c, r in rows]})
 
 
-@router.get("/api/v1/certificates/{cert_id}", tags=["certificates"], responses={404: REJECTION})
+@router.get("/api/v1/certificates/{cert_id}", tags=["certificates"], responses={401: REJECTION, 404: REJECTION},
+            openapi_extra={"security": READERS}, description="One certificate: envelope, decoded payload and "
+            "verification status (re-checked now)." + WHO_READS)
 def get_certificate(request: Request, cert_id: str) -> JSONResponse:
-    """One certificate: envelope, decoded payload and verification status (re-checked now)."""
     ctx = _ctx(request)
-    auth.check_reader(ctx.settings, request)
-    return JSONResponse(queries.get_certificate(ctx.db, cert_id).to_json())
+    who = access.reader(request)
+    return JSONResponse(queries.get_certificate(ctx.db, cert_id, access.certificates(who),
+                                                access.audits(who)).to_json())
 
 
-@router.get("/api/v1/audits/{audit_id}", tags=["audits"], responses={404: REJECTION})
+@router.get("/api/v1/audits/{audit_id}", tags=["audits"], responses={401: REJECTION, 404: REJECTION},
+            openapi_extra={"security": READERS}, description="One audit report with its verification status and "
+            "the disks it lists." + WHO_READS + " A donor sees the reports its lots' certificates link to.")
 def get_audit(request: Request, audit_id: str) -> JSONResponse:
-    """One audit report with its verification status and the disks it lists."""
     ctx = _ctx(request)
-    auth.check_reader(ctx.settings, request)
-    return JSONResponse(queries.get_audit(ctx.db, audit_id).to_json())
+    who = access.reader(request)
+    return JSONResponse(queries.get_audit(ctx.db, audit_id, access.audits(who)).to_json())
+
+
+@router.get("/api/v1/lots", tags=["lots"], responses={401: REJECTION}, openapi_extra={"security": READERS},
+            description="The lots the asker sees: lot records (donor, workshop, status, language, received "
+            "date) and lot names that certificates carry, with their counts." + WHO_READS)
+def list_lots(request: Request) -> JSONResponse:
+    ctx = _ctx(request)
+    who = access.reader(request)
+    return JSONResponse({"items": [{"name": v.name, "workshop": v.workshop, "donor": v.donor, "status": v.status,
+                                    "language": v.language,
+                                    "received_on": v.received_on.isoformat() if v.received_on else None,
+                                    "certificates": v.certificates, "successes": v.successes}
+                                   for v in lot_service.list_lots(ctx.db, who)]})
 
 
 @router.post("/api/v1/verify", tags=["verify"], responses={400: REJECTION, 413: REJECTION, 429: REJECTION},
              openapi_extra=_body_doc(ENVELOPE_SCHEMA))
 async def verify_certificate(request: Request) -> JSONResponse:
-    """Check any certificate against the enrolled station keys; nothing is stored."""
+    """Check any certificate against the enrolled station keys; nothing is stored.
+
+    **Who:** anyone, rate-limited per address. It answers on the file sent, never with a
+    stored certificate's details."""
     ctx = _ctx(request)
     verify.admit(ctx, request)
     data = await read_body(request, ctx.settings.max_body)
@@ -203,7 +247,9 @@ async def verify_certificate(request: Request) -> JSONResponse:
 
 @router.get(receipts.KEY_URL, tags=["service"])
 def receipt_key(request: Request) -> JSONResponse:
-    """The collector's public key, which signs the receipt returned with every upload."""
+    """The collector's public key, which signs the receipt returned with every upload.
+
+    **Who:** anyone."""
     return JSONResponse(receipts.public_json(_ctx(request).receipt_key))
 
 
@@ -215,15 +261,17 @@ def healthz(request: Request) -> JSONResponse:
 # ----------------------------------------------------------------------------- admin
 
 @router.post("/api/v1/admin/tokens", status_code=201, tags=["admin"],
-             responses={400: REJECTION, 401: REJECTION, 403: REJECTION, 415: REJECTION, 429: REJECTION,
-                        503: REJECTION},
+             responses={400: REJECTION, 401: REJECTION, 403: REJECTION, 404: REJECTION, 415: REJECTION,
+                        429: REJECTION, 503: REJECTION},
              openapi_extra=_body_doc({"type": "object", "properties": {
-                 "lot": {"type": "string"}, "ttl_hours": {"type": "number"}}}, [{"adminBasic": []}]))
+                 "lot": {"type": "string"}, "ttl_hours": {"type": "number"},
+                 "workshop": {"type": "string", "description": "name or id; optional when there is one choice"}}},
+                 ADMINS),
+             description="Create a one-time enrollment token (shown once) for a station of a workshop, and a lot "
+             "of that workshop (its record is created when missing)." + WHO_MANAGES)
 async def create_token(request: Request) -> JSONResponse:
-    """Create a one-time enrollment token (shown once)."""
     ctx = _ctx(request)
-    auth.check_admin(ctx.settings, request)
-    csrf.check_same_origin(request)
+    who = access.admin_write(request)
     csrf.require_json(request)
     body = json_object(await read_body(request, SMALL_BODY))
     lot, ttl = body.get("lot"), body.get("ttl_hours", ctx.settings.token_ttl_hours)
@@ -233,25 +281,83 @@ async def create_token(request: Request) -> JSONResponse:
         raise Malformed(f"lot: {problem}")
     if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not 0 < ttl <= 24 * 3650:
         raise Malformed("ttl_hours must be a positive number of hours (at most ten years)")
-    t = stations.create_token(ctx.db, lot, ttl)
+    workshop = body.get("workshop")
+    if workshop is not None and (not isinstance(workshop, (str, int)) or isinstance(workshop, bool)
+                                 or (isinstance(workshop, str) and not _is_unicode(workshop))):
+        raise Malformed("workshop must be a workshop's name or id")
+    workshop_id = stations.workshop_for(ctx.db, workshop, who.managed_workshops())
+    t = stations.create_token(ctx.db, lot, ttl, workshop_id=workshop_id, actor=who.actor)
     return JSONResponse({"status": "created", "token": t.token, "lot": t.lot,
                          "expires_at": stations.iso(t.expires_at)}, status_code=201)
 
 
-@router.get("/api/v1/admin/stations", tags=["admin"], responses={401: REJECTION, 503: REJECTION})
+@router.get("/api/v1/admin/stations", tags=["admin"], responses={401: REJECTION, 403: REJECTION, 503: REJECTION},
+            openapi_extra={"security": ADMINS}, description="The stations the asker manages." + WHO_MANAGES)
 def admin_stations(request: Request) -> JSONResponse:
     ctx = _ctx(request)
-    auth.check_admin(ctx.settings, request)
-    return JSONResponse({"items": [s.to_json() for s in stations.list_stations(ctx.db)]})
+    who = access.admin(request)
+    managed = who.managed_workshops()
+    visible = None if managed is None else Station.org_id.in_(managed)
+    return JSONResponse({"items": [s.to_json() for s in stations.list_stations(ctx.db, visible)]})
 
 
 @router.post("/api/v1/admin/stations/{station_id}/revoke", tags=["admin"],
              responses={401: REJECTION, 403: REJECTION, 404: REJECTION, 415: REJECTION, 429: REJECTION,
-                        503: REJECTION})
+                        503: REJECTION}, openapi_extra={"security": ADMINS},
+             description="Refuse further uploads from a station; its certificates stay, marked revoked." + WHO_MANAGES)
 def admin_revoke(request: Request, station_id: str) -> JSONResponse:
     ctx = _ctx(request)
-    auth.check_admin(ctx.settings, request)
-    csrf.check_same_origin(request)
+    who = access.admin_write(request)
     csrf.require_json_or_empty(request)
-    info = stations.revoke(ctx.db, station_id)
+    info = stations.revoke(ctx.db, station_id, who.actor, who.managed_workshops())
     return JSONResponse({"status": "revoked", **info.to_json()})
+
+
+@router.get("/api/v1/admin/events", tags=["admin"], responses={401: REJECTION, 403: REJECTION, 503: REJECTION},
+            openapi_extra={"security": ADMINS},
+            description="The audit log, newest first: who did what, when, from where.\n\n**Who:** the Basic admin "
+            "and a coordinator's admins (every event); an organisation's admins (that organisation's events).")
+def admin_events(request: Request, limit: int = Query(200, ge=1, le=1000)) -> JSONResponse:
+    ctx = _ctx(request)
+    who = access.admin(request)
+    if not who.is_admin():
+        raise Forbidden("the audit log is shown to admins")
+    return JSONResponse({"items": [{"id": e.id, "at": stations.iso(e.at), "actor": e.actor, "client": e.client,
+                                    "tag": e.tag, "org_id": e.org_id, "detail": json.loads(e.detail)}
+                                   for e in events.recent(ctx.db, who.event_scope(), limit)]})
+
+
+@router.post("/api/v1/admin/lots", status_code=201, tags=["admin", "lots"],
+             responses={400: REJECTION, 401: REJECTION, 403: REJECTION, 404: REJECTION, 409: REJECTION,
+                        415: REJECTION, 429: REJECTION, 503: REJECTION},
+             openapi_extra=_body_doc({"type": "object", "required": ["name"], "properties": {
+                 "name": {"type": "string"}, "workshop": {"type": "string"}, "donor": {"type": "string"},
+                 "language": {"type": "string", "enum": ["fr", "en"]},
+                 "received_on": {"type": "string", "format": "date"}}}, ADMINS),
+             description="Create an open lot of a workshop, given by a donor (same as `ardoise-collector lot "
+             "create`)." + WHO_MANAGES)
+async def create_lot(request: Request) -> JSONResponse:
+    from datetime import date
+
+    ctx = _ctx(request)
+    who = access.admin_write(request)
+    csrf.require_json(request)
+    body = json_object(await read_body(request, SMALL_BODY))
+    for key in ("name", "workshop", "donor", "language", "received_on"):
+        value = body.get(key)
+        if value is not None and (not isinstance(value, str) or not _is_unicode(value) or len(value) > 200
+                                  or not value.isprintable()):
+            raise Malformed(f"{key} must be printable text of at most 200 characters")
+    received = None
+    if body.get("received_on"):
+        try:
+            received = date.fromisoformat(body["received_on"])
+        except ValueError:
+            raise Malformed("received_on must be a date, YYYY-MM-DD") from None
+    workshop = stations.workshop_for(ctx.db, body.get("workshop"), who.managed_workshops())
+    lot = lot_service.create_lot(ctx.db, body.get("name"), workshop, who.actor, donor=body.get("donor") or None,
+                                 language=body.get("language") or "fr", received_on=received, who=who)
+    return JSONResponse({"status": "created", "id": lot.id, "name": lot.name, "workshop_id": lot.workshop_id,
+                         "donor_id": lot.donor_id, "language": lot.language, "status_of_lot": lot.status,
+                         "received_on": lot.received_on.isoformat() if lot.received_on else None},
+                        status_code=201)

@@ -12,7 +12,7 @@ from pathlib import Path
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 
-from server_stub import auth
+from server_stub.accounts import access
 from server_stub.errors import NotFound, Unavailable
 
 router = APIRouter(include_in_schema=False)
@@ -53,27 +53,27 @@ def _page(html: str) -> HTMLResponse:
 
 @router.get("/openapi.json")
 def openapi(request: Request) -> JSONResponse:
-    auth.check_reader(request.app.state.ctx.settings, request)
+    access.reader(request)
     return JSONResponse(request.app.openapi())
 
 
 @router.get("/docs", response_class=HTMLResponse)
 def swagger(request: Request) -> HTMLResponse:
-    auth.check_reader(request.app.state.ctx.settings, request)
+    access.reader(request)
     _assets_dir()
     return _page(SWAGGER)
 
 
 @router.get("/redoc", response_class=HTMLResponse)
 def redoc(request: Request) -> HTMLResponse:
-    auth.check_reader(request.app.state.ctx.settings, request)
+    access.reader(request)
     _assets_dir()
     return _page(REDOC)
 
 
 @router.get("/docs/assets/{name}")
 def asset(request: Request, name: str) -> FileResponse:
-    auth.check_reader(request.app.state.ctx.settings, request)
+    access.reader(request)
     if name not in ASSETS:
         raise NotFound(f"no docs asset {name}")
     return FileResponse(_assets_dir() / name, media_type=ASSETS[name])

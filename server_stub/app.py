@@ -87,11 +87,13 @@ def create_app(settings: Settings, *, run_migrations: bool = True) -> FastAPI:
     async def rejected(request: Request, exc: Rejected):
         if request.url.path.startswith("/api/") or request.url.path == "/healthz":
             resp = rejection(exc)
+        elif isinstance(exc, LoginRequired) and (to_login := pages.login_redirect(request)) is not None:
+            return to_login
         else:
             resp = pages.error_page(request, exc)
             if hasattr(exc, "retry_after"):  # a locked-out admin's browser is told when to come back
                 resp.headers["Retry-After"] = str(int(exc.retry_after + 0.999))
-        if isinstance(exc, LoginRequired):
+        if isinstance(exc, LoginRequired) and settings.admin_enabled:
             resp.headers["WWW-Authenticate"] = REALM
         return resp
 
@@ -123,7 +125,11 @@ def _add_security_schemes(app: FastAPI) -> None:
         schema = original()
         schema.setdefault("components", {})["securitySchemes"] = {
             "stationBearer": {"type": "http", "scheme": "bearer", "description": "bearer from POST /api/v1/stations"},
-            "adminBasic": {"type": "http", "scheme": "basic", "description": "user admin, ARDOISE_ADMIN_PASSWORD"},
+            "adminBasic": {"type": "http", "scheme": "basic",
+                           "description": "the bootstrap admin: user admin, ARDOISE_ADMIN_PASSWORD; sees and manages everything"},
+            "session": {"type": "apiKey", "in": "cookie", "name": "ardoise_login",
+                        "description": "a person's login session (POST /login): sees what their organisations' roles "
+                                       "allow (docs/collector.md, Roles)"},
         }
         app.openapi_schema = schema
         return schema

@@ -1,4 +1,7 @@
-"""Admin authentication: HTTP Basic, user ``admin``, password from the environment.
+"""The bootstrap admin: HTTP Basic, user ``admin``, password from the environment.
+
+People with accounts log in with sessions instead (server_stub.accounts); who may read
+what is decided in server_stub.accounts.access.
 
 Basic works in every browser without JavaScript. There is no default password: without
 one, admin is off and says so. A weak one is refused at start (``password_problem``), and
@@ -64,9 +67,3 @@ def check_admin(settings: Settings, request: Request) -> None:
         guard.failed(client, ACCOUNT)
         raise LoginRequired("wrong admin user or password")
     guard.succeeded(client)
-
-
-def check_reader(settings: Settings, request: Request) -> None:
-    """Read pages are open unless the collector was started with --require-login."""
-    if settings.require_login:
-        check_admin(settings, request)

@@ -5,6 +5,18 @@
     ardoise-collector token create [--lot LOT] [--ttl-hours H] [--db URL]
     ardoise-collector station list [--json] [--db URL]
     ardoise-collector station revoke STATION_ID [--db URL]
+    ardoise-collector org create NAME --kind coordinator|workshop|donor
+    ardoise-collector org list [--json]
+    ardoise-collector user create EMAIL [--org ORG] [--role ROLE] [--name NAME]
+    ardoise-collector user grant EMAIL --org ORG --role ROLE
+    ardoise-collector user disable EMAIL
+    ardoise-collector user list [--json]
+    ardoise-collector lot create LOT --workshop ORG [--donor ORG] [--language fr|en] [--received DATE]
+    ardoise-collector lot list [--json]
+
+A password is never an argument (it would stay in the shell's history and in ps): ``user
+create`` reads it from $ARDOISE_USER_PASSWORD, else from standard input when that is not a
+terminal, else asks for it twice.
 """
 
 from __future__ import annotations
@@ -22,7 +34,8 @@ from agent.errors import ArdoiseError, ConfigError, UsageError
 from server_stub import settings as settings_mod
 from server_stub.db import Database, migrate, redact
 
-SUBCOMMANDS = ("serve", "migrate", "token", "station")
+SUBCOMMANDS = ("serve", "migrate", "token", "station", "org", "user", "lot")
+PASSWORD_ENV = "ARDOISE_USER_PASSWORD"
 
 
 def _db_option(p: argparse.ArgumentParser) -> None:
@@ -48,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--admin-password-file", metavar="FILE",
                        help="read the admin password from FILE (else $ARDOISE_ADMIN_PASSWORD; none: admin disabled)")
     serve.add_argument("--require-login", action="store_true",
-                       help="every page and query needs the admin login, except the public verify page")
+                       help="every page and query needs a login (a person's session or the admin's) even before "
+                            "the first account exists, except the public verify page")
     serve.add_argument("--admin-lockout", type=float, metavar="SECONDS",
                        help="how long too many wrong admin passwords lock an address or the account out (default 900)")
     serve.add_argument("--max-body", type=int, metavar="BYTES", help="upload size limit (default 1 MiB)")
@@ -77,6 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     create = tsub.add_parser("create", help="print a new one-time enrollment token")
     _db_option(create)
     create.add_argument("--lot", help="lot of the certificates the enrolled station will upload")
+    create.add_argument("--workshop", metavar="ORG",
+                        help="workshop the station belongs to (name or id; optional when there is only one)")
     create.add_argument("--ttl-hours", type=float, default=168.0, help="hours the token stays valid (default 168)")
     create.add_argument("--json", action="store_true", help="print JSON")
     create.set_defaults(func=cmd_token_create)
@@ -92,6 +108,63 @@ def build_parser() -> argparse.ArgumentParser:
     _db_option(rv)
     rv.add_argument("station_id")
     rv.set_defaults(func=cmd_station_revoke)
+
+    from server_stub.accounts.models import KINDS, ROLES
+    from server_stub.lots.models import LANGUAGES
+
+    org = sub.add_parser("org", help="organisations: the coordinator, workshops, donors")
+    osub = org.add_subparsers(dest="action", metavar="ACTION")
+    osub.required = True
+    oc = osub.add_parser("create", help="create an organisation")
+    _db_option(oc)
+    oc.add_argument("name")
+    oc.add_argument("--kind", required=True, choices=KINDS)
+    oc.set_defaults(func=cmd_org_create)
+    ol = osub.add_parser("list", help="list organisations")
+    _db_option(ol)
+    ol.add_argument("--json", action="store_true", help="print JSON")
+    ol.set_defaults(func=cmd_org_list)
+
+    user = sub.add_parser("user", help="people with accounts")
+    usub = user.add_subparsers(dest="action", metavar="ACTION")
+    usub.required = True
+    uc = usub.add_parser("create", help=f"create an account (password from ${PASSWORD_ENV}, stdin, or asked)")
+    _db_option(uc)
+    uc.add_argument("email")
+    uc.add_argument("--org", help="organisation (name or id; default: the coordinator, created if there is none)")
+    uc.add_argument("--role", choices=ROLES, default="admin", help="role in --org (default admin)")
+    uc.add_argument("--name", help="the person's name, as pages show it")
+    uc.set_defaults(func=cmd_user_create)
+    ug = usub.add_parser("grant", help="give a person a role in an organisation")
+    _db_option(ug)
+    ug.add_argument("email")
+    ug.add_argument("--org", required=True)
+    ug.add_argument("--role", required=True, choices=ROLES)
+    ug.set_defaults(func=cmd_user_grant)
+    ud = usub.add_parser("disable", help="refuse a person's logins from now on and end their sessions")
+    _db_option(ud)
+    ud.add_argument("email")
+    ud.set_defaults(func=cmd_user_disable)
+    ul = usub.add_parser("list", help="list people and their roles")
+    _db_option(ul)
+    ul.add_argument("--json", action="store_true", help="print JSON")
+    ul.set_defaults(func=cmd_user_list)
+
+    lot = sub.add_parser("lot", help="lots: what a donor gave a workshop")
+    lsub = lot.add_subparsers(dest="action", metavar="ACTION")
+    lsub.required = True
+    lc = lsub.add_parser("create", help="create an open lot")
+    _db_option(lc)
+    lc.add_argument("lot")
+    lc.add_argument("--workshop", help="workshop that reconditions it (name or id; optional when there is one)")
+    lc.add_argument("--donor", help="donor organisation (name or id)")
+    lc.add_argument("--language", choices=LANGUAGES, default="fr", help="language of its report (default fr)")
+    lc.add_argument("--received", metavar="YYYY-MM-DD", help="date the lot was received")
+    lc.set_defaults(func=cmd_lot_create)
+    ll = lsub.add_parser("list", help="list lots")
+    _db_option(ll)
+    ll.add_argument("--json", action="store_true", help="print JSON")
+    ll.set_defaults(func=cmd_lot_list)
     return parser
 
 
@@ -129,7 +202,8 @@ def cmd_token_create(args) -> int:
         raise UsageError("--ttl-hours must be positive")
     if args.lot is not None and (problem := lot_problem(args.lot)):
         raise UsageError(f"--lot: {problem}")
-    t = stations.create_token(_open_db(args), args.lot, args.ttl_hours)
+    db = _open_db(args)
+    t = stations.create_token(db, args.lot, args.ttl_hours, workshop_id=stations.workshop_for(db, args.workshop, None))
     if args.json:
         print(json.dumps({"token": t.token, "lot": t.lot, "expires_at": stations.iso(t.expires_at)}))
     else:
@@ -150,11 +224,11 @@ def cmd_station_list(args) -> int:
         return 0
     from agent.cli.output import printable  # names, lots and key ids come from enrollments: no escapes
 
-    print(f"{'STATION':20} {'NAME':20} {'KEY ID':18} {'LOT':16} {'CERTS':>6} STATUS")
+    print(f"{'STATION':20} {'NAME':20} {'WORKSHOP':16} {'KEY ID':18} {'LOT':16} {'CERTS':>6} STATUS")
     for i in infos:
         status = f"revoked {stations.iso(i.revoked_at)}" if i.revoked_at else "active"
-        print(printable(f"{i.station_id:20} {(i.name or '-')[:20]:20} {i.key_id[:16] + '..':18} "
-                        f"{(i.lot or '-')[:16]:16} {i.certificates:>6} {status}"))
+        print(printable(f"{i.station_id:20} {(i.name or '-')[:20]:20} {(i.workshop or '-')[:16]:16} "
+                        f"{i.key_id[:16] + '..':18} {(i.lot or '-')[:16]:16} {i.certificates:>6} {status}"))
     return 0
 
 
@@ -163,6 +237,140 @@ def cmd_station_revoke(args) -> int:
     info = stations.revoke(_open_db(args), args.station_id)
     print(f"station {info.station_id} revoked at {stations.iso(info.revoked_at)}; "
           f"its {info.certificates} certificate(s) stay stored and verifiable, marked revoked", file=sys.stderr)
+    return 0
+
+
+def cmd_org_create(args) -> int:
+    from server_stub.accounts import service
+    from server_stub.accounts.events import CLI
+    org = service.create_org(_open_db(args), args.name, args.kind, CLI)
+    print(f"organisation {org.name} ({org.kind}) created, id {org.id}", file=sys.stderr)
+    return 0
+
+
+def cmd_org_list(args) -> int:
+    from agent.cli.output import printable
+    from server_stub.accounts import service
+    orgs = service.organisations(_open_db(args))
+    if args.json:
+        print(json.dumps([{"id": o.id, "name": o.name, "kind": o.kind} for o in orgs], indent=2))
+        return 0
+    for o in orgs:
+        print(printable(f"{o.id:>5} {o.kind:12} {o.name}"))
+    return 0
+
+
+def read_new_password() -> str:
+    """$ARDOISE_USER_PASSWORD, else one line of stdin (a pipe), else asked twice on the terminal."""
+    import getpass
+
+    if os.environ.get(PASSWORD_ENV):
+        return os.environ[PASSWORD_ENV]
+    if not sys.stdin.isatty():
+        line = sys.stdin.readline(1024).rstrip("\r\n")
+        if not line:
+            raise UsageError(f"no password: set ${PASSWORD_ENV} or pipe it on standard input")
+        return line
+    first = getpass.getpass("Password: ")
+    if getpass.getpass("Password again: ") != first:
+        raise UsageError("the two passwords differ")
+    return first
+
+
+def cmd_user_create(args) -> int:
+    from server_stub.accounts import service
+    from server_stub.accounts.events import CLI
+    from server_stub.accounts.models import COORDINATOR
+    from server_stub.auth import password_problem
+
+    db = _open_db(args)
+    password = read_new_password()
+    if problem := password_problem(password):
+        raise UsageError(problem.replace("the admin password", "a password"))
+    if args.org:
+        org = service.find_org(db, args.org)
+    else:
+        coordinators = service.organisations(db, COORDINATOR)
+        if len(coordinators) > 1:
+            raise UsageError("several coordinators: name one with --org")
+        if coordinators:
+            org = coordinators[0]
+        else:
+            org = service.create_org(db, "Coordinator", COORDINATOR, CLI)
+            print("organisation Coordinator (coordinator) created for the first admin", file=sys.stderr)
+    user = service.create_user(db, args.email, password, org, args.role, CLI, name=args.name)
+    print(f"account {user.email} created: {args.role} of {org.name}", file=sys.stderr)
+    return 0
+
+
+def cmd_user_grant(args) -> int:
+    from server_stub.accounts import service
+    from server_stub.accounts.events import CLI
+    db = _open_db(args)
+    org = service.find_org(db, args.org)
+    service.grant(db, args.email, org, args.role, CLI)
+    print(f"{args.email} is now {args.role} of {org.name}", file=sys.stderr)
+    return 0
+
+
+def cmd_user_disable(args) -> int:
+    from server_stub.accounts import service
+    from server_stub.accounts.events import CLI
+    service.disable(_open_db(args), args.email, CLI)
+    print(f"{args.email} disabled: no more logins, sessions ended", file=sys.stderr)
+    return 0
+
+
+def cmd_user_list(args) -> int:
+    from agent.cli.output import printable
+    from server_stub.accounts import service
+    rows = service.people(_open_db(args))
+    if args.json:
+        print(json.dumps([{"email": u.email, "name": u.name, "disabled": u.disabled_at is not None,
+                           "roles": [{"organisation": o, "role": r} for o, r in roles]} for u, roles in rows],
+                         indent=2))
+        return 0
+    for u, roles in rows:
+        state = "disabled" if u.disabled_at else "active"
+        print(printable(f"{u.email:32} {state:8} " + ", ".join(f"{r} of {o}" for o, r in roles)))
+    return 0
+
+
+def cmd_lot_create(args) -> int:
+    from datetime import date
+
+    from server_stub import stations
+    from server_stub.accounts.events import CLI
+    from server_stub.lots import service as lots
+
+    received = None
+    if args.received:
+        try:
+            received = date.fromisoformat(args.received)
+        except ValueError:
+            raise UsageError(f"--received: {args.received!r} is not a date (YYYY-MM-DD)") from None
+    db = _open_db(args)
+    workshop = stations.workshop_for(db, args.workshop, None)
+    lot = lots.create_lot(db, args.lot, workshop, CLI, donor=args.donor, language=args.language,
+                          received_on=received)
+    print(f"lot {lot.name} created, open (id {lot.id})", file=sys.stderr)
+    return 0
+
+
+def cmd_lot_list(args) -> int:
+    from agent.cli.output import printable
+    from server_stub.accounts.access import Principal
+    from server_stub.lots import service as lots
+
+    views = lots.list_lots(_open_db(args), Principal("cli", "cli", superuser=True))
+    if args.json:
+        print(json.dumps([{"name": v.name, "workshop": v.workshop, "donor": v.donor, "status": v.status,
+                           "language": v.language, "received_on": v.received_on.isoformat() if v.received_on else None,
+                           "certificates": v.certificates} for v in views], indent=2))
+        return 0
+    for v in views:
+        print(printable(f"{v.name[:24]:24} {(v.workshop or '-')[:20]:20} {(v.donor or '-')[:20]:20} "
+                        f"{v.status or '-':7} {v.certificates:>6}"))
     return 0
 
 

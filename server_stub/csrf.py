@@ -64,13 +64,17 @@ def _token_for(secret: str, session_id: str) -> str:
     return hmac.new(secret.encode(), b"csrf\0" + session_id.encode(), hashlib.sha256).hexdigest()
 
 
+def new_session_id() -> str:
+    return secrets.token_urlsafe(32)
+
+
 def session_token(request: Request, secret: str) -> tuple[str, str | None]:
     """The form token of this browser session, and a new session id when there was none
     (the caller then sets the cookie with ``set_session_cookie``)."""
     sid = request.cookies.get(SESSION_COOKIE)
     new_sid = None
     if not sid or len(sid) > 100:
-        sid = new_sid = secrets.token_urlsafe(32)
+        sid = new_sid = new_session_id()
     return _token_for(secret, sid), new_sid
 
 

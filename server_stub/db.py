@@ -20,7 +20,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
 from agent.errors import ConfigError
-from server_stub.models import SCHEMA_VERSION, Base, SchemaVersion
+from server_stub.models import SCHEMA_VERSION, Base, SchemaVersion, utcnow
+
+# The domain tables live in their packages; importing them registers them with Base.
+from server_stub.accounts import models as _accounts_models  # noqa: E402,F401
+from server_stub.lots import models as _lots_models  # noqa: E402,F401
 
 log = logging.getLogger("ardoise.collector")
 
@@ -32,6 +36,7 @@ class Database:
     def __init__(self, url: str, *, pool_size: int = 8, sqlite_synchronous: str = "normal") -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
+        self.accounts_seen = False  # server_stub.accounts.service.accounts_exist remembers a yes
         self._checkpointer: _Checkpointer | None = None
         try:
             if self.is_sqlite and url.rstrip("/") in ("sqlite:", "sqlite:///:memory:"):
@@ -169,10 +174,53 @@ def migrate(db: Database) -> int:
                     f"database schema version {current[0]} is newer than this collector's ({SCHEMA_VERSION}); upgrade ardoise-collector")
             if current is None:
                 conn.execute(SchemaVersion.__table__.insert().values(version=SCHEMA_VERSION))
-            # Later versions add their upgrade steps here, from current[0] to SCHEMA_VERSION.
+                _default_workshop(conn)
+            else:
+                for step in range(current[0] + 1, SCHEMA_VERSION + 1):
+                    _STEPS[step](conn)
+                    conn.execute(SchemaVersion.__table__.insert().values(version=step))
     except SQLAlchemyError as exc:
         raise ConfigError(f"cannot open database {redact(db.url)}: {_first_line(exc)}") from None
     return SCHEMA_VERSION
+
+
+def _default_workshop(conn) -> int:
+    """The workshop of a single-workshop collector: created with the database, and what a
+    database from before organisations migrates into. Returns its id."""
+    from server_stub.accounts.models import DEFAULT_WORKSHOP, WORKSHOP, Organisation
+
+    org = Organisation.__table__
+    row = conn.execute(select(org.c.id).where(org.c.name == DEFAULT_WORKSHOP)).first()
+    if row is not None:
+        return row[0]
+    return conn.execute(org.insert().values(name=DEFAULT_WORKSHOP, kind=WORKSHOP, created_at=utcnow())
+                        .returning(org.c.id)).scalar_one()
+
+
+def _to_v2(conn) -> None:
+    """Schema 1 to 2: organisations, people and lot records. The new tables exist already
+    (create_all); every station and token joins the default workshop, and every lot name
+    in use becomes an open lot record of that workshop, so nothing is lost or hidden."""
+    from server_stub.lots.models import Lot
+    from server_stub.models import Certificate, EnrollmentToken, Station
+
+    for table in ("stations", "enrollment_tokens"):
+        conn.execute(text(f"ALTER TABLE {table} ADD COLUMN org_id INTEGER REFERENCES organisations (id)"))
+        conn.execute(text(f"CREATE INDEX ix_{table}_org_id ON {table} (org_id)"))
+    workshop = _default_workshop(conn)
+    for model in (Station, EnrollmentToken):
+        conn.execute(model.__table__.update().values(org_id=workshop))
+    names: set[str] = set()
+    for model in (Certificate, Station, EnrollmentToken):
+        names |= {r[0] for r in conn.execute(select(model.lot).where(model.lot.is_not(None)).distinct())}
+    if names:
+        now = utcnow()
+        conn.execute(Lot.__table__.insert(), [{"name": n, "workshop_id": workshop, "language": "fr",
+                                                "status": "open", "created_at": now} for n in sorted(names)])
+
+
+# Upgrade steps: _STEPS[n] takes a database at version n-1 to version n.
+_STEPS = {2: _to_v2}
 
 
 def _first_line(exc: Exception) -> str:

@@ -36,15 +36,17 @@ class LoginGuard:
         self._clients: dict[str, _Record] = {}
         self._accounts: dict[str, _Record] = {}
 
-    def check(self, client: str, account: str) -> None:
-        """Raise ``RateLimited`` while the client or the account is locked out."""
+    def check(self, client: str, account: str, *, noun: str = "admin passwords",
+              account_name: str = "the admin account") -> None:
+        """Raise ``RateLimited`` while the client or the account is locked out. The admin's
+        Basic login and the people's login page share the per-address count."""
         now = self.clock()
         with self._lock:
             for what, rec in (("this address", self._clients.get(client)),
-                              ("the admin account", self._accounts.get(account))):
+                              (account_name, self._accounts.get(account))):
                 if rec is not None and rec.locked_until > now:
                     wait = rec.locked_until - now
-                    raise RateLimited(f"too many wrong admin passwords from {what}: "
+                    raise RateLimited(f"too many wrong {noun} from {what}: "
                                       f"locked for {int(wait + 0.999)} more seconds", retry_after=wait)
 
     def failed(self, client: str, account: str) -> None:

@@ -13,7 +13,10 @@ from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text, TypeD
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # Bumped whenever a table changes; db.migrate() upgrades older databases step by step.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# 2: organisations, people, roles, login sessions, the audit log, lot records
+#    (server_stub/accounts/models.py, server_stub/lots/models.py); stations and
+#    enrollment tokens belong to a workshop.
 
 
 class UTCDateTime(TypeDecorator):
@@ -60,6 +63,8 @@ class EnrollmentToken(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     lot: Mapped[str | None] = mapped_column(String(200))
+    # The workshop whose station this token enrolls (schema 2).
+    org_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -77,6 +82,8 @@ class Station(Base):
     public_pem: Mapped[str] = mapped_column(Text)
     bearer_hash: Mapped[str] = mapped_column(String(64), unique=True)
     lot: Mapped[str | None] = mapped_column(String(200))
+    # The workshop the station belongs to: who may see its certificates (schema 2).
+    org_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"), index=True)
     enrolled_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 

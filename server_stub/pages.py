@@ -6,12 +6,18 @@ from __future__ import annotations
 from datetime import datetime
 from urllib.parse import quote
 
-from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, PlainTextResponse, Response
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
 
 from agent import outcome
 from server_stub import auth, csrf, fields, keys, lotpdf, queries, stations, verify
-from server_stub.errors import Malformed, Rejected, TooLarge, Unavailable
+from server_stub.accounts import access, events, service
+from server_stub.accounts.access import Principal
+from server_stub.errors import Forbidden, Malformed, Rejected, TooLarge, Unauthorized, Unavailable
+from server_stub.lots import service as lot_service
+from server_stub.models import Certificate, Station
 from server_stub.stations import iso
 
 router = APIRouter(include_in_schema=False)
@@ -21,17 +27,35 @@ def _ctx(request: Request):
     return request.app.state.ctx
 
 
-def _render(request: Request, name: str, status_code: int = 200, **context) -> HTMLResponse:
+def _render(request: Request, name: str, who: Principal | None = None, status_code: int = 200,
+            **context) -> HTMLResponse:
+    """A page; every page carries this browser session's form token (the logout button is
+    a form), and a new browser session gets its cookie here."""
     ctx = _ctx(request)
     context.setdefault("admin_enabled", ctx.settings.admin_enabled)
+    token, new_session = csrf.session_token(request, ctx.settings.secret_key)
+    context.setdefault("csrf", token)
+    context["who"] = who
     # Security headers (CSP, nosniff, framing) are added to every response: server_stub.headers.
-    return ctx.templates.TemplateResponse(request, name, context, status_code=status_code)
+    resp = ctx.templates.TemplateResponse(request, name, context, status_code=status_code)
+    if new_session:
+        csrf.set_session_cookie(request, resp, new_session)
+    return resp
+
+
+def login_redirect(request: Request) -> RedirectResponse | None:
+    """Where a page asked of nobody sends them once the collector has accounts: the login
+    page, then back (the Basic challenge stays for scripts and the bootstrap admin)."""
+    if request.headers.get("authorization") or not service.accounts_exist(_ctx(request).db):
+        return None
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse("/login?next=" + quote(target, safe=""), status_code=303)
 
 
 def error_page(request: Request, exc: Rejected) -> HTMLResponse:
     title = {404: "Not found", 401: "Login required", 503: "Admin disabled", 413: "Too large"}.get(
         exc.http_status, "Request refused")
-    return _render(request, "error.html", exc.http_status, title=title, message=str(exc))
+    return _render(request, "error.html", status_code=exc.http_status, title=title, message=str(exc))
 
 
 def _human_bytes(n) -> str:
@@ -67,35 +91,43 @@ def install_filters(templates) -> None:
 @router.get("/", response_class=HTMLResponse)
 def dashboard(request: Request):
     ctx = _ctx(request)
-    auth.check_reader(ctx.settings, request)
-    return _render(request, "dashboard.html", board=queries.dashboard(ctx.db), live=ctx.progress.live(),
-                   timeout=ctx.settings.progress_timeout_s)
+    who = access.reader(request)
+    return _render(request, "dashboard.html", who, board=queries.dashboard(ctx.db, access.certificates(who)),
+                   live=ctx.progress.live(access.stations(who)), timeout=ctx.settings.progress_timeout_s)
 
 
 @router.get("/dashboard/live", response_class=HTMLResponse)
 def dashboard_live(request: Request):
     ctx = _ctx(request)
-    auth.check_reader(ctx.settings, request)
-    return _render(request, "_live.html", live=ctx.progress.live(), board=queries.dashboard(ctx.db))
+    who = access.reader(request)
+    return _render(request, "_live.html", who, live=ctx.progress.live(access.stations(who)),
+                   board=queries.dashboard(ctx.db, access.certificates(who)))
 
 
 @router.get("/certificates", response_class=HTMLResponse)
 def certificate_list(request: Request, serial: str = "", lot: str = "", station: str = "", since: str = "",
                      until: str = "", outcome: str = "", page: int = 1):
     ctx = _ctx(request)
-    auth.check_reader(ctx.settings, request)
+    who = access.reader(request)
+    visible = access.certificates(who)
     per_page = 50
     page = max(1, min(page, 10**6))
     f = queries.Filters(serial=serial.strip() or None, lot=lot.strip() or None, station=station.strip() or None,
                         since=queries.parse_when(since.strip(), "since"),
                         until=queries.parse_when(until.strip(), "until", end=True), outcome=outcome or None,
-                        limit=per_page, offset=(page - 1) * per_page)
+                        limit=per_page, offset=(page - 1) * per_page, visible=visible)
     total, rows = queries.search(ctx.db, f)
     q = {"serial": serial, "lot": lot, "station": station, "since": since, "until": until, "outcome": outcome}
-    return _render(request, "certificates.html", rows=rows, total=total, q=q, page=page,
+    return _render(request, "certificates.html", who, rows=rows, total=total, q=q, page=page,
                    pages=max(1, (total + per_page - 1) // per_page),
                    query="&".join(f"{k}={quote(v)}" for k, v in q.items() if v),
-                   stations=stations.all_stations(ctx.db), lots=queries.lots(ctx.db))
+                   stations=stations.all_stations(ctx.db, access.stations(who)), lots=queries.lots(ctx.db, visible))
+
+
+def _certificate(request: Request, cert_id: str):
+    """A certificate the asker may see (404 otherwise, as for one that does not exist)."""
+    who = request.state.who = access.reader(request)
+    return queries.get_certificate(_ctx(request).db, cert_id, access.certificates(who), access.audits(who))
 
 
 def _pdf_renderer():
@@ -108,9 +140,7 @@ def _pdf_renderer():
 
 @router.get("/certificates/{cert_id}.pdf")
 def certificate_pdf(request: Request, cert_id: str):
-    ctx = _ctx(request)
-    auth.check_reader(ctx.settings, request)
-    c = queries.get_certificate(ctx.db, cert_id)
+    c = _certificate(request, cert_id)
     data = _pdf_renderer()(c.payload, c.row.digest, c.row.key_id, **keys.pdf_proof(str(request.base_url), c))
     return Response(data, media_type="application/pdf",
                      headers={"Content-Disposition": f'attachment; filename="certificate-{c.row.id}.pdf"'})
@@ -118,33 +148,29 @@ def certificate_pdf(request: Request, cert_id: str):
 
 @router.get("/certificates/{cert_id}.json")
 def certificate_json(request: Request, cert_id: str):
-    ctx = _ctx(request)
-    auth.check_reader(ctx.settings, request)
-    c = queries.get_certificate(ctx.db, cert_id)
+    c = _certificate(request, cert_id)
     return Response(c.row.envelope.encode("utf-8"), media_type="application/json",
                     headers={"Content-Disposition": f'attachment; filename="certificate-{c.row.id}.json"'})
 
 
 @router.get("/certificates/{cert_id}", response_class=HTMLResponse)
 def certificate_page(request: Request, cert_id: str):
-    ctx = _ctx(request)
-    auth.check_reader(ctx.settings, request)
-    c = queries.get_certificate(ctx.db, cert_id)
-    return _render(request, "certificate.html", c=c, p=c.payload)
+    c = _certificate(request, cert_id)
+    return _render(request, "certificate.html", request.state.who, c=c, p=c.payload)
 
 
 @router.get("/audits/{audit_id}.pdf")
 def audit_pdf(request: Request, audit_id: str):
     """The machine's report followed by its drives' certificates (the agent's renderer)."""
     ctx = _ctx(request)
-    auth.check_reader(ctx.settings, request)
+    who = access.reader(request)
     try:
         from agent.certify.pdf import render_system_pdf
     except ImportError:
         raise Unavailable("the PDF renderer (agent.certify.pdf) is not installed") from None
-    a = queries.get_audit(ctx.db, audit_id)
+    a = queries.get_audit(ctx.db, audit_id, access.audits(who))
     payloads = [queries.get_certificate(ctx.db, c.id).payload
-                for c in queries.certificates_for_audit(ctx.db, a.row, a.serials)]
+                for c in queries.certificates_for_audit(ctx.db, a.row, a.serials, access.certificates(who))]
     data = render_system_pdf(a.payload, payloads)
     return Response(data, media_type="application/pdf",
                     headers={"Content-Disposition": f'attachment; filename="machine-{_safe_name(a.row.id)}.pdf"'})
@@ -153,28 +179,36 @@ def audit_pdf(request: Request, audit_id: str):
 @router.get("/audits/{audit_id}", response_class=HTMLResponse)
 def audit_page(request: Request, audit_id: str):
     ctx = _ctx(request)
-    auth.check_reader(ctx.settings, request)
-    a = queries.get_audit(ctx.db, audit_id)
-    certificates = queries.certificates_for_audit(ctx.db, a.row, a.serials)
+    who = access.reader(request)
+    a = queries.get_audit(ctx.db, audit_id, access.audits(who))
+    certificates = queries.certificates_for_audit(ctx.db, a.row, a.serials, access.certificates(who))
     verdict = outcome.machine_verdict(a.payload.get("verdict"), [queries.decision(c).result for c in certificates])
-    return _render(request, "audit.html", a=a, certificates=certificates, machine_verdict=verdict)
+    return _render(request, "audit.html", who, a=a, certificates=certificates, machine_verdict=verdict)
 
 
 @router.get("/lots", response_class=HTMLResponse)
 def lot_list(request: Request):
     ctx = _ctx(request)
-    auth.check_reader(ctx.settings, request)
-    return _render(request, "lots.html", lots=queries.lots(ctx.db))
+    who = access.reader(request)
+    return _render(request, "lots.html", who, lots=lot_service.list_lots(ctx.db, who))
 
 
 @router.get("/lots/{lot:path}")
-def lot_page(request: Request, lot: str, format: str = "html", until: str = ""):
+def lot_page(request: Request, lot: str, format: str = "html", until: str = "",
+             workshop: int | None = Query(None, ge=1, lt=2**31)):
     """One lot; ``?format=csv`` or ``pdf`` exports it. The lot is the whole rest of the path
     (a lot name may hold "/"), so exports are a query parameter, never a suffix that a lot
     named "X.csv" could collide with. ``?until=`` lists only what was received before."""
     ctx = _ctx(request)
-    auth.check_reader(ctx.settings, request)
-    s = queries.lot_summary(ctx.db, lot, until=queries.parse_when(until.strip(), "until", end=True))
+    who = access.reader(request)
+    records = lot_service.visible_lots(ctx.db, who, lot, workshop)
+    visible = access.certificates(who)
+    if workshop is not None:
+        # Two workshops may each have a lot of this name: ?workshop= shows one of them.
+        mine = Certificate.station_id.in_(select(Station.id).where(Station.org_id == workshop))
+        visible = mine if visible is None else (visible & mine)
+    s = queries.lot_summary(ctx.db, lot, until=queries.parse_when(until.strip(), "until", end=True),
+                            visible=visible, allow_empty=bool(records))
     if format == "csv":
         return PlainTextResponse(queries.lot_csv(s), media_type="text/csv; charset=utf-8",
                                  headers={"Content-Disposition": f'attachment; filename="lot-{_safe_name(lot)}.csv"'})
@@ -183,7 +217,15 @@ def lot_page(request: Request, lot: str, format: str = "html", until: str = ""):
                         headers={"Content-Disposition": f'attachment; filename="lot-{_safe_name(lot)}.pdf"'})
     if format != "html":
         raise Malformed("format must be html, csv or pdf")
-    return _render(request, "lot.html", s=s, until=until.strip())
+    return _render(request, "lot.html", who, s=s, until=until.strip(), records=_lot_records(ctx.db, records),
+                   workshop=workshop)
+
+
+def _lot_records(db, records) -> list[dict]:
+    """The lot records of this name the asker sees, with their organisations' names."""
+    names = {o.id: o.name for o in service.organisations(db)}
+    return [{"workshop": names.get(r.workshop_id), "donor": names.get(r.donor_id), "status": r.status,
+             "language": r.language, "received_on": r.received_on} for r in records]
 
 
 def _safe_name(s: str) -> str:
@@ -194,7 +236,16 @@ def _safe_name(s: str) -> str:
 
 @router.get("/verify", response_class=HTMLResponse)
 def verify_form(request: Request):
-    return _render(request, "verify.html", result=None)
+    return _render(request, "verify.html", _maybe_who(request), result=None)
+
+
+def _maybe_who(request: Request) -> Principal:
+    """Who asks a public page: a wrong or locked-out login there is simply nobody (the
+    page stays public), never a refusal."""
+    try:
+        return access.principal(request, required=False)
+    except Rejected:
+        return Principal("anonymous", auth.client_address(request))
 
 
 @router.post("/verify", response_class=HTMLResponse)
@@ -215,52 +266,160 @@ async def verify_upload(request: Request):
     if exceeded:
         raise TooLarge(f"the file is over the {exceeded}-byte limit")
     result = await verify.verify_off_loop(ctx.db, data)
-    return _render(request, "verify.html", result=result, filename=upload.filename or "certificate")
+    # The answer is about the file uploaded; the stored certificate is linked only for
+    # someone allowed to see it.
+    who = _maybe_who(request)
+    return _render(request, "verify.html", who, result=result, filename=upload.filename or "certificate",
+                   stored_visible=result.stored and _sees_digest(ctx.db, who, result.digest))
+
+
+def _sees_digest(db, who: Principal, digest: str | None) -> bool:
+    if not digest or not (who.logged_in or who.open_reading):
+        return False
+    q = select(Certificate.id).where(Certificate.digest == digest)
+    if (cond := access.certificates(who)) is not None:
+        q = q.where(cond)
+    with db.session() as s:
+        return s.scalar(q) is not None
 
 
 # ----------------------------------------------------------------------------- admin
 
 @router.get("/admin", response_class=HTMLResponse)
 def admin_page(request: Request):
+    return _admin_page(request, access.admin(request), new_token=None)
+
+
+def _admin_page(request: Request, who: Principal, **context) -> HTMLResponse:
+    """The admin page: the stations and workshops this principal manages."""
     ctx = _ctx(request)
-    auth.check_admin(ctx.settings, request)
-    return _admin_page(request, new_token=None)
+    managed = who.managed_workshops()
+    workshops = [o for o in service.organisations(ctx.db, "workshop") if managed is None or o.id in managed]
+    visible = None if managed is None else Station.org_id.in_(managed)
+    return _render(request, "admin.html", who, stations=stations.list_stations(ctx.db, visible),
+                   workshops=workshops, donors=service.organisations(ctx.db, "donor"), **context)
 
 
-def _admin_page(request: Request, **context) -> HTMLResponse:
-    """The admin page with this browser session's form token (a new session gets a cookie)."""
-    ctx = _ctx(request)
-    token, new_session = csrf.session_token(request, ctx.settings.secret_key)
-    resp = _render(request, "admin.html", stations=stations.list_stations(ctx.db), csrf=token, **context)
-    if new_session:
-        csrf.set_session_cookie(request, resp, new_session)
-    return resp
-
-
-async def _admin_form(request: Request):
+async def _admin_form(request: Request) -> tuple[Principal, object]:
     """An admin form post: logged in, from our own pages, with this session's token."""
     ctx = _ctx(request)
-    auth.check_admin(ctx.settings, request)
+    who = access.admin(request)
     csrf.check_same_origin(request)
-    form = await request.form(max_files=0, max_fields=5)
+    form = await request.form(max_files=0, max_fields=8)
     csrf.check_form_token(request, ctx.settings.secret_key, form.get("csrf"))
-    return form
+    return who, form
 
 
 @router.post("/admin/tokens", response_class=HTMLResponse)
 async def admin_token(request: Request):
     ctx = _ctx(request)
-    form = await _admin_form(request)
+    who, form = await _admin_form(request)
     lot = str(form.get("lot") or "").strip() or None
     if lot is not None and (problem := fields.lot_problem(lot)):
         raise Malformed(f"lot: {problem}")
-    t = stations.create_token(ctx.db, lot, ctx.settings.token_ttl_hours)
-    return _admin_page(request, new_token=t)
+    workshop = stations.workshop_for(ctx.db, str(form.get("workshop") or "") or None, who.managed_workshops())
+    t = stations.create_token(ctx.db, lot, ctx.settings.token_ttl_hours, workshop_id=workshop, actor=who.actor)
+    return _admin_page(request, who, new_token=t)
 
 
 @router.post("/admin/stations/{station_id}/revoke", response_class=HTMLResponse)
 async def admin_revoke(request: Request, station_id: str):
     ctx = _ctx(request)
-    await _admin_form(request)
-    stations.revoke(ctx.db, station_id)
-    return _admin_page(request, new_token=None, message=f"Station {station_id} revoked.")
+    who, _ = await _admin_form(request)
+    stations.revoke(ctx.db, station_id, who.actor, who.managed_workshops())
+    return _admin_page(request, who, new_token=None, message=f"Station {station_id} revoked.")
+
+
+@router.post("/admin/lots", response_class=HTMLResponse)
+async def admin_lot(request: Request):
+    from datetime import date
+
+    ctx = _ctx(request)
+    who, form = await _admin_form(request)
+    name = str(form.get("name") or "").strip()
+    received = None
+    if form.get("received_on"):
+        try:
+            received = date.fromisoformat(str(form.get("received_on")))
+        except ValueError:
+            raise Malformed("the received date must be a date, YYYY-MM-DD") from None
+    workshop = stations.workshop_for(ctx.db, str(form.get("workshop") or "") or None, who.managed_workshops())
+    donor = str(form.get("donor") or "")
+    lot = lot_service.create_lot(ctx.db, name, workshop, who.actor, donor=int(donor) if donor.isdigit() else None,
+                                 language=str(form.get("language") or "fr"), received_on=received, who=who)
+    return _admin_page(request, who, new_token=None, message=f"Lot {lot.name} created.")
+
+
+@router.get("/admin/events", response_class=HTMLResponse)
+def admin_events(request: Request):
+    """The audit log, to admins: the whole of it for collector-wide admins, else their
+    organisations' part."""
+    ctx = _ctx(request)
+    who = access.admin(request)
+    if not who.is_admin():
+        raise Forbidden("the audit log is shown to admins")
+    names = {o.id: o.name for o in service.organisations(ctx.db)}
+    return _render(request, "events.html", who, events=events.recent(ctx.db, who.event_scope()), orgs=names)
+
+
+# ----------------------------------------------------------------------------- login
+
+def _safe_next(target: str) -> str:
+    """Only a path of this collector: never another site (an open redirect)."""
+    if not target.startswith("/") or target.startswith("//") or "\\" in target or not target.isprintable():
+        return "/"
+    return target
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request, next: str = "/"):
+    return _render(request, "login.html", _maybe_who(request), next=_safe_next(next),
+                   error=None)
+
+
+@router.post("/login", response_class=HTMLResponse)
+async def login(request: Request):
+    ctx = _ctx(request)
+    csrf.check_same_origin(request)
+    form = await request.form(max_files=0, max_fields=5)
+    csrf.check_form_token(request, ctx.settings.secret_key, form.get("csrf"))
+    email = str(form.get("email") or "").strip().lower()[:254]
+    password = str(form.get("password") or "")
+    target = _safe_next(str(form.get("next") or "/"))
+    client = auth.client_address(request)
+    guard = ctx.login_guard
+    account = "user:" + email
+    # Locked out: refused before the password is looked at (server_stub.lockout).
+    guard.check(client, account, noun="passwords", account_name=f"the account {email}")
+    try:
+        if not (email.isprintable() and stations._is_text(email) and stations._is_text(password)):
+            raise Unauthorized("wrong email or password")  # never reaches the database or argon2
+        user = await run_in_threadpool(service.check_password, ctx.db, email, password)
+    except Unauthorized as exc:
+        guard.failed(client, account)
+        return _render(request, "login.html", None, 401, next=target, error=str(exc), email=email)
+    guard.succeeded(client)
+    token = service.open_session(ctx.db, user, events.Actor(user.email, client))
+    resp = RedirectResponse(target, status_code=303)
+    secure = request.url.scheme == "https"
+    resp.set_cookie(access.LOGIN_COOKIE, token, max_age=service.SESSION_HOURS * 3600, httponly=True,
+                    samesite="strict", secure=secure, path="/")
+    # A new form-token session too: a token seen before the login is worth nothing after it.
+    csrf.set_session_cookie(request, resp, csrf.new_session_id())
+    return resp
+
+
+@router.post("/logout")
+async def logout(request: Request):
+    ctx = _ctx(request)
+    csrf.check_same_origin(request)
+    form = await request.form(max_files=0, max_fields=3)
+    csrf.check_form_token(request, ctx.settings.secret_key, form.get("csrf"))
+    token = request.cookies.get(access.LOGIN_COOKIE)
+    user = service.session_user(ctx.db, token) if token else None
+    if user is not None:
+        service.close_session(ctx.db, token, events.Actor(user.email, auth.client_address(request)))
+    resp = RedirectResponse("/login", status_code=303)
+    resp.delete_cookie(access.LOGIN_COOKIE, path="/")
+    csrf.set_session_cookie(request, resp, csrf.new_session_id())
+    return resp

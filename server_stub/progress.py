@@ -157,8 +157,9 @@ class ProgressBoard:
                     raise
         return 0
 
-    def live(self) -> list[tuple[LiveProgress, Station]]:
-        """Running drives heard from within the timeout, by station then device."""
+    def live(self, visible=None) -> list[tuple[LiveProgress, Station]]:
+        """Running drives heard from within the timeout, by station then device; ``visible``
+        is the asker's access condition on Station (None: every station)."""
         if time.monotonic() - self._pruned_at > 60:
             self._pruned_at = time.monotonic()
             self.prune()
@@ -166,7 +167,8 @@ class ProgressBoard:
         with self.db.session() as s:
             rows = s.execute(
                 select(LiveProgress, Station).join(Station, Station.id == LiveProgress.station_id)
-                .where(LiveProgress.updated_at >= cutoff, LiveProgress.state == "running")
+                .where(LiveProgress.updated_at >= cutoff, LiveProgress.state == "running",
+                       *([visible] if visible is not None else []))
                 .order_by(Station.name, Station.id, LiveProgress.device)).all()
             return [(r[0], r[1]) for r in rows]
 

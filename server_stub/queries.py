@@ -35,6 +35,8 @@ class Filters:
     outcome: str | None = None
     limit: int = 100
     offset: int = 0
+    # The asker's access condition on Certificate (server_stub.accounts.access); None: all.
+    visible: object = None
 
 
 def parse_when(value: str | None, name: str, *, end: bool = False) -> datetime | None:
@@ -92,6 +94,8 @@ def search(db: Database, f: Filters) -> tuple[int, list[tuple[Certificate, bool]
         conds.append(Certificate.received_at < f.until)
     if f.outcome:
         conds.append(Certificate.outcome == f.outcome)
+    if f.visible is not None:
+        conds.append(f.visible)
     limit = max(1, min(MAX_LIMIT, f.limit))
     with db.session() as s:
         total = s.scalar(select(func.count()).select_from(Certificate).where(*conds))
@@ -135,9 +139,14 @@ def reverify(raw: str, station: Station, payload_type: str) -> tuple[Verificatio
     return Verification(report.valid, report.reasons, station.revoked_at is not None), report.payload
 
 
-def get_certificate(db: Database, cert_id: str) -> StoredCertificate:
+def get_certificate(db: Database, cert_id: str, visible=None, audits_visible=None) -> StoredCertificate:
+    """One certificate; 404 when there is none, or when the ``visible`` condition (the
+    asker's access) leaves it out: nobody learns that it exists."""
     with db.session() as s:
         row = s.get(Certificate, cert_id)
+        if row is not None and visible is not None and s.scalar(
+                select(Certificate.id).where(Certificate.id == cert_id, visible)) is None:
+            row = None
         if row is None:
             raise NotFound(f"no certificate {cert_id}")
         station = s.get(Station, row.station_id)
@@ -148,8 +157,10 @@ def get_certificate(db: Database, cert_id: str) -> StoredCertificate:
             linked = AuditReport.id == row.audit_ref
         else:
             linked = AuditReport.id.in_(select(AuditDisk.audit_id).where(AuditDisk.serial == row.serial))
-        audits = list(s.scalars(select(AuditReport).where(linked, AuditReport.station_id == row.station_id)
-                                .order_by(AuditReport.received_at.desc())))
+        q = select(AuditReport).where(linked, AuditReport.station_id == row.station_id)
+        if audits_visible is not None:
+            q = q.where(audits_visible)
+        audits = list(s.scalars(q.order_by(AuditReport.received_at.desc())))
     verification, payload = reverify(row.envelope, station, env.ERASURE_TYPE)
     envelope = json.loads(row.envelope)
     if payload is None:  # stored once valid, no longer verifies: show what it says anyway
@@ -184,9 +195,12 @@ class StoredAudit:
                 "payload": self.payload, "envelope": self.envelope, "disk_serials": self.serials}
 
 
-def get_audit(db: Database, audit_id: str) -> StoredAudit:
+def get_audit(db: Database, audit_id: str, visible=None) -> StoredAudit:
     with db.session() as s:
         row = s.get(AuditReport, audit_id)
+        if row is not None and visible is not None and s.scalar(
+                select(AuditReport.id).where(AuditReport.id == audit_id, visible)) is None:
+            row = None
         if row is None:
             raise NotFound(f"no audit report {audit_id}")
         station = s.get(Station, row.station_id)
@@ -196,13 +210,15 @@ def get_audit(db: Database, audit_id: str) -> StoredAudit:
     return StoredAudit(row, station, payload or _unverified_payload(envelope), envelope, verification, serials)
 
 
-def certificates_for_audit(db: Database, audit: AuditReport, serials: list[str]) -> list[Certificate]:
+def certificates_for_audit(db: Database, audit: AuditReport, serials: list[str], visible=None) -> list[Certificate]:
     """The certificates of the drives wiped in the run that made this report: those naming
     it (audit_id), plus, for certificates issued before that field, those of its disks'
     serials. Only from the report's own station (see ``get_certificate``)."""
     linked = Certificate.audit_ref == audit.id
     if serials:
         linked = linked | (Certificate.audit_ref.is_(None) & Certificate.serial.in_(serials))
+    if visible is not None:
+        linked = linked & visible
     with db.session() as s:
         return list(s.scalars(select(Certificate).where(linked, Certificate.station_id == audit.station_id)
                               .order_by(Certificate.received_at.desc())))
@@ -316,13 +332,15 @@ class LotSummary:
         return self.drives - self.succeeded
 
 
-def lot_summary(db: Database, lot: str, *, until: datetime | None = None) -> LotSummary:
+def lot_summary(db: Database, lot: str, *, until: datetime | None = None, visible=None,
+                allow_empty: bool = False) -> LotSummary:
     """The lot's certificates; with ``until``, only those received before it (a lot report
-    closed at that time: what a stolen stick signs afterwards is not in it)."""
-    total, rows = search(db, Filters(lot=lot, until=until, limit=MAX_LIMIT))
+    closed at that time: what a stolen stick signs afterwards is not in it). ``visible``:
+    only those the asker may see; ``allow_empty``: a lot record with no certificate yet."""
+    total, rows = search(db, Filters(lot=lot, until=until, limit=MAX_LIMIT, visible=visible))
     while len(rows) < total:
-        rows += search(db, Filters(lot=lot, until=until, limit=MAX_LIMIT, offset=len(rows)))[1]
-    if not rows:
+        rows += search(db, Filters(lot=lot, until=until, limit=MAX_LIMIT, offset=len(rows), visible=visible))[1]
+    if not rows and not allow_empty:
         raise NotFound(f"no certificate in lot {lot}" + (f" received before {iso(until)}" if until else ""))
     certs = [c for c, _ in rows]
     drives = latest_per_drive(certs)
@@ -336,12 +354,13 @@ def lot_summary(db: Database, lot: str, *, until: datetime | None = None) -> Lot
                       until=until)
 
 
-def lots(db: Database) -> list[tuple[str, int, int]]:
-    """(lot, certificates, successes) for every lot."""
+def lots(db: Database, visible=None) -> list[tuple[str, int, int]]:
+    """(lot, certificates, successes) for every lot name the ``visible`` certificates carry."""
+    conds = [Certificate.lot.is_not(None)] + ([visible] if visible is not None else [])
     with db.session() as s:
         rows = s.execute(select(Certificate.lot, func.count(),
                                 func.sum(case((Certificate.outcome == "success", 1), else_=0)))
-                         .where(Certificate.lot.is_not(None)).group_by(Certificate.lot).order_by(Certificate.lot)).all()
+                         .where(*conds).group_by(Certificate.lot).order_by(Certificate.lot)).all()
     return [(r[0], int(r[1]), int(r[2] or 0)) for r in rows]
 
 
@@ -397,19 +416,22 @@ def _superseded(s, failures: list[Certificate]) -> set[str]:
     return {f.id for f in failures if any(latest_success.get(k, "") > _when_done(f) for k in drive_keys(f))}
 
 
-def dashboard(db: Database) -> Dashboard:
+def dashboard(db: Database, visible=None) -> Dashboard:
+    """Today's counts, the drives needing attention and the latest certificates, among
+    those the ``visible`` condition (the asker's access) lets through."""
     start = datetime.combine(datetime.now(timezone.utc).date(), time.min, tzinfo=timezone.utc)
+    scope = [visible] if visible is not None else []
     with db.session() as s:
-        today = dict(s.execute(select(Certificate.outcome, func.count()).where(Certificate.received_at >= start)
+        today = dict(s.execute(select(Certificate.outcome, func.count()).where(Certificate.received_at >= start, *scope)
                                .group_by(Certificate.outcome)).all())
-        total = s.scalar(select(func.count()).select_from(Certificate)) or 0
+        total = s.scalar(select(func.count()).select_from(Certificate).where(*scope)) or 0
         # Drives not sanitized (failed or interrupted), each with its destination from the
         # outcome table; a later success of the same drive takes it off the list.
-        failures = list(s.scalars(select(Certificate).where(Certificate.outcome != "success")
+        failures = list(s.scalars(select(Certificate).where(Certificate.outcome != "success", *scope)
                                   .order_by(Certificate.received_at.desc()).limit(4 * 50)))
         gone = _superseded(s, failures)
         attention = [c for c in failures if c.id not in gone][:50]
-        recent = list(s.scalars(select(Certificate).order_by(Certificate.received_at.desc()).limit(10)))
+        recent = list(s.scalars(select(Certificate).where(*scope).order_by(Certificate.received_at.desc()).limit(10)))
     n = sum(today.values())
     return Dashboard(n, today.get("success", 0), n - today.get("success", 0), int(total), attention, recent)
 

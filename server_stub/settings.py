@@ -22,7 +22,8 @@ SMALL_BODY = 64 << 10  # enrollment and progress requests
 class Settings:
     db_url: str = DEFAULT_DB_URL
     admin_password: str | None = None
-    # When set, every page and query needs the admin login except /verify (public deployments).
+    # When set, every page and query needs a login except /verify, even before the first
+    # account exists (once one does, a login is needed anyway: server_stub.accounts.access).
     require_login: bool = False
     max_body: int = DEFAULT_MAX_BODY
     progress_timeout_s: float = 60.0

@@ -12,8 +12,12 @@ from sqlalchemy import bindparam, func, select, update
 
 from agent.certify import keys as certkeys
 from agent.errors import CertificateError
+from server_stub.accounts import events
+from server_stub.accounts.events import CLI, Actor
+from server_stub.accounts.models import WORKSHOP, Organisation
 from server_stub.db import Database
-from server_stub.errors import Conflict, Forbidden, NotFound, Unauthorized, Unprocessable
+from server_stub.lots.models import CLOSED, Lot
+from server_stub.errors import Conflict, Forbidden, Malformed, NotFound, Unauthorized, Unprocessable
 from server_stub.models import Certificate, EnrollmentToken, Station, utcnow
 from server_stub.tokens import BEARER_PREFIX, ENROLLMENT_PREFIX, new_secret, new_station_id, secret_hash
 
@@ -43,24 +47,71 @@ class StationInfo:
     enrolled_at: datetime
     revoked_at: datetime | None
     certificates: int
+    workshop: str | None = None
 
     def to_json(self) -> dict:
         return {
             "station_id": self.station_id, "name": self.name, "key_id": self.key_id, "lot": self.lot,
+            "workshop": self.workshop,
             "enrolled_at": iso(self.enrolled_at), "revoked_at": iso(self.revoked_at), "certificates": self.certificates,
         }
+
+
+def _is_text(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate
+        return False
+    return True
 
 
 def iso(t: datetime | None) -> str | None:
     return t.isoformat().replace("+00:00", "Z") if t else None
 
 
-def create_token(db: Database, lot: str | None, ttl_hours: float | None = 168.0) -> NewToken:
+def create_token(db: Database, lot: str | None, ttl_hours: float | None = 168.0, *, workshop_id: int,
+                 actor: Actor = CLI) -> NewToken:
+    """A one-time token that enrolls a station of ``workshop_id`` (for ``lot``, whose
+    record is created when the workshop has none of that name)."""
+    from server_stub.lots.service import ensure_lot
+
     token = new_secret(ENROLLMENT_PREFIX)
     expires = utcnow() + timedelta(hours=ttl_hours) if ttl_hours else None
     with db.session() as s, s.begin():
-        s.add(EnrollmentToken(token_hash=secret_hash(token), lot=lot or None, expires_at=expires))
+        if lot and s.scalar(select(Lot.id).where(Lot.workshop_id == workshop_id, Lot.name == lot,
+                                                 Lot.status == CLOSED)) is not None:
+            raise Conflict(f"lot {lot} is closed: a new station cannot join it")
+        s.add(EnrollmentToken(token_hash=secret_hash(token), lot=lot or None, expires_at=expires, org_id=workshop_id))
+        if lot:
+            ensure_lot(s, lot, workshop_id, actor)
+        events.record(s, actor, "token:create", workshop_id, lot=lot or None, expires_at=iso(expires))
     return NewToken(token, lot or None, expires)
+
+
+def workshop_for(db: Database, ref: str | int | None, managed: frozenset[int] | None) -> int:
+    """The workshop a new token or lot is for: the one named (by name or id), else the
+    only one there is (or the only one ``managed``, None meaning all)."""
+    if isinstance(ref, int) and not 0 < ref < 2**31 or isinstance(ref, str) and (
+            len(ref) > 200 or not ref.isprintable() or not _is_text(ref)):
+        raise NotFound("no such workshop")  # before any query: no overflow, no NUL for the database
+    with db.session() as s:
+        if ref is not None and ref != "":
+            org = s.get(Organisation, ref) if isinstance(ref, int) else s.scalar(
+                select(Organisation).where(Organisation.name == ref))
+            if org is None and isinstance(ref, str) and ref.isdigit():
+                org = s.get(Organisation, int(ref))
+            if org is None or org.kind != WORKSHOP:
+                raise NotFound(f"no workshop {ref}")
+            if managed is not None and org.id not in managed:
+                raise Forbidden(f"you do not manage workshop {org.name}")
+            return org.id
+        q = select(Organisation.id).where(Organisation.kind == WORKSHOP)
+        if managed is not None:
+            q = q.where(Organisation.id.in_(managed))
+        ids = list(s.scalars(q.limit(2)))
+    if len(ids) != 1:
+        raise Malformed("name the workshop: " + ("there are several" if ids else "you manage none"))
+    return ids[0]
 
 
 def enroll(db: Database, token: str, public_pem: str, name: str | None, claimed_key_id: str | None = None, *,
@@ -107,7 +158,7 @@ def enroll(db: Database, token: str, public_pem: str, name: str | None, claimed_
         if active is not None:
             raise Conflict(f"this key is already enrolled as station {active.id}")
         station = Station(id=new_station_id(), name=(name or None) and name[:128], key_id=kid, public_pem=pem,
-                          bearer_hash=secret_hash(bearer), lot=tok.lot, enrolled_at=now)
+                          bearer_hash=secret_hash(bearer), lot=tok.lot, enrolled_at=now, org_id=tok.org_id)
         # Compare-and-set, so two stations racing with one token cannot both get in
         # (SQLite has no SELECT ... FOR UPDATE).
         claimed = s.execute(update(EnrollmentToken)
@@ -168,9 +219,13 @@ def public_key_of(station: Station | StationRef) -> Ed25519PublicKey:
     return key
 
 
-def all_stations(db: Database) -> list[Station]:
+def all_stations(db: Database, visible=None) -> list[Station]:
+    """Every station, or those matching the access condition ``visible``."""
+    q = select(Station).order_by(Station.enrolled_at)
+    if visible is not None:
+        q = q.where(visible)
     with db.session() as s:
-        return list(s.scalars(select(Station).order_by(Station.enrolled_at)))
+        return list(s.scalars(q))
 
 
 def trusted_keys(db: Database) -> tuple[dict[str, Ed25519PublicKey], dict[str, Station]]:
@@ -186,19 +241,26 @@ def trusted_keys(db: Database) -> tuple[dict[str, Ed25519PublicKey], dict[str, S
     return keys, by_key
 
 
-def list_stations(db: Database) -> list[StationInfo]:
+def list_stations(db: Database, visible=None) -> list[StationInfo]:
+    q = select(Station).order_by(Station.enrolled_at)
+    if visible is not None:
+        q = q.where(visible)
     with db.session() as s:
         counts = dict(s.execute(select(Certificate.station_id, func.count()).group_by(Certificate.station_id)).all())
-        return [StationInfo(st.id, st.name, st.key_id, st.lot, st.enrolled_at, st.revoked_at, counts.get(st.id, 0))
-                for st in s.scalars(select(Station).order_by(Station.enrolled_at))]
+        names = dict(s.execute(select(Organisation.id, Organisation.name)).all())
+        return [StationInfo(st.id, st.name, st.key_id, st.lot, st.enrolled_at, st.revoked_at, counts.get(st.id, 0),
+                            names.get(st.org_id))
+                for st in s.scalars(q)]
 
 
-def revoke(db: Database, station_id: str) -> StationInfo:
+def revoke(db: Database, station_id: str, actor: Actor = CLI, managed: frozenset[int] | None = None) -> StationInfo:
+    """Revoke a station; ``managed`` (None: all) are the workshops the actor manages: any
+    other station answers 404, as if it did not exist."""
     with db.session() as s, s.begin():
         st = s.get(Station, station_id)
-        if st is None:
+        if st is None or (managed is not None and st.org_id not in managed):
             raise NotFound(f"no station {station_id}")
         if st.revoked_at is None:
             st.revoked_at = utcnow()
+            events.record(s, actor, "station:revoke", st.org_id, station_id=st.id, name=st.name)
     return next(i for i in list_stations(db) if i.station_id == station_id)
-

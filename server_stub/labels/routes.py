@@ -1,7 +1,8 @@
 """The label routes: one machine's label, or a whole lot's in one file.
 
 Who may print a label is who may see the machine's page: ``readable_audit`` is the one
-place that checks it, with the audit page's own rule (``auth.check_reader``).
+place that checks it, with the audit page's own rule (``accounts.access``: a workshop
+prints its own machines' labels, a donor those of its lots).
 """
 
 from __future__ import annotations
@@ -9,7 +10,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from server_stub import auth, queries
+from server_stub import queries
+from server_stub.accounts import access
 from server_stub.errors import Malformed, NotFound
 from server_stub.labels import words
 from server_stub.labels.data import LabelData, audits_of_lot, label_data
@@ -25,14 +27,15 @@ MAX_LABELS = 2000
 
 def readable_audit(request: Request, audit_id: str) -> queries.StoredAudit:
     ctx = request.app.state.ctx
-    auth.check_reader(ctx.settings, request)
-    return queries.get_audit(ctx.db, audit_id)
+    return queries.get_audit(ctx.db, audit_id, access.audits(access.reader(request)))
 
 
 def _label_of(request: Request, audit: queries.StoredAudit) -> LabelData:
     db = request.app.state.ctx.db
+    visible = access.certificates(access.reader(request))
     # The QR code opens the machine's page on this collector, as the browser reached it.
-    return label_data(audit, queries.certificates_for_audit(db, audit.row, audit.serials), str(request.base_url))
+    return label_data(audit, queries.certificates_for_audit(db, audit.row, audit.serials, visible),
+                      str(request.base_url))
 
 
 def _answer(labels: list[LabelData], size: str, format: str, language: str, name: str) -> Response:
@@ -59,7 +62,7 @@ def lot_labels(request: Request, lot: str = "", size: str = "62mm", format: str 
     """Every machine of a lot, one label each, in one file (``/lots/{lot}`` takes the whole
     rest of its path, so the lot is a query parameter here)."""
     ctx = request.app.state.ctx
-    auth.check_reader(ctx.settings, request)
+    access.reader(request)
     lot = lot.strip()
     if not lot:
         raise Malformed("lot is required: /labels?lot=LOT")
@@ -69,5 +72,12 @@ def lot_labels(request: Request, lot: str = "", size: str = "62mm", format: str 
         raise NotFound(f"no audited machine in lot {lot}")
     if len(ids) > MAX_LABELS:
         raise Malformed(f"lot {lot} has {len(ids)} machines; labels are printed {MAX_LABELS} at most at a time")
-    labels = [_label_of(request, readable_audit(request, i)) for i in ids]
+    labels = []
+    for i in ids:
+        try:
+            labels.append(_label_of(request, readable_audit(request, i)))
+        except NotFound:
+            continue  # another organisation's machine that shares the lot's name
+    if not labels:
+        raise NotFound(f"no audited machine in lot {lot}")
     return _answer(labels, size, format, language, f"labels-{lot}")

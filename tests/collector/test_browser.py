@@ -201,3 +201,87 @@ def test_api_docs_render_from_local_assets_only(sqlite_collector, page):
     assert requested and all(blocked.get(u) == "csp" for u in foreign), (foreign, blocked)
     # The strict CSP blocks none of their own scripts, styles or workers.
     assert not [e for e in errors if "Content Security Policy" in e and "cdn.redoc.ly" not in e], errors
+
+
+# ----------------------------------------------------------------------------- organisations (issue 13)
+
+@pytest.fixture(scope="module")
+def hub_collector(tmp_path_factory):
+    import hub
+
+    tmp = tmp_path_factory.mktemp("hub")
+    from harness import start_collector, stop_collector
+
+    c = start_collector(f"sqlite:///{tmp / 'hub.db'}", tmp)
+    try:
+        yield hub.build(c)
+    finally:
+        stop_collector(c)
+
+
+def _browser_login(browser, url: str, email: str):
+    from hub import PASSWORD
+
+    context = browser.new_context(accept_downloads=True)
+    context.set_default_timeout(20000)
+    page = context.new_page()
+    page.goto(url + "/lots")  # a page asked of nobody: the login page, then back
+    assert "/login" in page.url
+    page.fill("#email", email)
+    page.fill("#password", PASSWORD)
+    page.click("#login")
+    page.wait_for_url(url + "/lots")
+    assert page.inner_text("#logged-in-as") == email
+    return context, page
+
+
+def test_in_chromium_a_workshop_sees_its_lot_and_nothing_of_another_on_any_page_or_export(hub_collector, browser):
+    from test_accounts import side_lists, side_urls
+
+    h = hub_collector
+    url = h.c.url
+    context, page = _browser_login(browser, url, "nord-tech@example.org")
+    try:
+        assert page.locator("#lots", has_text="LOT-N1").count() == 1
+        assert "LOT-S1" not in page.inner_text("main")
+        for path in side_urls(h.sud):
+            # Pages through the browser; exports (attachments) through its request context,
+            # which carries the same cookies.
+            if "format=" in path or path.endswith((".pdf", ".json")) or path.startswith("/api/"):
+                r = context.request.get(url + path)
+                assert r.status == 404, path
+            else:
+                r = page.goto(url + path)
+                assert r.status == 404 and h.sud.serial not in page.content(), path
+        for path in side_urls(h.nord):
+            if "format=" in path or path.endswith((".pdf", ".json")) or path.startswith("/api/"):
+                assert context.request.get(url + path).status == 200, path
+            else:
+                assert page.goto(url + path).status == 200, path
+        for path in side_lists(h.sud):
+            if path.startswith("/api/"):
+                continue
+            page.goto(url + path)
+            text = page.inner_text("body")
+            assert h.sud.certificate_id not in text and h.sud.live_serial not in text, path
+            if "serial=" not in path and "lot=" not in path:
+                assert h.sud.serial not in text and "LOT-S1" not in text, path
+        # Logging out ends the session: the lots page sends the browser to the login page again.
+        page.goto(url + "/")
+        page.click("#logout")
+        page.wait_for_url(url + "/login")
+        page.goto(url + "/lots")
+        assert "/login" in page.url
+    finally:
+        context.close()
+
+
+def test_in_chromium_the_coordinator_admin_reads_the_audit_log(hub_collector, browser):
+    context, page = _browser_login(browser, hub_collector.c.url, "coord@example.org")
+    try:
+        page.goto(hub_collector.c.url + "/admin")
+        page.click("#events-link")
+        assert page.locator("#events", has_text="session:login").count() == 1
+        assert "coord@example.org" in page.inner_text("#events")
+    finally:
+        context.close()

@@ -48,7 +48,7 @@ ROWS = [
 
 @pytest.fixture(scope="module")
 def station(sqlite_collector):
-    # Enrolled without a lot: each test files its certificates under a lot of its own.
+    # One stick for many lots: enrolled without a lot (a lot token binds the stick to its lot).
     return sqlite_collector.enroll(lot=None)
 
 

@@ -1,0 +1,1 @@
+"""Organisations, people, their roles, their sessions, and what each may see and do."""
