@@ -45,7 +45,9 @@ def side_urls(side) -> list[str]:
     return [f"/certificates/{side.certificate_id}", f"/certificates/{side.certificate_id}.pdf",
             f"/certificates/{side.certificate_id}.json", f"/api/v1/certificates/{side.certificate_id}",
             f"/audits/{side.audit_id}", f"/audits/{side.audit_id}.pdf", f"/api/v1/audits/{side.audit_id}",
-            f"/lots/{lot}", f"/lots/{lot}?format=csv", f"/lots/{lot}?format=pdf"]
+            f"/lots/{lot}", f"/lots/{lot}?format=csv", f"/lots/{lot}?format=pdf",
+            f"/audits/{side.audit_id}/label", f"/audits/{side.audit_id}/label?size=4x6&format=zpl",
+            f"/labels?lot={lot}"]
 
 
 def side_lists(side) -> list[str]:
