@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from collector import Collector
-from vm import BootResult, Machine, VirtualDisk, data_partition, digest_outside, make_stick, mcopy_out
+from vm import BootResult, Machine, VirtualDisk, data_partition, digest_outside, make_stick, mcopy_out, mdir
 
 MiB = 1 << 20
 # Budget per boot under TCG, generous because CI machines are shared; the agent must be
@@ -90,6 +90,18 @@ def keep_diagnostics(name: str, result: BootResult, stick: Path, part) -> None:
     (out / "timing.txt").write_text(f"ready_after={result.ready_after} seconds={result.seconds:.1f} "
                                     f"returncode={result.returncode}\n")
     mcopy_out(stick, part, "/", out / "data")
+
+
+def spooled_audit(run: Run, tmp_path) -> dict:
+    """The payload of the one audit report the run left on the stick's data partition."""
+    import base64
+    import json
+
+    state = tmp_path / "state-out"
+    assert mcopy_out(run.stick, run.part, "/ardoise", state), mdir(run.stick, run.part)
+    (path,) = list((state / "spool" / "audits").glob("*.json"))
+    envelope = json.loads(path.read_text())
+    return json.loads(base64.b64decode(envelope["payload"]))
 
 
 def by_serial(certs: list[dict]) -> dict[str, dict]:
