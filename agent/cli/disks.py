@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 
+from agent import i18n
+from agent.i18n import _
 from agent import discover
 from agent.cli.output import emit_json
 from agent.records import Disk
@@ -12,13 +14,13 @@ from agent.records import Disk
 def register(sub) -> None:
     p = sub.add_parser(
         "disks",
-        help="list whole disks, which are targets and why",
-        description="List whole disks with transport, media, identity, and the target decision with its reasons.",
+        help=_("list whole disks, which are targets and why"),
+        description=_("List whole disks with transport, media, identity, and the target decision with its reasons."),
     )
-    p.add_argument("devices", nargs="*", metavar="DEV", help="only these devices (named explicitly: a loop device may be a target)")
-    p.add_argument("--json", action="store_true", help="JSON list on stdout")
-    p.add_argument("--config", metavar="FILE", help="config file (for exclude_serials); default: the ARDOISE partition's")
-    p.add_argument("--allow-file", action="store_true", help="accept regular files as DEV (demos, tests)")
+    p.add_argument("devices", nargs="*", metavar="DEV", help=_("only these devices (named explicitly: a loop device may be a target)"))
+    p.add_argument("--json", action="store_true", help=_("JSON list on stdout"))
+    p.add_argument("--config", metavar="FILE", help=_("config file (for exclude_serials); default: the ARDOISE partition's"))
+    p.add_argument("--allow-file", action="store_true", help=_("accept regular files as DEV (demos, tests)"))
     p.set_defaults(func=run)
 
 
@@ -42,13 +44,9 @@ def run(args) -> int:
 
 
 def human_size(n: int) -> str:
-    """Decimal units, as drive labels print them (a "1 TB" drive is 1000204886016 bytes)."""
-    size = float(n)
-    for unit in ("B", "kB", "MB", "GB", "TB", "PB"):
-        if size < 1000 or unit == "PB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    return f"{n} B"
+    """Decimal units, as drive labels print them (a "1 TB" drive is 1000204886016 bytes), in
+    the reader's notation (1,0 To)."""
+    return i18n.current().size(n)
 
 
 def print_table(disks: list[Disk]) -> None:
@@ -56,7 +54,7 @@ def print_table(disks: list[Disk]) -> None:
     from rich.table import Table
 
     table = Table(box=None, header_style="bold", pad_edge=False)
-    for col in ("DEVICE", "TRANSPORT", "MEDIA", "SIZE", "MODEL", "SERIAL", "TARGET", "WHY"):
+    for col in (_("DEVICE"), _("TRANSPORT"), _("MEDIA"), _("SIZE"), _("MODEL"), _("SERIAL"), _("TARGET"), _("WHY")):
         table.add_column(col, overflow="fold")
     for d in disks:
         table.add_row(
@@ -66,7 +64,7 @@ def print_table(disks: list[Disk]) -> None:
             human_size(d.size_bytes),
             d.model or "-",
             d.serial or "-",
-            "[green]yes[/green]" if d.target else "[red]no[/red]",
+            f"[green]{_('yes')}[/green]" if d.target else f"[red]{_('no')}[/red]",
             "; ".join(d.reasons),
         )
     # A pipe has no width: do not fold reasons into a 80-column column of single words.

@@ -4,6 +4,8 @@ every step, every method left out, and every protected disk (no steps, and why).
 from __future__ import annotations
 
 
+from agent import i18n
+from agent.i18n import _
 from agent import discover
 from agent.cli.output import emit_json
 from agent.records import SanitizePlan, to_dict
@@ -12,17 +14,17 @@ from agent.records import SanitizePlan, to_dict
 def register(sub) -> None:
     p = sub.add_parser(
         "plan",
-        help="show the sanitization plan per disk, with reasons",
-        description=(
+        help=_("show the sanitization plan per disk, with reasons"),
+        description=_(
             "Read each disk's sanitize capabilities (nvme id-ctrl, hdparm -I, sg_opcodes, HPA/DCO) "
             "and show the ordered plan: first choice, fallbacks, and why. Nothing is written."
         ),
     )
-    p.add_argument("devices", nargs="*", metavar="DEV", help="only these devices (default: every disk)")
-    p.add_argument("--json", action="store_true", help="JSON list of plans on stdout")
-    p.add_argument("--config", metavar="FILE", help="config file (policy overrides, exclude_serials, hpa_reset)")
-    p.add_argument("--method", metavar="M", help="plan a one-step overwrite with this method instead")
-    p.add_argument("--allow-file", action="store_true", help="accept regular files as DEV (demos, tests)")
+    p.add_argument("devices", nargs="*", metavar="DEV", help=_("only these devices (default: every disk)"))
+    p.add_argument("--json", action="store_true", help=_("JSON list of plans on stdout"))
+    p.add_argument("--config", metavar="FILE", help=_("config file (policy overrides, exclude_serials, hpa_reset)"))
+    p.add_argument("--method", metavar="M", help=_("plan a one-step overwrite with this method instead"))
+    p.add_argument("--allow-file", action="store_true", help=_("accept regular files as DEV (demos, tests)"))
     p.set_defaults(func=run)
 
 
@@ -41,6 +43,7 @@ def run(args) -> int:
     from agent.config import load_config
 
     config = load_config(args.config)
+    i18n.use_config(config)
     plans = plans_for(args.devices, config=config, method=args.method, allow_file=args.allow_file)
     if args.json:
         emit_json([plan_json(p) for p in plans])
@@ -74,12 +77,12 @@ def print_plan(plan: SanitizePlan, out=None) -> None:
         print(file=out)
         return
     for prep in plan.prepare:
-        print(f"  first: {prep.method} - {prep.reason}", file=out)
+        print("  " + _("first: {method} - {reason}").format(method=prep.method, reason=prep.reason), file=out)
     for i, step in enumerate(plan.steps, 1):
         print(f"  {i}. {step.method} [{step.category.value}] - {step.reason}", file=out)
     for step in plan.skipped:
         print(f"  -  {step.method}: {step.reason}", file=out)
-    print(f"  verify: {plan.verify}", file=out)
+    print("  " + _("verify: {how}").format(how=plan.verify), file=out)
     for note in plan.notes:
-        print(f"  note: {note}", file=out)
+        print("  " + _("note: {note}").format(note=note), file=out)
     print(file=out)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from agent import i18n
+from agent.i18n import _
 from agent.cli.key import add_state_dir_options, resolve_state_dir
 from agent.cli.output import emit_json, say
 from agent.errors import CertificateError, UsageError
@@ -10,8 +12,8 @@ from agent.errors import CertificateError, UsageError
 def register(sub) -> None:
     p = sub.add_parser(
         "verify",
-        help="check signed certificates offline; exit 0 only if all are valid",
-        description=(
+        help=_("check signed certificates offline; exit 0 only if all are valid"),
+        description=_(
             "Checks each FILE (a DSSE envelope: an erasure certificate or an audit report) for envelope shape, "
             "an Ed25519 signature by a trusted station key, the JSON Schema, and internal consistency. "
             "Without --key/--keys, trusts the local station key."
@@ -19,9 +21,9 @@ def register(sub) -> None:
     )
     p.add_argument("files", nargs="+", metavar="FILE")
     keys = p.add_mutually_exclusive_group()
-    keys.add_argument("--key", metavar="PUBKEY", help="a station public key (PEM file) to trust")
-    keys.add_argument("--keys", metavar="DIR", help="a directory of station public keys (*.pem) to trust")
-    p.add_argument("--json", action="store_true", help="print one JSON object per file (a list) on stdout")
+    keys.add_argument("--key", metavar="PUBKEY", help=_("a station public key (PEM file) to trust"))
+    keys.add_argument("--keys", metavar="DIR", help=_("a directory of station public keys (*.pem) to trust"))
+    p.add_argument("--json", action="store_true", help=_("print one JSON object per file (a list) on stdout"))
     add_state_dir_options(p)
     p.set_defaults(func=run)
 
@@ -40,7 +42,7 @@ def trusted_keys(args) -> dict:
     for name in (PUBLIC_KEY_FILE, PRIVATE_KEY_FILE):
         if (state / name).is_file():
             return load_public_keys(state / name)
-    raise UsageError(f"a key is needed: give --key PUBKEY or --keys DIR (no station key in {state})")
+    raise UsageError(_("a key is needed: give --key PUBKEY or --keys DIR (no station key in {state})").format(state=state))
 
 
 def run(args) -> int:
@@ -55,9 +57,12 @@ def run(args) -> int:
         all_valid &= report.valid
         results.append({"file": name, **report.to_dict(), "certificate_id": _id(report.payload)})
         if report.valid:
-            say(f"{name}: valid: {_summary(report)}")
+            say(_("{file}: valid: {summary}").format(file=name, summary=_summary(report)))
         else:
-            say(f"{name}: INVALID: {report.reason}")
+            from agent.certify.reasons import explain
+
+            reason = explain(report.codes[0] if report.codes else None, report.reason, i18n.current())
+            say(_("{file}: INVALID: {reason}").format(file=name, reason=reason))
     if args.json:
         emit_json(results)
     return 0 if all_valid else 6
@@ -75,6 +80,11 @@ def _summary(report) -> str:
     if "sanitization" in p:
         s = p["sanitization"]
         serial = p["media"].get("serial") or p["media"].get("device")
-        return (f"{s['outcome']} {s['category'] or '(no category)'} of {serial} by {s['method']}, "
-                f"certificate {p['certificate_id']}, signed by key {kid}, digest {report.digest}")
-    return f"audit report {p.get('report_id')}, signed by key {kid}, digest {report.digest}"
+        lang = i18n.current()
+        return _("{outcome}, {category}, of {serial} by {method}, certificate {id}, signed by key {key}, "
+                 "digest {digest}").format(outcome=lang.outcome(s["outcome"]),
+                                           category=lang.nist_category(s["category"], empty=_("no category")),
+                                           serial=serial, method=s["method"], id=p["certificate_id"], key=kid,
+                                           digest=report.digest)
+    return _("audit report {id}, signed by key {key}, digest {digest}").format(
+        id=p.get("report_id"), key=kid, digest=report.digest)

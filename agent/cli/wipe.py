@@ -19,13 +19,15 @@ import threading
 from pathlib import Path
 from typing import Callable
 
+from agent import i18n
+from agent.i18n import _
 from agent.cli.output import emit_json, say
 from agent.errors import ArdoiseError, SanitizeError, UsageError
 from agent.records import Disk, Outcome, SanitizeResult, StepResult, StepStatus, to_dict
 from agent.sanitize import overwrite
 from agent.sanitize.journal import Journal, default_state_dir
 from agent.sanitize.methods import describe_methods, get_method
-from agent.sanitize.progress import StderrPrinter, human_bytes
+from agent.sanitize.progress import StderrPrinter
 
 log = logging.getLogger("ardoise.wipe")
 
@@ -35,8 +37,8 @@ Worker = Callable[[Disk], SanitizeResult]
 def register(sub) -> None:
     p = sub.add_parser(
         "wipe",
-        help="sanitize the named devices now (destructive; needs --yes)",
-        description="Sanitize the named devices in parallel and write a certificate per device.",
+        help=_("sanitize the named devices now (destructive; needs --yes)"),
+        description=_("Sanitize the named devices in parallel and write a certificate per device."),
         epilog=describe_methods()
         + "\n\nverification:\n  full    read every block back and compare"
         "\n  sample  NIST SP 800-88 Rev. 1 4.7: >=1000 subsections, 2 pseudorandom locations each,"
@@ -44,16 +46,16 @@ def register(sub) -> None:
         "\n  none    no read-back (hmg-is5-enhanced still verifies)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("devices", nargs="+", metavar="DEV", help="block devices (or regular files with --allow-file)")
-    p.add_argument("--method", help="overwrite method (see below); default: the sanitization policy")
-    p.add_argument("--verify", choices=("full", "sample", "none"), help="read-back after the wipe (default: config, else sample)")
-    p.add_argument("--yes", action="store_true", help="confirm that the devices' contents are to be destroyed")
-    p.add_argument("--out", default=".", metavar="DIR", help="where certificates are written (default: .)")
-    p.add_argument("--json", action="store_true", help="print the results as JSON on stdout")
-    p.add_argument("--allow-file", action="store_true", help="accept regular files as targets (demos, tests)")
-    p.add_argument("--config", metavar="FILE", help="config file (default: ARDOISE partition, else defaults)")
-    p.add_argument("--max-rate", type=_rate, metavar="MiB/s", help="limit each device's write speed (a weak USB hub, a hot shelf); runs the overwrite engine directly, no firmware step")
-    p.add_argument("--state-dir", metavar="DIR", help="journal and station key directory (default: config)")
+    p.add_argument("devices", nargs="+", metavar="DEV", help=_("block devices (or regular files with --allow-file)"))
+    p.add_argument("--method", help=_("overwrite method (see below); default: the sanitization policy"))
+    p.add_argument("--verify", choices=("full", "sample", "none"), help=_("read-back after the wipe (default: config, else sample)"))
+    p.add_argument("--yes", action="store_true", help=_("confirm that the devices' contents are to be destroyed"))
+    p.add_argument("--out", default=".", metavar="DIR", help=_("where certificates are written (default: .)"))
+    p.add_argument("--json", action="store_true", help=_("print the results as JSON on stdout"))
+    p.add_argument("--allow-file", action="store_true", help=_("accept regular files as targets (demos, tests)"))
+    p.add_argument("--config", metavar="FILE", help=_("config file (default: ARDOISE partition, else defaults)"))
+    p.add_argument("--max-rate", type=_rate, metavar="MiB/s", help=_("limit each device's write speed (a weak USB hub, a hot shelf); runs the overwrite engine directly, no firmware step"))
+    p.add_argument("--state-dir", metavar="DIR", help=_("journal and station key directory (default: config)"))
     p.set_defaults(func=run)
 
 
@@ -67,6 +69,7 @@ def run(args) -> int:
     if args.method:
         get_method(args.method)  # unknown method: one-line UsageError before anything else
     config = _load_config(args.config)
+    i18n.use_config(config)
     # Only an explicit --verify overrides the policy: flash media default to full read-back.
     verify = args.verify
     state_dir = Path(args.state_dir) if args.state_dir else Path(getattr(config, "state_dir", None) or default_state_dir())
@@ -78,7 +81,7 @@ def run(args) -> int:
     )
     if not args.yes:
         names = ", ".join(d.path for d in disks)
-        raise UsageError(f"wiping destroys everything on {names}: add --yes to confirm")
+        raise UsageError(_("wiping destroys everything on {devices}: add --yes to confirm").format(devices=names))
 
     journal = Journal(state_dir)
     cancel = threading.Event()
@@ -106,7 +109,7 @@ def _rate(text: str) -> float:
     except ValueError:
         value = 0
     if value <= 0:
-        raise argparse.ArgumentTypeError(f"--max-rate wants a positive number of MiB/s, not {text!r}")
+        raise argparse.ArgumentTypeError(_("--max-rate wants a positive number of MiB/s, not {value!r}").format(value=text))
     return value * (1 << 20)
 
 
@@ -195,10 +198,10 @@ def _write_outputs(result: SanitizeResult, out_dir: Path, config, state_dir: Pat
         files = issue_certificate(result, None, config, key, out_dir)
         return [str(p) for p in (files.json_path, files.pdf_path) if p is not None]
     except ImportError:
-        reason = "certificates are not available in this build"
+        reason = _("certificates are not available in this build")
     except ArdoiseError as exc:
-        reason = f"certificate not issued: {exc}"
-    say(f"{result.disk.path}: {reason}; writing the result record instead")
+        reason = _("certificate not issued: {error}").format(error=exc)
+    say(_("{device}: {reason}; writing the result record instead").format(device=result.disk.path, reason=reason))
     out_dir.mkdir(parents=True, exist_ok=True)
     name = result.disk.serial or result.disk.name
     path = out_dir / f"{''.join(c if c.isalnum() or c in '-_.' else '_' for c in name)}-result.json"
@@ -207,12 +210,16 @@ def _write_outputs(result: SanitizeResult, out_dir: Path, config, state_dir: Pat
 
 
 def summary_line(r: SanitizeResult) -> str:
+    lang = i18n.current()
     v = r.verification
-    verified = f", verify {v.method} {v.status}" if v is not None else ""
-    rate = f" at {human_bytes(r.throughput_bps)}/s" if r.throughput_bps else ""
+    verified = _(", verify {method} {status}").format(method=v.method, status=v.status) if v is not None else ""
+    rate = _(" at {size}/s").format(size=lang.size(r.throughput_bps, binary=True)) if r.throughput_bps else ""
     problem = ""
     if r.outcome is not Outcome.SUCCESS:
-        problem = ": " + (r.notes[0] if r.notes else "see the result")
+        problem = ": " + (r.notes[0] if r.notes else _("see the result"))
         if r.error_ranges:
             problem += " (LBAs " + ", ".join(f"{x.start}-{x.end - 1}" for x in r.error_ranges[:5]) + ")"
-    return f"{r.disk.path}: {r.outcome.value} ({r.method}, {human_bytes(r.bytes_written)} in {r.duration_s:.1f} s{rate}{verified}){problem}"
+    return _("{device}: {outcome} ({method}, {size} in {seconds} s{rate}{verified}){problem}").format(
+        device=r.disk.path, outcome=lang.outcome(r.outcome.value), method=r.method,
+        size=lang.size(r.bytes_written, binary=True), seconds=lang.decimal(r.duration_s), rate=rate,
+        verified=verified, problem=problem)
