@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import html
 import json
 import os
 from contextlib import asynccontextmanager
@@ -16,7 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from agent import __version__
-from server_stub import api, pages
+from server_stub import api, language, pages
 from server_stub.auth import REALM, LoginRequired
 from server_stub.db import Database, migrate
 from server_stub.errors import Rejected
@@ -79,7 +80,8 @@ def create_app(settings: Settings, *, run_migrations: bool = True) -> FastAPI:
         reason = f"{where}: {first.get('msg', 'invalid')}" if where else "invalid request"
         if request.url.path.startswith("/api/"):
             return JSONResponse({"status": "rejected", "id": None, "reason": reason}, status_code=400)
-        return HTMLResponse(f"<p>Bad request: {reason}</p>", status_code=400)
+        message = language.for_request(request).gettext("Bad request: {reason}").format(reason=reason)
+        return HTMLResponse(f"<p>{html.escape(message)}</p>", status_code=400)
 
     _add_security_schemes(app)
     return app

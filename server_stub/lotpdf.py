@@ -8,6 +8,7 @@ from pathlib import Path
 
 from fpdf import FPDF
 
+from agent.i18n import Language
 from server_stub.queries import LotSummary
 
 _DEJAVU = Path("/usr/share/fonts/truetype/dejavu")
@@ -29,37 +30,44 @@ def _latin1(text: str, family: str) -> str:
     return text if family == "dejavu" else text.encode("latin-1", "replace").decode("latin-1")
 
 
-def render_lot_pdf(s: LotSummary) -> bytes:
+def render_lot_pdf(s: LotSummary, lang: Language | None = None) -> bytes:
+    """The lot's PDF in ``lang`` (the lot's language, else its reader's; English by default)."""
+    lang = lang or Language("en")
+    _ = lang.gettext
     pdf, family = _pdf()
     t = lambda x: _latin1("" if x is None else str(x), family)  # noqa: E731
     pdf.add_page()
     pdf.set_font(family, "B", 16)
-    pdf.cell(0, 10, t(f"Erasure summary — lot {s.lot}"), new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(0, 10, t(_("Erasure summary — lot {lot}").format(lot=s.lot)), new_x="LMARGIN", new_y="NEXT")
     pdf.set_font(family, "", 10)
-    now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    now = lang.when(datetime.now(timezone.utc))
+    category = lambda k: _("none") if k == "none" else lang.nist_category(k)  # noqa: E731
     lines = [
-        f"Generated {now} by the Ardoise collector.",
-        f"Drives: {s.drives}   Certificates: {len(s.certificates)}   Successful: {s.succeeded}   "
-        f"Not successful (to destroy physically): {s.failed}",
-        "Outcomes: " + ", ".join(f"{k} {v}" for k, v in sorted(s.outcomes.items())),
-        "NIST categories achieved: " + ", ".join(f"{k} {v}" for k, v in sorted(s.categories.items())),
-        "Methods: " + ", ".join(f"{k} {v}" for k, v in s.methods.most_common()),
-        "Each certificate is a signed DSSE envelope; its digest is the SHA-256 of its payload. "
-        "Download it from the collector and check it with `ardoise verify` or the verify page.",
+        _("Generated {when} by the Ardoise collector.").format(when=now),
+        _("Drives: {drives}   Certificates: {certificates}   Successful: {succeeded}   "
+          "Not successful (to destroy physically): {failed}").format(
+            drives=s.drives, certificates=len(s.certificates), succeeded=s.succeeded, failed=s.failed),
+        _("Outcomes: {list}").format(list=", ".join(f"{lang.outcome(k)} {v}" for k, v in sorted(s.outcomes.items()))),
+        _("NIST categories achieved: {list}").format(
+            list=", ".join(f"{category(k)} {v}" for k, v in sorted(s.categories.items()))),
+        _("Methods: {list}").format(list=", ".join(f"{k} {v}" for k, v in s.methods.most_common())),
+        _("Each certificate is a signed DSSE envelope; its digest is the SHA-256 of its payload. "
+          "Download it from the collector and check it with `ardoise verify` or the verify page."),
     ]
     for line in lines:
         pdf.multi_cell(0, 5.5, t(line), new_x="LMARGIN", new_y="NEXT")
     pdf.ln(3)
     widths = (62, 42, 45, 22, 18, 40, 48)
-    heads = ("Certificate id", "Serial", "Model", "Outcome", "Category", "Method", "Digest (SHA-256, start)")
+    heads = (_("Certificate id"), _("Serial"), _("Model"), _("Outcome"), _("Category"), _("Method"),
+             _("Digest (SHA-256, start)"))
     pdf.set_font(family, "B", 8)
     for w, h in zip(widths, heads):
         pdf.cell(w, 6, t(h), border=1)
     pdf.ln()
     pdf.set_font(family, "", 7.5)
     for c, revoked in s.certificates:
-        row = (c.id, c.serial, c.model, c.outcome, c.category or "—",
-               (c.method or "") + (" (station revoked)" if revoked else ""), c.digest[:32])
+        row = (c.id, c.serial, c.model, lang.outcome(c.outcome), lang.nist_category(c.category),
+               (c.method or "") + (" (" + _("station revoked") + ")" if revoked else ""), c.digest[:32])
         for w, v in zip(widths, row):
             text = t(v)
             while text and pdf.get_string_width(text) > w - 1.5:

@@ -3,13 +3,13 @@ list refreshes itself with a small script (and falls back to a meta refresh)."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
-from server_stub import auth, lotpdf, queries, stations, verify
+from agent.i18n import N_
+from server_stub import auth, language, lotpdf, queries, stations, verify
 from server_stub.errors import Malformed, Rejected, TooLarge, Unavailable
 from server_stub.stations import iso
 
@@ -23,7 +23,11 @@ def _ctx(request: Request):
 def _render(request: Request, name: str, status_code: int = 200, **context) -> HTMLResponse:
     ctx = _ctx(request)
     context.setdefault("admin_enabled", ctx.settings.admin_enabled)
-    resp = ctx.templates.TemplateResponse(request, name, context, status_code=status_code)
+    # The template is rendered inside TemplateResponse(), so within the reader's language.
+    with language.rendering(language.for_request(request)):
+        resp = ctx.templates.TemplateResponse(request, name, context, status_code=status_code)
+    resp.headers["Content-Language"] = language.for_request(request).code
+    resp.headers["Vary"] = "Accept-Language"
     # The pages show text that stations and uploaders wrote: no inline script may ever run,
     # and no other site may frame the admin forms.
     resp.headers["Content-Security-Policy"] = "default-src 'self'; frame-ancestors 'none'; form-action 'self'"
@@ -32,31 +36,15 @@ def _render(request: Request, name: str, status_code: int = 200, **context) -> H
 
 
 def error_page(request: Request, exc: Rejected) -> HTMLResponse:
-    title = {404: "Not found", 401: "Login required", 503: "Admin disabled", 413: "Too large"}.get(
-        exc.http_status, "Request refused")
-    return _render(request, "error.html", exc.http_status, title=title, message=str(exc))
-
-
-def _human_bytes(n) -> str:
-    if n is None:
-        return "—"
-    n = float(n)
-    for unit in ("B", "kB", "MB", "GB", "TB", "PB"):
-        if n < 1000 or unit == "PB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return str(n)
-
-
-def _when(t) -> str:
-    if isinstance(t, datetime):
-        return t.strftime("%Y-%m-%d %H:%M:%S UTC")
-    return t or "—"
+    title = {404: N_("Not found"), 401: N_("Login required"), 503: N_("Admin disabled"),
+             413: N_("Too large")}.get(exc.http_status, N_("Request refused"))
+    lang = language.for_request(request)
+    return _render(request, "error.html", exc.http_status, title=lang.gettext(title), message=str(exc))
 
 
 def install_filters(templates) -> None:
-    templates.env.filters["bytes"] = _human_bytes
-    templates.env.filters["when"] = _when
+    # when, bytes, category, outcome and the gettext callables follow the reader's language.
+    language.install(templates.env)
     templates.env.filters["urlpart"] = lambda s: quote(str(s), safe="")
     templates.env.globals["iso"] = iso
 
@@ -166,7 +154,7 @@ def lot_list(request: Request):
 def lot_csv(request: Request, lot: str):
     ctx = _ctx(request)
     auth.check_reader(ctx.settings, request)
-    text = queries.lot_csv(queries.lot_summary(ctx.db, lot))
+    text = queries.lot_csv(queries.lot_summary(ctx.db, lot), language.for_lot(request, lot))
     return PlainTextResponse(text, media_type="text/csv; charset=utf-8",
                              headers={"Content-Disposition": f'attachment; filename="lot-{_safe_name(lot)}.csv"'})
 
@@ -175,7 +163,7 @@ def lot_csv(request: Request, lot: str):
 def lot_pdf(request: Request, lot: str):
     ctx = _ctx(request)
     auth.check_reader(ctx.settings, request)
-    data = lotpdf.render_lot_pdf(queries.lot_summary(ctx.db, lot))
+    data = lotpdf.render_lot_pdf(queries.lot_summary(ctx.db, lot), language.for_lot(request, lot))
     return Response(data, media_type="application/pdf",
                     headers={"Content-Disposition": f'attachment; filename="lot-{_safe_name(lot)}.pdf"'})
 
@@ -247,6 +235,7 @@ async def admin_revoke(request: Request, station_id: str):
     auth.check_csrf(ctx.settings, form.get("csrf"))
     stations.revoke(ctx.db, station_id)
     return _render(request, "admin.html", stations=stations.list_stations(ctx.db), new_token=None,
-                   csrf=auth.csrf_token(ctx.settings), message=f"Station {station_id} revoked.")
+                   csrf=auth.csrf_token(ctx.settings),
+                   message=language.for_request(request).gettext("Station {station} revoked.").format(station=station_id))
 
 

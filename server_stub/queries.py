@@ -15,6 +15,7 @@ from sqlalchemy import case, func, select
 from agent.certify import check
 from agent.certify import envelope as env
 from agent.errors import CertificateError
+from agent.i18n import N_, SOURCE_LANGUAGE, Language
 from server_stub.db import Database
 from server_stub.errors import Malformed, NotFound
 from server_stub.models import AuditDisk, AuditReport, Certificate, Station
@@ -221,14 +222,28 @@ CSV_COLUMNS = ("certificate_id", "serial", "manufacturer", "model", "media_type"
                "received_at")
 
 
-def lot_csv(summary: LotSummary) -> str:
+# The header row a reader sees; the column order above does not change with the language.
+CSV_HEADINGS = {"certificate_id": N_("certificate id"), "serial": N_("serial"), "manufacturer": N_("manufacturer"),
+                "model": N_("model"), "media_type": N_("media type"), "size_bytes": N_("size (bytes)"),
+                "outcome": N_("outcome"), "category": N_("NIST category"), "method": N_("method"),
+                "completed_at": N_("completed at (UTC)"), "station_id": N_("station"),
+                "station_revoked": N_("station revoked"), "key_id": N_("key id"), "digest": N_("digest (SHA-256)"),
+                "received_at": N_("received at (UTC)")}
+
+
+def lot_csv(summary: LotSummary, lang: Language | None = None) -> str:
+    """The lot's CSV. In English (no ``lang``) the header is the column codes, as always; in
+    another language the header and the yes/no cells are in words; values stay the codes and
+    UTC instants a spreadsheet can sort and filter."""
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\r\n")
-    w.writerow(CSV_COLUMNS)
+    translated = lang is not None and lang.code != SOURCE_LANGUAGE
+    w.writerow([lang.gettext(CSV_HEADINGS[c]) for c in CSV_COLUMNS] if translated else CSV_COLUMNS)
+    yes, no = (lang.gettext("yes"), lang.gettext("no")) if translated else ("yes", "no")
     for c, revoked in summary.certificates:
         w.writerow([_csv_safe(v) for v in (c.id, c.serial, c.manufacturer, c.model, c.media_type, c.size_bytes,
                                            c.outcome, c.category, c.method, c.completed_at, c.station_id,
-                                           "yes" if revoked else "no", c.key_id, c.digest, iso(c.received_at))])
+                                           yes if revoked else no, c.key_id, c.digest, iso(c.received_at))])
     return out.getvalue()
 
 

@@ -1,0 +1,71 @@
+"""Each reader of the collector gets pages in their language.
+
+The language is, in order: the signed-in person's choice (not stored yet: ``chosen``),
+else the browser's ``Accept-Language``, else English. Documents of a lot (CSV, PDF) are in
+the lot's language when it has one (lots carry none yet: ``lot_language``), else the
+reader's. The templates use Jinja2's i18n extension (``{% trans %}``, ``_()``); its
+callables read the language of the request being rendered from a context variable, set
+only around one render, so concurrent requests in other threads never see it.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Iterator
+
+from starlette.requests import Request
+
+from agent.i18n import Language, SOURCE_LANGUAGE, negotiate, parse_accept_language
+
+_rendering: ContextVar[Language] = ContextVar("ardoise_page_language", default=Language(SOURCE_LANGUAGE))
+
+
+def for_request(request: Request, chosen: str | None = None) -> Language:
+    """The reader's language: their own choice when they made one, else their browser's."""
+    candidates = [chosen] if chosen else []
+    candidates += parse_accept_language(request.headers.get("accept-language"))
+    return Language.get(negotiate(candidates))
+
+
+def lot_language(lot: str) -> str | None:
+    """The language a lot's documents are written in. Lots have no language yet; when they
+    get one (set at enrollment), return it here and every lot document follows it."""
+    return None
+
+
+def for_lot(request: Request, lot: str) -> Language:
+    own = lot_language(lot)
+    return Language.get(own) if own else for_request(request)
+
+
+def current() -> Language:
+    return _rendering.get()
+
+
+@contextmanager
+def rendering(lang: Language) -> Iterator[Language]:
+    token = _rendering.set(lang)
+    try:
+        yield lang
+    finally:
+        _rendering.reset(token)
+
+
+def install(env) -> None:
+    """Jinja2's i18n extension, with callables that follow the request being rendered, and
+    filters for the reader's dates, sizes and NIST terms."""
+    env.add_extension("jinja2.ext.i18n")
+    env.install_gettext_callables(
+        lambda s: current().gettext(s),
+        lambda s, p, n: current().ngettext(s, p, n),
+        newstyle=True,
+        pgettext=lambda c, s: current().pgettext(c, s),
+    )
+    env.filters["when"] = lambda t: current().when(t)
+    env.filters["bytes"] = lambda n: current().size(n)
+    env.filters["category"] = lambda c, empty="—": current().nist_category(c, empty=empty)
+    env.filters["outcome"] = lambda o: current().outcome(o)
+    env.filters["phase"] = lambda p: current().phase(p)
+    env.filters["decimal"] = lambda x: current().decimal(x)
+    env.globals["lang"] = lambda: current().code
