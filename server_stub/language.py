@@ -52,6 +52,12 @@ def rendering(lang: Language) -> Iterator[Language]:
         _rendering.reset(token)
 
 
+def _explain(reason: str, code: str | None) -> str:
+    from agent.certify.reasons import explain
+
+    return explain(code, reason, current())
+
+
 def install(env) -> None:
     """Jinja2's i18n extension, with callables that follow the request being rendered, and
     filters for the reader's dates, sizes and NIST terms."""
@@ -67,5 +73,6 @@ def install(env) -> None:
     env.filters["category"] = lambda c, empty="—": current().nist_category(c, empty=empty)
     env.filters["outcome"] = lambda o: current().outcome(o)
     env.filters["phase"] = lambda p: current().phase(p)
+    env.filters["explain"] = _explain
     env.filters["decimal"] = lambda x: current().decimal(x)
     env.globals["lang"] = lambda: current().code
