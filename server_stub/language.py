@@ -69,7 +69,8 @@ def install(env) -> None:
         pgettext=lambda c, s: current().pgettext(c, s),
     )
     env.filters["when"] = lambda t: current().when(t)
-    env.filters["bytes"] = lambda n: current().size(n)
+    # A page must not break "67,1 Mo" across two lines: the space is a no-break space.
+    env.filters["bytes"] = lambda n: current().size(n).replace(" ", "\u00a0")
     env.filters["category"] = lambda c, empty="—": current().nist_category(c, empty=empty)
     env.filters["outcome"] = lambda o: current().outcome(o)
     env.filters["phase"] = lambda p: current().phase(p)
