@@ -328,3 +328,22 @@ def use_config(config) -> Language:
     """After a config is read: its ``language`` and ``timezone`` keys (the kernel words
     ``ardoise.language=`` and ``ardoise.timezone=`` included) win over the environment."""
     return use_language(getattr(config, "language", None), getattr(config, "timezone", None))
+
+
+def agent_language() -> str:
+    """The language the agent will speak on this machine: the config's ``language`` (or the
+    kernel word), else the locale. Errors in the config are the agent's to report: here
+    they only mean "no language from the config"."""
+    from agent.config import load_config
+    from agent.errors import ArdoiseError
+
+    try:
+        configured = load_config().language
+    except ArdoiseError:
+        configured = None
+    return configured or from_environment()
+
+
+if __name__ == "__main__":
+    # ``python3 -m agent.i18n``: the image's session script asks which keymap to load.
+    print(agent_language())
