@@ -193,6 +193,45 @@ def N_(message: str) -> str:
     return message
 
 
+class Text(str):
+    """English text that stays English where it is stored (records, logs, JSON) and is shown
+    in the reader's language. It *is* the English string, so code that stores or compares
+    it is unchanged; :func:`localize` translates it for a screen. For errors raised below the
+    CLI, whose message may end up in a signed record::
+
+        raise DeviceError(T_("{path} is not a block device", path=path))
+        str(exc)            -> "/dev/null is not a block device"          (records, --json)
+        localize(exc.message) -> "/dev/null n'est pas un périphérique bloc" (the French screen)
+    """
+
+    template: str
+    params: dict
+
+    def __new__(cls, template: str, **params: object) -> "Text":
+        text = super().__new__(cls, template.format(**params) if params else template)
+        text.template, text.params = template, params
+        return text
+
+    def in_language(self, lang: "Language") -> str:
+        translated = lang.gettext(self.template)
+        if not self.params:
+            return translated
+        return translated.format(**{k: localize(v, lang) for k, v in self.params.items()})
+
+
+def T_(template: str, **params: object) -> Text:
+    """A message kept in English and shown translated (:class:`Text`); extracted like ``_``."""
+    return Text(template, **params)
+
+
+def localize(text: object, lang: "Language | None" = None) -> str:
+    """``text`` in ``lang`` (the agent's language by default) when it is a :class:`Text`;
+    anything else as it is."""
+    if isinstance(text, Text):
+        return text.in_language(lang or _current)
+    return str(text)
+
+
 # NIST SP 800-88 keeps its English names (they are what auditors search for); French gets a
 # gloss around them, from the catalog.
 NIST_CATEGORIES = ("clear", "purge", "destroy")

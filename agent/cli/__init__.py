@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except ArdoiseError as exc:
-        print(f"ardoise: {exc}", file=sys.stderr)
+        print(f"ardoise: {exc.localized()}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("ardoise: " + _("interrupted"), file=sys.stderr)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from agent.i18n import _
+from agent.i18n import T_, _
 from agent.cli.output import emit_json, say
 from agent.errors import UsageError
 
@@ -36,7 +36,7 @@ def register(sub) -> None:
     show.add_argument("--json", action="store_true", help=_("print {key_id, public_key, path} as JSON"))
     add_state_dir_options(show)
     show.set_defaults(func=run_show)
-    p.set_defaults(func=lambda args: (_ for _ in ()).throw(UsageError(_("say 'ardoise key show'"))))
+    p.set_defaults(func=lambda args: (_ for _ in ()).throw(UsageError(T_("say 'ardoise key show'"))))
 
 
 def run_show(args) -> int:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from agent import i18n
-from agent.i18n import _
+from agent.i18n import T_, _
 from agent.cli.output import emit_json, say
 from agent.config import load_config
 from agent.errors import ConfigError, DeliveryError
@@ -34,7 +34,7 @@ def run(args) -> int:
     config = load_config(args.config)
     i18n.use_config(config)
     if config.collector is None:
-        raise ConfigError(_("no collector configured (set collector.url in ardoise.yaml or ardoise.collector.url=)"))
+        raise ConfigError(T_("no collector configured (set collector.url in ardoise.yaml or ardoise.collector.url=)"))
     spool = Spool.for_state_dir(config.state_dir)
     key = StationKey.load_or_create(config.state_dir)
     client = CollectorClient(config.collector, config.state_dir, key)
@@ -63,6 +63,6 @@ def run(args) -> int:
     if report.error:
         raise DeliveryError(report.error)
     if report.rejected or counts.rejected:
-        raise DeliveryError(_("{n} file(s) rejected by the collector; see above, or --retry-rejected").format(
-            n=counts.rejected))
+        raise DeliveryError(T_("{n} file(s) rejected by the collector; see above, or --retry-rejected",
+                               n=counts.rejected))
     return 0

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from agent import i18n
-from agent.i18n import _
+from agent.i18n import T_, _
 from agent.cli.key import add_state_dir_options, resolve_state_dir
 from agent.cli.output import emit_json, say
 from agent.errors import CertificateError, UsageError
@@ -42,7 +42,7 @@ def trusted_keys(args) -> dict:
     for name in (PUBLIC_KEY_FILE, PRIVATE_KEY_FILE):
         if (state / name).is_file():
             return load_public_keys(state / name)
-    raise UsageError(_("a key is needed: give --key PUBKEY or --keys DIR (no station key in {state})").format(state=state))
+    raise UsageError(T_("a key is needed: give --key PUBKEY or --keys DIR (no station key in {state})", state=state))
 
 
 def run(args) -> int:

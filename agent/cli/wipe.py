@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Callable
 
 from agent import i18n
-from agent.i18n import _
+from agent.i18n import T_, _
 from agent.cli.output import emit_json, say
 from agent.errors import ArdoiseError, SanitizeError, UsageError
 from agent.records import Disk, Outcome, SanitizeResult, StepResult, StepStatus, to_dict
@@ -81,7 +81,7 @@ def run(args) -> int:
     )
     if not args.yes:
         names = ", ".join(d.path for d in disks)
-        raise UsageError(_("wiping destroys everything on {devices}: add --yes to confirm").format(devices=names))
+        raise UsageError(T_("wiping destroys everything on {devices}: add --yes to confirm", devices=names))
 
     journal = Journal(state_dir)
     cancel = threading.Event()

@@ -135,3 +135,43 @@ def test_french_locale_translates_argparse_and_usage_errors(tmp_path):
     r = _ardoise("wipe", "--allow-file", str(target), env_extra={"LC_ALL": "fr_FR.UTF-8"}, tmp_path=tmp_path)
     assert r.returncode == 2
     assert r.stderr.strip() == f"ardoise: l'effacement détruit tout le contenu de {target} : ajoutez --yes pour confirmer"
+
+
+def test_errors_stay_english_in_records_and_json_and_are_translated_on_screen():
+    from agent.errors import DeviceError
+
+    exc = DeviceError(i18n.T_("{path} is not a block device", path="/dev/null"))
+    try:
+        i18n.use_language("fr")
+        assert str(exc) == "/dev/null is not a block device"  # what a record or a log keeps
+        assert exc.to_json()["message"] == "/dev/null is not a block device"
+        assert exc.localized() == "/dev/null n'est pas un périphérique bloc"
+        nested = i18n.T_("{path} is a device-mapper/RAID volume; name the disks it is built on ({members})",
+                         path="/dev/dm-0", members=i18n.T_("its member disks"))
+        assert i18n.localize(nested).endswith("indiquez les disques qui le composent (ses disques membres)")
+        assert i18n.localize("plain text") == "plain text"
+    finally:
+        i18n.use_language("en")
+    assert exc.localized() == "/dev/null is not a block device"
+
+
+def test_french_error_for_a_device_that_is_not_a_disk(tmp_path):
+    r = _ardoise("disks", "/dev/null", env_extra={"LANG": "fr_FR.UTF-8"}, tmp_path=tmp_path)
+    assert (r.returncode, r.stderr) == (3, "ardoise: /dev/null n'est pas un périphérique bloc\n")
+    r = _ardoise("disks", "/dev/null", "--json", env_extra={"LANG": "fr_FR.UTF-8"}, tmp_path=tmp_path)
+    assert r.stderr == "ardoise: /dev/null n'est pas un périphérique bloc\n"
+
+
+def test_the_image_asks_the_agent_for_its_language(tmp_path):
+    # agent-session runs ``python3 -m agent.i18n`` to choose the console keymap.
+    r = _ardoise_module("agent.i18n", env_extra={"LANG": "fr_FR.UTF-8"}, tmp_path=tmp_path)
+    assert r.stdout == "fr\n"
+    r = _ardoise_module("agent.i18n", env_extra={"LANG": "C"}, tmp_path=tmp_path)
+    assert r.stdout == "en\n"
+
+
+def _ardoise_module(module: str, *, env_extra: dict, tmp_path: Path) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LC_") and k not in ("LANG", "LANGUAGE")}
+    env.update(PYTHONPATH=str(REPO), ARDOISE_STATE_DIR=str(tmp_path / "state"), **env_extra)
+    return subprocess.run([sys.executable, "-m", module], capture_output=True, text=True, env=env, cwd=tmp_path,
+                          timeout=60)
