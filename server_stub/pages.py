@@ -8,7 +8,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
-from agent.i18n import N_
+from agent.i18n import N_, T_, localize
 from server_stub import auth, language, lotpdf, queries, stations, verify
 from server_stub.errors import Malformed, Rejected, TooLarge, Unavailable
 from server_stub.stations import iso
@@ -39,7 +39,10 @@ def error_page(request: Request, exc: Rejected) -> HTMLResponse:
     title = {404: N_("Not found"), 401: N_("Login required"), 503: N_("Admin disabled"),
              413: N_("Too large")}.get(exc.http_status, N_("Request refused"))
     lang = language.for_request(request)
-    return _render(request, "error.html", exc.http_status, title=lang.gettext(title), message=str(exc))
+    # The API answers the English reason; the page says it in the reader's language when
+    # it was written as a T_() text.
+    return _render(request, "error.html", exc.http_status, title=lang.gettext(title),
+                   message=" ".join(localize(exc.message, lang).split()))
 
 
 def install_filters(templates) -> None:
@@ -193,14 +196,14 @@ async def verify_upload(request: Request):
     declared = request.headers.get("content-length", "")
     # The multipart wrapping adds a few hundred bytes around the file itself.
     if declared.isdigit() and int(declared) > limit + 16384:
-        raise TooLarge(f"the file is over the {limit}-byte limit")
+        raise TooLarge(T_("the file is over the {limit}-byte limit", limit=limit))
     form = await request.form(max_files=1, max_fields=5)
     upload = form.get("certificate")
     if upload is None or isinstance(upload, str):
-        raise Malformed("choose a certificate file (.json) to check")
+        raise Malformed(T_("choose a certificate file (.json) to check"))
     data = await upload.read(limit + 1)
     if len(data) > limit:
-        raise TooLarge(f"the file is over the {limit}-byte limit")
+        raise TooLarge(T_("the file is over the {limit}-byte limit", limit=limit))
     result = verify.verify_bytes(ctx.db, data)
     return _render(request, "verify.html", result=result, filename=upload.filename or "certificate")
 

@@ -15,7 +15,7 @@ from sqlalchemy import case, func, select
 from agent.certify import check
 from agent.certify import envelope as env
 from agent.errors import CertificateError
-from agent.i18n import N_, SOURCE_LANGUAGE, Language
+from agent.i18n import N_, SOURCE_LANGUAGE, T_, Language
 from server_stub.db import Database
 from server_stub.errors import Malformed, NotFound
 from server_stub.models import AuditDisk, AuditReport, Certificate, Station
@@ -47,7 +47,7 @@ def parse_when(value: str | None, name: str, *, end: bool = False) -> datetime |
             return t + timedelta(days=1) if end else t
         t = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise Malformed(f"{name} must be a date (2026-11-27) or an RFC 3339 time") from None
+        raise Malformed(T_("{name} must be a date (2026-11-27) or an RFC 3339 time", name=name)) from None
     return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
 
 
@@ -119,7 +119,7 @@ def get_certificate(db: Database, cert_id: str) -> StoredCertificate:
     with db.session() as s:
         row = s.get(Certificate, cert_id)
         if row is None:
-            raise NotFound(f"no certificate {cert_id}")
+            raise NotFound(T_("no certificate {id}", id=cert_id))
         station = s.get(Station, row.station_id)
         audits = list(s.scalars(select(AuditReport).where(
             AuditReport.id.in_(select(AuditDisk.audit_id).where(AuditDisk.serial == row.serial))
@@ -159,7 +159,7 @@ def get_audit(db: Database, audit_id: str) -> StoredAudit:
     with db.session() as s:
         row = s.get(AuditReport, audit_id)
         if row is None:
-            raise NotFound(f"no audit report {audit_id}")
+            raise NotFound(T_("no audit report {id}", id=audit_id))
         station = s.get(Station, row.station_id)
         serials = list(s.scalars(select(AuditDisk.serial).where(AuditDisk.audit_id == audit_id)))
     verification, payload = reverify(row.envelope, station, env.AUDIT_TYPE)
@@ -199,7 +199,7 @@ def lot_summary(db: Database, lot: str) -> LotSummary:
     while len(rows) < total:
         rows += search(db, Filters(lot=lot, limit=MAX_LIMIT, offset=len(rows)))[1]
     if not rows:
-        raise NotFound(f"no certificate in lot {lot}")
+        raise NotFound(T_("no certificate in lot {lot}", lot=lot))
     certs = [c for c, _ in rows]
     return LotSummary(lot=lot, drives=len({c.serial or c.id for c in certs}),
                       outcomes=Counter(c.outcome or "unknown" for c in certs),

@@ -141,3 +141,18 @@ def test_french_lot_csv_and_pdf(french_site, tmp_path):
     assert "Bilan d'effacement — lot LOT-FR" in text and "Sans succès (à détruire physiquement)" in text
     assert "heure de Paris" in text
     assert not english_words(text.replace("ardoise verify", "")), sorted(english_words(text))
+
+
+def test_french_error_pages_and_english_api_reasons(french_site):
+    c = french_site["collector"]
+    page = _get(french_site, "/lots/LOT-INCONNU", "fr")
+    assert page.status_code == 404 and '<html lang="fr">' in page.text
+    text = visible_text(page.text)
+    assert "Introuvable" in text and "aucun certificat dans le lot LOT-INCONNU" in text
+    assert not english_words(text), sorted(english_words(text))
+    bad_date = _get(french_site, "/certificates?since=demain", "fr")
+    assert bad_date.status_code == 400 and "since doit être une date" in visible_text(bad_date.text)
+    # The API stays English and language-neutral, whatever the reader's language.
+    api = c.api("GET", "/api/v1/certificates?since=demain", headers={"Accept-Language": "fr"},
+                auth=("admin", ADMIN_PASSWORD))
+    assert api.status_code == 400 and api.json()["reason"] == "since must be a date (2026-11-27) or an RFC 3339 time"
