@@ -57,7 +57,8 @@ def render_lot_pdf(s: LotSummary, lang: Language | None = None) -> bytes:
     for line in lines:
         pdf.multi_cell(0, 5.5, t(line), new_x="LMARGIN", new_y="NEXT")
     pdf.ln(3)
-    widths = (62, 42, 45, 22, 18, 40, 48)
+    # The category column fits the French gloss « Effacement (Clear) ».
+    widths = (60, 38, 36, 20, 32, 45, 46)
     heads = (_("Certificate id"), _("Serial"), _("Model"), _("Outcome"), _("Category"), _("Method"),
              _("Digest (SHA-256, start)"))
     pdf.set_font(family, "B", 8)
