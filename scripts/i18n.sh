@@ -6,8 +6,12 @@
 #   scripts/i18n.sh compile        every .po -> .mo (committed; tests/unit/test_i18n_catalogs.py checks they match)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PYBABEL=${PYBABEL:-pybabel}
-command -v "$PYBABEL" >/dev/null || PYBABEL="python3 -m babel.messages.frontend"
+# Babel comes with the project's Python dependencies (scripts/install-deps.sh makes .venv).
+if [ -z "${PYBABEL:-}" ]; then
+  if [ -x .venv/bin/pybabel ]; then PYBABEL=.venv/bin/pybabel
+  elif command -v pybabel >/dev/null; then PYBABEL=pybabel
+  else PYBABEL="python3 -m babel.messages.frontend"; fi
+fi
 LOCALE=agent/locale
 POT=$LOCALE/ardoise.pot
 mkdir -p "$LOCALE"
