@@ -25,7 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="ardoise",
         description=_("Audit a computer, sanitize its disks per NIST SP 800-88, and sign erasure certificates."),
     )
-    parser.add_argument("--version", action="version", version=f"ardoise {__version__}")
+    parser.add_argument("--version", action="version", version=f"ardoise {__version__}",
+                        help=_("show program's version number and exit"))
     parser.add_argument("-v", "--verbose", action="count", default=0, help=_("more log output on stderr"))
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True

@@ -40,10 +40,10 @@ def register(sub) -> None:
         help=_("sanitize the named devices now (destructive; needs --yes)"),
         description=_("Sanitize the named devices in parallel and write a certificate per device."),
         epilog=describe_methods()
-        + "\n\nverification:\n  full    read every block back and compare"
-        "\n  sample  NIST SP 800-88 Rev. 1 4.7: >=1000 subsections, 2 pseudorandom locations each,"
-        "\n          first and last blocks, >=10 % of the media; seed recorded"
-        "\n  none    no read-back (hmg-is5-enhanced still verifies)",
+        + "\n\n" + _("verification:\n  full    read every block back and compare"
+                      "\n  sample  NIST SP 800-88 Rev. 1 4.7: >=1000 subsections, 2 pseudorandom locations each,"
+                      "\n          first and last blocks, >={share} of the media; seed recorded"
+                      "\n  none    no read-back (hmg-is5-enhanced still verifies)").format(share="10 %"),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("devices", nargs="+", metavar="DEV", help=_("block devices (or regular files with --allow-file)"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from datetime import datetime, timezone
@@ -175,3 +176,43 @@ def _ardoise_module(module: str, *, env_extra: dict, tmp_path: Path) -> subproce
     env.update(PYTHONPATH=str(REPO), ARDOISE_STATE_DIR=str(tmp_path / "state"), **env_extra)
     return subprocess.run([sys.executable, "-m", module], capture_output=True, text=True, env=env, cwd=tmp_path,
                           timeout=60)
+
+
+# English words of our help texts that the French ones must not contain (not the ones
+# French shares: file, version, arguments, usage, audit, plan, mode, partition…), nor
+# subcommand names (show). Command names,
+# --verify choices and method names (wipe, verify, none, random, pattern…) are words of the
+# command line, the same in every language, and are left out.
+ENGLISH_HELP = set("""
+the and of with for from only every each print send list write read default files certificate
+certificates after when then else this these needs also more one all disk device devices whole which why
+report signed check keep accept regular where lives named now output its state directory shelf stop inserted
+running drives spooled collector delivery public signing first use creates zeros pass overwrite instead
+sanitize sanitization target targets program number exit message help positional
+""".split())
+
+
+@pytest.mark.parametrize("command", ["", "disks", "audit", "plan", "wipe", "run", "verify", "upload", "key"])
+def test_french_help_has_no_english_prose(command, monkeypatch, capsys):
+    from agent.cli import main
+
+    for var in ("LC_ALL", "LC_MESSAGES", "LANGUAGE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("LANG", "fr_FR.UTF-8")
+    monkeypatch.setattr(i18n, "from_environment", lambda env=None, cmdline=None: "fr")  # ignore the host's cmdline
+    try:
+        with pytest.raises(SystemExit) as done:
+            main([command, "--help"] if command else ["--help"])
+    finally:
+        i18n.use_language("en")
+    assert done.value.code == 0
+    out = capsys.readouterr().out
+    words = {w for w in re.findall(r"[\w'-]+", out) if w.islower() and w in ENGLISH_HELP}
+    assert not words, f"ardoise {command} --help: English left: {sorted(words)}\n{out}"
+    assert out.startswith("usage : ardoise")
+    # The same check finds English in the English help: it is not toothless.
+    monkeypatch.setattr(i18n, "from_environment", lambda env=None, cmdline=None: "en")
+    with pytest.raises(SystemExit):
+        main([command, "--help"] if command else ["--help"])
+    english = {w for w in re.findall(r"[\w'-]+", capsys.readouterr().out) if w in ENGLISH_HELP}
+    assert len(english) >= 3, english
