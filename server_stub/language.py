@@ -16,7 +16,7 @@ from typing import Iterator
 
 from starlette.requests import Request
 
-from agent.i18n import Language, SOURCE_LANGUAGE, negotiate, parse_accept_language
+from agent.i18n import DEFAULT_TIMEZONE, SOURCE_LANGUAGE, Language, negotiate, parse_accept_language
 
 _rendering: ContextVar[Language] = ContextVar("ardoise_page_language", default=Language(SOURCE_LANGUAGE))
 
@@ -25,7 +25,12 @@ def for_request(request: Request, chosen: str | None = None) -> Language:
     """The reader's language: their own choice when they made one, else their browser's."""
     candidates = [chosen] if chosen else []
     candidates += parse_accept_language(request.headers.get("accept-language"))
-    return Language.get(negotiate(candidates))
+    return Language.get(negotiate(candidates), _timezone(request))
+
+
+def _timezone(request: Request) -> str:
+    ctx = getattr(request.app.state, "ctx", None)
+    return getattr(getattr(ctx, "settings", None), "timezone", None) or DEFAULT_TIMEZONE
 
 
 def lot_language(lot: str) -> str | None:
@@ -36,7 +41,7 @@ def lot_language(lot: str) -> str | None:
 
 def for_lot(request: Request, lot: str) -> Language:
     own = lot_language(lot)
-    return Language.get(own) if own else for_request(request)
+    return Language.get(own, _timezone(request)) if own else for_request(request)
 
 
 def current() -> Language:

@@ -156,3 +156,27 @@ def test_french_error_pages_and_english_api_reasons(french_site):
     api = c.api("GET", "/api/v1/certificates?since=demain", headers={"Accept-Language": "fr"},
                 auth=("admin", ADMIN_PASSWORD))
     assert api.status_code == 400 and api.json()["reason"] == "since must be a date (2026-11-27) or an RFC 3339 time"
+
+
+def test_pages_show_dates_in_the_collectors_time_zone(tmp_path):
+    from harness import start_collector, stop_collector
+
+    c = start_collector(f"sqlite:///{tmp_path / 'tz.db'}", tmp_path,
+                        env_extra={"ARDOISE_COLLECTOR_TIMEZONE": "America/Guadeloupe"})
+    try:
+        st = c.enroll(lot="LOT-TZ")
+        cert = st.upload(certs.erasure_envelope(st.key, "SER-TZ", lot="LOT-TZ")).json()["id"]
+        text = visible_text(c.api("GET", f"/certificates/{cert}", headers={"Accept-Language": "fr"}).text)
+        assert "(heure de Guadeloupe)" in text and "heure de Paris" not in text
+        assert c.api("GET", f"/api/v1/certificates/{cert}").json()["received_at"].endswith("Z")  # the API keeps UTC
+    finally:
+        stop_collector(c)
+
+
+def test_an_unknown_collector_time_zone_is_a_one_line_error(monkeypatch):
+    from agent.errors import ConfigError
+    from server_stub import settings
+
+    monkeypatch.setenv("ARDOISE_COLLECTOR_TIMEZONE", "Europe/Atlantide")
+    with pytest.raises(ConfigError, match="unknown time zone 'Europe/Atlantide'"):
+        settings.from_env()
