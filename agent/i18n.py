@@ -36,11 +36,13 @@ from __future__ import annotations
 
 import os
 import re
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Iterable, Iterator, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale
@@ -228,7 +230,7 @@ def localize(text: object, lang: "Language | None" = None) -> str:
     """``text`` in ``lang`` (the agent's language by default) when it is a :class:`Text`;
     anything else as it is."""
     if isinstance(text, Text):
-        return text.in_language(lang or _current)
+        return text.in_language(lang or current())
     return str(text)
 
 
@@ -313,9 +315,12 @@ class Language:
         return phase_label(code, self.code, empty=empty)
 
 
-# --------------------------------------------------------------------------- the agent's one language
+# --------------------------------------------------------------------------- the current language
 
-_current = Language(SOURCE_LANGUAGE)
+_current = Language(SOURCE_LANGUAGE)  # the process's: the agent has one reader
+# A block of code rendering for another reader (the collector's request, a PDF in a lot's
+# language): set with ``speaking``; threads started inside it do not inherit it.
+_speaking: ContextVar[Language | None] = ContextVar("ardoise_language", default=None)
 
 
 def use_language(code: str | None, timezone: str | None = None) -> Language:
@@ -326,20 +331,36 @@ def use_language(code: str | None, timezone: str | None = None) -> Language:
 
 
 def current() -> Language:
-    return _current
+    """The language ``_`` translates into: the ``speaking`` block's, else the process's."""
+    return _speaking.get() or _current
+
+
+@contextmanager
+def speaking(lang: Language) -> Iterator[Language]:
+    """Within the block (this thread or task only), ``_`` and ``current()`` speak ``lang``.
+    The collector wraps each page and each PDF it renders for a reader::
+
+        with i18n.speaking(Language.get("fr")):
+            data = render_certificate_pdf(payload, digest, key_id)  # French, whatever the process speaks
+    """
+    token = _speaking.set(lang)
+    try:
+        yield lang
+    finally:
+        _speaking.reset(token)
 
 
 def _(message: str) -> str:
-    """Translates into the agent's current language."""
-    return _current.gettext(message)
+    """Translates into the current language."""
+    return current().gettext(message)
 
 
 def ngettext(singular: str, plural: str, n: int) -> str:
-    return _current.ngettext(singular, plural, n)
+    return current().ngettext(singular, plural, n)
 
 
 def pgettext(context: str, message: str) -> str:
-    return _current.pgettext(context, message)
+    return current().pgettext(context, message)
 
 
 # argparse's own words (usage, errors, section titles) go through the module-level ``_`` it
@@ -359,8 +380,8 @@ def translate_argparse() -> None:
     """Makes argparse speak the agent's current language (it looks ``_`` up at call time)."""
     import argparse
 
-    argparse._ = lambda message: _current.gettext(message)  # type: ignore[attr-defined]
-    argparse.ngettext = lambda s, p, n: _current.ngettext(s, p, n)  # type: ignore[attr-defined]
+    argparse._ = lambda message: current().gettext(message)  # type: ignore[attr-defined]
+    argparse.ngettext = lambda s, p, n: current().ngettext(s, p, n)  # type: ignore[attr-defined]
 
 
 def use_config(config) -> Language:

@@ -4,21 +4,17 @@ The language is, in order: the signed-in person's choice (not stored yet: ``chos
 else the browser's ``Accept-Language``, else English. Documents of a lot (CSV, PDF) are in
 the lot's language when it has one (lots carry none yet: ``lot_language``), else the
 reader's. The templates use Jinja2's i18n extension (``{% trans %}``, ``_()``); its
-callables read the language of the request being rendered from a context variable, set
-only around one render, so concurrent requests in other threads never see it.
+callables read the language of the request being rendered from agent.i18n's context
+variable, set only around one render (``rendering``), so concurrent requests in other
+threads never see it.
 """
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-from contextvars import ContextVar
-from typing import Iterator
-
 from starlette.requests import Request
 
-from agent.i18n import DEFAULT_TIMEZONE, SOURCE_LANGUAGE, Language, negotiate, parse_accept_language
-
-_rendering: ContextVar[Language] = ContextVar("ardoise_page_language", default=Language(SOURCE_LANGUAGE))
+from agent import i18n
+from agent.i18n import DEFAULT_TIMEZONE, Language, negotiate, parse_accept_language
 
 
 def for_request(request: Request, chosen: str | None = None) -> Language:
@@ -45,16 +41,12 @@ def for_lot(request: Request, lot: str) -> Language:
 
 
 def current() -> Language:
-    return _rendering.get()
+    return i18n.current()
 
 
-@contextmanager
-def rendering(lang: Language) -> Iterator[Language]:
-    token = _rendering.set(lang)
-    try:
-        yield lang
-    finally:
-        _rendering.reset(token)
+# Pages and PDFs are rendered inside ``rendering(lang)``: agent.i18n.speaking, so the
+# agent's own renderers (certificate PDFs) speak the reader's language too.
+rendering = i18n.speaking
 
 
 def _explain(reason: str, code: str | None) -> str:

@@ -99,7 +99,8 @@ def certificate_pdf(request: Request, cert_id: str):
     ctx = _ctx(request)
     auth.check_reader(ctx.settings, request)
     c = queries.get_certificate(ctx.db, cert_id)
-    data = _pdf_renderer()(c.payload, c.row.digest, c.row.key_id)
+    with language.rendering(language.for_request(request)):
+        data = _pdf_renderer()(c.payload, c.row.digest, c.row.key_id)
     return Response(data, media_type="application/pdf",
                      headers={"Content-Disposition": f'attachment; filename="certificate-{c.row.id}.pdf"'})
 
@@ -133,7 +134,8 @@ def audit_pdf(request: Request, audit_id: str):
     a = queries.get_audit(ctx.db, audit_id)
     payloads = [queries.get_certificate(ctx.db, c.id).payload
                 for c in queries.certificates_for_serials(ctx.db, a.serials)]
-    data = render_system_pdf(a.payload, payloads)
+    with language.rendering(language.for_request(request)):
+        data = render_system_pdf(a.payload, payloads)
     return Response(data, media_type="application/pdf",
                     headers={"Content-Disposition": f'attachment; filename="machine-{_safe_name(a.row.id)}.pdf"'})
 

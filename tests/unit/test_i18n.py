@@ -216,3 +216,24 @@ def test_french_help_has_no_english_prose(command, monkeypatch, capsys):
         main([command, "--help"] if command else ["--help"])
     english = {w for w in re.findall(r"[\w'-]+", capsys.readouterr().out) if w in ENGLISH_HELP}
     assert len(english) >= 3, english
+
+
+def test_speaking_renders_for_one_reader_without_changing_the_process_language():
+    import threading
+
+    seen = {}
+
+    def reader(code):
+        with i18n.speaking(i18n.Language.get(code)):
+            seen[code] = [i18n._("yes")]
+            barrier.wait(5)  # both readers are inside their block at once
+            seen[code].append(i18n.current().size(67_100_000))
+
+    barrier = threading.Barrier(2)
+    threads = [threading.Thread(target=reader, args=(c,)) for c in ("fr", "en")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert seen == {"fr": ["oui", "67,1 Mo"], "en": ["yes", "67.1 MB"]}
+    assert i18n._("yes") == "yes" and i18n.current().code == "en"
