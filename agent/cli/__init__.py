@@ -9,10 +9,9 @@ import logging
 import os
 import sys
 
-from agent import i18n
-from agent.i18n import _
-from agent import __version__
+from agent import __version__, i18n
 from agent.errors import ArdoiseError
+from agent.i18n import _
 
 # Order is the order of --help; each name is a module of this package.
 COMMANDS = ("disks", "audit", "plan", "wipe", "run", "verify", "upload", "key")

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import sys
 
-from agent import i18n
-from agent.i18n import _
-from agent import discover
+from agent import discover, i18n
 from agent.audit import audit_machine
 from agent.cli.disks import human_size
 from agent.cli.output import emit_json, say
+from agent.i18n import _
 from agent.records import AuditReport, Transport
 
 

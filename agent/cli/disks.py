@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import sys
 
-from agent import i18n
-from agent.i18n import _
-from agent import discover
+from agent import discover, i18n
 from agent.cli.output import emit_json
+from agent.i18n import _
 from agent.records import Disk
 
 

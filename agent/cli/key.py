@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from agent.i18n import T_, _
 from agent.cli.output import emit_json, say
 from agent.errors import UsageError
+from agent.i18n import T_, _
 
 
 def add_state_dir_options(p) -> None:

@@ -7,10 +7,9 @@ import signal
 import sys
 import threading
 
-from agent import i18n
-from agent.i18n import _
-from agent import tui
+from agent import i18n, tui
 from agent.config import load_config
+from agent.i18n import _
 
 
 def register(sub) -> None:

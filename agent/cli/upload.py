@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from agent import i18n
-from agent.i18n import T_, _
 from agent.cli.output import emit_json, say
 from agent.config import load_config
 from agent.errors import ConfigError, DeliveryError
+from agent.i18n import T_, _
 
 
 def register(sub) -> None:

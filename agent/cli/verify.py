@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from agent import i18n
-from agent.i18n import T_, _
 from agent.cli.key import add_state_dir_options, resolve_state_dir
 from agent.cli.output import emit_json, say
 from agent.errors import CertificateError, UsageError
+from agent.i18n import T_, _
 
 
 def register(sub) -> None:

@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Callable
 
 from agent import i18n
-from agent.i18n import T_, _
 from agent.cli.output import emit_json, say
 from agent.errors import ArdoiseError, SanitizeError, UsageError
+from agent.i18n import T_, _
 from agent.records import Disk, Outcome, SanitizeResult, StepResult, StepStatus, to_dict
 from agent.sanitize import overwrite
 from agent.sanitize.journal import Journal, default_state_dir
