@@ -214,11 +214,35 @@ class Text(str):
         text.template, text.params = template, params
         return text
 
+    def __getnewargs_ex__(self):  # copies and pickles rebuild it from its parts
+        return (self.template,), self.params
+
     def in_language(self, lang: "Language") -> str:
         translated = lang.gettext(self.template)
         if not self.params:
             return translated
         return translated.format(**{k: localize(v, lang) for k, v in self.params.items()})
+
+
+class Joined(Text):
+    """Texts joined by a separator, each shown in the reader's language (a list of reasons)."""
+
+    def __new__(cls, separator: str, items) -> "Joined":
+        items = list(items)
+        text = str.__new__(cls, separator.join(str(i) for i in items))
+        text.template, text.params = str(text), {}
+        text.separator, text.items = separator, items
+        return text
+
+    def __getnewargs_ex__(self):  # copies and pickles rebuild it from its parts
+        return (self.separator, self.items), {}
+
+    def in_language(self, lang: "Language") -> str:
+        return self.separator.join(localize(i, lang) for i in self.items)
+
+
+def join(separator: str, items) -> Joined:
+    return Joined(separator, items)
 
 
 def T_(template: str, **params: object) -> Text:

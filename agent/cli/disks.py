@@ -64,7 +64,7 @@ def print_table(disks: list[Disk]) -> None:
             d.model or "-",
             d.serial or "-",
             f"[green]{_('yes')}[/green]" if d.target else f"[red]{_('no')}[/red]",
-            "; ".join(d.reasons),
+            "; ".join(i18n.localize(r) for r in d.reasons),
         )
     # A pipe has no width: do not fold reasons into a 80-column column of single words.
     width = None if sys.stdout.isatty() else 200

@@ -20,6 +20,7 @@ from agent.discover.probe import facts_for_disk, facts_for_file, judge, udev_pro
 from agent.discover.sysfs import Sysfs
 from agent.discover.system import read_system_state
 from agent.errors import DeviceError, ProtectedDeviceError
+from agent import i18n
 from agent.i18n import T_
 from agent.records import Disk, Transport
 
@@ -123,7 +124,7 @@ def require_targets(
         seen[key] = path
         if not disk.target:
             raise ProtectedDeviceError(
-                T_("refusing to write {device}: protected ({reasons})", device=disk.path, reasons="; ".join(disk.reasons)),
+                T_("refusing to write {device}: protected ({reasons})", device=disk.path, reasons=i18n.join("; ", disk.reasons)),
                 device=disk.path,
                 reasons=disk.reasons,
             )

@@ -237,3 +237,32 @@ def test_speaking_renders_for_one_reader_without_changing_the_process_language()
         t.join(10)
     assert seen == {"fr": ["oui", "67,1 Mo"], "en": ["yes", "67.1 MB"]}
     assert i18n._("yes") == "yes" and i18n.current().code == "en"
+
+
+def test_disk_reasons_are_french_on_screen_and_english_in_json(tmp_path):
+    image = tmp_path / "disque.img"
+    image.write_bytes(b"\0" * 65536)
+    table = _ardoise("disks", "--allow-file", str(image), env_extra={"LANG": "fr_FR.UTF-8", "COLUMNS": "250"},
+                     tmp_path=tmp_path)
+    assert table.returncode == 0, table.stderr
+    assert "nommé explicitement ; aucune règle de protection ne s'applique" in table.stdout
+    assert "POURQUOI" in table.stdout and "64,0 ko" not in table.stdout and "65,5 ko" in table.stdout
+    as_json = _ardoise("disks", "--allow-file", str(image), "--json", env_extra={"LANG": "fr_FR.UTF-8"},
+                       tmp_path=tmp_path)
+    assert '"named explicitly; no protection rule applies"' in as_json.stdout
+
+
+def test_a_protected_device_is_refused_in_french_with_its_reasons():
+    from agent.errors import ProtectedDeviceError
+
+    reasons = [i18n.T_("mounted: {mountpoints}", mountpoints="/"), i18n.T_("active swap")]
+    exc = ProtectedDeviceError(i18n.T_("refusing to write {device}: protected ({reasons})", device="/dev/sda",
+                                       reasons=i18n.join("; ", reasons)), device="/dev/sda", reasons=reasons)
+    assert str(exc) == "refusing to write /dev/sda: protected (mounted: /; active swap)"
+    assert exc.to_json()["reasons"] == ["mounted: /", "active swap"]
+    try:
+        i18n.use_language("fr")
+        assert exc.localized() == ("écriture refusée sur /dev/sda : disque protégé "
+                                   "(monté : /; zone d'échange (swap) active)")
+    finally:
+        i18n.use_language("en")
