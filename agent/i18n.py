@@ -6,19 +6,39 @@ a test holds them equal). The source strings are English, so English needs no
 translation; a language is offered as soon as its ``.mo`` exists: adding Spanish or German
 is one catalog (docs/i18n.md).
 
-Two ways to translate:
+How to translate:
 
 - The agent has one language per process: :func:`use_language` once at start (the CLI does
-  it from the environment, then from the config), then ``_("...")`` anywhere::
+  it from the environment, then :func:`use_config`), then ``_("...")`` anywhere. What may be
+  stored (an error's message, a reason in a record) is a ``T_`` text: English where it is
+  stored, translated where it is shown (:func:`localize`)::
 
-      from agent.i18n import _, N_
-      raise DeviceError(_("{device} is not a block device").format(device=path))
+      from agent.i18n import T_, N_, _
+      say(_("created a new station key in {dir}").format(dir=state))
+      raise DeviceError(T_("{path} is not a block device", path=path))
       STATES = {"wiping": N_("wiping")}   # marked here, translated where shown: _(STATES[s])
 
-- A server answers each request in its reader's language: take a :class:`Language` and use
-  its methods, never the process-wide one::
+- The second pass over the TUI and the PDFs needs nothing more; for example::
 
-      lang = Language.get(negotiate(parse_accept_language(header)))
+      from agent import i18n
+      from agent.i18n import _
+
+      lang = i18n.current()  # the agent's language and time zone (the collector's reader's)
+      table.add_row(_("Capacity"), lang.size(disk.size_bytes))            # rich, in the TUI
+      status = i18n.localize(disk.reasons[0])                             # a stored reason
+      pdf.cell(text=_("Erasure certificate"))                             # fpdf2
+      pdf.cell(text=_("Completed {when}").format(when=lang.when(san["finished_at"])))
+      pdf.cell(text=_("NIST SP 800-88 category: {category}").format(
+          category=lang.nist_category(san["category"])))
+
+  Sentences stay whole with named placeholders; never an f-string inside ``_()``, and no
+  ``_`` as a throwaway variable in a module that translates.
+
+- A server answers each request in its reader's language: it renders inside
+  ``with speaking(lang):`` (a context variable: other requests are not affected), or uses
+  a :class:`Language`'s methods directly::
+
+      lang = Language.get(negotiate(parse_accept_language(header)), "Europe/Paris")
       lang.gettext("Certificates"), lang.when(received_at), lang.size(67_100_000)
 
 What a reader expects, for the PDFs and screens (``lang`` is a code such as "fr")::
