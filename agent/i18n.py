@@ -314,6 +314,21 @@ def phase_label(code: str | None, lang: str, *, empty: str = "—") -> str:
     return names.get(code, code)
 
 
+def verification_label(method: str | None, status: str | None, lang: str) -> tuple[str, str]:
+    """A read-back verification's method and status codes in words: (``sample``, ``passed``)
+    -> (``par échantillons``, ``réussie``)."""
+    t = translations(lang)
+    methods = {"full": t.pgettext("verification method", "full"),
+               "sample": t.pgettext("verification method", "sample"),
+               "none": t.pgettext("verification method", "none"),
+               "canary": t.pgettext("verification method", "canary")}
+    statuses = {"passed": t.pgettext("verification status", "passed"),
+                "failed": t.pgettext("verification status", "failed"),
+                "not-run": t.pgettext("verification status", "not-run"),
+                "error": t.pgettext("verification status", "error")}
+    return methods.get(method or "", method or "—"), statuses.get(status or "", status or "—")
+
+
 def language_name(lang: str) -> str:
     """The language's name in itself, capitalised: Français, English."""
     name = Locale.parse(lang).get_display_name(lang) or lang
@@ -357,6 +372,9 @@ class Language:
 
     def phase(self, code, empty: str = "—") -> str:
         return phase_label(code, self.code, empty=empty)
+
+    def verification(self, method, status) -> tuple[str, str]:
+        return verification_label(method, status, self.code)
 
 
 # --------------------------------------------------------------------------- the current language

@@ -212,7 +212,8 @@ def _write_outputs(result: SanitizeResult, out_dir: Path, config, state_dir: Pat
 def summary_line(r: SanitizeResult) -> str:
     lang = i18n.current()
     v = r.verification
-    verified = _(", verify {method} {status}").format(method=v.method, status=v.status) if v is not None else ""
+    verified = _(", verify {method} {status}").format(**dict(zip(("method", "status"), lang.verification(
+        v.method, v.status)))) if v is not None else ""
     rate = _(" at {size}/s").format(size=lang.size(r.throughput_bps, binary=True)) if r.throughput_bps else ""
     problem = ""
     if r.outcome is not Outcome.SUCCESS:

@@ -52,6 +52,8 @@ def test_nist_terms_keep_their_names_with_a_french_gloss():
     assert i18n.outcome_label("failed", "fr") == "échec"
     assert i18n.outcome_label("interrupted", "fr") == "interrompu"
     assert i18n.phase_label("write", "fr") == "écriture"
+    assert i18n.verification_label("sample", "passed", "fr") == ("par échantillons", "réussie")
+    assert i18n.verification_label("full", "failed", "en") == ("full", "failed")
 
 
 @pytest.mark.parametrize("env, cmdline, expected", [
