@@ -92,6 +92,10 @@ class Config:
     final_zero_pass: bool = False
     rewipe_certified: bool = False
     finish_display_seconds: int = 30
+    # What people read: messages, screens and PDFs (docs/i18n.md). None: the kernel word
+    # ardoise.language=, else LANG. Times are shown in ``timezone``; records keep UTC.
+    language: str | None = None
+    timezone: str = "Europe/Paris"
     # Not keys: where this config came from, for the log and the TUI footer.
     source: str | None = None
     data_partition: Path | None = None
@@ -206,6 +210,25 @@ def _choice(*values: str) -> _Kind:
     return _Kind("one of " + "/".join(values), lambda v: v in values, str)
 
 
+def _language() -> _Kind:
+    # Any language with a catalog: adding one needs no change here.
+    from agent.i18n import available_languages
+
+    return _choice(*available_languages())
+
+
+def _is_timezone(v: Any) -> bool:
+    from zoneinfo import ZoneInfo
+
+    try:
+        return isinstance(v, str) and ZoneInfo(v) is not None
+    except (ValueError, KeyError, OSError):  # ZoneInfoNotFoundError is a KeyError
+        return False
+
+
+TIMEZONE = _Kind("a time zone such as Europe/Paris", _is_timezone, str)
+
+
 _OPERATOR_KEYS = {f.name: OPT_STR for f in dataclasses.fields(Operator)}
 _COLLECTOR_KEYS = {
     "url": STR,
@@ -232,6 +255,8 @@ _SCALARS = {
     "final_zero_pass": BOOL,
     "rewipe_certified": BOOL,
     "finish_display_seconds": INT,
+    "language": _language(),
+    "timezone": TIMEZONE,
 }
 _SECTIONS = {"collector": _COLLECTOR_KEYS, "operator": _OPERATOR_KEYS, "validator": _OPERATOR_KEYS}
 # Free-form mappings whose content another stage interprets: policy per media type (the
