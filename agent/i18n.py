@@ -215,6 +215,12 @@ def N_(message: str) -> str:
     return message
 
 
+def NC_(context: str, message: str) -> str:
+    """Marks a string with its context for extraction (a word that is also a code, such as
+    a disk state ``failed``); shown with ``pgettext(context, message)``."""
+    return message
+
+
 class Text(str):
     """English text that stays English where it is stored (records, logs, JSON) and is shown
     in the reader's language. It *is* the English string, so code that stores or compares

@@ -266,4 +266,5 @@ def describe_machine(code: Any) -> str:
 
 def advice(d: Decision) -> str:
     """The one line every surface shows for a drive: where it goes, and why."""
-    return f"{describe_destination(d.destination)} ({describe_reason(d.reason)})"
+    return _("{destination} ({reason})").format(destination=describe_destination(d.destination),
+                                                 reason=describe_reason(d.reason))

@@ -18,7 +18,7 @@ mkdir -p "$LOCALE"
 case "${1:-}" in
   extract)
     $PYBABEL extract -F babel.cfg -o "$POT" --project=Ardoise --copyright-holder="Ardoise contributors" \
-      --msgid-bugs-address="" --no-location --sort-output -k N_ -k T_ -k pgettext:1c,2 . ;;
+      --msgid-bugs-address="" --no-location --sort-output -k N_ -k T_ -k pgettext:1c,2 -k NC_:1c,2 . ;;
   update)
     $PYBABEL update -i "$POT" -d "$LOCALE" -D ardoise --no-fuzzy-matching --ignore-obsolete ;;
   init)

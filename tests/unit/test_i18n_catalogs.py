@@ -51,7 +51,7 @@ def _code_messages() -> set[tuple]:
         m = re.match(r"\[(\w+):\s*(.+)\]", line.strip())
         if m:
             method_map.append((m.group(2), m.group(1)))
-    keywords = {**DEFAULT_KEYWORDS, "N_": None, "T_": None, "pgettext": ((1, "c"), 2)}
+    keywords = {**DEFAULT_KEYWORDS, "N_": None, "T_": None, "pgettext": ((1, "c"), 2), "NC_": ((1, "c"), 2)}
     found = set()
     for _file, _line, message, _comments, context in extract_from_dir(str(REPO), method_map, options_map,
                                                                         keywords=keywords):
