@@ -273,6 +273,11 @@ _REASON_TEMPLATES = (
                                                                                                      error=m[2])),
     (re.compile(r"(.*): flush failed: (.*)"), lambda m: _("{device}: flush failed: {error}").format(device=m[1],
                                                                                                  error=m[2])),
+    # The destination's basis: codes of the record (agent/certify/payload.py recommend()).
+    (re.compile(r"outcome (\w+)"), lambda m: _("outcome {outcome}").format(outcome=i18n.current().outcome(m[1]))),
+    (re.compile(r"smart_verdict (\w+)"), lambda m: _("SMART verdict {verdict}").format(
+        verdict=pgettext("SMART verdict", m[1]) if m[1] != "none" else _("none"))),
+    (re.compile(r"media_errors"), lambda m: _("media errors")),
     (re.compile(r"([Nn])o space left on device"), lambda m: _("no space left on device")),
     (re.compile(r"([Ii])nput/output error"), lambda m: _("input/output error")),
     (re.compile(r"([Nn])o such device( or address)?"), lambda m: _("no such device")),
@@ -352,6 +357,29 @@ def _category_line(s: dict) -> Any:
         return "{category} ({technique})".format(category=i18n.current().nist_category(s["category"]),
                                                  technique=s["technique"] or "-")
     return None
+
+
+def _method_details(s: dict) -> str | None:
+    """The signed ``method_details`` (English), said again in the reader's language from the
+    method table and the passes the record holds; English shows it as signed."""
+    signed = s.get("method_details")
+    if not signed or i18n.current().code == i18n.SOURCE_LANGUAGE:
+        return signed
+    parts = []
+    try:
+        from agent.sanitize import methods
+
+        m = methods.get_method(s["method"].split(":", 1)[-1])
+        parts.append(_("{description} (source: {source}; status: {status})").format(
+            description=i18n.localize(m.description), source=i18n.localize(m.source),
+            status=pgettext("method status", m.status)))
+    except Exception:  # noqa: BLE001 - a firmware method has no overwrite description
+        pass
+    passes = s.get("passes") or []
+    if passes:
+        parts.append(i18n.ngettext("{n} pass: {patterns}", "{n} passes: {patterns}", len(passes)).format(
+            n=len(passes), patterns=", ".join(str(x["pattern"]) for x in passes)))
+    return "; ".join(parts) or signed
 
 
 def _started_finished(s: dict) -> str:
@@ -460,7 +488,7 @@ def _first_page(doc: "_Doc", p: dict, digest: str, key_id: str | None, proof: Pr
         (_("Result"), i18n.current().outcome(s["outcome"])),
         (_("NIST category"), _category_line(s)),
         (_("Method used"), s["method"]),
-        (_("Method details"), i18n.localize(s.get("method_details")) if s.get("method_details") else None),
+        (_("Method details"), _method_details(s)),
         (_("Tool used"), "{name} {version}".format(name=tool["name"], version=tool["version"])
          + (" " + _("(with {tools})").format(tools=", ".join(tool["external"])) if tool["external"] else "")),
         (_("Started, finished"), _started_finished(s) if s.get("started_at") and s.get("finished_at") else
@@ -552,7 +580,7 @@ def _annex(doc: "_Doc", p: dict) -> None:
                    if smart.get(k) not in (None, [], "")],
                 missing_note=None if health.get("smart") is not None else reason_text(health.get("smart_reason")))
     d = p["destination"]
-    doc.section(_("Destination basis"), [(_("Basis"), "; ".join(_(b) for b in d["basis"]) or None)])
+    doc.section(_("Destination basis"), [(_("Basis"), "; ".join(reason_text(b) for b in d["basis"]) or None)])
     val = p["validation"]
     doc.section(_("Validation"), [(_("Name"), val.get("name")), (_("Title"), val.get("title")),
                                (_("Organization"), val.get("organization")),
@@ -568,7 +596,9 @@ def _annex(doc: "_Doc", p: dict) -> None:
 
 
 _REASON_LABELS = {
-    "customer": N_("Customer"), "audit_id": N_("Audit report id"), "media.manufacturer": N_("Manufacturer"), "media.model": N_("Model"),
+    "customer": N_("Customer"), "audit_id": N_("Audit report id"), "sanitization.method_details": N_("Method details"),
+    "sanitization.started_at": N_("Start time"), "sanitization.finished_at": N_("End time"),
+    "sanitization.technique": N_("NIST technique"), "media.manufacturer": N_("Manufacturer"), "media.model": N_("Model"),
     "media.serial": N_("Serial number"), "media.property_number": N_("Property number"),
     "media.source.vendor": N_("Source machine vendor"), "media.source.model": N_("Source machine model"),
     "media.source.serial": N_("Source machine serial"), "media.source.asset_tag": N_("Source machine asset tag"),

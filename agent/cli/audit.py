@@ -98,8 +98,8 @@ def print_report(r: AuditReport) -> None:
         _line(
             _("Disk"),
             f"{d.disk.path} {d.disk.model or ''} {human_size(d.disk.size_bytes)} {hours}: "
-            f"{d.health.verdict.value} ({'; '.join(d.health.reasons)})",
+            f"{d.health.verdict.value} ({'; '.join(i18n.localize(x) for x in d.health.reasons)})",
         )
     show(file=out)
-    show(_("Verdict: {verdict} - {reasons}").format(verdict=r.verdict.value.upper(), reasons="; ".join(r.reasons)),
+    show(_("Verdict: {verdict} - {reasons}").format(verdict=r.verdict.value.upper(), reasons="; ".join(i18n.localize(x) for x in r.reasons)),
          file=out)

@@ -15,20 +15,9 @@ from html.parser import HTMLParser
 import pytest
 
 import certs
+from english_words import english_words
 from harness import ADMIN_PASSWORD
 
-# Words of our English pages that French never uses as such. Words French shares (lot,
-# audit, machine, signature, page, total, options, exports, min, Purge, Clear, Destroy in
-# the NIST glosses) are left out on purpose.
-ENGLISH = set("""
-the and of with for from to in on by at no not yes none yet any all this these is are was has been since only
-here every each download search check choose verify received certificate certificates drive drives disk disks
-dashboard today successful success failed failures interrupted running wipe wipes wiping outcome category
-method methods serial model manufacturer digest key report valid invalid content revoked revoke enrolled
-station stations token create name status speed progress pass update last left time previous next export
-sanitized capacity achieved categories physically needing recent collector file stored nothing
-new login required refused found request right now shown expires admin one put stick sanitize drives
-""".split())
 SKIP_TAGS = {"script", "style", "code", "pre"}
 SKIP_CLASSES = {"fields", "mono"}
 VOID = {"meta", "link", "input", "br", "img", "hr", "source", "col", "area", "base", "wbr"}
@@ -59,11 +48,6 @@ def visible_text(html: str) -> str:
     p = _Visible()
     p.feed(html)
     return re.sub(r"[ \t\r\n]+", " ", " ".join(p.text)).strip()  # no-break spaces stay what they are
-
-
-def english_words(text: str) -> set[str]:
-    # Hyphens and underscores keep data whole: "station-1a2b3c" is not the word "station".
-    return {w for w in re.findall(r"[\w'-]+", text.lower()) if w in ENGLISH}
 
 
 @pytest.fixture(scope="module")
