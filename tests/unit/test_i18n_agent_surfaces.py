@@ -199,3 +199,20 @@ def test_pdftotext_reads_the_french_verdict(speak, key, tmp_path):
     f.write_bytes(pdf)
     text = subprocess.run(["pdftotext", "-layout", str(f), "-"], capture_output=True, text=True, check=True).stdout
     assert "RÉUSSI - « PURGE »" in text and "heure de Paris" in text
+
+
+def test_config_errors_are_french_on_screen_and_english_in_records(speak, tmp_path):
+    from agent.config import load_config
+    from agent.errors import ConfigError
+
+    bad = tmp_path / "ardoise.yaml"
+    bad.write_text('langage: fr\nlot: ""\nlanguage: de\n')
+    speak("fr")
+    with pytest.raises(ConfigError) as err:
+        load_config(bad, cmdline="")
+    shown = err.value.localized()
+    assert shown.startswith(f"configuration {bad} : clé inconnue langage") and "lot doit être un texte imprimable" in shown
+    assert "language doit être l'une des valeurs en/fr" in shown, shown
+    # What is stored or printed as JSON stays English.
+    assert str(err.value).startswith(f"config in {bad}: unknown key langage")
+    assert err.value.to_json()["problems"][0] == "unknown key langage"
