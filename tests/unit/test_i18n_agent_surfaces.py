@@ -216,3 +216,16 @@ def test_config_errors_are_french_on_screen_and_english_in_records(speak, tmp_pa
     # What is stored or printed as JSON stays English.
     assert str(err.value).startswith(f"config in {bad}: unknown key langage")
     assert err.value.to_json()["problems"][0] == "unknown key langage"
+
+
+def test_docs_outcome_shows_the_catalogs_french_for_every_code():
+    from pathlib import Path
+
+    from agent import outcome as o
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "outcome.md").read_text()
+    with i18n.speaking(i18n.Language.get("fr")):
+        words = [o.describe_destination(d) for d in o.Destination] + [o.describe_reason(r) for r in o.Reason] \
+            + [o.describe_machine(m) for m in o.MachineCode] + [o.describe_result(r) for r in o.Result]
+    missing = [w for w in words if w not in doc]
+    assert not missing, f"docs/outcome.md does not show: {missing}"
