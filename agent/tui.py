@@ -288,7 +288,9 @@ def _header(v: RunView) -> RenderableType:
     m = v.machine
     name = " ".join(x for x in (m.vendor, m.model) if x) or _("unknown machine")
     grid = Table.grid(padding=(0, 2))
-    grid.add_column(style="bold", no_wrap=True)
+    # The labels keep their width (French ones are longer); a long verdict is what gets cut.
+    labels = (_("Machine"), _("Verdict")) + (() if v.finished else (_("CPU / RAM"), _("Battery")))
+    grid.add_column(style="bold", no_wrap=True, min_width=max(Text(x).cell_len for x in labels))
     grid.add_column(no_wrap=True, overflow="ellipsis")
     grid.add_row(Text(_("Machine")), Text(_("{name}   serial {serial}").format(name=name, serial=m.serial or "-")))
     if not v.finished:
@@ -426,7 +428,8 @@ def _verdict_panel(row: DiskRow, width: int) -> Panel:
     who.append("  ")
     who.append(_("cert {id}").format(id=row.certificate_id[:8]) if row.certificate_id else _("no certificate"))
     lines.append(who)
-    lines.append(Text(row.advice or "", style="bold" if ok else "bold reverse red", no_wrap=True, overflow="ellipsis",
+    # What to do is never cut: it wraps inside the panel (the layout checks the height).
+    lines.append(Text(row.advice or "", style="bold" if ok else "bold reverse red", overflow="fold",
                       justify="center"))
     if row.detail:
         lines.append(Text(row.detail, no_wrap=True, overflow="ellipsis", justify="center", style="dim"))

@@ -27,7 +27,7 @@ from agent.errors import ArdoiseError, DeviceGone, ProtectedDeviceError
 from agent.records import AuditReport, Disk, Outcome, SanitizeResult
 from agent import outcome as outcome_table
 from agent import humanize, i18n
-from agent.i18n import T_, _
+from agent.i18n import T_, _, pgettext
 from agent.run.stages import Stages
 from agent import tui
 
@@ -91,9 +91,9 @@ def machine_summary(audit: AuditReport | None, report_id: str | None, drive_resu
     dmi, cpu, mem = m.dmi, m.cpu, m.memory
     ram = (mem.installed_bytes or mem.total_bytes) if mem else None
     if m.batteries is None:
-        battery = _("unknown")
+        battery = pgettext("battery", "unknown")
     elif not m.batteries:
-        battery = _("none")
+        battery = pgettext("battery", "none")
     else:
         battery = ", ".join(
             _("{percent} of design").format(percent=humanize.percent(b.health_percent / 100))
