@@ -229,3 +229,16 @@ def test_docs_outcome_shows_the_catalogs_french_for_every_code():
             + [o.describe_machine(m) for m in o.MachineCode] + [o.describe_result(r) for r in o.Result]
     missing = [w for w in words if w not in doc]
     assert not missing, f"docs/outcome.md does not show: {missing}"
+
+
+def test_plan_reasons_are_french_on_screen_and_english_in_the_plan(speak):
+    from agent.cli.plan import print_plan
+    from agent.sanitize.policy import make_plan
+
+    speak("fr")
+    protected = S.disk(target=False, reasons=[T_("read-only device")])
+    plan = make_plan(protected)
+    assert str(plan.not_target) == "not a target: read-only device"
+    out = io.StringIO()
+    print_plan(plan, out=out)
+    assert "pas une cible : périphérique en lecture seule" in out.getvalue()
