@@ -344,7 +344,7 @@ class Session:
             self.view.update(disk.path, state=tui.FAILED, detail=_("internal error: {error}").format(error=exc),
                              advice=outcome_table.advice(decision))
             self.outcomes[disk.path] = DiskOutcome(disk, Outcome.FAILED, error=str(exc), decision=decision)
-            self.view.set_machine(machine_summary(self.audit, self.report_id, self._results()))
+            self._show_machine()
 
     def _progress_callback(self, disk: Disk):
         def on_progress(p: Any) -> None:
@@ -400,6 +400,12 @@ class Session:
             result.notes.append(T_("the drive was removed while it was being sanitized"))
         return self._certify_and_deliver(disk, result)
 
+    def _show_machine(self) -> None:
+        """The header again, its verdict after this run's drives; the QR code stays the report's."""
+        summary = machine_summary(self.audit, self.report_id, self._results())
+        summary.qr_data = self.report_qr
+        self.view.set_machine(summary)
+
     def _results(self) -> list[str]:
         """The result of every drive certified (or failed) so far in this run."""
         return [str(o.decision.result) for o in list(self.outcomes.values()) if o.decision is not None]
@@ -447,7 +453,7 @@ class Session:
             self.certified[ident] = outcome.certificate_id
         view.update(disk.path, state=state, detail=detail, certificate_id=outcome.certificate_id, advice=advice)
         self.outcomes[disk.path] = outcome
-        self.view.set_machine(machine_summary(self.audit, self.report_id, self._results()))
+        self._show_machine()
         log.info("%s: %s (%s) certificate %s", disk.path, state, detail, outcome.certificate_id)
         if self.reporter is not None:
             self.reporter.update(disk.path, state="done" if state == tui.PASSED else "failed", phase="certify")
