@@ -22,6 +22,12 @@ SENTENCES = {
     check.SCHEMA: N_("the content does not follow the certificate schema"),
     check.INCONSISTENT: N_("the content contradicts itself"),
     check.MISSING_FILE: N_("the file cannot be read"),
+    # A certificate PDF (agent/certify/pdf_check.py) and the collector's published keys.
+    "not-pdf": N_("the file is not a readable PDF"),
+    "pdf-attachment": N_("the certificate attached to the PDF is missing or does not check"),
+    "pdf-text": N_("the page of the PDF contradicts its attached certificate: it was altered"),
+    "revoked-key": N_("the signing station's key was revoked before this certificate was issued"),
+    env.NOT_CANONICAL: N_("the signed content is not in canonical form"),
 }
 
 

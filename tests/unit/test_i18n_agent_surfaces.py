@@ -242,3 +242,20 @@ def test_plan_reasons_are_french_on_screen_and_english_in_the_plan(speak):
     out = io.StringIO()
     print_plan(plan, out=out)
     assert "pas une cible : périphérique en lecture seule" in out.getvalue()
+
+
+def test_french_verify_of_an_altered_pdf_says_why_in_french(speak, key, tmp_path, monkeypatch, capsys):
+    from agent.cli import main
+
+    speak("fr")
+    _, pdf = _certificate(key, S.failed_with_media_errors(), fonts=[])
+    altered = tmp_path / "faux.pdf"
+    altered.write_bytes(_edit(pdf, "ÉCHEC".encode("latin-1"), "RÉUSSI".encode("latin-1")))
+    pem = tmp_path / "poste.pem"
+    pem.write_text(key.public_pem)
+    for var in ("LC_ALL", "LC_MESSAGES"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("LANG", "fr_FR.UTF-8")
+    assert main(["verify", "--key", str(pem), str(altered)]) == 6
+    err = capsys.readouterr().err
+    assert f"{altered} : INVALIDE : la page du PDF contredit le certificat joint" in err, err
