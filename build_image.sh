@@ -209,6 +209,12 @@ build_agent_layer() {
     "$WHEELS"/fpdf2-"$FPDF2_VERSION"-*.whl "$WHEELS"/fonttools-"$FONTTOOLS_VERSION"-*.whl >&2
   # The agent is pure Python with its data files inside the package: copied as is, which
   # needs no build backend on the host and leaves no build debris in the checkout.
+  # The compiled catalogs are committed beside their .po (scripts/i18n.sh compile): a
+  # language without its .mo would silently fall back to English on the stick.
+  local po
+  for po in "$REPO"/agent/locale/*/LC_MESSAGES/*.po; do
+    [ -f "${po%.po}.mo" ] || die "${po%.po}.mo is missing: run scripts/i18n.sh compile"
+  done
   cp -a "$REPO/agent" "$LAYER/$SITE/agent"
   find "$LAYER/$SITE/agent" -name __pycache__ -prune -exec rm -rf {} +
   rm -rf "$LAYER/$SITE/bin"
@@ -271,8 +277,19 @@ if [ "\$grub_platform" = "efi" ]; then
   fi
 fi
 
-menuentry "Ardoise $VERSION: audit, sanitize, certify (unattended)" {
+# The first entry (the default) speaks the language of ardoise.yaml (else English); the
+# next two choose it, overriding the stick's file. Menu titles stay ASCII: GRUB's text
+# console cannot be trusted with accented letters on every firmware.
+menuentry "Ardoise $VERSION: audit, sanitize, certify (unattended; language of ardoise.yaml)" {
     linux /live/vmlinuz $append
+    initrd /live/initrd.img
+}
+menuentry "Ardoise $VERSION - Francais : audit, effacement, certificats (clavier AZERTY)" {
+    linux /live/vmlinuz $append ardoise.language=fr
+    initrd /live/initrd.img
+}
+menuentry "Ardoise $VERSION - English: audit, sanitize, certify" {
+    linux /live/vmlinuz $append ardoise.language=en
     initrd /live/initrd.img
 }
 menuentry "Ardoise $VERSION (safe graphics: nomodeset)" {

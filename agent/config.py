@@ -28,9 +28,10 @@ from typing import Any, Callable
 
 import yaml
 
-from agent import commands
+from agent import commands, i18n
 from agent.bounded import CONFIG_MAX, read_bounded
 from agent.errors import ArdoiseError, ConfigError
+from agent.i18n import T_
 from agent.records import Media
 
 log = logging.getLogger("ardoise.config")
@@ -96,6 +97,10 @@ class Config:
     final_zero_pass: bool = False
     rewipe_certified: bool = False
     finish_display_seconds: int = 30
+    # What people read: messages, screens and PDFs (docs/i18n.md). None: the kernel word
+    # ardoise.language=, else LANG. Times are shown in ``timezone``; records keep UTC.
+    language: str | None = None
+    timezone: str = "Europe/Paris"
     # Not keys: where this config came from, for the log and the TUI footer.
     source: str | None = None
     data_partition: Path | None = None
@@ -167,13 +172,13 @@ def _parse_scalar(text: str) -> Any:
         return text
 
 
-STR = _Kind("a string", lambda v: isinstance(v, str), str)
-OPT_STR = _Kind("a string", lambda v: v is None or isinstance(v, str), str)
-BOOL = _Kind("true or false", lambda v: isinstance(v, bool), _parse_bool)
-INT = _Kind("an integer", lambda v: _is_int(v) and v >= 0, int)
-NUMBER = _Kind("a number", lambda v: _is_number(v) and v >= 0, float, float)
+STR = _Kind(T_("a string"), lambda v: isinstance(v, str), str)
+OPT_STR = _Kind(T_("a string"), lambda v: v is None or isinstance(v, str), str)
+BOOL = _Kind(T_("true or false"), lambda v: isinstance(v, bool), _parse_bool)
+INT = _Kind(T_("an integer"), lambda v: _is_int(v) and v >= 0, int)
+NUMBER = _Kind(T_("a number"), lambda v: _is_number(v) and v >= 0, float, float)
 STR_LIST = _Kind(
-    "a list of strings",
+    T_("a list of strings"),
     lambda v: isinstance(v, list) and all(_is_scalar_text(x) for x in v),
     lambda t: [x.strip() for x in t.split(",") if x.strip()],
     lambda v: [str(x) for x in v],
@@ -200,14 +205,33 @@ def lot_problem(lot: object) -> str | None:
 
 
 LOT = _Kind(
-    f"printable text of 1 to {LOT_MAX} characters without edge spaces",
+    T_("printable text of 1 to {max} characters without edge spaces", max=LOT_MAX),
     lambda v: v is None or lot_problem(v) is None,
     str,
 )
 
 
 def _choice(*values: str) -> _Kind:
-    return _Kind("one of " + "/".join(values), lambda v: v in values, str)
+    return _Kind(T_("one of {values}", values="/".join(values)), lambda v: v in values, str)
+
+
+def _language() -> _Kind:
+    # Any language with a catalog: adding one needs no change here.
+    from agent.i18n import available_languages
+
+    return _choice(*available_languages())
+
+
+def _is_timezone(v: Any) -> bool:
+    from zoneinfo import ZoneInfo
+
+    try:
+        return isinstance(v, str) and ZoneInfo(v) is not None
+    except (ValueError, KeyError, OSError):  # ZoneInfoNotFoundError is a KeyError
+        return False
+
+
+TIMEZONE = _Kind(T_("a time zone such as Europe/Paris"), _is_timezone, str)
 
 
 _OPERATOR_KEYS = {f.name: OPT_STR for f in dataclasses.fields(Operator)}
@@ -236,6 +260,8 @@ _SCALARS = {
     "final_zero_pass": BOOL,
     "rewipe_certified": BOOL,
     "finish_display_seconds": INT,
+    "language": _language(),
+    "timezone": TIMEZONE,
 }
 _SECTIONS = {"collector": _COLLECTOR_KEYS, "operator": _OPERATOR_KEYS, "validator": _OPERATOR_KEYS}
 # Free-form mappings whose content another stage interprets: policy per media type (the
@@ -258,7 +284,7 @@ def _validate(raw: Any, where: str) -> tuple[dict, list[str]]:
         if key in _SCALARS:
             kind = _SCALARS[key]
             if not kind.check(value):
-                problems.append(f"{key} must be {kind.name} (got {value!r})")
+                problems.append(T_("{key} must be {kind} (got {value})", key=key, kind=kind.name, value=repr(value)))
             else:
                 clean[key] = kind.convert(value)
         elif key in _SECTIONS:
@@ -266,16 +292,16 @@ def _validate(raw: Any, where: str) -> tuple[dict, list[str]]:
                 clean[key] = None
                 continue
             if not isinstance(value, dict):
-                problems.append(f"{key} must be a mapping (got {value!r})")
+                problems.append(T_("{key} must be a mapping (got {value})", key=key, value=repr(value)))
                 continue
             sub: dict[str, Any] = {}
             for skey, svalue in value.items():
                 full = f"{key}.{skey}"
                 kind = _SECTIONS[key].get(str(skey))
                 if kind is None:
-                    problems.append(f"unknown key {full}")
+                    problems.append(T_("unknown key {key}", key=full))
                 elif not kind.check(svalue):
-                    problems.append(f"{full} must be {kind.name} (got {svalue!r})")
+                    problems.append(T_("{key} must be {kind} (got {value})", key=full, kind=kind.name, value=repr(svalue)))
                 else:
                     sub[str(skey)] = kind.convert(svalue)
             clean[key] = sub
@@ -283,14 +309,15 @@ def _validate(raw: Any, where: str) -> tuple[dict, list[str]]:
             if value is None:
                 continue
             if not isinstance(value, dict):
-                problems.append(f"policy must be a mapping of media type to overrides (got {value!r})")
+                problems.append(T_("policy must be a mapping of media type to overrides (got {value})", value=repr(value)))
                 continue
             pol: dict[str, dict] = {}
             for media, overrides in value.items():
                 if str(media) not in _MEDIA:
-                    problems.append(f"unknown key policy.{media} (media types: {', '.join(_MEDIA)})")
+                    problems.append(T_("unknown key policy.{media} (media types: {types})", media=media,
+                                       types=", ".join(_MEDIA)))
                 elif not isinstance(overrides, dict):
-                    problems.append(f"policy.{media} must be a mapping (got {overrides!r})")
+                    problems.append(T_("policy.{media} must be a mapping (got {value})", media=media, value=repr(overrides)))
                 else:
                     pol[str(media)] = {str(k): v for k, v in overrides.items()}
             clean[key] = pol
@@ -313,11 +340,11 @@ def _validate(raw: Any, where: str) -> tuple[dict, list[str]]:
             if value is None:
                 continue
             if not isinstance(value, dict):
-                problems.append(f"thresholds must be a mapping (got {value!r})")
+                problems.append(T_("thresholds must be a mapping (got {value})", value=repr(value)))
                 continue
             clean[key] = {str(k): v for k, v in value.items()}
         else:
-            problems.append(f"unknown key {key}")
+            problems.append(T_("unknown key {key}", key=key))
     return clean, problems
 
 
@@ -361,7 +388,7 @@ def parse_cmdline(cmdline: str) -> tuple[dict, list[str]]:
         name, eq, text = word[len("ardoise."):].partition("=")
         kind = _kind_for(name)
         if kind is None:
-            problems.append(f"unknown key {name} (kernel command line)")
+            problems.append(T_("unknown key {key} (kernel command line)", key=name))
             continue
         if kind == "free":
             _set_dotted(overrides, name, _parse_scalar(text) if eq else True)
@@ -371,15 +398,17 @@ def parse_cmdline(cmdline: str) -> tuple[dict, list[str]]:
             if kind is BOOL:
                 _set_dotted(overrides, name, True)
             else:
-                problems.append(f"{name} needs a value (kernel command line: ardoise.{name}=...)")
+                problems.append(T_("{key} needs a value (kernel command line: ardoise.{key}=...)", key=name))
             continue
         try:
             value = kind.parse(text)
         except ValueError:
-            problems.append(f"{name} must be {kind.name} (kernel command line: {text!r})")
+            problems.append(T_("{key} must be {kind} (kernel command line: {text})", key=name, kind=kind.name,
+                               text=repr(text)))
             continue
         if not kind.check(value):
-            problems.append(f"{name} must be {kind.name} (kernel command line: {text!r})")
+            problems.append(T_("{key} must be {kind} (kernel command line: {text})", key=name, kind=kind.name,
+                               text=repr(text)))
             continue
         _set_dotted(overrides, name, value)
     return overrides, problems
@@ -515,18 +544,20 @@ def _read_yaml(path: Path) -> Any:
         # Windows editors add a BOM on the stick.
         text = read_bounded(path, CONFIG_MAX).decode("utf-8-sig")
     except FileNotFoundError:
-        raise ConfigError(f"config file {path} does not exist") from None
+        raise ConfigError(T_("config file {path} does not exist", path=path)) from None
     except OSError as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+        raise ConfigError(T_("cannot read config file {path}: {why}", path=path, why=exc.strerror)) from None
     except UnicodeDecodeError:
-        raise ConfigError(f"config file {path} is not UTF-8 text") from None
+        raise ConfigError(T_("config file {path} is not UTF-8 text", path=path)) from None
     try:
         return yaml.load(text, Loader=_ConfigLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise ConfigError(f"config file {path} is not valid YAML{where}: {problem}") from None
+        if mark:
+            raise ConfigError(T_("config file {path} is not valid YAML at line {line}, column {column}: {problem}",
+                                 path=path, line=mark.line + 1, column=mark.column + 1, problem=problem)) from None
+        raise ConfigError(T_("config file {path} is not valid YAML: {problem}", path=path, problem=problem)) from None
 
 
 def _stage_problems(doc: dict) -> list[str]:
@@ -622,20 +653,22 @@ def load_config(
 
     collector = doc.get("collector")
     if isinstance(collector, dict) and collector and "url" not in collector:
-        problems.append("collector.url is required when a collector is configured")
+        problems.append(T_("collector.url is required when a collector is configured"))
     elif isinstance(collector, dict) and "url" in collector:
         url = collector["url"]
         if not (url.startswith("https://") or url.startswith("http://")):
-            problems.append(f"collector.url must start with https:// or http:// (got {url!r})")
+            problems.append(T_("collector.url must start with https:// or http:// (got {value})", value=repr(url)))
         elif insecure_http(url) and collector.get("allow_insecure_http") is not True:
-            problems.append(
-                f"collector.url {url} is http:// to another machine: the station's token would cross the "
-                "network in clear; use https://, or set collector.allow_insecure_http: true on a network you trust"
-            )
+            problems.append(T_(
+                "collector.url {url} is http:// to another machine: the station's token would cross the "
+                "network in clear; use https://, or set collector.allow_insecure_http: true on a network you trust",
+                url=url))
     problems += _stage_problems(doc)
     if problems:
-        where = f" in {source}" if source else ""
-        raise ConfigError(f"config{where}: " + "; ".join(problems), problems=problems)
+        listed = i18n.join("; ", problems)
+        message = T_("config in {source}: {problems}", source=source, problems=listed) if source else \
+            T_("config: {problems}", problems=listed)
+        raise ConfigError(message, problems=problems)
 
     cfg = Config.default()
     cfg.source = source

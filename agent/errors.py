@@ -22,8 +22,15 @@ class ArdoiseError(Exception):
     def to_json(self) -> dict:
         return {"error": self.kind, "message": self.message, **{k: _jsonable(v) for k, v in self.detail.items()}}
 
-    def __str__(self) -> str:  # one line, always
+    def __str__(self) -> str:  # one line, always; English, as records and logs keep it
         return " ".join(self.message.split())
+
+    def localized(self) -> str:
+        """The one line a person reads, in the agent's language when the message is an
+        ``agent.i18n.Text`` (``T_("...")``), else as it is."""
+        from agent.i18n import localize
+
+        return " ".join(localize(self.message).split())
 
 
 def _jsonable(value: object) -> object:

@@ -6,8 +6,9 @@ here and nothing else, so none of them can contradict another. The table is docu
 in docs/outcome.md; ``TABLE`` below is that table, row for row.
 
 Codes are what the signed JSON and the records carry (language-neutral). The English
-text of each code lives in the ``*_TEXT`` dicts, marked with ``N_`` and looked up through
-``_`` so that a gettext pass can translate them without touching the decisions.
+text of each code lives in the ``*_TEXT`` dicts, marked with ``N_``; the ``describe_*``
+functions say it in the current language (agent.i18n: the agent's, or the reader's inside
+``i18n.speaking``), so translating them never touches the decisions.
 """
 
 from __future__ import annotations
@@ -16,15 +17,8 @@ import enum
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
-
-def N_(message: str) -> str:
-    """Marks a message for extraction (gettext's ``N_``); translated when looked up."""
-    return message
-
-
-def _(message: str) -> str:
-    """Translation hook: identity until the message catalogs are installed."""
-    return message
+from agent import i18n
+from agent.i18n import N_, _
 
 
 class Result(enum.StrEnum):
@@ -215,9 +209,11 @@ RESULT_TEXT: dict[Result, str] = {
     Result.FAILED: N_("failed: not sanitized"),
     Result.INTERRUPTED: N_("interrupted: not sanitized"),
 }
+# Clear and Purge keep their NIST names; a French reader gets them glossed
+# (« Effacement (Clear) », « Purge ») by i18n.nist_category, like every other surface.
 CATEGORY_TEXT: dict[CategoryCode, str] = {
-    CategoryCode.CLEAR: N_("Clear"),
-    CategoryCode.PURGE: N_("Purge"),
+    CategoryCode.CLEAR: "Clear",
+    CategoryCode.PURGE: "Purge",
     CategoryCode.NONE: N_("no category"),
 }
 DESTINATION_TEXT: dict[Destination, str] = {
@@ -250,7 +246,8 @@ def describe_result(code: Any) -> str:
 
 
 def describe_category(code: Any) -> str:
-    return _(CATEGORY_TEXT[category_code(code)])
+    c = category_code(code)
+    return _(CATEGORY_TEXT[c]) if c == CategoryCode.NONE else i18n.current().nist_category(c.value)
 
 
 def describe_destination(code: Any) -> str:
@@ -269,4 +266,5 @@ def describe_machine(code: Any) -> str:
 
 def advice(d: Decision) -> str:
     """The one line every surface shows for a drive: where it goes, and why."""
-    return f"{describe_destination(d.destination)} ({describe_reason(d.reason)})"
+    return _("{destination} ({reason})").format(destination=describe_destination(d.destination),
+                                                 reason=describe_reason(d.reason))

@@ -29,8 +29,9 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
+from agent import humanize, i18n
 from agent import outcome as outcome_table
-from agent import humanize
+from agent.i18n import N_, NC_, _, pgettext
 from agent.printable import printable
 
 log = logging.getLogger("ardoise.run")
@@ -64,7 +65,8 @@ class MachineSummary:
     cpu: str | None = None
     ram: str | None = None
     battery: str | None = None
-    verdict: str | None = None  # reuse / recycle ...
+    verdict: str | None = None  # the machine verdict in words, as shown
+    verdict_code: str | None = None  # its code (outcome.MachineCode): reuse / repair / recycle / attention
     report_id: str | None = None
     qr_data: str | None = None  # the report's page at the collector, else its id and digest
 
@@ -100,10 +102,10 @@ class RunView:
 
     machine: MachineSummary = field(default_factory=MachineSummary)
     rows: dict[str, DiskRow] = field(default_factory=dict)
-    collector: str = "none (certificates stay on the stick)"
+    collector: str = N_("none (certificates stay on the stick)")
     spooled: int = 0
     delivered: int = 0
-    message: str = "starting"
+    message: str = N_("starting")
     finished: bool = False
     finish_note: str | None = None
     # The machine's own state, beside the disks': "storage_unreachable" (FAILED) or
@@ -228,15 +230,20 @@ _FONT = {
     "T": ["▀█▀", " █ ", " ▀ "],
     "R": ["█▀█", "█▀▄", "▀ ▀"],
     "U": ["█ █", "█ █", "▀▀▀"],
-    "O": ["█▀█", "█ █", "▀▀▀"],
     "K": ["█ █", "██ ", "▀ ▀"],
+    # French: EFFACÉ, ÉCHEC, INTERROMPU (three rows leave no room for an accent: É is drawn E)
+    "C": ["█▀▀", "█  ", "▀▀▀"],
+    "H": ["█ █", "█▀█", "▀ ▀"],
+    "O": ["█▀█", "█ █", "▀▀▀"],
+    "M": ["█▄ ▄█", "█ ▀ █", "▀   ▀"],
     " ": ["  ", "  ", "  "],
 }
+_UNACCENTED = str.maketrans("ÉÈÊËÀÂÎÏÔÛÙÇ", "EEEEAAIIOUUC")
 
 
 def big_text(word: str) -> str:
     lines = ["", "", ""]
-    for ch in word.upper():
+    for ch in word.upper().translate(_UNACCENTED):
         glyph = _FONT.get(ch, _FONT[" "])
         for i in range(3):
             lines[i] += glyph[i] + " "
@@ -251,8 +258,40 @@ def qr_text(data: str) -> str:
     return out.getvalue().rstrip("\n")
 
 
+# The final verdict of a drive, in block letters on the screen; the plain log keeps the
+# English word (RESULT lines are grepped by scripts and read in the journal).
+_VERDICT_WORDS = {PASSED: NC_("verdict", "PASSED"), INTERRUPTED: NC_("verdict", "INTERRUPTED"),
+                  FAILED: NC_("verdict", "FAILED")}
+
+
 def _verdict_word(row: DiskRow) -> str:
-    return {PASSED: "PASSED", INTERRUPTED: "INTERRUPTED"}.get(row.state, "FAILED")
+    return _VERDICT_WORDS[row.state if row.state in (PASSED, INTERRUPTED) else FAILED]
+
+
+def _verdict_label(row: DiskRow) -> str:
+    return pgettext("verdict", _verdict_word(row))
+
+
+# A row's state as the screen says it (the code stays in the records and the plain log).
+_STATE_WORDS = {WAITING: NC_("disk state", "waiting"), PLANNING: NC_("disk state", "planning"),
+                WIPING: NC_("disk state", "wiping"), VERIFYING: NC_("disk state", "verifying"),
+                CERTIFYING: NC_("disk state", "certifying"), PASSED: NC_("disk state", "passed"),
+                FAILED: NC_("disk state", "failed"), INTERRUPTED: NC_("disk state", "interrupted"),
+                PROTECTED: NC_("disk state", "protected"), SKIPPED: NC_("disk state", "skipped")}
+
+
+def state_label(state: str) -> str:
+    return pgettext("disk state", _STATE_WORDS[state]) if state in _STATE_WORDS else state
+
+
+# SMART verdict words as the screen shows them.
+_SMART_WORDS = {"good": NC_("SMART verdict", "good"), "warning": NC_("SMART verdict", "warning"),
+                "worn": NC_("SMART verdict", "worn"), "failing": NC_("SMART verdict", "failing"),
+                "unknown": NC_("SMART verdict", "unknown")}
+
+
+def smart_label(word: str | None) -> str:
+    return pgettext("SMART verdict", _SMART_WORDS[word]) if word in _SMART_WORDS else (word or "-")
 
 
 def _verdict_style(row: DiskRow) -> str:
@@ -261,27 +300,30 @@ def _verdict_style(row: DiskRow) -> str:
 
 def _header(v: RunView) -> RenderableType:
     m = v.machine
-    name = " ".join(x for x in (m.vendor, m.model) if x) or "unknown machine"
+    name = " ".join(x for x in (m.vendor, m.model) if x) or _("unknown machine")
     grid = Table.grid(padding=(0, 2))
-    grid.add_column(style="bold", no_wrap=True)
+    # The labels keep their width (French ones are longer); a long verdict is what gets cut.
+    labels = (_("Machine"), _("Verdict")) + (() if v.finished else (_("CPU / RAM"), _("Battery")))
+    grid.add_column(style="bold", no_wrap=True, min_width=max(Text(x).cell_len for x in labels))
     grid.add_column(no_wrap=True, overflow="ellipsis")
-    grid.add_row(Text("Machine"), Text("{name}   serial {serial}".format(name=name, serial=m.serial or "-")))
+    grid.add_row(Text(_("Machine")), Text(_("{name}   serial {serial}").format(name=name, serial=m.serial or "-")))
     if not v.finished:
         # The final screen needs its rows for the verdicts and the QR code; the report has the rest.
-        grid.add_row(Text("CPU / RAM"), Text("{cpu}   {ram}".format(cpu=m.cpu or "-", ram=m.ram or "-")))
-        grid.add_row(Text("Battery"), Text(m.battery or "none"))
-    verdict_style = {"reuse": "bold green", "recycle": "bold red"}.get((m.verdict or "").split()[0] if m.verdict else "", "bold yellow")
-    grid.add_row(Text("Verdict"), Text(m.verdict or "auditing...", style=verdict_style))
-    subtitle = None if v.finished else Text(v.message)
+        grid.add_row(Text(_("CPU / RAM")), Text("{cpu}   {ram}".format(cpu=m.cpu or "-", ram=m.ram or "-")))
+        grid.add_row(Text(_("Battery")), Text(m.battery or _("none")))
+    verdict_style = {"reuse": "bold green", "recycle": "bold red"}.get(m.verdict_code or "", "bold yellow")
+    grid.add_row(Text(_("Verdict")), Text(m.verdict or _("auditing..."), style=verdict_style))
+    subtitle = None if v.finished else Text(_(v.message))
     return Panel(grid, title="Ardoise", subtitle=subtitle, border_style="blue")
 
 
 def _footer(v: RunView, width: int) -> RenderableType:
     """The collector's status and the certificate counts: on one line when both fit, else
     on two, so an "unreachable" is never cut off on an 80-column tty1."""
-    collector = Text.assemble(("Collector: ", "bold"), v.collector, no_wrap=True, overflow="ellipsis")
-    counts = Text.assemble(("Certificates: ", "bold"),
-                           "{spooled} on the stick, {delivered} delivered".format(spooled=v.spooled, delivered=v.delivered),
+    collector = Text.assemble((_("Collector: "), "bold"), i18n.localize(v.collector), no_wrap=True, overflow="ellipsis")
+    counts = Text.assemble((_("Certificates: "), "bold"),
+                           _("{spooled} on the stick, {delivered} delivered").format(spooled=v.spooled,
+                                                                                      delivered=v.delivered),
                            no_wrap=True, overflow="ellipsis")
     if collector.cell_len + 2 + counts.cell_len > width:
         return Group(collector, counts)
@@ -300,7 +342,8 @@ def _progress_line(row: DiskRow) -> Text:
 
 
 def _state_text(row: DiskRow, *, with_detail: bool = True) -> Text:
-    state = Text(row.state.upper() if row.state in FINAL_STATES else row.state, style=_STATE_STYLE.get(row.state, ""))
+    word = state_label(row.state)
+    state = Text(word.upper() if row.state in FINAL_STATES else word, style=_STATE_STYLE.get(row.state, ""))
     if with_detail and row.detail:
         state.append(" ")
         state.append(row.detail, style="red" if row.state in (FAILED, INTERRUPTED) else "dim")
@@ -316,21 +359,21 @@ def _disk_table(rows: list[DiskRow], *, lines: bool) -> Table:
     its percentage and ETA, the state and speed."""
     t = Table(expand=True, header_style="bold", show_lines=lines, box=box.SQUARE if lines else box.SIMPLE_HEAD,
               show_edge=lines)
-    t.add_column("Disk", no_wrap=True, overflow="ellipsis", ratio=3)
-    t.add_column("Size", no_wrap=True, width=7)
-    t.add_column("Method", overflow="ellipsis", no_wrap=True, ratio=2)
-    t.add_column("Progress", no_wrap=True, overflow="ellipsis", ratio=4)
-    t.add_column("State", overflow="ellipsis", no_wrap=True, ratio=3)
+    t.add_column(_("Disk"), no_wrap=True, overflow="ellipsis", ratio=3)
+    t.add_column(_("Size"), no_wrap=True, width=7)
+    t.add_column(_("Method"), overflow="ellipsis", no_wrap=True, ratio=2)
+    t.add_column(_("Progress"), no_wrap=True, overflow="ellipsis", ratio=4)
+    t.add_column(_("State"), overflow="ellipsis", no_wrap=True, ratio=3)
     for row in rows:
         smart_style = {"good": "green", "failing": "bold red", "worn": "yellow"}.get(row.smart or "", "")
         size_smart = Text(human_bytes(row.size_bytes) if row.size_bytes else "-")
         size_smart.append("\n")
-        size_smart.append(row.smart or "-", style=smart_style)
+        size_smart.append(smart_label(row.smart), style=smart_style)
         # "overwrite:" is implied by a pass count; the column is narrow on tty1.
         method = Text((row.method or "-").removeprefix("overwrite:"))
         method.append("\n")
         if row.pass_count:
-            method.append("pass {index}/{count}".format(index=row.pass_index, count=row.pass_count))
+            method.append(_("pass {index}/{count}").format(index=row.pass_index, count=row.pass_count))
         progress: RenderableType
         if _moving(row):
             progress = Table.grid(expand=True)
@@ -338,7 +381,7 @@ def _disk_table(rows: list[DiskRow], *, lines: bool) -> Table:
             progress.add_row(ProgressBar(total=1.0, completed=row.fraction))
             progress.add_row(_progress_line(row))
         else:
-            progress = Text("100%" if row.state == PASSED else "-")
+            progress = Text(humanize.percent(1.0) if row.state == PASSED else "-")
         state = _state_text(row, with_detail=False)
         state.append("\n")
         if _moving(row) and row.throughput_bps:
@@ -350,22 +393,22 @@ def _disk_table(rows: list[DiskRow], *, lines: bool) -> Table:
         who.append(row.serial or row.model or "-", style="dim")
         t.add_row(who, size_smart, method, progress, state)
     if not rows:
-        t.add_row(Text("no disk found yet"), "", "", "", "")
+        t.add_row(Text(_("no disk found yet")), "", "", "", "")
     return t
 
 
 def _compact_table(rows: list[DiskRow]) -> Table:
     """One line per disk, for more disks than the screen has rows for."""
     t = Table(expand=True, header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
-    t.add_column("Disk", no_wrap=True, overflow="ellipsis", ratio=3)
-    t.add_column("Size", no_wrap=True, width=7)
-    t.add_column("Progress", no_wrap=True, overflow="ellipsis", ratio=4)
-    t.add_column("State", no_wrap=True, overflow="ellipsis", ratio=3)
+    t.add_column(_("Disk"), no_wrap=True, overflow="ellipsis", ratio=3)
+    t.add_column(_("Size"), no_wrap=True, width=7)
+    t.add_column(_("Progress"), no_wrap=True, overflow="ellipsis", ratio=4)
+    t.add_column(_("State"), no_wrap=True, overflow="ellipsis", ratio=3)
     for row in rows:
         who = Text(row.device)
         who.append(" ")
         who.append(row.serial or row.model or "", style="dim")
-        progress = _progress_line(row) if _moving(row) else Text("100%" if row.state == PASSED else "-")
+        progress = _progress_line(row) if _moving(row) else Text(humanize.percent(1.0) if row.state == PASSED else "-")
         state = _state_text(row, with_detail=not _moving(row))
         if _moving(row) and row.throughput_bps:
             state.append(" {rate}".format(rate=humanize.rate(row.throughput_bps)))
@@ -382,7 +425,7 @@ def _page(items: list, per_page: int, page: int) -> tuple[list, int, int]:
 
 
 def _page_note(first: int, shown: int, total: int, page: int, pages: int) -> Text:
-    return Text("disks {first}–{last} of {total} · page {page}/{pages}".format(
+    return Text(_("disks {first}–{last} of {total} · page {page}/{pages}").format(
         first=first, last=first + shown - 1, total=total, page=page, pages=pages), style="dim", no_wrap=True,
         overflow="ellipsis")
 
@@ -393,13 +436,14 @@ def _page_note(first: int, shown: int, total: int, page: int, pages: int) -> Tex
 def _verdict_panel(row: DiskRow, width: int) -> Panel:
     """Seven lines: the verdict in block letters, the drive and its certificate, the advice."""
     ok = row.state == PASSED
-    lines = [Text(big_text(_verdict_word(row)), style=_verdict_style(row), justify="center", no_wrap=True, overflow="crop")]
+    lines = [Text(big_text(_verdict_label(row)), style=_verdict_style(row), justify="center", no_wrap=True, overflow="crop")]
     who = Text("{device}  {serial}".format(device=row.device, serial=row.serial or row.model or "").strip(),
                style="bold", no_wrap=True, overflow="ellipsis", justify="center")
     who.append("  ")
-    who.append("cert {id}".format(id=row.certificate_id[:8]) if row.certificate_id else "no certificate")
+    who.append(_("cert {id}").format(id=row.certificate_id[:8]) if row.certificate_id else _("no certificate"))
     lines.append(who)
-    lines.append(Text(row.advice or "", style="bold" if ok else "bold reverse red", no_wrap=True, overflow="ellipsis",
+    # What to do is never cut: it wraps inside the panel (the layout checks the height).
+    lines.append(Text(row.advice or "", style="bold" if ok else "bold reverse red", overflow="fold",
                       justify="center"))
     if row.detail:
         lines.append(Text(row.detail, no_wrap=True, overflow="ellipsis", justify="center", style="dim"))
@@ -409,7 +453,7 @@ def _verdict_panel(row: DiskRow, width: int) -> Panel:
 def _badge(row: DiskRow) -> Text:
     # A span, not the Text's base style: what is appended after the badge stays plain.
     badge = Text()
-    badge.append(" {word} ".format(word=_verdict_word(row)), style=_verdict_style(row) + " reverse")
+    badge.append(" {word} ".format(word=_verdict_label(row)), style=_verdict_style(row) + " reverse")
     return badge
 
 
@@ -422,7 +466,7 @@ def _verdict_lines(row: DiskRow) -> Text:
         line.append(" ")
         line.append(row.serial or row.model or "")
     if row.certificate_id:
-        line.append("  cert {id}".format(id=row.certificate_id[:8]), style="dim")
+        line.append("  " + _("cert {id}").format(id=row.certificate_id[:8]), style="dim")
     line.append("\n ")
     line.append(row.advice or "", style="bold")
     if row.detail:
@@ -446,7 +490,7 @@ def _grouped_lines(rows: list[DiskRow]) -> list[tuple[Text, Text]]:
             line.append(" ")
             line.append(row.serial or row.model or "")
         if row.certificate_id:
-            line.append("  cert {id}".format(id=row.certificate_id[:8]), style="dim")
+            line.append("  " + _("cert {id}").format(id=row.certificate_id[:8]), style="dim")
         line.no_wrap, line.overflow = True, "ellipsis"
         out.append((heading, line))
     return out
@@ -478,7 +522,7 @@ def _tally(rows: list[DiskRow]) -> Text:
         if counts.get(word):
             if out:
                 out.append(" · ")
-            out.append("{count} {word}".format(count=counts[word], word=word),
+            out.append(_("{count} {verdict}").format(count=counts[word], verdict=pgettext("verdict", word)),
                        style="bold green" if word == "PASSED" else "bold red")
     return out
 
@@ -559,13 +603,16 @@ class Screen:
 
         def nothing(w: int, r: int) -> RenderableType:
             if self.v.machine_state == MACHINE_NO_DISK:
-                return Group(Text(big_text("NO DISK FOUND"), style="bold yellow", no_wrap=True, overflow="crop"),
+                word = _("NO DISK FOUND")
+                return Group(Text(big_text(word), style="bold yellow", no_wrap=True, overflow="crop")
+                             if all(c in _FONT for c in word.upper().translate(_UNACCENTED)) else
+                             Text(word, style="bold reverse yellow"),
                              Text(self.v.machine_reason or "", style="yellow"))
-            return Text("No disk was sanitized.", style="bold yellow")
+            return Text(_("No disk was sanitized."), style="bold yellow")
 
         def panels(w: int, r: int) -> RenderableType | None:
             # Block letters need their width: INTERRUPTED is 38 columns, a panel 44.
-            pw = max(44, max(len(big_text(_verdict_word(x)).splitlines()[0]) for x in rows) + 6)
+            pw = max(44, max(len(big_text(_verdict_label(x)).splitlines()[0]) for x in rows) + 6)
             if w < pw:
                 return None
             return Columns([_verdict_panel(x, pw) for x in rows])
@@ -609,7 +656,7 @@ class Screen:
             return None
         qr = Text(code, no_wrap=True)
         qr.append("\n")
-        qr.append("report {id}".format(id=report_id[:8]), style="dim")
+        qr.append(_("report {id}").format(id=report_id[:8]), style="dim")
         body = Table.grid(expand=True, padding=(0, 1, 0, 0))
         body.add_column(ratio=1)
         body.add_column(width=qr_w, no_wrap=True)
@@ -640,7 +687,7 @@ def _safe_render(view: RunView) -> RenderableType:
         return render(view)
     except Exception as exc:  # noqa: BLE001
         log.debug("screen not drawn", exc_info=True)
-        return Text("screen error: {error}; the run goes on (see the log)".format(error=exc))
+        return Text(_("screen error: {error}; the run goes on (see the log)").format(error=exc))
 
 
 class LiveDisplay:
@@ -693,17 +740,18 @@ class LogDisplay:
     def _on_event(self, event: str, view: RunView, info: dict) -> None:
         if event == "machine":
             m = view.machine
-            self._line(
-                f"machine {m.vendor or '?'} {m.model or '?'} serial {m.serial or '?'}; verdict {m.verdict or '?'}"
-                + (f"; report {m.report_id}" if m.report_id else "")
-            )
+            line = _("machine {vendor} {model} serial {serial}; verdict {verdict}").format(
+                vendor=m.vendor or "?", model=m.model or "?", serial=m.serial or "?", verdict=m.verdict or "?")
+            if m.report_id:
+                line += "; " + _("report {id}").format(id=m.report_id)
+            self._line(line)
         elif event == "state":
             row = view.rows[info["device"]]
             extra = f" ({row.detail})" if row.detail else ""
             method = f" {row.method}" if row.method and row.state not in (PROTECTED, SKIPPED) else ""
-            self._line(f"{_who(row)}: {row.state}{method}{extra}")
+            self._line(f"{_who(row)}: {state_label(row.state)}{method}{extra}")
             if row.state in (PASSED, FAILED, INTERRUPTED) and row.advice:
-                self._line(f"{_who(row)}: {row.state.upper()}: {row.advice}")
+                self._line(f"{_who(row)}: {state_label(row.state).upper()}: {row.advice}")
         elif event == "progress":
             device = info["device"]
             row = view.rows[device]
@@ -713,22 +761,22 @@ class LogDisplay:
             if now - self._last.get(device, 0.0) < self.every:
                 return
             self._last[device] = now
-            self._line(
-                f"{device}: {row.phase or row.state} pass {row.pass_index or '-'}/{row.pass_count or '-'} "
-                f"{humanize.percent(row.fraction)} {humanize.rate(row.throughput_bps)} {humanize.eta(row.eta_s)}"
-            )
+            self._line(_("{device}: {phase} pass {index}/{count} {percent} {rate} {eta}").format(
+                device=device, phase=i18n.current().phase(row.phase) if row.phase else state_label(row.state),
+                index=row.pass_index or "-", count=row.pass_count or "-", percent=humanize.percent(row.fraction),
+                rate=humanize.rate(row.throughput_bps), eta=humanize.eta(row.eta_s)))
         elif event == "delivery":
             # Every sweep announces; the journal gets a line only when the status or the
             # delivered count changed (each certificate on the stick has its own RESULT line).
             said = (view.collector, view.delivered)
             if said != self._delivery_said:
                 self._delivery_said = said
-                self._line("collector: {status}; spooled {spooled}, delivered {delivered}".format(
-                    status=view.collector, spooled=view.spooled, delivered=view.delivered))
+                self._line(_("collector: {status}; spooled {spooled}, delivered {delivered}").format(
+                    status=i18n.localize(view.collector), spooled=view.spooled, delivered=view.delivered))
         elif event == "message":
-            self._line(view.message)
+            self._line(_(view.message))
         elif event == "machine_state":
-            self._line(f"machine: {view.machine_state}: {view.machine_reason or ''}")
+            self._line(_("machine: {state}: {reason}").format(state=view.machine_state, reason=view.machine_reason or ""))
         elif event == "finish":
             if view.machine_state == MACHINE_UNREACHABLE:
                 self._line(f"RESULT machine: FAILED; {view.machine_reason or ''}")
@@ -736,7 +784,8 @@ class LogDisplay:
                 self._line(f"RESULT machine: NO DISK FOUND; {view.machine_reason or ''}")
             for row in view.rows.values():
                 if row.state not in (PROTECTED, SKIPPED):
-                    self._line(f"RESULT {_who(row)}: {row.state.upper()}; {row.advice or ''}")
+                    self._line(_("RESULT {who}: {verdict}; {advice}").format(
+                        who=_who(row), verdict=state_label(row.state).upper(), advice=row.advice or ""))
             if view.finish_note:
                 self._line(view.finish_note)
 

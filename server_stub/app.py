@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import html
 import json
 import os
 import secrets
@@ -19,7 +20,7 @@ from fastapi.templating import Jinja2Templates
 from agent import __version__
 from agent.certify.keys import StationKey
 from agent.errors import ConfigError
-from server_stub import api, apidocs, keys, pages, receipts
+from server_stub import api, apidocs, keys, language, pages, receipts
 from server_stub.auth import REALM, LoginRequired, password_problem
 from server_stub.db import Database, migrate
 from server_stub.errors import Rejected
@@ -105,7 +106,8 @@ def create_app(settings: Settings, *, run_migrations: bool = True) -> FastAPI:
         reason = f"{where}: {first.get('msg', 'invalid')}" if where else "invalid request"
         if request.url.path.startswith("/api/"):
             return JSONResponse({"status": "rejected", "id": None, "reason": reason}, status_code=400)
-        return HTMLResponse(f"<p>Bad request: {reason}</p>", status_code=400)
+        message = language.for_request(request).gettext("Bad request: {reason}").format(reason=reason)
+        return HTMLResponse(f"<p>{html.escape(message)}</p>", status_code=400)
 
     _add_security_schemes(app)
     return app

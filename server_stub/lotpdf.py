@@ -9,6 +9,7 @@ from pathlib import Path
 from fpdf import FPDF
 
 from agent import outcome
+from agent.i18n import Language, speaking
 from server_stub.queries import LotSummary, certificate_id_of, decision
 
 _DEJAVU = Path("/usr/share/fonts/truetype/dejavu")
@@ -30,41 +31,53 @@ def _latin1(text: str, family: str) -> str:
     return text if family == "dejavu" else text.encode("latin-1", "replace").decode("latin-1")
 
 
-def render_lot_pdf(s: LotSummary) -> bytes:
+def render_lot_pdf(s: LotSummary, lang: Language | None = None) -> bytes:
+    """The lot's PDF in ``lang`` (the lot's language, else its reader's; English by default)."""
+    lang = lang or Language("en")
+    with speaking(lang):  # the outcome table's words follow the PDF's language
+        return _render(s, lang)
+
+
+def _render(s: LotSummary, lang: Language) -> bytes:
+    _ = lang.gettext
     pdf, family = _pdf()
     t = lambda x: _latin1("" if x is None else str(x), family)  # noqa: E731
     pdf.add_page()
     pdf.set_font(family, "B", 16)
-    pdf.cell(0, 10, t(f"Erasure summary — lot {s.lot}"), new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(0, 10, t(_("Erasure summary — lot {lot}").format(lot=s.lot)), new_x="LMARGIN", new_y="NEXT")
     pdf.set_font(family, "", 10)
-    now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    now = lang.when(datetime.now(timezone.utc))
     lines = [
-        f"Generated {now} by the Ardoise collector."
-        + (f" Only certificates received before {s.until.strftime('%Y-%m-%d %H:%M:%S UTC')}." if s.until else ""),
-        f"Drives: {s.drives}   Certificates: {len(s.certificates)}   Sanitized: {s.succeeded}   "
-        f"Not sanitized (needing attention): {s.failed}",
-        "What to do with the drives: " + "; ".join(f"{outcome.describe_destination(k)}: {v}"
-                                                    for k, v in sorted(s.destinations.items())),
-        "Outcomes of the certificates: " + ", ".join(f"{k} {v}" for k, v in sorted(s.outcomes.items())),
-        "NIST categories achieved: " + ", ".join(f"{outcome.describe_category(k)} {v}" for k, v in sorted(s.categories.items())),
-        "Methods: " + ", ".join(f"{k} {v}" for k, v in s.methods.most_common()),
-        "Each certificate is a signed DSSE envelope; its digest is the SHA-256 of its payload. "
-        "Download it from the collector and check it with `ardoise verify` or the verify page.",
+        _("Generated {when} by the Ardoise collector.").format(when=now)
+        + (" " + _("Only certificates received before {when}.").format(when=lang.when(s.until)) if s.until else ""),
+        _("Drives: {drives}   Certificates: {certificates}   Sanitized: {succeeded}   "
+          "Not sanitized (needing attention): {failed}").format(
+            drives=s.drives, certificates=len(s.certificates), succeeded=s.succeeded, failed=s.failed),
+        _("What to do with the drives: {list}").format(list="; ".join(
+            f"{outcome.describe_destination(k)}: {v}" for k, v in sorted(s.destinations.items()))),
+        _("Outcomes of the certificates: {list}").format(
+            list=", ".join(f"{lang.outcome(k)} {v}" for k, v in sorted(s.outcomes.items()))),
+        _("NIST categories achieved: {list}").format(
+            list=", ".join(f"{outcome.describe_category(k)} {v}" for k, v in sorted(s.categories.items()))),
+        _("Methods: {list}").format(list=", ".join(f"{k} {v}" for k, v in s.methods.most_common())),
+        _("Each certificate is a signed DSSE envelope; its digest is the SHA-256 of its payload. "
+          "Download it from the collector and check it with `ardoise verify` or the verify page."),
     ]
     for line in lines:
         pdf.multi_cell(0, 5.5, t(line), new_x="LMARGIN", new_y="NEXT")
     pdf.ln(3)
-    widths = (58, 34, 36, 20, 16, 30, 56, 27)
-    heads = ("Certificate id", "Serial", "Model", "Outcome", "Category", "Method", "What to do",
-             "Digest (SHA-256, start)")
+    # The category column fits the French gloss « Effacement (Clear) ».
+    widths = (56, 30, 32, 18, 30, 28, 56, 27)
+    heads = (_("Certificate id"), _("Serial"), _("Model"), _("Outcome"), _("Category"), _("Method"),
+             _("What to do"), _("Digest (SHA-256, start)"))
     pdf.set_font(family, "B", 8)
     for w, h in zip(widths, heads):
         pdf.cell(w, 6, t(h), border=1)
     pdf.ln()
     pdf.set_font(family, "", 7.5)
     for c, revoked in s.certificates:
-        row = (certificate_id_of(c), c.serial, c.model, c.outcome, c.category or "—",
-               (c.method or "") + (" (station revoked)" if revoked else ""),
+        row = (certificate_id_of(c), c.serial, c.model, lang.outcome(c.outcome), lang.nist_category(c.category),
+               (c.method or "") + (" (" + _("station revoked") + ")" if revoked else ""),
                outcome.describe_destination(decision(c).destination), c.digest[:16])
         for w, v in zip(widths, row):
             text = t(v)

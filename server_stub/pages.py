@@ -3,7 +3,6 @@ list refreshes itself with a small script (and falls back to a meta refresh)."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
@@ -12,7 +11,8 @@ from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from agent import outcome
-from server_stub import auth, csrf, fields, keys, lotpdf, queries, stations, verify
+from agent.i18n import N_, T_, localize
+from server_stub import auth, csrf, fields, keys, language, lotpdf, queries, stations, verify
 from server_stub.accounts import access, events, service
 from server_stub.accounts.access import Principal
 from server_stub.errors import Forbidden, Malformed, Rejected, TooLarge, Unauthorized, Unavailable
@@ -36,8 +36,13 @@ def _render(request: Request, name: str, who: Principal | None = None, status_co
     token, new_session = csrf.session_token(request, ctx.settings.secret_key)
     context.setdefault("csrf", token)
     context["who"] = who
+    # The template is rendered inside TemplateResponse(), so within the reader's language.
     # Security headers (CSP, nosniff, framing) are added to every response: server_stub.headers.
-    resp = ctx.templates.TemplateResponse(request, name, context, status_code=status_code)
+    lang = language.for_request(request)
+    with language.rendering(lang):
+        resp = ctx.templates.TemplateResponse(request, name, context, status_code=status_code)
+    resp.headers["Content-Language"] = lang.code
+    resp.headers["Vary"] = "Accept-Language"
     if new_session:
         csrf.set_session_cookie(request, resp, new_session)
     return resp
@@ -53,9 +58,13 @@ def login_redirect(request: Request) -> RedirectResponse | None:
 
 
 def error_page(request: Request, exc: Rejected) -> HTMLResponse:
-    title = {404: "Not found", 401: "Login required", 503: "Admin disabled", 413: "Too large"}.get(
-        exc.http_status, "Request refused")
-    return _render(request, "error.html", status_code=exc.http_status, title=title, message=str(exc))
+    title = {404: N_("Not found"), 401: N_("Login required"), 503: N_("Admin disabled"),
+             413: N_("Too large")}.get(exc.http_status, N_("Request refused"))
+    lang = language.for_request(request)
+    # The API answers the English reason; the page says it in the reader's language when
+    # it was written as a T_() text.
+    return _render(request, "error.html", status_code=exc.http_status, title=lang.gettext(title),
+                   message=" ".join(localize(exc.message, lang).split()))
 
 
 def _human_bytes(n) -> str:
@@ -76,8 +85,8 @@ def _when(t) -> str:
 
 
 def install_filters(templates) -> None:
-    templates.env.filters["bytes"] = _human_bytes
-    templates.env.filters["when"] = _when
+    # when, bytes, category, outcome and the gettext callables follow the reader's language.
+    language.install(templates.env)
     templates.env.filters["urlpart"] = lambda s: quote(str(s), safe="")
     templates.env.globals["iso"] = iso
     # Every page words a drive's fate through the outcome table (agent/outcome.py), never its own.
@@ -134,14 +143,15 @@ def _pdf_renderer():
     try:
         from agent.certify.pdf import render_certificate_pdf
     except ImportError:
-        raise Unavailable("the PDF renderer (agent.certify.pdf) is not installed") from None
+        raise Unavailable(T_("the PDF renderer (agent.certify.pdf) is not installed")) from None
     return render_certificate_pdf
 
 
 @router.get("/certificates/{cert_id}.pdf")
 def certificate_pdf(request: Request, cert_id: str):
     c = _certificate(request, cert_id)
-    data = _pdf_renderer()(c.payload, c.row.digest, c.row.key_id, **keys.pdf_proof(str(request.base_url), c))
+    with language.rendering(language.for_request(request)):
+        data = _pdf_renderer()(c.payload, c.row.digest, c.row.key_id, **keys.pdf_proof(str(request.base_url), c))
     return Response(data, media_type="application/pdf",
                      headers={"Content-Disposition": f'attachment; filename="certificate-{c.row.id}.pdf"'})
 
@@ -167,11 +177,12 @@ def audit_pdf(request: Request, audit_id: str):
     try:
         from agent.certify.pdf import render_system_pdf
     except ImportError:
-        raise Unavailable("the PDF renderer (agent.certify.pdf) is not installed") from None
+        raise Unavailable(T_("the PDF renderer (agent.certify.pdf) is not installed")) from None
     a = queries.get_audit(ctx.db, audit_id, access.audits(who))
     payloads = [queries.get_certificate(ctx.db, c.id).payload
                 for c in queries.certificates_for_audit(ctx.db, a.row, a.serials, access.certificates(who))]
-    data = render_system_pdf(a.payload, payloads)
+    with language.rendering(language.for_request(request)):
+        data = render_system_pdf(a.payload, payloads)
     return Response(data, media_type="application/pdf",
                     headers={"Content-Disposition": f'attachment; filename="machine-{_safe_name(a.row.id)}.pdf"'})
 
@@ -210,13 +221,13 @@ def lot_page(request: Request, lot: str, format: str = "html", until: str = "",
     s = queries.lot_summary(ctx.db, lot, until=queries.parse_when(until.strip(), "until", end=True),
                             visible=visible, allow_empty=bool(records))
     if format == "csv":
-        return PlainTextResponse(queries.lot_csv(s), media_type="text/csv; charset=utf-8",
+        return PlainTextResponse(queries.lot_csv(s, language.for_lot(request, lot)), media_type="text/csv; charset=utf-8",
                                  headers={"Content-Disposition": f'attachment; filename="lot-{_safe_name(lot)}.csv"'})
     if format == "pdf":
-        return Response(lotpdf.render_lot_pdf(s), media_type="application/pdf",
+        return Response(lotpdf.render_lot_pdf(s, language.for_lot(request, lot)), media_type="application/pdf",
                         headers={"Content-Disposition": f'attachment; filename="lot-{_safe_name(lot)}.pdf"'})
     if format != "html":
-        raise Malformed("format must be html, csv or pdf")
+        raise Malformed(T_("format must be html, csv or pdf"))
     return _render(request, "lot.html", who, s=s, until=until.strip(), records=_lot_records(ctx.db, records),
                    workshop=workshop)
 
@@ -256,15 +267,15 @@ async def verify_upload(request: Request):
     declared = request.headers.get("content-length", "")
     # The multipart wrapping adds a few hundred bytes around the file itself.
     if declared.isdigit() and int(declared) > limit + 16384:
-        raise TooLarge(f"the file is over the {limit}-byte limit")
+        raise TooLarge(T_("the file is over the {limit}-byte limit", limit=limit))
     form = await request.form(max_files=1, max_fields=5)
     upload = form.get("certificate")
     if upload is None or isinstance(upload, str):
-        raise Malformed("choose a certificate file (.json or .pdf) to check")
+        raise Malformed(T_("choose a certificate file (.json or .pdf) to check"))
     data = await upload.read(limit + 1)
     exceeded = verify.over_limit(data, ctx.settings.max_body)
     if exceeded:
-        raise TooLarge(f"the file is over the {exceeded}-byte limit")
+        raise TooLarge(T_("the file is over the {limit}-byte limit", limit=exceeded))
     result = await verify.verify_off_loop(ctx.db, data)
     # The answer is about the file uploaded; the stored certificate is linked only for
     # someone allowed to see it.
@@ -316,7 +327,7 @@ async def admin_token(request: Request):
     who, form = await _admin_form(request)
     lot = str(form.get("lot") or "").strip() or None
     if lot is not None and (problem := fields.lot_problem(lot)):
-        raise Malformed(f"lot: {problem}")
+        raise Malformed(T_("lot: {problem}", problem=problem))
     workshop = stations.workshop_for(ctx.db, str(form.get("workshop") or "") or None, who.managed_workshops())
     t = stations.create_token(ctx.db, lot, ctx.settings.token_ttl_hours, workshop_id=workshop, actor=who.actor)
     return _admin_page(request, who, new_token=t)
@@ -327,7 +338,8 @@ async def admin_revoke(request: Request, station_id: str):
     ctx = _ctx(request)
     who, _ = await _admin_form(request)
     stations.revoke(ctx.db, station_id, who.actor, who.managed_workshops())
-    return _admin_page(request, who, new_token=None, message=f"Station {station_id} revoked.")
+    message = language.for_request(request).gettext("Station {station} revoked.").format(station=station_id)
+    return _admin_page(request, who, new_token=None, message=message)
 
 
 @router.post("/admin/lots", response_class=HTMLResponse)

@@ -17,6 +17,7 @@ from agent.certify import check
 from agent.certify import envelope as env
 from agent.certify.canonical import canonical_bytes
 from agent.errors import CertificateError
+from agent.i18n import N_, SOURCE_LANGUAGE, T_, Language, speaking
 from server_stub.db import Database
 from server_stub.errors import Malformed, NotFound
 from server_stub.models import AuditDisk, AuditReport, Certificate, Station
@@ -52,7 +53,7 @@ def parse_when(value: str | None, name: str, *, end: bool = False) -> datetime |
         # In UTC now, as the database compares: 0001-01-01T00:00+23:59 has no UTC time.
         return (t if t.tzinfo else t.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
     except (ValueError, OverflowError):  # OverflowError: the day after 9999-12-31
-        raise Malformed(f"{name} must be a date (2026-11-27) or an RFC 3339 time") from None
+        raise Malformed(T_("{name} must be a date (2026-11-27) or an RFC 3339 time", name=name)) from None
 
 
 def certificate_id_of(c: Certificate) -> str:
@@ -148,7 +149,7 @@ def get_certificate(db: Database, cert_id: str, visible=None, audits_visible=Non
                 select(Certificate.id).where(Certificate.id == cert_id, visible)) is None:
             row = None
         if row is None:
-            raise NotFound(f"no certificate {cert_id}")
+            raise NotFound(T_("no certificate {id}", id=cert_id))
         station = s.get(Station, row.station_id)
         # The certificate names its audit report (audit_id); one issued before that field
         # existed falls back to its serial. Either way only the same station's reports: a
@@ -202,7 +203,7 @@ def get_audit(db: Database, audit_id: str, visible=None) -> StoredAudit:
                 select(AuditReport.id).where(AuditReport.id == audit_id, visible)) is None:
             row = None
         if row is None:
-            raise NotFound(f"no audit report {audit_id}")
+            raise NotFound(T_("no audit report {id}", id=audit_id))
         station = s.get(Station, row.station_id)
         serials = list(s.scalars(select(AuditDisk.serial).where(AuditDisk.audit_id == audit_id)))
     verification, payload = reverify(row.envelope, station, env.AUDIT_TYPE)
@@ -341,7 +342,9 @@ def lot_summary(db: Database, lot: str, *, until: datetime | None = None, visibl
     while len(rows) < total:
         rows += search(db, Filters(lot=lot, until=until, limit=MAX_LIMIT, offset=len(rows), visible=visible))[1]
     if not rows and not allow_empty:
-        raise NotFound(f"no certificate in lot {lot}" + (f" received before {iso(until)}" if until else ""))
+        if until:
+            raise NotFound(T_("no certificate in lot {lot} received before {until}", lot=lot, until=iso(until)))
+        raise NotFound(T_("no certificate in lot {lot}", lot=lot))
     certs = [c for c, _ in rows]
     drives = latest_per_drive(certs)
     done = [c for c in drives if decision(c).sanitized]
@@ -369,16 +372,35 @@ CSV_COLUMNS = ("certificate_id", "serial", "manufacturer", "model", "media_type"
                "received_at", "destination", "destination_reason", "advice")
 
 
-def lot_csv(summary: LotSummary) -> str:
+# The header row a reader sees; the column order above does not change with the language.
+CSV_HEADINGS = {"certificate_id": N_("certificate id"), "serial": N_("serial"), "manufacturer": N_("manufacturer"),
+                "model": N_("model"), "media_type": N_("media type"), "size_bytes": N_("size (bytes)"),
+                "outcome": N_("outcome"), "category": N_("NIST category"), "method": N_("method"),
+                "completed_at": N_("completed at (UTC)"), "station_id": N_("station"),
+                "station_revoked": N_("station revoked"), "key_id": N_("key id"), "digest": N_("digest (SHA-256)"),
+                "received_at": N_("received at (UTC)"), "destination": N_("destination"),
+                "destination_reason": N_("destination reason"), "advice": N_("what to do")}
+
+
+def lot_csv(summary: LotSummary, lang: Language | None = None) -> str:
+    """The lot's CSV. In English (no ``lang``) the header is the column codes, as always; in
+    another language the header and the yes/no cells are in words; values stay the codes and
+    UTC instants a spreadsheet can sort and filter."""
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\r\n")
-    w.writerow(CSV_COLUMNS)
+    translated = lang is not None and lang.code != SOURCE_LANGUAGE
+    w.writerow([lang.gettext(CSV_HEADINGS[c]) for c in CSV_COLUMNS] if translated else CSV_COLUMNS)
+    yes, no = (lang.gettext("yes"), lang.gettext("no")) if translated else ("yes", "no")
+
+    def advice(c: Certificate) -> str:  # the one sentence of the outcome table, in the CSV's language
+        with speaking(lang or Language.get(SOURCE_LANGUAGE)):
+            return outcome.advice(decision(c))
+
     for c, revoked in summary.certificates:
         w.writerow([_csv_safe(v) for v in (certificate_id_of(c), c.serial, c.manufacturer, c.model, c.media_type, c.size_bytes,
                                            c.outcome, c.category, c.method, c.completed_at, c.station_id,
-                                           "yes" if revoked else "no", c.key_id, c.digest, iso(c.received_at),
-                                           decision(c).destination, decision(c).reason,
-                                           outcome.advice(decision(c)))])
+                                           yes if revoked else no, c.key_id, c.digest, iso(c.received_at),
+                                           decision(c).destination, decision(c).reason, advice(c))])
     return out.getvalue()
 
 

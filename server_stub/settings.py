@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from agent.errors import ConfigError
 
@@ -45,6 +46,9 @@ class Settings:
     # Signs the admin forms' per-session tokens. ``serve`` draws one at start and hands it
     # to its workers; None: create_app draws one (single process).
     secret_key: str | None = None
+    # The clock the pages show dates in ("1 décembre 2026 à 19:26 (heure de Paris)"); the
+    # database and the API keep UTC.
+    timezone: str = "Europe/Paris"
 
     @property
     def admin_enabled(self) -> bool:
@@ -78,10 +82,16 @@ def from_env(**overrides) -> Settings:
             s.max_body = int(env["ARDOISE_COLLECTOR_MAX_BODY"])
         except ValueError:
             raise ConfigError("ARDOISE_COLLECTOR_MAX_BODY must be a number of bytes") from None
+    if env.get("ARDOISE_COLLECTOR_TIMEZONE"):
+        s.timezone = env["ARDOISE_COLLECTOR_TIMEZONE"]
     for key, value in overrides.items():
         if value is not None:
             setattr(s, key, value)
     s.db_url = normalize_db_url(s.db_url)
+    try:
+        ZoneInfo(s.timezone)
+    except (ValueError, KeyError, OSError):  # ZoneInfoNotFoundError is a KeyError
+        raise ConfigError(f"unknown time zone {s.timezone!r} (ARDOISE_COLLECTOR_TIMEZONE, e.g. Europe/Paris)") from None
     return s
 
 

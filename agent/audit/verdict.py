@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 from agent.errors import ConfigError
 from agent.records import DiskHealth, DiskVerdict, MachineVerdict, Transport
+from agent.i18n import N_, T_
 
 if TYPE_CHECKING:
     from agent.records import Disk, DiskAudit, MachineInfo, SmartSummary
@@ -89,42 +90,42 @@ def disk_health(s: "SmartSummary", thresholds: "Thresholds | Mapping | None" = N
     if s.query_failed:
         why = s.exit_bits[0] if s.exit_bits else (s.messages[0] if s.messages else "smartctl query failed")
         detail = f"; {s.messages[0]}" if s.messages and s.exit_bits else ""
-        return DiskHealth(DiskVerdict.UNKNOWN, [f"SMART query failed ({why}){detail}"])
+        return DiskHealth(DiskVerdict.UNKNOWN, [T_("SMART query failed ({why}){detail}", why=why, detail=detail)])
 
     failing: list[str] = []
     worn: list[str] = []
     status = s.exit_status or 0
 
     if s.smart_passed is False or status & (1 << 3):
-        failing.append("SMART overall-health self-assessment: FAILED")
+        failing.append(T_("SMART overall-health self-assessment: FAILED"))
     now = [a for a in s.failing_attributes if a.endswith("(failing now)")]
     past = [a for a in s.failing_attributes if a.endswith("(failed in the past)")]
     if now:
         failing.append("attribute at or below threshold now: " + ", ".join(a.rsplit(" (", 1)[0] for a in now))
     elif status & (1 << 4):
-        failing.append("prefail attributes at or below threshold (smartctl exit bit 4)")
+        failing.append(T_("prefail attributes at or below threshold (smartctl exit bit 4)"))
     if past:
         worn.append("attribute below threshold in the past: " + ", ".join(a.rsplit(" (", 1)[0] for a in past))
     elif status & (1 << 5):
-        worn.append("attributes below threshold in the past (smartctl exit bit 5)")
+        worn.append(T_("attributes below threshold in the past (smartctl exit bit 5)"))
 
-    def count(value: int | None, what: str, worn_at: int | None, failing_at: int | None) -> None:
+    def count(value: int | None, what: str, worn_at: int | None, failing_at: int | None, unit: str = "") -> None:
         if value is None:
             return
         if failing_at is not None and value >= failing_at:
-            failing.append(f"{value} {what} (failing at {failing_at})")
+            failing.append(T_("{value} {what} (failing at {limit})", value=f"{value}{unit}", what=T_(what), limit=failing_at))
         elif worn_at is not None and value >= worn_at:
-            worn.append(f"{value} {what} (worn at {worn_at})")
+            worn.append(T_("{value} {what} (worn at {limit})", value=f"{value}{unit}", what=T_(what), limit=worn_at))
 
-    count(s.reallocated_sectors, "reallocated sectors", t.worn_reallocated_sectors, t.failing_reallocated_sectors)
-    count(s.pending_sectors, "pending sectors", None, t.failing_pending_sectors)
-    count(s.offline_uncorrectable, "offline uncorrectable sectors", None, t.failing_offline_uncorrectable)
-    count(s.reported_uncorrect, "reported uncorrectable errors", t.worn_reported_uncorrect, None)
-    count(s.endurance_used_percent, "% of rated endurance used", t.worn_percentage_used, t.failing_percentage_used)
-    count(s.nvme_media_errors, "NVMe media errors", t.worn_media_errors, t.failing_media_errors)
-    count(s.scsi_grown_defects, "grown defects", t.worn_grown_defects, t.failing_grown_defects)
-    count(s.scsi_uncorrected_errors, "uncorrected read/write errors", 1, None)
-    count(s.power_on_hours, "power-on hours", t.worn_power_on_hours, None)
+    count(s.reallocated_sectors, N_("reallocated sectors"), t.worn_reallocated_sectors, t.failing_reallocated_sectors)
+    count(s.pending_sectors, N_("pending sectors"), None, t.failing_pending_sectors)
+    count(s.offline_uncorrectable, N_("offline uncorrectable sectors"), None, t.failing_offline_uncorrectable)
+    count(s.reported_uncorrect, N_("reported uncorrectable errors"), t.worn_reported_uncorrect, None)
+    count(s.endurance_used_percent, N_("of rated endurance used"), t.worn_percentage_used, t.failing_percentage_used, " %")
+    count(s.nvme_media_errors, N_("NVMe media errors"), t.worn_media_errors, t.failing_media_errors)
+    count(s.scsi_grown_defects, N_("grown defects"), t.worn_grown_defects, t.failing_grown_defects)
+    count(s.scsi_uncorrected_errors, N_("uncorrected read/write errors"), 1, None)
+    count(s.power_on_hours, N_("power-on hours"), t.worn_power_on_hours, None)
 
     if s.nvme_critical_warning:
         for bit, text, is_failing in _CRITICAL_WARNING_BITS:
@@ -135,9 +136,9 @@ def disk_health(s: "SmartSummary", thresholds: "Thresholds | Mapping | None" = N
         failing.append(f"NVMe available spare {spare}% below its threshold {spare_min}%")
 
     if s.self_tests and s.self_tests[0].passed is False:
-        failing.append(f"most recent self-test failed: {s.self_tests[0].status}")
+        failing.append(T_("most recent self-test failed: {status}", status=s.self_tests[0].status))
     elif status & (1 << 7) or any(t_.passed is False for t_ in s.self_tests):
-        worn.append("an earlier self-test failed")
+        worn.append(T_("an earlier self-test failed"))
 
     if failing:
         return DiskHealth(DiskVerdict.FAILING, failing + worn)
@@ -148,10 +149,12 @@ def disk_health(s: "SmartSummary", thresholds: "Thresholds | Mapping | None" = N
         for v in (s.reallocated_sectors, s.endurance_used_percent, s.nvme_media_errors, s.scsi_grown_defects)
     )
     if not has_data:
-        return DiskHealth(DiskVerdict.UNKNOWN, ["smartctl returned no health data (RAID volume, bridge or identify-only output?)"])
-    reasons = ["SMART overall-health self-assessment passed" if s.smart_passed else "no defect counters above threshold"]
+        return DiskHealth(DiskVerdict.UNKNOWN,
+                          [T_("smartctl returned no health data (RAID volume, bridge or identify-only output?)")])
+    reasons = [T_("SMART overall-health self-assessment passed") if s.smart_passed
+               else T_("no defect counters above threshold")]
     if status & (1 << 2):
-        reasons.append("some SMART commands failed (smartctl exit bit 2): the data may be partial")
+        reasons.append(T_("some SMART commands failed (smartctl exit bit 2): the data may be partial"))
     return DiskHealth(DiskVerdict.GOOD, reasons)
 
 
@@ -175,25 +178,25 @@ def machine_verdict(
         if not belongs_to_machine(d.disk):
             continue
         if d.health.verdict == DiskVerdict.FAILING:
-            repair.append(f"disk {d.disk.path} ({d.disk.model or d.disk.serial or 'unknown model'}) is failing: replace it")
+            repair.append(T_("disk {device} ({model}) is failing: replace it", device=d.disk.path,
+                             model=d.disk.model or d.disk.serial or T_("unknown model")))
     for b in machine.batteries or []:
         if b.health_percent is not None and b.health_percent < t.battery_repair_health_percent:
-            repair.append(
-                f"battery {b.name} holds {b.health_percent:.0f}% of its design capacity "
-                f"(under {t.battery_repair_health_percent:g}%): replace it"
-            )
+            repair.append(T_("battery {name} holds {percent} of its design capacity (under {limit}): replace it",
+                             name=b.name, percent=f"{b.health_percent:.0f}%", limit=f"{t.battery_repair_health_percent:g}%"))
     total = machine.memory.total_bytes if machine.memory else None
     if total is not None:
         gib = total / GiB
         if gib < t.recycle_memory_gib:
-            recycle.append(f"{gib:.1f} GiB of RAM (under {t.recycle_memory_gib:g} GiB)")
+            recycle.append(T_("{size} GiB of RAM (under {limit} GiB)", size=f"{gib:.1f}", limit=f"{t.recycle_memory_gib:g}"))
         elif gib < t.repair_memory_gib:
-            repair.append(f"{gib:.1f} GiB of RAM (under {t.repair_memory_gib:g} GiB): add memory")
+            repair.append(T_("{size} GiB of RAM (under {limit} GiB): add memory", size=f"{gib:.1f}",
+                             limit=f"{t.repair_memory_gib:g}"))
     cpu = machine.cpu
     if cpu is not None and cpu.arch in ("X86_32", "X86_64") and cpu.flags and "lm" not in cpu.flags:
-        recycle.append("32-bit-only CPU: cannot run a current 64-bit system")
+        recycle.append(T_("32-bit-only CPU: cannot run a current 64-bit system"))
     if recycle:
         return MachineVerdict.RECYCLE, recycle + repair
     if repair:
         return MachineVerdict.REPAIR, repair
-    return MachineVerdict.REUSE, ["no failing disk, battery or memory below the thresholds"]
+    return MachineVerdict.REUSE, [T_("no failing disk, battery or memory below the thresholds")]

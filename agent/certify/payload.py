@@ -16,11 +16,12 @@ from typing import Any
 from agent import __version__
 from agent.certify.canonical import without_floats
 from agent.outcome import NIST_TYPE, decide, media_errors_in
+from agent.i18n import N_
 from agent.records import SanitizeResult, to_dict
 
 SCHEMA_VERSION = 1
 
-ATTESTATION = (
+ATTESTATION = N_(
     "I attest that the information provided on this statement is accurate to the best of my knowledge."
 )
 SIGNATURE_NOTE = "Ed25519 signature of the station key named in station.key_id (DSSE envelope)"
@@ -280,8 +281,8 @@ def _verification(v: Any) -> dict:
     if v is None:
         out = {"method": "none", "result": "not-run", "bytes_read": 0, "duration_ms": 0, "samples": 0,
                "mismatches": [], "read_errors": [], "notes": []}
-        _put(out, "seed", None, "no verification was run")
-        _put(out, "coverage_ppm", None, "no verification was run")
+        _put(out, "seed", None, N_("no verification was run"))
+        _put(out, "coverage_ppm", None, N_("no verification was run"))
         return out
     method = str(v.method) if str(v.method) in ("full", "sample", "canary", "none") else "none"
     out = {
@@ -294,10 +295,10 @@ def _verification(v: Any) -> dict:
         "read_errors": _ranges(getattr(v, "read_errors", [])),
         "notes": [str(n) for n in getattr(v, "notes", []) or []],
     }
-    _put(out, "seed", getattr(v, "seed", None), "full or canary verification uses no random seed" if method != "sample" else "the verifier recorded no seed")
+    _put(out, "seed", getattr(v, "seed", None), N_("full or canary verification uses no random seed") if method != "sample" else N_("the verifier recorded no seed"))
     cov = getattr(v, "coverage", None)
     _put(out, "coverage_ppm", None if cov is None else min(1_000_000, _int(round(float(cov) * 1_000_000))),
-         "the verifier recorded no coverage")
+         N_("the verifier recorded no coverage"))
     return out
 
 
@@ -317,12 +318,12 @@ def build_payload(
     issued = issued_at or _now()
     outcome = str(result.outcome)
     p: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "certificate_id": certificate_id or str(uuid.uuid4()), "issued_at": issued}
-    _put(p, "lot", getattr(config, "lot", None), "no lot set in the config")
-    _put(p, "customer", getattr(config, "customer", None), "no customer set in the config")
+    _put(p, "lot", getattr(config, "lot", None), N_("no lot set in the config"))
+    _put(p, "customer", getattr(config, "customer", None), N_("no customer set in the config"))
     # The signed machine report this drive was audited in: the collector links the two by
     # this id (within one station), not by serial, which a drive may lack or share.
     _put(p, "audit_id", _first_attr(audit, "report_id") if audit is not None else None,
-         "no machine audit was made" if audit is None else "the machine audit was not signed")
+         N_("no machine audit was made") if audit is None else N_("the machine audit was not signed"))
 
     person: dict[str, Any] = {}
     for f in ("name", "title", "organization", "location", "contact"):
@@ -330,10 +331,10 @@ def build_payload(
     p["person"] = person
 
     media: dict[str, Any] = {}
-    _put(media, "manufacturer", disk.vendor, "the drive does not report a vendor")
-    _put(media, "model", disk.model, "the drive does not report a model")
-    _put(media, "serial", disk.serial, "the drive does not report a serial number")
-    _put(media, "property_number", getattr(config, "property_number", None), "no property number recorded at the station")
+    _put(media, "manufacturer", disk.vendor, N_("the drive does not report a vendor"))
+    _put(media, "model", disk.model, N_("the drive does not report a model"))
+    _put(media, "serial", disk.serial, N_("the drive does not report a serial number"))
+    _put(media, "property_number", getattr(config, "property_number", None), N_("no property number recorded at the station"))
     media["media_type"] = str(disk.media)
     machine = _machine(audit)
     dmi = _first_attr(machine, "dmi") if machine is not None else None
@@ -341,9 +342,9 @@ def build_payload(
     source: dict[str, Any] = {}
     missing = _first_attr(machine, "missing") if machine is not None else None
     dmi_missing = missing.get("dmi") if isinstance(missing, dict) else None
-    why = ("no machine audit was made" if machine is None
+    why = (N_("no machine audit was made") if machine is None
            else f"the audit could not read DMI: {dmi_missing}" if dmi is None and dmi_missing
-           else "the machine's firmware (DMI) does not report it")
+           else N_("the machine's firmware (DMI) does not report it"))
     for key, names in (("vendor", ("system_vendor", "vendor", "manufacturer")),
                        ("model", ("system_product", "product_name", "model")),
                        ("serial", ("system_serial", "serial", "serial_number")),
@@ -351,19 +352,19 @@ def build_payload(
         value = next((v for v in (_first_attr(o, *names) for o in facts) if v is not None), None)
         _put(source, key, value if isinstance(value, str) else None, why)
     media["source"] = source
-    _put(media, "classification", getattr(config, "classification", None), "no data classification set in the config")
+    _put(media, "classification", getattr(config, "classification", None), N_("no data classification set in the config"))
     media["data_backed_up"] = "unknown"
-    _put(media, "backup_location", None, "backups are made before the drive reaches the station; Ardoise does not know of them")
+    _put(media, "backup_location", None, N_("backups are made before the drive reaches the station; Ardoise does not know of them"))
     media["device"] = disk.path
     media["transport"] = str(disk.transport)
     media["size_bytes"] = _int(disk.size_bytes)
     media["logical_sector_size"] = _int(disk.logical_sector_size)
-    _put(media, "firmware", disk.firmware, "the drive does not report a firmware revision")
-    _put(media, "wwn", disk.wwn, "the drive has no WWN")
+    _put(media, "firmware", disk.firmware, N_("the drive does not report a firmware revision"))
+    _put(media, "wwn", disk.wwn, N_("the drive has no WWN"))
     bridge = disk.usb_bridge
     _put(media, "usb_bridge", None if bridge is None else {
         "vendor_id": bridge.vendor_id, "product_id": bridge.product_id, "name": bridge.name, "passthrough": bridge.passthrough},
-        "the drive is not behind a USB bridge")
+        N_("the drive is not behind a USB bridge"))
     if disk.raid_volume:
         # Wiped through a volume, not the drive: the certificate says which controller
         # presented it, so no one reads it as the physical drive's own sanitization.
@@ -381,11 +382,11 @@ def build_payload(
     _put(s, "category", category, f"no sanitization category was achieved (outcome {outcome})")
     _put(s, "technique", getattr(result, "technique", None) or technique_of(result.method), f"no NIST technique is known for method {result.method}")
     s["method"] = result.method or "none"
-    _put(s, "method_details", method_details(result), "the method has no description")
+    _put(s, "method_details", method_details(result), N_("the method has no description"))
     s["tool"] = {"name": "ardoise", "version": __version__, "external": external}
     s["outcome"] = outcome
-    _put(s, "started_at", timestamp(result.started_at), "the start time was not recorded")
-    _put(s, "finished_at", timestamp(result.finished_at), "the end time was not recorded")
+    _put(s, "started_at", timestamp(result.started_at), N_("the start time was not recorded"))
+    _put(s, "finished_at", timestamp(result.finished_at), N_("the end time was not recorded"))
     s["duration_ms"] = _ms(result.duration_s)
     s["bytes_written"] = _int(result.bytes_written)
     s["throughput_bps"] = _int(result.throughput_bps)
@@ -393,12 +394,12 @@ def build_payload(
     s["steps"] = steps
     s["error_ranges"] = _ranges(result.error_ranges)
     s["resumed"] = bool(result.resumed)
-    _put(s, "hidden_areas", _hidden(result.hidden_areas), "hidden areas (HPA/DCO) were not examined for this drive")
+    _put(s, "hidden_areas", _hidden(result.hidden_areas), N_("hidden areas (HPA/DCO) were not examined for this drive"))
     p["sanitization"] = s
 
     p["verification"] = _verification(result.verification)
     _put(p, "post_sanitization_classification", getattr(config, "post_classification", None),
-         "no post-sanitization classification set in the config")
+         N_("no post-sanitization classification set in the config"))
     p["notes"] = [str(n) for n in result.notes]
 
     smart, verdict, health_reasons = _smart_and_verdict(audit, disk)
@@ -413,17 +414,17 @@ def build_payload(
     validator = getattr(config, "validator", None)
     validation: dict[str, Any] = {}
     for f in ("name", "title", "organization", "location", "contact"):
-        _put(validation, f, getattr(validator, f, None), "no validator at the station; to be signed by hand if required")
-    _put(validation, "date", None, "not validated at the station")
+        _put(validation, f, getattr(validator, f, None), N_("no validator at the station; to be signed by hand if required"))
+    _put(validation, "date", None, N_("not validated at the station"))
     p["validation"] = validation
 
     health: dict[str, Any] = {}
-    _put(health, "verdict", verdict, "no machine audit was made" if audit is None else "the audit has no SMART verdict for this drive")
-    _put(health, "smart", smart, "no machine audit was made" if audit is None else "no SMART data for this drive")
+    _put(health, "verdict", verdict, N_("no machine audit was made") if audit is None else N_("the audit has no SMART verdict for this drive"))
+    _put(health, "smart", smart, N_("no machine audit was made") if audit is None else N_("no SMART data for this drive"))
     p["health"] = health
 
     station: dict[str, Any] = {"key_id": key_id}
-    _put(station, "hostname", hostname if hostname is not None else socket.gethostname(), "hostname unknown")
+    _put(station, "hostname", hostname if hostname is not None else socket.gethostname(), N_("hostname unknown"))
     p["station"] = station
     p["agent"] = {"name": "ardoise", "version": __version__}
     return p

@@ -11,6 +11,7 @@ system without it the PDF core font is used and text is reduced to Latin-1.
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -19,9 +20,10 @@ from fpdf import FPDF
 from fpdf.enums import MethodReturnValue, XPos, YPos
 from fpdf.fonts import FontFace
 
-from agent import outcome
-from agent import humanize
+from agent import humanize, i18n, outcome
 from agent.certify.canonical import canonical_bytes
+from agent.i18n import N_, NC_, _, pgettext
+from agent.certify.pdf_check import VERDICT_WORDS
 from agent.certify.pdf_embed import Proof, attach, fingerprint_value
 
 FONT_DIRS = (Path("/usr/share/fonts/truetype/dejavu"), Path("/usr/share/fonts/dejavu"))
@@ -33,7 +35,49 @@ SMART_FIELDS = ("protocol", "smart_passed", "power_on_hours", "power_cycles", "t
                 "pending_sectors", "offline_uncorrectable", "reported_uncorrect", "failing_attributes",
                 "nvme_percentage_used", "nvme_media_errors", "nvme_available_spare", "nvme_critical_warning",
                 "scsi_grown_defects", "scsi_uncorrected_errors")
-PROOF_LINE = "This PDF is a rendering. The signed JSON certificate (DSSE envelope) is the proof: verify it with 'ardoise verify'."
+SMART_LABELS = {
+    "protocol": N_("protocol"), "smart_passed": N_("SMART self-assessment passed"), "power_on_hours": N_("power-on hours"),
+    "power_cycles": N_("power cycles"), "temperature_c": N_("temperature (°C)"),
+    "reallocated_sectors": N_("reallocated sectors"), "pending_sectors": N_("pending sectors"),
+    "offline_uncorrectable": N_("offline uncorrectable sectors"), "reported_uncorrect": N_("reported uncorrectable errors"),
+    "failing_attributes": N_("failing attributes"), "nvme_percentage_used": N_("NVMe percentage used"),
+    "nvme_media_errors": N_("NVMe media errors"), "nvme_available_spare": N_("NVMe available spare"),
+    "nvme_critical_warning": N_("NVMe critical warning"), "scsi_grown_defects": N_("SCSI grown defects"),
+    "scsi_uncorrected_errors": N_("SCSI uncorrected errors"),
+}
+# Codes of the signed record shown in words (extracted with their context).
+_CODE_WORDS = (
+    NC_("NIST destination type", "reuse"), NC_("NIST destination type", "recycle"),
+    NC_("NIST destination type", "other"),
+    NC_("step status", "success"), NC_("step status", "failed"), NC_("step status", "interrupted"),
+    NC_("step status", "skipped"), NC_("step status", "refused"), NC_("step status", "unsupported"),
+    NC_("certificate verdict", "SUCCESS"), NC_("certificate verdict", "FAILED"),
+    NC_("certificate verdict", "INTERRUPTED"),
+    NC_("SMART verdict", "good"), NC_("SMART verdict", "warning"), NC_("SMART verdict", "worn"),
+    NC_("SMART verdict", "failing"), NC_("SMART verdict", "unknown"), NC_("SMART verdict", "bad"),
+)
+PROOF_LINE = N_("This PDF is a rendering. The signed JSON certificate (DSSE envelope) is the proof: verify it with "
+                "'ardoise verify'.")
+# The verdict in capitals at the top of a certificate: pdf_check reads these words back (in
+# every language with a catalog) and refuses a page whose verdict is not the signed outcome.
+
+
+def verdict_word(outcome_code: str, lang: "i18n.Language | None" = None) -> str:
+    word = VERDICT_WORDS.get(outcome_code)
+    if word is None:
+        return outcome_code.upper()
+    return (lang or i18n.current()).pgettext("certificate verdict", word)
+
+
+def when(value: str | None) -> str | None:
+    """An instant as signed (ISO 8601, UTC: what ``ardoise verify`` and pdf_check compare),
+    followed in another language than English by the reader's wording of it."""
+    if not value:
+        return value
+    lang = i18n.current()
+    if lang.code == i18n.SOURCE_LANGUAGE:
+        return value
+    return _("{iso}, i.e. {local}").format(iso=value, local=lang.when(value))
 
 
 def qr_text(certificate_id: str, digest: str) -> str:
@@ -131,6 +175,8 @@ class _Doc(FPDF):
             self.set_text_color(*GREY)
         self.set_xy(x + width, y)
         self.multi_cell(value_w, 3.5, self.t(shown), new_x=XPos.LMARGIN, new_y=YPos.NEXT, align="L")
+        # A label longer than its value (French labels are) must not run into the next row.
+        self.set_y(max(self.get_y(), y + 3.5 * label_lines))
         self.set_text_color(0, 0, 0)
 
     def section(self, title: str | None, rows: Iterable[tuple[str, Any]], *, missing_note: str | None = None) -> None:
@@ -145,9 +191,9 @@ class _Doc(FPDF):
             else:
                 self.field(label, _show(value))
         if missing_note:
-            self.field("Not recorded", missing_note, grey=True)
+            self.field(_("Not recorded"), missing_note, grey=True)
         elif missing:
-            self.field("Not recorded", ", ".join(missing), grey=True)
+            self.field(_("Not recorded"), ", ".join(missing), grey=True)
 
     def callout(self, text: str, color: tuple[int, int, int]) -> None:
         """A sentence in a coloured frame, right under the result."""
@@ -174,34 +220,86 @@ class _Doc(FPDF):
 
 def _show(value: Any) -> str:
     if value is None:
-        return "unknown"
+        return _("unknown")
     if isinstance(value, bool):
-        return "yes" if value else "no"
+        return _("yes") if value else _("no")
     if isinstance(value, list):
-        return ", ".join(_show(v) for v in value) if value else "none"
+        return ", ".join(_show(v) for v in value) if value else _("none")
     if isinstance(value, dict):
         return ", ".join(f"{k}: {_show(v)}" for k, v in value.items() if not k.endswith("_reason"))
     return str(value)
 
 
 def _bytes(n: int) -> str:
+    lang = i18n.current()
     if n < 1000:
-        return "{n} bytes".format(n=n)
-    return "{size} ({n} bytes)".format(size=humanize.size(n), n=f"{n:,}")
+        return i18n.ngettext("{n} byte", "{n} bytes", n).format(n=n)
+    return _("{size} ({n} bytes)").format(size=humanize.size(n), n=lang.decimal(n, 0))
 
 
 def _duration(ms: int) -> str:
     s = ms // 1000
     h, rem = divmod(s, 3600)
     m, sec = divmod(rem, 60)
-    return (f"{h} h {m:02d} min {sec:02d} s" if h else f"{m} min {sec:02d} s" if m else f"{ms / 1000:.1f} s")
+    if h:
+        return _("{hours} h {minutes} min {seconds} s").format(hours=h, minutes=f"{m:02d}", seconds=f"{sec:02d}")
+    if m:
+        return _("{minutes} min {seconds} s").format(minutes=m, seconds=f"{sec:02d}")
+    return _("{seconds} s").format(seconds=i18n.current().decimal(ms / 1000))
 
 
 def _ranges(ranges: list[dict], limit: int = 12) -> str:
     if not ranges:
-        return "none"
+        return _("none")
     shown = ", ".join(f"{r['start']}-{r['end']}" for r in ranges[:limit])
-    return shown + (f" ... and {len(ranges) - limit} more (see the JSON)" if len(ranges) > limit else "")
+    if len(ranges) > limit:
+        shown += " " + _("... and {n} more (see the JSON)").format(n=len(ranges) - limit)
+    return shown
+
+
+_REASON_TEMPLATES = (
+    (re.compile(r"operator\.(\w+) is not set in the config"),
+     lambda m: _("operator.{field} is not set in the config").format(field=m[1])),
+    (re.compile(r"the audit could not read DMI: (.*)"), lambda m: _("the audit could not read DMI: {why}").format(why=m[1])),
+    (re.compile(r"no sanitization category was achieved \(outcome (\w+)\)"),
+     lambda m: _("no sanitization category was achieved (outcome {outcome})").format(
+         outcome=i18n.current().outcome(m[1]))),
+    (re.compile(r"no NIST technique is known for method (\S+)"),
+     lambda m: _("no NIST technique is known for method {method}").format(method=m[1])),
+    (re.compile(r"device gone: (.*)"), lambda m: _("device gone: {error}").format(error=m[1])),
+    # The overwrite engine's step errors (agent/sanitize/overwrite.py), and the system's own
+    # words for the usual write failures.
+    (re.compile(r"(\d+) range\(s\) of blocks could not be written"),
+     lambda m: _("{n} range(s) of blocks could not be written").format(n=m[1])),
+    (re.compile(r"verification failed: (\d+) mismatching and (\d+) unreadable range\(s\)"),
+     lambda m: _("verification failed: {mismatching} mismatching and {unreadable} unreadable range(s)").format(
+         mismatching=m[1], unreadable=m[2])),
+    (re.compile(r"(.*): device failing: (.*)"), lambda m: _("{device}: device failing: {error}").format(device=m[1],
+                                                                                                     error=m[2])),
+    (re.compile(r"(.*): flush failed: (.*)"), lambda m: _("{device}: flush failed: {error}").format(device=m[1],
+                                                                                                 error=m[2])),
+    # The destination's basis: codes of the record (agent/certify/payload.py recommend()).
+    (re.compile(r"outcome (\w+)"), lambda m: _("outcome {outcome}").format(outcome=i18n.current().outcome(m[1]))),
+    (re.compile(r"smart_verdict (\w+)"), lambda m: _("SMART verdict {verdict}").format(
+        verdict=pgettext("SMART verdict", m[1]) if m[1] != "none" else _("none"))),
+    (re.compile(r"media_errors"), lambda m: _("media errors")),
+    (re.compile(r"([Nn])o space left on device"), lambda m: _("no space left on device")),
+    (re.compile(r"([Ii])nput/output error"), lambda m: _("input/output error")),
+    (re.compile(r"([Nn])o such device( or address)?"), lambda m: _("no such device")),
+)
+_ERROR_WORDS = (N_("cancelled"), N_("verification did not finish"))
+
+
+def reason_text(text: str | None) -> str:
+    """A sentence of the signed record (a ``*_reason``, a note), kept in English there, in
+    the reader's language: the catalog's translation of it, or of the template it was made from."""
+    if not text:
+        return ""
+    for pattern, say in _REASON_TEMPLATES:
+        m = pattern.fullmatch(text)
+        if m:
+            return say(m)
+    return _(text)
 
 
 def payload_digest(payload: dict) -> str:
@@ -230,28 +328,30 @@ def failure_reason(p: dict) -> str | None:
         return None
     step = next((st for st in reversed(s["steps"]) if st.get("error") and st["status"] != "unsupported"), None)
     step = step or next((st for st in reversed(s["steps"]) if st["status"] in ("failed", "interrupted")), None)
-    error = _plain_error(step["error"], m.get("device")) if step and step.get("error") else None
+    error = reason_text(_plain_error(step["error"], m.get("device"))) if step and step.get("error") else None
     if error is None:
-        error = "; ".join(s.get("notes") or p.get("notes") or []) or None
+        error = "; ".join(reason_text(n) for n in (s.get("notes") or p.get("notes") or [])) or None
     passes = (step or {}).get("passes") or []
     size = m.get("size_bytes") or 0
     where = None
     if passes and size and passes[-1]["bytes_written"] < size:
         last = passes[-1]
         if len(passes) > 1:
-            where = "pass {n} stopped at {done} of {total}".format(
+            where = _("pass {n} stopped at {done} of {total}").format(
                 n=len(passes), done=humanize.size(last["bytes_written"]), total=humanize.size(size))
         else:
-            where = "stopped at {done} of {total}".format(done=humanize.size(last["bytes_written"]), total=humanize.size(size))
+            where = _("stopped at {done} of {total}").format(done=humanize.size(last["bytes_written"]),
+                                                             total=humanize.size(size))
     ranges = s.get("error_ranges") or []
     if ranges:
-        error = "{error} (unreadable sectors: LBA {ranges})".format(error=error or "media errors", ranges=_ranges(ranges, 4))
+        error = _("{error} (unreadable sectors: LBA {ranges})").format(error=error or _("media errors"),
+                                                                        ranges=_ranges(ranges, 4))
     v = p.get("verification") or {}
     if error is None and v.get("result") == "failed":
-        error = "verification failed"
+        error = _("verification failed")
     if where and error:
-        return "{where}: {error}".format(where=where, error=error)
-    return where or error or "outcome {outcome}".format(outcome=s["outcome"])
+        return _("{where}: {error}").format(where=where, error=error)
+    return where or error or _("outcome {outcome}").format(outcome=i18n.current().outcome(s["outcome"]))
 
 
 # --------------------------------------------------------------------------- the certificate
@@ -259,29 +359,74 @@ def failure_reason(p: dict) -> str | None:
 
 def _category_line(s: dict) -> Any:
     if s.get("category"):
-        return "{category} ({technique})".format(category=s["category"].capitalize(), technique=s["technique"] or "-")
+        return "{category} ({technique})".format(category=i18n.current().nist_category(s["category"]),
+                                                 technique=s["technique"] or "-")
     return None
+
+
+def _method_details(s: dict) -> str | None:
+    """The signed ``method_details`` (English), said again in the reader's language from the
+    method table and the passes the record holds; English shows it as signed."""
+    signed = s.get("method_details")
+    if not signed or i18n.current().code == i18n.SOURCE_LANGUAGE:
+        return signed
+    parts = []
+    try:
+        from agent.sanitize import methods
+
+        m = methods.get_method(s["method"].split(":", 1)[-1])
+        parts.append(_("{description} (source: {source}; status: {status})").format(
+            description=i18n.localize(m.description), source=i18n.localize(m.source),
+            status=pgettext("method status", m.status)))
+    except Exception:  # noqa: BLE001 - a firmware method has no overwrite description
+        pass
+    passes = s.get("passes") or []
+    if passes:
+        parts.append(i18n.ngettext("{n} pass: {patterns}", "{n} passes: {patterns}", len(passes)).format(
+            n=len(passes), patterns=", ".join(str(x["pattern"]) for x in passes)))
+    return "; ".join(parts) or signed
+
+
+def _started_finished(s: dict) -> str:
+    """English keeps the signed instants; another language says when it started, in its
+    words and time zone, and how long it took (the instants are in the annex's JSON)."""
+    lang = i18n.current()
+    if lang.code == i18n.SOURCE_LANGUAGE:
+        return "{start} - {end} ({duration})".format(start=s["started_at"], end=s["finished_at"],
+                                                    duration=_duration(s["duration_ms"]))
+    return _("{start}, lasted {duration}").format(start=lang.when(s["started_at"]), duration=_duration(s["duration_ms"]))
+
+
+def _coverage(ppm: int) -> str:
+    return _("{percent} %").format(percent=i18n.current().decimal(ppm / 10000, 2))
+
+
+def _percent(value: float) -> str:
+    return _("{percent} %").format(percent=i18n.current().decimal(value, 0))
 
 
 def _verification_summary(v: dict) -> Any:
     if v.get("method") in (None, "none"):
         return None
     cov = v.get("coverage_ppm")
-    coverage = "" if cov is None else ", {pct} % of the drive".format(pct=f"{cov / 10000:.2f}")
-    return "{result}: {read} read back in {samples} samples{coverage}".format(
-        result=v["result"], read=humanize.size(v["bytes_read"]), samples=v["samples"], coverage=coverage)
+    result = i18n.current().verification(v.get("method"), v["result"])[1] if v.get("result") else "-"
+    if cov is None:
+        return _("{result}: {read} read back in {samples} samples").format(
+            result=result, read=humanize.size(v["bytes_read"]), samples=v["samples"])
+    return _("{result}: {read} read back in {samples} samples, {coverage} of the drive").format(
+        result=result, read=humanize.size(v["bytes_read"]), samples=v["samples"], coverage=_coverage(cov))
 
 
 def _signature_section(doc: "_Doc", p: dict, digest: str, key_id: str | None, proof: Proof | None = None) -> None:
     """What ties this page to the signed JSON. The PDF-proof work (embedded envelope, the
     station key's fingerprint) adds its lines here, so they stay on the first page."""
-    doc.section("Signature", [
-        ("Certificate id", p["certificate_id"]),
-        ("Issued", p["issued_at"]),
-        ("Payload SHA-256 digest", digest),
-        ("Station key id", key_id or p["station"].get("key_id")),
-    ] + ([("Station key fingerprint", fingerprint_value(proof))] if proof is not None else []) + [
-        ("Station", p["station"].get("hostname")),
+    doc.section(_("Signature"), [
+        (_("Certificate id"), p["certificate_id"]),
+        (_("Issued"), when(p["issued_at"])),
+        (_("Payload SHA-256 digest"), digest),
+        (_("Station key id"), key_id or p["station"].get("key_id")),
+    ] + ([(_("Station key fingerprint"), fingerprint_value(proof))] if proof is not None else []) + [
+        (_("Station"), p["station"].get("hostname")),
     ])
 
 
@@ -291,25 +436,35 @@ def _first_page(doc: "_Doc", p: dict, digest: str, key_id: str | None, proof: Pr
     success = s["outcome"] == "success"
     doc.add_page()
     # Set after add_page: add_page draws the previous page's footer with the current text.
-    doc.footer_text = "{proof} Payload SHA-256 digest: {digest}".format(proof=PROOF_LINE, digest=digest)
+    doc.footer_text = _("{proof} Payload SHA-256 digest: {digest}").format(proof=_(PROOF_LINE), digest=digest)
     top = doc.get_y()
     doc.font(15, bold=True)
-    doc.multi_cell(140, 7, doc.t(p["person"].get("organization") or "Organization not set"), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    doc.multi_cell(140, 7, doc.t(p["person"].get("organization") or _("Organization not set")), new_x=XPos.LMARGIN,
+                   new_y=YPos.NEXT)
     doc.font(9)
-    doc.cell(140, 5, doc.t("Lot: {lot}   Customer: {customer}".format(lot=p.get("lot") or "none", customer=p.get("customer") or "none")),
+    doc.cell(140, 5, doc.t(_("Lot: {lot}   Customer: {customer}").format(lot=p.get("lot") or _("none"),
+                                                                          customer=p.get("customer") or _("none"))),
              new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     doc.font(11, bold=True)
-    doc.cell(140, 6, doc.t("Certificate of Sanitization (NIST SP 800-88)"), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    doc.cell(140, 6, doc.t(_("Certificate of Sanitization (NIST SP 800-88)")), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     doc.set_text_color(*(GREEN if success else RED))
-    doc.font(22, bold=True)
-    verdict = s["outcome"].upper()
+    verdict = verdict_word(s["outcome"])
     if success and s.get("category"):
-        verdict = "{outcome} - {category}".format(outcome=verdict, category=s["category"].upper())
+        verdict = "{outcome} - {category}".format(outcome=verdict,
+                                                  category=i18n.current().nist_category(s["category"]).upper())
+    # A glossed category (French) is longer: the verdict shrinks to stay on one line beside the QR code.
+    size = 22
+    doc.font(size, bold=True)
+    while size > 12 and doc.get_string_width(doc.t(verdict)) > 138:
+        size -= 1
+        doc.font(size, bold=True)
     doc.cell(140, 11, doc.t(verdict), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     doc.set_text_color(0, 0, 0)
     doc.font(9, bold=True)
-    doc.cell(140, 5, doc.t("Drive serial: {serial}   Model: {model}".format(
-        serial=m.get("serial") or "unknown ({device})".format(device=m["device"]), model=m.get("model") or "unknown")),
+    # Labels of their own: pdf_check finds them (in each language) and holds their values to the record.
+    doc.cell(140, 5, doc.t("{serial_label} {serial}   {model_label} {model}".format(
+        serial_label=_("Drive serial:"), model_label=_("Model:"),
+        serial=m.get("serial") or _("unknown ({device})").format(device=m["device"]), model=m.get("model") or _("unknown"))),
         new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     qr_size = 36
     doc.qr(qr_data or qr_text(p["certificate_id"], digest), doc.w - doc.r_margin - qr_size, top, qr_size)
@@ -318,59 +473,58 @@ def _first_page(doc: "_Doc", p: dict, digest: str, key_id: str | None, proof: Pr
     reason = failure_reason(p)
     if reason:
         # The reason comes first: a reader of a failed certificate asks "why?" before anything.
-        doc.callout("Not sanitized: {reason}".format(reason=reason), RED)
+        doc.callout(_("Not sanitized: {reason}").format(reason=reason), RED)
 
     src = m["source"]
     machine = " ".join(x for x in (src.get("vendor"), src.get("model")) if x) or None
     if machine and src.get("serial"):
-        machine = "{machine}, serial {serial}".format(machine=machine, serial=src["serial"])
+        machine = _("{machine}, serial {serial}").format(machine=machine, serial=src["serial"])
     volume = m.get("raid_volume")
-    doc.section("Drive", [
-        ("Manufacturer and model", " ".join(x for x in (m.get("manufacturer"), m.get("model")) if x) or None),
-        ("Serial number", m.get("serial")),
-        ("Capacity", _bytes(m["size_bytes"])),
-        ("Media type", "{media} ({transport})".format(media=m["media_type"], transport=m["transport"])
+    doc.section(_("Drive"), [
+        (_("Manufacturer and model"), " ".join(x for x in (m.get("manufacturer"), m.get("model")) if x) or None),
+        (_("Serial number"), m.get("serial")),
+        (_("Capacity"), _bytes(m["size_bytes"])),
+        (_("Media type"), "{media} ({transport})".format(media=m["media_type"], transport=m["transport"])
          if m.get("transport") else m.get("media_type")),
-        ("Device at the station", m.get("device")),
-        ("Taken from", machine),
-    ] + ([("RAID volume", "{note} ({controller})".format(note=volume["note"], controller=volume["controller"]))]
+        (_("Device at the station"), m.get("device")),
+        (_("Taken from"), machine),
+    ] + ([(_("RAID volume"), "{note} ({controller})".format(note=_(volume["note"]), controller=volume["controller"]))]
          if volume else []))
     tool = s["tool"]
-    doc.section("Method and category", [
-        ("Result", s["outcome"]),
-        ("NIST category", _category_line(s)),
-        ("Method used", s["method"]),
-        ("Method details", s.get("method_details")),
-        ("Tool used", "{name} {version}".format(name=tool["name"], version=tool["version"])
-         + (" (with {tools})".format(tools=", ".join(tool["external"])) if tool["external"] else "")),
-        ("Started, finished", "{start} - {end} ({duration})".format(
-            start=s["started_at"], end=s["finished_at"], duration=_duration(s["duration_ms"]))
-         if s.get("started_at") and s.get("finished_at") else
-         "started {start}, did not finish ({duration})".format(start=s["started_at"], duration=_duration(s["duration_ms"]))
+    doc.section(_("Method and category"), [
+        (_("Result"), i18n.current().outcome(s["outcome"])),
+        (_("NIST category"), _category_line(s)),
+        (_("Method used"), s["method"]),
+        (_("Method details"), _method_details(s)),
+        (_("Tool used"), "{name} {version}".format(name=tool["name"], version=tool["version"])
+         + (" " + _("(with {tools})").format(tools=", ".join(tool["external"])) if tool["external"] else "")),
+        (_("Started, finished"), _started_finished(s) if s.get("started_at") and s.get("finished_at") else
+         _("started {start}, did not finish ({duration})").format(start=when(s["started_at"]),
+                                                                 duration=_duration(s["duration_ms"]))
          if s.get("started_at") else None),
-    ] + ([("Data written", _bytes(s["bytes_written"]))] if s["bytes_written"] else []))
+    ] + ([(_("Data written"), _bytes(s["bytes_written"]))] if s["bytes_written"] else []))
     verified = v.get("method") not in (None, "none")
-    doc.section("Verification", [
-        ("Verification", _verification_summary(v)),
+    doc.section(_("Verification"), [
+        (_("Verification"), _verification_summary(v)),
         # An empty list is a finding ("none"), not a missing value, once something was read back.
-        ("Mismatches", _ranges(v["mismatches"]) if verified else None),
-        ("Read errors", _ranges(v["read_errors"]) if verified else None),
-    ], missing_note=None if verified else "no verification was run")
-    doc.section("Destination", [
-        ("Recommended destination", outcome.advice(outcome.decision_of(p))),
-        ("NIST destination type", d["type"]),
+        (_("Mismatches"), _ranges(v["mismatches"]) if verified else None),
+        (_("Read errors"), _ranges(v["read_errors"]) if verified else None),
+    ], missing_note=None if verified else _("no verification was run"))
+    doc.section(_("Destination"), [
+        (_("Recommended destination"), outcome.advice(outcome.decision_of(p))),
+        (_("NIST destination type"), pgettext("NIST destination type", d["type"])),
     ])
     _signature_section(doc, p, digest, key_id, proof)
-    doc.heading("Attestation")
-    doc.para(a["statement"])
-    doc.section(None, [("Name", a.get("name")), ("Title", a.get("title")), ("Date", a.get("date"))])
-    doc.field("Signature", "Digitally signed by station key {key}".format(key=key_id or p["station"].get("key_id")))
+    doc.heading(_("Attestation"))
+    doc.para(_(a["statement"]))
+    doc.section(None, [(_("Name"), a.get("name")), (_("Title"), a.get("title")), (_("Date"), a.get("date"))])
+    doc.field(_("Signature"), _("Digitally signed by station key {key}").format(key=key_id or p["station"].get("key_id")))
     doc.ln(5)  # room for a pen
-    doc.field("Technician signature", "______________________________")
+    doc.field(_("Technician signature"), "______________________________")
     doc.font(7.5)
     doc.set_text_color(*GREY)
-    doc.multi_cell(0, 3.5, doc.t("The full record (person, steps and commands, drive health, validation, why values are "
-                                 "missing) follows in the annex."), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    doc.multi_cell(0, 3.5, doc.t(_("The full record (person, steps and commands, drive health, validation, why values "
+                                   "are missing) follows in the annex.")), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     doc.set_text_color(0, 0, 0)
 
 
@@ -379,84 +533,91 @@ def _annex(doc: "_Doc", p: dict) -> None:
     s, v, m, person = p["sanitization"], p["verification"], p["media"], p["person"]
     doc.add_page()
     doc.font(12, bold=True)
-    doc.cell(0, 7, doc.t("Annex: full record of certificate {id}".format(id=p["certificate_id"])),
-             new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-    doc.section("Person performing sanitization", [
-        ("Name", person.get("name")), ("Title", person.get("title")), ("Organization", person.get("organization")),
-        ("Location", person.get("location")), ("Contact", person.get("contact"))])
-    doc.section("Media information", [
-        ("Property number", m.get("property_number")), ("Firmware", m.get("firmware")), ("WWN", m.get("wwn")),
-        ("Logical sector size", m.get("logical_sector_size")), ("USB bridge", m.get("usb_bridge")),
-        ("Source machine asset tag", m["source"].get("asset_tag")), ("Classification", m.get("classification")),
-        ("Data backed up", m.get("data_backed_up")), ("Backup location", m.get("backup_location")),
-        ("Post-sanitization classification", p.get("post_sanitization_classification"))])
+    doc.multi_cell(0, 6, doc.t(_("Annex: full record of certificate {id}").format(id=p["certificate_id"])), align="L",
+                   new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    doc.section(_("Person performing sanitization"), [
+        (_("Name"), person.get("name")), (_("Title"), person.get("title")), (_("Organization"), person.get("organization")),
+        (_("Location"), person.get("location")), (_("Contact"), person.get("contact"))])
+    doc.section(_("Media information"), [
+        (_("Property number"), m.get("property_number")), (_("Firmware"), m.get("firmware")), (_("WWN"), m.get("wwn")),
+        (_("Logical sector size"), m.get("logical_sector_size")), (_("USB bridge"), m.get("usb_bridge")),
+        (_("Source machine asset tag"), m["source"].get("asset_tag")), (_("Classification"), m.get("classification")),
+        (_("Data backed up"), _(m["data_backed_up"]) if isinstance(m.get("data_backed_up"), str) else m.get("data_backed_up")), (_("Backup location"), m.get("backup_location")),
+        (_("Post-sanitization classification"), p.get("post_sanitization_classification"))])
     rows: list[tuple[str, Any]] = [
-        ("Throughput", "{rate} MB/s".format(rate=f"{s['throughput_bps'] / 1e6:.1f}") if s["throughput_bps"] else None),
-        ("Passes and patterns", ", ".join("{pattern} ({written})".format(pattern=x["pattern"], written=_bytes(x["bytes_written"]))
+        (_("Throughput"), humanize.rate(s["throughput_bps"]) if s["throughput_bps"] else None),
+        (_("Passes and patterns"), ", ".join("{pattern} ({written})".format(pattern=x["pattern"], written=_bytes(x["bytes_written"]))
                                           for x in s["passes"]) or None),
-        ("Unreadable sectors (LBA ranges)", _ranges(s["error_ranges"]) if s["passes"] else None),
-        ("Resumed after interruption", s["resumed"]),
+        (_("Unreadable sectors (LBA ranges)"), _ranges(s["error_ranges"]) if s["passes"] else None),
+        (_("Resumed after interruption"), s["resumed"]),
     ]
     h = s.get("hidden_areas")
     if h is None:
-        rows.append(("Hidden areas (HPA/DCO)", None))
+        rows.append((_("Hidden areas (HPA/DCO)"), None))
     else:
-        rows += [("Hidden areas before", _show(h["before"])), ("Hidden areas after", _show(h["after"])),
-                 ("HPA/DCO removed", h.get("removed"))]
+        rows += [(_("Hidden areas before"), _show(h["before"])), (_("Hidden areas after"), _show(h["after"])),
+                 (_("HPA/DCO removed"), h.get("removed"))]
     for i, st in enumerate(s["steps"], 1):
-        line = st["status"] + (", category {category}".format(category=st["category"]) if st["category"] else "")
+        line = pgettext("step status", st["status"])
+        if st["category"]:
+            line += ", " + _("category {category}").format(category=i18n.current().nist_category(st["category"]))
         if st.get("error"):
-            line += "; error: {error}".format(error=st["error"])
+            line += "; " + _("error: {error}").format(error=reason_text(st["error"]))
         cmds = st["commands"]
         for c in cmds[:6]:
             line += "\n$ {argv} -> exit {code}".format(argv=" ".join(c["argv"]), code=_show(c["exit_code"]))
         if len(cmds) > 6:
-            line += "\n... {n} more commands in the JSON".format(n=len(cmds) - 6)
-        rows.append(("Step {i}: {method}".format(i=i, method=st["method"]), line))
-    doc.section("Sanitization steps", rows)
+            line += "\n" + _("... {n} more commands in the JSON").format(n=len(cmds) - 6)
+        rows.append((_("Step {i}: {method}").format(i=i, method=st["method"]), line))
+    doc.section(_("Sanitization steps"), rows)
     cov = v.get("coverage_ppm")
-    doc.section("Verification details", [
-        ("Verification method", v["method"]), ("Verification result", v["result"]),
-        ("Read back", "{read}, {samples} sampled ranges".format(read=_bytes(v["bytes_read"]), samples=v["samples"])),
-        ("Coverage", None if cov is None else "{pct} %".format(pct=f"{cov / 10000:.2f}")),
-        ("Seed", v.get("seed")),
-        ("Verification notes", "; ".join(v["notes"]) or "none"),
-        ("Notes", "; ".join(p["notes"]) or "none")])
+    doc.section(_("Verification details"), [
+        (_("Verification method"), i18n.current().verification(v["method"], v["result"])[0]),
+        (_("Verification result"), i18n.current().verification(v["method"], v["result"])[1]),
+        (_("Read back"), _("{read}, {samples} sampled ranges").format(read=_bytes(v["bytes_read"]), samples=v["samples"])),
+        (_("Coverage"), None if cov is None else _coverage(cov)),
+        (_("Seed"), v.get("seed")),
+        (_("Verification notes"), "; ".join(reason_text(n) for n in v["notes"]) or _("none")),
+        (_("Notes"), "; ".join(reason_text(n) for n in p["notes"]) or _("none"))])
     health = p["health"]
     smart = health.get("smart") or {}
-    doc.section("Drive health (SMART)", [("Health verdict", health.get("verdict"))]
-                + [(k.replace("_", " "), _show(smart[k])[:200]) for k in SMART_FIELDS if smart.get(k) not in (None, [], "")],
-                missing_note=None if health.get("smart") is not None else health.get("smart_reason"))
+    doc.section(_("Drive health (SMART)"), [(_("Health verdict"), pgettext("SMART verdict", health["verdict"])
+                                             if health.get("verdict") else None)]
+                + [(_(SMART_LABELS.get(k, k)), _show(smart[k])[:200]) for k in SMART_FIELDS
+                   if smart.get(k) not in (None, [], "")],
+                missing_note=None if health.get("smart") is not None else reason_text(health.get("smart_reason")))
     d = p["destination"]
-    doc.section("Destination basis", [("Basis", "; ".join(d["basis"]) or None)])
+    doc.section(_("Destination basis"), [(_("Basis"), "; ".join(reason_text(b) for b in d["basis"]) or None)])
     val = p["validation"]
-    doc.section("Validation", [("Name", val.get("name")), ("Title", val.get("title")),
-                               ("Organization", val.get("organization")),
-                               ("Signature and date", "______________________________")])
+    doc.section(_("Validation"), [(_("Name"), val.get("name")), (_("Title"), val.get("title")),
+                               (_("Organization"), val.get("organization")),
+                               (_("Signature and date"), "______________________________")])
     reasons = _missing_reasons(p)
     if reasons:
-        doc.heading("Values not recorded, and why")
+        doc.heading(_("Values not recorded, and why"))
         for label, why in reasons:
-            doc.field(label, why)
+            doc.field(label, reason_text(why))
     doc.ln(2)
     doc.font(8, bold=True)
-    doc.multi_cell(0, 4, doc.t(PROOF_LINE), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    doc.multi_cell(0, 4, doc.t(_(PROOF_LINE)), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
 
 
 _REASON_LABELS = {
-    "customer": "Customer", "media.manufacturer": "Manufacturer", "media.model": "Model",
-    "media.serial": "Serial number", "media.property_number": "Property number",
-    "media.source.vendor": "Source machine vendor", "media.source.model": "Source machine model",
-    "media.source.serial": "Source machine serial", "media.source.asset_tag": "Source machine asset tag",
-    "media.classification": "Classification", "media.backup_location": "Backup location", "media.wwn": "WWN",
-    "media.usb_bridge": "USB bridge", "media.firmware": "Firmware",
-    "sanitization.category": "NIST category", "sanitization.hidden_areas": "Hidden areas (HPA/DCO)",
-    "verification.seed": "Verification seed", "verification.coverage_ppm": "Verification coverage",
-    "post_sanitization_classification": "Post-sanitization classification",
-    "validation.name": "Validator name", "validation.title": "Validator title",
-    "validation.organization": "Validator organization", "validation.location": "Validator location",
-    "validation.contact": "Validator contact", "validation.date": "Validation date",
-    "health.verdict": "Health verdict", "health.smart": "SMART summary", "station.hostname": "Station name",
+    "customer": N_("Customer"), "audit_id": N_("Audit report id"), "sanitization.method_details": N_("Method details"),
+    "sanitization.started_at": N_("Start time"), "sanitization.finished_at": N_("End time"),
+    "sanitization.technique": N_("NIST technique"), "media.manufacturer": N_("Manufacturer"), "media.model": N_("Model"),
+    "media.serial": N_("Serial number"), "media.property_number": N_("Property number"),
+    "media.source.vendor": N_("Source machine vendor"), "media.source.model": N_("Source machine model"),
+    "media.source.serial": N_("Source machine serial"), "media.source.asset_tag": N_("Source machine asset tag"),
+    "media.classification": N_("Classification"), "media.backup_location": N_("Backup location"), "media.wwn": N_("WWN"),
+    "media.usb_bridge": N_("USB bridge"), "media.firmware": N_("Firmware"),
+    "sanitization.category": N_("NIST category"), "sanitization.hidden_areas": N_("Hidden areas (HPA/DCO)"),
+    "verification.seed": N_("Verification seed"), "verification.coverage_ppm": N_("Verification coverage"),
+    "post_sanitization_classification": N_("Post-sanitization classification"),
+    "validation.name": N_("Validator name"), "validation.title": N_("Validator title"),
+    "validation.organization": N_("Validator organization"), "validation.location": N_("Validator location"),
+    "validation.contact": N_("Validator contact"), "validation.date": N_("Validation date"),
+    "health.verdict": N_("Health verdict"), "health.smart": N_("SMART summary"), "station.hostname": N_("Station name"),
 }
 
 
@@ -467,7 +628,7 @@ def _missing_reasons(obj: Any, prefix: str = "") -> list[tuple[str, str]]:
         for k, val in obj.items():
             if k.endswith("_reason") and isinstance(val, str):
                 path = f"{prefix}{k[:-len('_reason')]}"
-                out.append((_REASON_LABELS.get(path, path.replace("_", " ")), val))
+                out.append((_(_REASON_LABELS[path]) if path in _REASON_LABELS else path.replace("_", " "), val))
             elif isinstance(val, dict) and k not in ("smart",):
                 out += _missing_reasons(val, f"{prefix}{k}.")
     return out
@@ -485,7 +646,7 @@ def render_certificate_pdf(payload: dict, digest: str, key_id: str | None, *, pr
     station key are attached (see pdf_embed) and ``ardoise verify cert.pdf`` checks it.
     ``qr_data`` replaces the QR code's id and digest (the record's URL at a collector)."""
     doc = _Doc(font_dirs=font_dirs)
-    doc.set_title(f"Certificate of sanitization {payload['certificate_id']}")
+    doc.set_title(_("Certificate of sanitization {id}").format(id=payload["certificate_id"]))
     _certificate_pages(doc, payload, digest, key_id, proof, qr_data)
     if proof is not None:
         attach(doc, proof)
@@ -497,21 +658,21 @@ def render_certificate_pdf(payload: dict, digest: str, key_id: str | None, *, pr
 # Labels for the audit's machine facts; a key not listed reads as its words ("bios_date" ->
 # "Bios date"). Units are decided by the key's suffix in ``_hardware_value``.
 _HW_LABELS = {
-    "system_vendor": "Vendor", "system_product": "Product", "system_version": "Version", "system_serial": "Serial number",
-    "system_uuid": "UUID", "system_sku": "SKU", "system_family": "Family", "bios_vendor": "BIOS vendor",
-    "bios_version": "BIOS version", "bios_date": "BIOS date", "source": "Read from",
-    "brand": "Model", "arch": "Architecture", "cores": "Cores", "threads": "Threads",
-    "advertised_hz": "Advertised frequency", "aes": "AES instructions (fast encryption)",
-    "total_bytes": "Visible to the system", "installed_bytes": "Installed", "slots_total": "Slots",
-    "slots_used": "Slots used", "health_percent": "Health (full charge / design)", "cycle_count": "Charge cycles",
-    "design_capacity": "Design capacity", "full_capacity": "Full charge capacity", "speed_mts": "Speed (MT/s)",
-    "configured_speed_mts": "Configured speed (MT/s)", "size_bytes": "Size", "mac": "MAC address",
-    "diagonal_inches": "Diagonal (inches)", "refresh_hz": "Refresh rate",
+    "system_vendor": N_("Vendor"), "system_product": N_("Product"), "system_version": N_("Version"), "system_serial": N_("Serial number"),
+    "system_uuid": N_("UUID"), "system_sku": N_("SKU"), "system_family": N_("Family"), "bios_vendor": N_("BIOS vendor"),
+    "bios_version": N_("BIOS version"), "bios_date": N_("BIOS date"), "source": N_("Read from"),
+    "brand": N_("Model"), "arch": N_("Architecture"), "cores": N_("Cores"), "threads": N_("Threads"),
+    "advertised_hz": N_("Advertised frequency"), "aes": N_("AES instructions (fast encryption)"),
+    "total_bytes": N_("Visible to the system"), "installed_bytes": N_("Installed"), "slots_total": N_("Slots"),
+    "slots_used": N_("Slots used"), "health_percent": N_("Health (full charge / design)"), "cycle_count": N_("Charge cycles"),
+    "design_capacity": N_("Design capacity"), "full_capacity": N_("Full charge capacity"), "speed_mts": N_("Speed (MT/s)"),
+    "configured_speed_mts": N_("Configured speed (MT/s)"), "size_bytes": N_("Size"), "mac": N_("MAC address"),
+    "diagonal_inches": N_("Diagonal (inches)"), "refresh_hz": N_("Refresh rate"),
 }
 
 
 def _hardware_label(key: str) -> str:
-    return _HW_LABELS.get(key) or key.replace("_", " ").capitalize()
+    return _(_HW_LABELS[key]) if key in _HW_LABELS else key.replace("_", " ").capitalize()
 
 
 def _hardware_value(key: str, value: Any, *, binary: bool = False) -> Any:
@@ -519,7 +680,7 @@ def _hardware_value(key: str, value: Any, *, binary: bool = False) -> Any:
     if value is None or value == "" or value == []:
         return None
     if isinstance(value, bool):
-        return "yes" if value else "no"
+        return _("yes") if value else _("no")
     value = _number(value)
     if isinstance(value, (int, float)):
         if key.endswith("_bytes"):
@@ -527,7 +688,7 @@ def _hardware_value(key: str, value: Any, *, binary: bool = False) -> Any:
         if key.endswith("_hz"):
             return humanize.frequency(value)
         if key.endswith("_percent"):
-            return "{value} %".format(value=f"{value:.0f}")
+            return _percent(value)
     return _show(value)
 
 
@@ -553,8 +714,8 @@ def _item_line(obj: dict, *, skip: tuple[str, ...] = (), binary: bool = False) -
         if shown is not None and k.endswith("_capacity") and obj.get("unit"):
             shown = "{value} {unit}".format(value=shown, unit=obj["unit"])  # mWh or mAh, as the battery reports
         if shown is not None and k != "unit":
-            parts.append("{label}: {value}".format(label=_hardware_label(k).lower(), value=shown))
-    return ", ".join(parts) or "nothing recorded"
+            parts.append(_("{label}: {value}").format(label=_hardware_label(k).lower(), value=shown))
+    return ", ".join(parts) or _("nothing recorded")
 
 
 def _summary_rows(audit: dict, machine_verdict: str) -> list[tuple[str, Any]]:
@@ -564,12 +725,13 @@ def _summary_rows(audit: dict, machine_verdict: str) -> list[tuple[str, Any]]:
     dmi, cpu, mem = machine.get("dmi") or {}, machine.get("cpu") or {}, machine.get("memory") or {}
     name = " ".join(x for x in (dmi.get("system_vendor"), dmi.get("system_product") or dmi.get("system_version")) if x) or None
     if name and dmi.get("system_serial"):
-        name = "{name}, serial {serial}".format(name=name, serial=dmi["system_serial"])
+        name = _("{machine}, serial {serial}").format(machine=name, serial=dmi["system_serial"])
     processor = None
     if cpu.get("brand"):
         detail = ", ".join(x for x in (
-            "{n} cores".format(n=cpu["cores"]) if cpu.get("cores") else None,
-            "{n} threads".format(n=cpu["threads"]) if cpu.get("threads") else None,
+            i18n.ngettext("{n} core", "{n} cores", int(cpu["cores"])).format(n=cpu["cores"]) if cpu.get("cores") else None,
+            i18n.ngettext("{n} thread", "{n} threads", int(cpu["threads"])).format(n=cpu["threads"])
+            if cpu.get("threads") else None,
             humanize.frequency(cpu["advertised_hz"]) if cpu.get("advertised_hz") else None) if x)
         processor = "{brand} ({detail})".format(brand=cpu["brand"], detail=detail) if detail else cpu["brand"]
     ram_bytes = mem.get("installed_bytes") or mem.get("total_bytes")
@@ -577,18 +739,20 @@ def _summary_rows(audit: dict, machine_verdict: str) -> list[tuple[str, Any]]:
     if batteries is None:
         battery = None
     elif not batteries:
-        battery = "none"
+        battery = _("none")
     else:
         battery = ", ".join(
-            "{name}: {health} % of its design capacity".format(name=b.get("name") or "battery", health=f"{float(_number(b['health_percent'])):.0f}")
-            if b.get("health_percent") is not None else "{name}: health unknown".format(name=b.get("name") or "battery")
+            _("{name}: {health} of its design capacity").format(
+                name=b.get("name") or _("battery"), health=_percent(float(_number(b["health_percent"]))))
+            if b.get("health_percent") is not None else
+            _("{name}: health unknown").format(name=b.get("name") or _("battery"))
             for b in batteries)
     verdict = machine_verdict
     if verdict and audit.get("verdict_reasons"):
-        verdict = "{verdict} ({reasons})".format(verdict=verdict, reasons="; ".join(audit["verdict_reasons"]))
-    return [("Machine", name), ("Processor", processor),
-            ("Memory (RAM)", humanize.size(ram_bytes, binary=True) if ram_bytes else None),
-            ("Battery health", battery), ("Machine verdict", verdict)]
+        verdict = "{verdict} ({reasons})".format(verdict=verdict, reasons="; ".join(_(r) for r in audit["verdict_reasons"]))
+    return [(_("Machine"), name), (_("Processor"), processor),
+            (_("Memory (RAM)"), humanize.size(ram_bytes, binary=True) if ram_bytes else None),
+            (_("Battery health"), battery), (_("Machine verdict"), verdict)]
 
 
 def _drive_rows(audit: dict, certificates: list[dict]) -> list[tuple[str, str, str, str, str]]:
@@ -609,16 +773,20 @@ def _drive_rows(audit: dict, certificates: list[dict]) -> list[tuple[str, str, s
     return rows
 
 
+NO_CERTIFICATE = N_("no certificate attached")
+
+
 def _drive_row(serial, device, model, size, cert) -> tuple[str, str, str, str, str]:
     if cert is None:
         # Only what this report holds: the drive may have a certificate the collector did not link.
-        result, cid = "-", "no certificate attached"
+        result, cid = "-", _(NO_CERTIFICATE)
     else:
         s = cert["sanitization"]
-        result = s["outcome"].upper() + (" - {category}".format(category=s["category"]) if s.get("category") else "")
-        result = "{result}: {advice}".format(result=result, advice=outcome.advice(outcome.decision_of(cert)))
+        result = verdict_word(s["outcome"]) + (" - {category}".format(category=i18n.current().nist_category(s["category"]))
+                                               if s.get("category") else "")
+        result = _("{result}: {advice}").format(result=result, advice=outcome.advice(outcome.decision_of(cert)))
         cid = cert["certificate_id"]
-    return (serial or "no serial ({device})".format(device=device or "?"), model or "-",
+    return (serial or _("no serial ({device})").format(device=device or "?"), model or "-",
             humanize.size(size) if size else "-", result, cid)
 
 
@@ -626,76 +794,83 @@ def render_system_pdf(audit_payload: dict | None, certificate_payloads: list[dic
     """One machine: a summary for a person, its drives, the hardware details, then each
     drive's certificate."""
     doc = _Doc(font_dirs=font_dirs)
-    doc.footer_text = PROOF_LINE
+    doc.footer_text = _(PROOF_LINE)
     doc.add_page()
-    doc.set_title("Ardoise machine report")
+    doc.set_title(_("Ardoise machine report"))
     audit = audit_payload or {}
     org = audit.get("organization") or next(
         (c["person"].get("organization") for c in certificate_payloads if c["person"].get("organization")), None)
     doc.font(15, bold=True)
-    doc.cell(0, 7, doc.t(org or "Organization not set"), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    doc.cell(0, 7, doc.t(org or _("Organization not set")), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     doc.font(11, bold=True)
-    doc.cell(0, 6, doc.t("Machine report and sanitization summary"), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    doc.cell(0, 6, doc.t(_("Machine report and sanitization summary")), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     drives = _drive_rows(audit, certificate_payloads)
     decisions = [outcome.decision_of(c) for c in certificate_payloads]
     n_ok = sum(d.sanitized for d in decisions)
     all_ok = bool(drives) and n_ok == len(drives)
     doc.set_text_color(*(GREEN if all_ok else RED))
     doc.font(18, bold=True)
-    doc.cell(0, 10, doc.t("{ok} of {total} drives sanitized".format(ok=n_ok, total=len(drives))),
+    doc.cell(0, 10, doc.t(i18n.ngettext("{ok} of {total} drive sanitized", "{ok} of {total} drives sanitized",
+                                        len(drives)).format(ok=n_ok, total=len(drives))),
              new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     doc.set_text_color(0, 0, 0)
-    unlinked = sum(r[4] == "no certificate attached" for r in drives)
+    unlinked = sum(r[4] == _(NO_CERTIFICATE) for r in drives)
     if unlinked:
-        doc.para("Drives without a certificate attached to this report: {n}. Look them up at the collector by "
-                 "serial number.".format(n=unlinked))
+        doc.para(_("Drives without a certificate attached to this report: {n}. Look them up at the collector by "
+                   "serial number.").format(n=unlinked))
     # The machine verdict turns to "attention" when a drive is not sanitized (outcome table).
     machine_code = outcome.machine_verdict(audit.get("verdict"), [d.result for d in decisions])
 
-    doc.section("Summary", _summary_rows(audit, outcome.describe_machine(machine_code)) if audit else
-                [("Machine verdict", outcome.describe_machine(machine_code))])
-    doc.heading("Drives")
+    doc.section(_("Summary"), _summary_rows(audit, outcome.describe_machine(machine_code)) if audit else
+                [(_("Machine verdict"), outcome.describe_machine(machine_code))])
+    doc.heading(_("Drives"))
     if drives:
         doc.font(7.5)  # a whole certificate id on one line
         with doc.table(col_widths=(32, 42, 16, 28, 64), text_align="LEFT", line_height=4,
                        headings_style=FontFace(emphasis="BOLD", fill_color=(245, 245, 245))) as table:
-            table.row([doc.t(x) for x in ("Serial", "Model", "Size", "Result", "Certificate id")])
+            table.row([doc.t(x) for x in (_("Serial"), _("Model"), _("Size"), _("Result"), _("Certificate id"))])
             for r in drives:
                 table.row([doc.t(x) for x in r])
     else:
-        doc.para("No drive was found or certified.")
+        doc.para(_("No drive was found or certified."))
 
     lot = audit.get("lot") or next((c.get("lot") for c in certificate_payloads if c.get("lot")), None)
-    doc.section("Audit record", [("Lot", lot)] + ([
-        ("Audit report id", audit.get("report_id")), ("Audit issued", audit.get("issued_at")),
-        ("Audit payload SHA-256", payload_digest(audit)), ("Station key id", (audit.get("station") or {}).get("key_id")),
+    doc.section(_("Audit record"), [(_("Lot"), lot)] + ([
+        (_("Audit report id"), audit.get("report_id")), (_("Audit issued"), when(audit.get("issued_at"))),
+        (_("Audit payload SHA-256"), payload_digest(audit)),
+        (_("Station key id"), (audit.get("station") or {}).get("key_id")),
     ] if audit else []))
 
     machine = audit.get("machine")
     if machine:
-        doc.section("System (DMI)", _hardware_rows(machine.get("dmi") or {}), missing_note=None if machine.get("dmi") else "not read")
-        doc.section("Processor", _hardware_rows(machine.get("cpu") or {}, skip=("flags",)),
-                    missing_note=None if machine.get("cpu") else "not read")
+        not_read = _("not read")
+        doc.section(_("System (DMI)"), _hardware_rows(machine.get("dmi") or {}),
+                    missing_note=None if machine.get("dmi") else not_read)
+        doc.section(_("Processor"), _hardware_rows(machine.get("cpu") or {}, skip=("flags",)),
+                    missing_note=None if machine.get("cpu") else not_read)
         mem = machine.get("memory") or {}
-        doc.section("Memory", _hardware_rows(mem, binary=True)
-                    + [("Module {n}".format(n=i), _item_line(m, binary=True)) for i, m in enumerate(mem.get("modules") or [], 1)],
-                    missing_note=None if mem else "not read")
-        for title, key in (("Batteries", "batteries"), ("Graphics", "gpus"), ("Network interfaces", "nics"),
-                           ("Displays", "displays")):
+        doc.section(_("Memory"), _hardware_rows(mem, binary=True)
+                    + [(_("Module {n}").format(n=i), _item_line(m, binary=True))
+                       for i, m in enumerate(mem.get("modules") or [], 1)],
+                    missing_note=None if mem else not_read)
+        for title, key in ((N_("Batteries"), "batteries"), (N_("Graphics"), "gpus"), (N_("Network interfaces"), "nics"),
+                           (N_("Displays"), "displays")):
             items = machine.get(key)
-            doc.section(title, [(x.get("name") or x.get("connector") or x.get("slot") or "#{n}".format(n=i),
-                                 _item_line(x, skip=("name", "connector", "slot")))
-                                for i, x in enumerate(items or [], 1)],
-                        missing_note="not read" if items is None else None if items else "none")
+            doc.section(_(title), [(x.get("name") or x.get("connector") or x.get("slot") or "#{n}".format(n=i),
+                                    _item_line(x, skip=("name", "connector", "slot")))
+                                   for i, x in enumerate(items or [], 1)],
+                        missing_note=not_read if items is None else None if items else _("none"))
         missing = machine.get("missing") or {}
         if missing:
-            doc.section("Not read during the audit", [(k, v) for k, v in missing.items()])
+            doc.section(_("Not read during the audit"), [(k, v) for k, v in missing.items()])
     if audit.get("disks"):
-        doc.heading("Drives seen by the audit")
+        doc.heading(_("Drives seen by the audit"))
     for d in audit.get("disks", []):
-        doc.field("Disk {device}".format(device=d.get("device") or ""), "{model}, serial {serial}, {size}, health {verdict}".format(
-            model=d.get("model") or "unknown model", serial=d.get("serial") or "unknown",
-            size=humanize.size(d["size_bytes"]) if d.get("size_bytes") else "size unknown", verdict=d.get("verdict") or "unknown"))
+        doc.field(_("Disk {device}").format(device=d.get("device") or ""),
+                  _("{model}, serial {serial}, {size}, health {verdict}").format(
+                      model=d.get("model") or _("unknown model"), serial=d.get("serial") or _("unknown"),
+                      size=humanize.size(d["size_bytes"]) if d.get("size_bytes") else _("size unknown"),
+                      verdict=pgettext("SMART verdict", d["verdict"]) if d.get("verdict") else _("unknown")))
 
     for c in certificate_payloads:
         _certificate_pages(doc, c, payload_digest(c), c["station"].get("key_id"))

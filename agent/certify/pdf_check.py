@@ -8,9 +8,11 @@ each naming the field it protects, so a refusal says which fact was changed:
 - exclusivity: a value with a recognisable shape (a UUID, a 64-digit hex digest, an ISO
   time, an upper-case outcome or category word, an ``overwrite:`` method) must be the
   envelope's wherever it appears, so a second, edited copy of it is caught;
-- labels: where the English label of a field is found at the start of a line, the value
-  after it must be the envelope's. A layout or language without that label skips the rule
-  (the two rules above still hold), it never refuses a genuine PDF.
+- labels: where the label of a field is found at the start of a line, the value after it
+  must be the envelope's (as that language shows it: ``success`` is « réussi » after
+  « Résultat »). The labels are the renderer's, in English and in every language with a
+  catalog, so a French PDF is held to the same rules. A layout without that label skips
+  the rule (the two rules above still hold), it never refuses a genuine PDF.
 
 What it cannot see: a fact added as free prose or as an image. The envelope is the proof;
 this check only refuses a page that contradicts it.
@@ -23,6 +25,7 @@ import logging
 import re
 from dataclasses import dataclass, field
 
+from agent import i18n
 from agent.certify import check
 from agent.certify import envelope as env
 from agent.certify.keys import key_id, load_public_key
@@ -45,8 +48,10 @@ MAX_ATTACHMENT = 1 << 20  # an envelope is under the collector's 64 KiB upload l
 _UUID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b")
 _HEX64 = re.compile(r"\b[0-9a-f]{64}\b")
 _ISO_TIME = re.compile(r"\b\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)")
-_OUTCOME_WORD = re.compile(r"\b(SUCCESS|FAILED|INTERRUPTED)\b")
 _CATEGORY_WORD = re.compile(r"\b(CLEAR|PURGE|DESTROY)\b")
+# The verdict in capitals at the top of a certificate (agent.certify.pdf), by outcome code;
+# shown with pgettext("certificate verdict", ...) in the PDF's language.
+VERDICT_WORDS = {"success": i18n.N_("SUCCESS"), "failed": i18n.N_("FAILED"), "interrupted": i18n.N_("INTERRUPTED")}
 _OVERWRITE = re.compile(r"\boverwrite:[A-Za-z0-9:_-]+")
 
 
@@ -130,21 +135,45 @@ def _norm(text: str) -> str:
     return " ".join(text.split())
 
 
-_LABELS: tuple[tuple[str, str, str], ...] = (
-    # (field named in a refusal, English label at the start of a line, payload path)
-    ("serial", "Drive serial:", "media.serial"),
-    ("serial", "Serial number", "media.serial"),
-    ("model", "Model", "media.model"),
-    ("certificate id", "Certificate id", "certificate_id"),
-    ("digest", "Payload SHA-256 digest", "@digest"),
-    ("outcome", "Outcome", "sanitization.outcome"),
-    ("outcome", "Result", "sanitization.outcome"),
-    ("method", "Method used", "sanitization.method"),
-    ("category", "Method type (category)", "sanitization.category"),
-    ("issued date", "Issued", "issued_at"),
-    ("start date", "Started", "sanitization.started_at"),
-    ("finish date", "Finished", "sanitization.finished_at"),
+_LABELS: tuple[tuple[str, str, str, str], ...] = (
+    # (field named in a refusal, English label at the start of a line (the catalog's msgid),
+    #  payload path, how the page shows the value: as signed, or an outcome code in words)
+    ("serial", "Drive serial:", "media.serial", "as-is"),
+    ("serial", "Serial number", "media.serial", "as-is"),
+    ("model", "Model", "media.model", "as-is"),
+    ("certificate id", "Certificate id", "certificate_id", "as-is"),
+    ("digest", "Payload SHA-256 digest", "@digest", "as-is"),
+    ("outcome", "Outcome", "sanitization.outcome", "outcome"),
+    ("outcome", "Result", "sanitization.outcome", "outcome"),
+    ("method", "Method used", "sanitization.method", "as-is"),
+    ("category", "Method type (category)", "sanitization.category", "as-is"),
+    ("issued date", "Issued", "issued_at", "as-is"),
+    ("start date", "Started", "sanitization.started_at", "as-is"),
+    ("finish date", "Finished", "sanitization.finished_at", "as-is"),
 )
+
+
+def _label_rules() -> list[tuple[str, str, str, str, "i18n.Language"]]:
+    """Each label as English and every catalog writes it (a French PDF says « N° de série : »)."""
+    rules, seen = [], set()
+    for code in i18n.available_languages():
+        lang = i18n.Language.get(code)
+        for name, label, path, kind in _LABELS:
+            shown = lang.gettext(label)
+            if (shown, path) not in seen:
+                seen.add((shown, path))
+                rules.append((name, shown, path, kind, lang))
+    return rules
+
+
+def _verdict_words() -> dict[str, str]:
+    """Every language's capitalised verdict (SUCCESS, RÉUSSI...) -> its outcome code."""
+    words = {}
+    for code in i18n.available_languages():
+        lang = i18n.Language.get(code)
+        for outcome, word in VERDICT_WORDS.items():
+            words[lang.pgettext("certificate verdict", word)] = outcome
+    return words
 
 
 def _get(payload: dict, path: str, digest: str):
@@ -191,17 +220,22 @@ def text_problems(text: str, payload: dict, digest: str, signer_key_id: str | No
                 refuse(name, shown, _expected_for(name, payload, digest))
     # A tool's own words in the record ("... FAILED: Input/output error" from a step that
     # a later one made good) are the certificate's too, not a second verdict.
-    quoted = set(re.findall(r"\b[A-Z]+\b", " ".join(known)))
-    for key, pattern in (("outcome", _OUTCOME_WORD), ("category", _CATEGORY_WORD)):
-        signed = s.get(key)
-        for shown in pattern.findall(text):
-            if shown != str(signed or "").upper() and shown not in quoted:
-                refuse(key, shown, signed)
+    quoted = set(re.findall(r"\b[^\W\d_a-z]+\b", " ".join(known)))
+    verdicts = _verdict_words()
+    outcome_word = re.compile(r"\b(" + "|".join(re.escape(w) for w in sorted(verdicts, key=len, reverse=True)) + r")\b")
+    for shown in outcome_word.findall(text):
+        if verdicts[shown] != str(s.get("outcome") or "").lower() and shown not in quoted:
+            refuse("outcome", shown, s.get("outcome"))
+    for shown in _CATEGORY_WORD.findall(text):
+        if shown != str(s.get("category") or "").upper() and shown not in quoted:
+            refuse("category", shown, s.get("category"))
 
-    for name, label, path in _LABELS:
+    for name, label, path, kind, lang in _label_rules():
         expected = _get(payload, path, digest)
         if expected is None:
             continue
+        if kind == "outcome":
+            expected = lang.outcome(expected)
         for shown in re.findall(rf"(?m)^{re.escape(label)}[ \t]+(\S[^\n]*)$", text):
             if not _norm(shown).startswith(_norm(str(expected))):
                 # As many words as the signed value has: the rest of the line is another field.

@@ -45,9 +45,12 @@ def grouped(fingerprint: str) -> str:
 
 def fingerprint_value(proof: Proof) -> str:
     """What the page prints beside "Station key fingerprint": the digits, then what they are for."""
-    return (f"{grouped(proof.fingerprint)}\n"
-            f"Attached to this PDF: the signed certificate ({ENVELOPE_NAME}) and this key ({KEY_NAME}). "
-            "Trust the key only if this fingerprint matches the one your collector or workshop publishes.")
+    from agent.i18n import _
+
+    return grouped(proof.fingerprint) + "\n" + _(
+        "Attached to this PDF: the signed certificate ({envelope}) and this key ({key}). "
+        "Trust the key only if this fingerprint matches the one your collector or workshop publishes.").format(
+        envelope=ENVELOPE_NAME, key=KEY_NAME)
 
 
 def attach(doc, proof: Proof) -> None:

@@ -7,11 +7,12 @@ from pathlib import Path
 
 from agent.cli.output import emit_json, say
 from agent.errors import UsageError
+from agent.i18n import T_, _
 
 
 def add_state_dir_options(p) -> None:
-    p.add_argument("--state-dir", metavar="DIR", help="where the station key lives (default: $ARDOISE_STATE_DIR, else the config's state_dir)")
-    p.add_argument("--config", metavar="FILE", help="config file to read state_dir from")
+    p.add_argument("--state-dir", metavar="DIR", help=_("where the station key lives (default: $ARDOISE_STATE_DIR, else the config's state_dir)"))
+    p.add_argument("--config", metavar="FILE", help=_("config file to read state_dir from"))
 
 
 def resolve_state_dir(args) -> Path:
@@ -27,15 +28,15 @@ def resolve_state_dir(args) -> Path:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("key", help="show the station's signing key (public half and key id)",
-                       description="The station key signs every certificate. It is created on first use in the state directory.")
+    p = sub.add_parser("key", help=_("show the station's signing key (public half and key id)"),
+                       description=_("The station key signs every certificate. It is created on first use in the state directory."))
     ksub = p.add_subparsers(dest="key_command", metavar="ACTION")
     ksub.required = True
-    show = ksub.add_parser("show", help="print the public key (PEM) and its key id; creates the key on first use")
-    show.add_argument("--json", action="store_true", help="print {key_id, public_key, path} as JSON")
+    show = ksub.add_parser("show", help=_("print the public key (PEM) and its key id; creates the key on first use"))
+    show.add_argument("--json", action="store_true", help=_("print {key_id, public_key, path} as JSON"))
     add_state_dir_options(show)
     show.set_defaults(func=run_show)
-    p.set_defaults(func=lambda args: (_ for _ in ()).throw(UsageError("say 'ardoise key show'")))
+    p.set_defaults(func=lambda args: (_ for _ in ()).throw(UsageError(T_("say 'ardoise key show'"))))
 
 
 def run_show(args) -> int:
@@ -45,10 +46,10 @@ def run_show(args) -> int:
     existed = (state / PRIVATE_KEY_FILE).exists()
     key = StationKey.load_or_create(state)
     if not existed:
-        say(f"created a new station key in {state}")
+        say(_("created a new station key in {dir}").format(dir=state))
     if args.json:
         emit_json({"key_id": key.key_id, "public_key": key.public_pem, "path": str(key.path)})
     else:
-        print(f"key id: {key.key_id}")
+        print(_("key id: {id}").format(id=key.key_id))
         print(key.public_pem, end="")
     return 0

@@ -3,25 +3,26 @@ every step, every method left out, and every protected disk (no steps, and why).
 
 from __future__ import annotations
 
-from agent import discover
+from agent import discover, i18n
 from agent.cli.output import emit_json, show
+from agent.i18n import _
 from agent.records import SanitizePlan, to_dict
 
 
 def register(sub) -> None:
     p = sub.add_parser(
         "plan",
-        help="show the sanitization plan per disk, with reasons",
-        description=(
+        help=_("show the sanitization plan per disk, with reasons"),
+        description=_(
             "Read each disk's sanitize capabilities (nvme id-ctrl, hdparm -I, sg_opcodes, HPA/DCO) "
             "and show the ordered plan: first choice, fallbacks, and why. Nothing is written."
         ),
     )
-    p.add_argument("devices", nargs="*", metavar="DEV", help="only these devices (default: every disk)")
-    p.add_argument("--json", action="store_true", help="JSON list of plans on stdout")
-    p.add_argument("--config", metavar="FILE", help="config file (policy overrides, exclude_serials, hpa_reset)")
-    p.add_argument("--method", metavar="M", help="plan a one-step overwrite with this method instead")
-    p.add_argument("--allow-file", action="store_true", help="accept regular files as DEV (demos, tests)")
+    p.add_argument("devices", nargs="*", metavar="DEV", help=_("only these devices (default: every disk)"))
+    p.add_argument("--json", action="store_true", help=_("JSON list of plans on stdout"))
+    p.add_argument("--config", metavar="FILE", help=_("config file (policy overrides, exclude_serials, hpa_reset)"))
+    p.add_argument("--method", metavar="M", help=_("plan a one-step overwrite with this method instead"))
+    p.add_argument("--allow-file", action="store_true", help=_("accept regular files as DEV (demos, tests)"))
     p.set_defaults(func=run)
 
 
@@ -40,6 +41,7 @@ def run(args) -> int:
     from agent.config import load_config
 
     config = load_config(args.config)
+    i18n.use_config(config)
     plans = plans_for(args.devices, config=config, method=args.method, allow_file=args.allow_file)
     if args.json:
         emit_json([plan_json(p) for p in plans])
@@ -69,16 +71,17 @@ def print_plan(plan: SanitizePlan, out=None) -> None:
     ident = " ".join(x for x in (d.model, d.serial) if x) or d.identity
     show(f"{d.path}  {d.transport.value}/{d.media.value}  {ident}", file=out)
     if plan.not_target:
-        show(f"  {plan.not_target}", file=out)
+        show(f"  {i18n.localize(plan.not_target)}", file=out)
         show(file=out)
         return
     for prep in plan.prepare:
-        show(f"  first: {prep.method} - {prep.reason}", file=out)
+        show("  " + _("first: {method} - {reason}").format(method=prep.method, reason=i18n.localize(prep.reason)),
+             file=out)
     for i, step in enumerate(plan.steps, 1):
-        show(f"  {i}. {step.method} [{step.category.value}] - {step.reason}", file=out)
+        show(f"  {i}. {step.method} [{step.category.value}] - {i18n.localize(step.reason)}", file=out)
     for step in plan.skipped:
-        show(f"  -  {step.method}: {step.reason}", file=out)
-    show(f"  verify: {plan.verify}", file=out)
+        show(f"  -  {step.method}: {i18n.localize(step.reason)}", file=out)
+    show("  " + _("verify: {how}").format(how=plan.verify), file=out)
     for note in plan.notes:
-        show(f"  note: {note}", file=out)
+        show("  " + _("note: {note}").format(note=i18n.localize(note)), file=out)
     show(file=out)

@@ -7,15 +7,16 @@ import signal
 import sys
 import threading
 
-from agent import tui
+from agent import i18n, tui
 from agent.config import load_config
+from agent.i18n import _
 
 
 def register(sub) -> None:
     p = sub.add_parser(
         "run",
-        help="unattended: audit, sanitize every target disk, certify, spool and deliver",
-        description=(
+        help=_("unattended: audit, sanitize every target disk, certify, spool and deliver"),
+        description=_(
             "Unattended run: discover the target disks, audit the machine once, then sanitize, "
             "verify and certify every target disk in parallel. Certificates are written to the "
             "spool on the state directory first, then sent to the collector if one is configured. "
@@ -23,11 +24,11 @@ def register(sub) -> None:
             "Exit 0 only if every target disk was certified successful."
         ),
     )
-    p.add_argument("--config", metavar="FILE", help="config file (default: ardoise.yaml on the ARDOISE partition)")
+    p.add_argument("--config", metavar="FILE", help=_("config file (default: ardoise.yaml on the ARDOISE partition)"))
     p.add_argument(
         "--watch",
         action="store_true",
-        help="shelf mode: keep running and sanitize drives as they are inserted (stop with Ctrl-C or SIGTERM)",
+        help=_("shelf mode: keep running and sanitize drives as they are inserted (stop with Ctrl-C or SIGTERM)"),
     )
     p.set_defaults(func=run)
 
@@ -36,6 +37,7 @@ def run(args) -> int:
     from agent.run import run_unattended
 
     config = load_config(args.config)
+    i18n.use_config(config)
     view = tui.RunView()
     tty = sys.stdout.isatty()
     display = tui.make_display(view, tty=tty)

@@ -3,10 +3,12 @@ and certificate PDFs by the envelope attached to them and the facts their page s
 
 from __future__ import annotations
 
+from agent import i18n
 from agent.bounded import CERTIFICATE_MAX, read_bounded
 from agent.cli.key import add_state_dir_options, resolve_state_dir
 from agent.cli.output import emit_json, say
 from agent.errors import CertificateError, UsageError
+from agent.i18n import T_, _
 
 INVALID_EXIT = 6
 # Intact, but checked only against the key the PDF carries: it proves nothing about who
@@ -17,8 +19,8 @@ INTEGRITY_ONLY_EXIT = 8
 def register(sub) -> None:
     p = sub.add_parser(
         "verify",
-        help="check signed certificates (JSON or PDF) offline; exit 0 only if all are valid",
-        description=(
+        help=_("check signed certificates (JSON or PDF) offline; exit 0 only if all are valid"),
+        description=_(
             "Checks each FILE (a DSSE envelope: an erasure certificate or an audit report; or a certificate PDF, "
             "by the envelope attached to it and the facts its page shows) for envelope shape, an Ed25519 signature "
             "by a trusted station key, the JSON Schema, and internal consistency. Without --key/--keys/--collector, "
@@ -33,11 +35,11 @@ def register(sub) -> None:
     p.add_argument("--collector-key", metavar="PUBKEY",
                    help="with --bundle: the collector's public key (PEM) to pin, obtained from the collector itself")
     keys = p.add_mutually_exclusive_group()
-    keys.add_argument("--key", metavar="PUBKEY", help="a station public key (PEM file) to trust")
-    keys.add_argument("--keys", metavar="DIR", help="a directory of station public keys (*.pem) to trust")
+    keys.add_argument("--key", metavar="PUBKEY", help=_("a station public key (PEM file) to trust"))
+    keys.add_argument("--keys", metavar="DIR", help=_("a directory of station public keys (*.pem) to trust"))
     keys.add_argument("--collector", metavar="URL",
-                      help="trust the station keys this collector publishes (URL/api/v1/keys), revocations included")
-    p.add_argument("--json", action="store_true", help="print one JSON object per file (a list) on stdout")
+                      help=_("trust the station keys this collector publishes (URL/api/v1/keys), revocations included"))
+    p.add_argument("--json", action="store_true", help=_("print one JSON object per file (a list) on stdout"))
     add_state_dir_options(p)
     p.set_defaults(func=run)
 
@@ -62,7 +64,8 @@ def trusted_keys(args, *, optional: bool = False) -> dict | None:
             return load_public_keys(state / name)
     if optional:
         return None
-    raise UsageError(f"a key is needed: give --key PUBKEY, --keys DIR or --collector URL (no station key in {state})")
+    raise UsageError(T_("a key is needed: give --key PUBKEY, --keys DIR or --collector URL (no station key in {state})",
+                        state=state))
 
 
 def _read(name: str) -> bytes | OSError:
@@ -84,9 +87,10 @@ def _unreadable(exc: OSError):
 def run(args) -> int:
     from agent.certify import check
     from agent.certify.envelope import PAYLOAD_TYPES
-    from agent.certify.pdf_check import INTEGRITY_ONLY, check_pdf, is_pdf
+    from agent.certify.pdf_check import check_pdf, is_pdf
     from agent.certify.pdf_embed import grouped
     from agent.certify.published_keys import fetch_keys
+    from agent.certify.reasons import explain
 
     if args.bundle:
         if args.files:
@@ -127,16 +131,22 @@ def run(args) -> int:
         results.append({"file": name, **report.to_dict(), "certificate_id": _id(report.payload),
                         "integrity_only": report.valid and only})
         if not report.valid:
-            say(f"{name}: INVALID: {report.reason}")
+            reason = explain(report.codes[0] if report.codes else None, report.reason, i18n.current())
+            say(_("{file}: INVALID: {reason}").format(file=name, reason=reason))
         elif only:
-            say(f"{name}: intact, {INTEGRITY_ONLY.replace('-', ' ')}: {_summary(report)}; checked only with the key "
-                f"attached to the PDF (fingerprint {grouped(report.key_id or '')}, as printed on its page), which "
-                f"proves the PDF was not altered, not who "
-                f"signed it: trust it by giving the key your collector or workshop publishes (--key or --collector)")
+            say(_("{file}: intact, integrity only: {summary}; checked only with the key attached to the PDF "
+                  "(fingerprint {fingerprint}, as printed on its page), which proves the PDF was not altered, "
+                  "not who signed it: trust it by giving the key your collector or workshop publishes "
+                  "(--key or --collector)").format(file=name, summary=_summary(report),
+                                                   fingerprint=grouped(report.key_id or "")))
         else:
             where = published.note(report.key_id) if published else ""
-            say(f"{name}: valid: {_summary(report)}" + (f"; {where}" if where else "")
-                + ("; the page matches its attached certificate" if pdf else ""))
+            line = _("{file}: valid: {summary}").format(file=name, summary=_summary(report))
+            if where:
+                line += "; " + i18n.localize(where)
+            if pdf:
+                line += "; " + _("the page matches its attached certificate")
+            say(line)
     if args.json:
         emit_json(results)
     if not all_valid:
@@ -189,6 +199,11 @@ def _summary(report) -> str:
     if "sanitization" in p:
         s = p["sanitization"]
         serial = p["media"].get("serial") or p["media"].get("device")
-        return (f"{s['outcome']} {s['category'] or '(no category)'} of {serial} by {s['method']}, "
-                f"certificate {p['certificate_id']}, signed by key {kid}, digest {report.digest}")
-    return f"audit report {p.get('report_id')}, signed by key {kid}, digest {report.digest}"
+        lang = i18n.current()
+        return _("{outcome}, {category}, of {serial} by {method}, certificate {id}, signed by key {key}, "
+                 "digest {digest}").format(outcome=lang.outcome(s["outcome"]),
+                                           category=lang.nist_category(s["category"], empty=_("no category")),
+                                           serial=serial, method=s["method"], id=p["certificate_id"], key=kid,
+                                           digest=report.digest)
+    return _("audit report {id}, signed by key {key}, digest {digest}").format(
+        id=p.get("report_id"), key=kid, digest=report.digest)

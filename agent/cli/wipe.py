@@ -23,14 +23,16 @@ import threading
 from pathlib import Path
 from typing import Callable
 
+from agent import i18n
 from agent.atomic import atomic_write
 from agent.cli.output import emit_json, say, show
 from agent.errors import ArdoiseError, SanitizeError, UsageError
+from agent.i18n import T_, _
 from agent.records import Disk, Outcome, SanitizeResult, StepResult, StepStatus, to_dict
 from agent.sanitize import overwrite
 from agent.sanitize.journal import Journal, default_state_dir
 from agent.sanitize.methods import describe_methods, get_method
-from agent.sanitize.progress import StderrPrinter, human_bytes
+from agent.sanitize.progress import StderrPrinter
 
 log = logging.getLogger("ardoise.wipe")
 
@@ -40,25 +42,25 @@ Worker = Callable[[Disk], SanitizeResult]
 def register(sub) -> None:
     p = sub.add_parser(
         "wipe",
-        help="sanitize the named devices now (destructive; needs --yes)",
-        description="Sanitize the named devices in parallel and write a certificate per device.",
+        help=_("sanitize the named devices now (destructive; needs --yes)"),
+        description=_("Sanitize the named devices in parallel and write a certificate per device."),
         epilog=describe_methods()
-        + "\n\nverification:\n  full    read every block back and compare"
-        "\n  sample  NIST SP 800-88 Rev. 1 4.7: >=1000 subsections, 2 pseudorandom locations each,"
-        "\n          first and last blocks, >=10 % of the media; seed recorded"
-        "\n  none    no read-back (hmg-is5-enhanced still verifies)",
+        + "\n\n" + _("verification:\n  full    read every block back and compare"
+                      "\n  sample  NIST SP 800-88 Rev. 1 4.7: >=1000 subsections, 2 pseudorandom locations each,"
+                      "\n          first and last blocks, >={share} of the media; seed recorded"
+                      "\n  none    no read-back (hmg-is5-enhanced still verifies)").format(share="10 %"),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("devices", nargs="+", metavar="DEV", help="block devices (or regular files with --allow-file)")
-    p.add_argument("--method", help="overwrite method (see below); default: the sanitization policy")
-    p.add_argument("--verify", choices=("full", "sample", "none"), help="read-back after the wipe (default: config, else sample)")
-    p.add_argument("--yes", action="store_true", help="confirm that the devices' contents are to be destroyed")
-    p.add_argument("--out", default=".", metavar="DIR", help="where certificates are written (default: .)")
-    p.add_argument("--json", action="store_true", help="print the results as JSON on stdout")
-    p.add_argument("--allow-file", action="store_true", help="accept regular files as targets (demos, tests)")
-    p.add_argument("--config", metavar="FILE", help="config file (default: ARDOISE partition, else defaults)")
-    p.add_argument("--max-rate", type=_rate, metavar="MiB/s", help="limit each device's write speed (a weak USB hub, a hot shelf); runs the overwrite engine directly, no firmware step")
-    p.add_argument("--state-dir", metavar="DIR", help="journal and station key directory (default: config)")
+    p.add_argument("devices", nargs="+", metavar="DEV", help=_("block devices (or regular files with --allow-file)"))
+    p.add_argument("--method", help=_("overwrite method (see below); default: the sanitization policy"))
+    p.add_argument("--verify", choices=("full", "sample", "none"), help=_("read-back after the wipe (default: config, else sample)"))
+    p.add_argument("--yes", action="store_true", help=_("confirm that the devices' contents are to be destroyed"))
+    p.add_argument("--out", default=".", metavar="DIR", help=_("where certificates are written (default: .)"))
+    p.add_argument("--json", action="store_true", help=_("print the results as JSON on stdout"))
+    p.add_argument("--allow-file", action="store_true", help=_("accept regular files as targets (demos, tests)"))
+    p.add_argument("--config", metavar="FILE", help=_("config file (default: ARDOISE partition, else defaults)"))
+    p.add_argument("--max-rate", type=_rate, metavar="MiB/s", help=_("limit each device's write speed (a weak USB hub, a hot shelf); runs the overwrite engine directly, no firmware step"))
+    p.add_argument("--state-dir", metavar="DIR", help=_("journal and station key directory (default: config)"))
     p.set_defaults(func=run)
 
 
@@ -72,6 +74,7 @@ def run(args) -> int:
     if args.method:
         get_method(args.method)  # unknown method: one-line UsageError before anything else
     config = _load_config(args.config)
+    i18n.use_config(config)
     # Only an explicit --verify overrides the policy: flash media default to full read-back.
     verify = args.verify
     state_dir = Path(args.state_dir) if args.state_dir else Path(getattr(config, "state_dir", None) or default_state_dir())
@@ -83,7 +86,7 @@ def run(args) -> int:
     )
     if not args.yes:
         names = ", ".join(d.path for d in disks)
-        raise UsageError(f"wiping destroys everything on {names}: add --yes to confirm")
+        raise UsageError(T_("wiping destroys everything on {devices}: add --yes to confirm", devices=names))
     # A wipe whose outcome cannot be written is the worst result there is: the donor's data
     # is gone and nothing proves it. Refuse a bad --out while the disks are still intact.
     require_writable_dir(Path(args.out))
@@ -105,7 +108,7 @@ def run(args) -> int:
         try:
             outputs.append(_write_outputs(r, Path(args.out), config, state_dir))
         except SanitizeError as exc:  # the summary line below is then the only record left
-            say(f"ardoise: {exc}")
+            say(f"ardoise: {exc.localized()}")
             outputs.append([])
             unrecorded = True
     if args.json:
@@ -123,7 +126,7 @@ def _rate(text: str) -> float:
     except ValueError:
         value = 0
     if value <= 0:
-        raise argparse.ArgumentTypeError(f"--max-rate wants a positive number of MiB/s, not {text!r}")
+        raise argparse.ArgumentTypeError(_("--max-rate wants a positive number of MiB/s, not {value!r}").format(value=text))
     return value * (1 << 20)
 
 
@@ -205,7 +208,7 @@ class _cancel_on_signals:
 def require_writable_dir(path: Path) -> None:
     """``--out`` must be a directory we can create files in (created if missing)."""
     if path.exists() and not path.is_dir():
-        raise UsageError(f"--out {path} is not a directory")
+        raise UsageError(T_("--out {path} is not a directory", path=path))
     try:
         path.mkdir(parents=True, exist_ok=True)
         # os.access says yes to root on a read-only mount or an immutable directory: try.
@@ -213,7 +216,7 @@ def require_writable_dir(path: Path) -> None:
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:
-        raise UsageError(f"--out {path} is not writable: {exc.strerror}") from None
+        raise UsageError(T_("--out {path} is not writable: {why}", path=path, why=exc.strerror)) from None
 
 
 FALLBACK_DIRS = (Path("/var/lib/ardoise/certificates"), Path(tempfile.gettempdir()) / "ardoise-certificates")
@@ -242,20 +245,21 @@ def _write_outputs(result: SanitizeResult, out_dir: Path, config, state_dir: Pat
 
         key = StationKey.load_or_create(state_dir)
     except ImportError:
-        key, reason = None, "certificates are not available in this build"
+        key, reason = None, _("certificates are not available in this build")
     except ArdoiseError as exc:
-        key, reason = None, f"certificate not issued: {exc}"
+        key, reason = None, _("certificate not issued: {error}").format(error=exc.localized())
     if key is not None:
         for d in dirs:
             try:
                 files = issue_certificate(result, None, config, key, d)
             except (OSError, ArdoiseError) as exc:
-                problems.append(f"{d}: {getattr(exc, 'strerror', None) or exc}")
+                why = getattr(exc, "strerror", None) or (exc.localized() if isinstance(exc, ArdoiseError) else exc)
+                problems.append(f"{d}: {why}")
                 continue
             _say_fallback(result, out_dir, d, problems)
             return [str(p) for p in (files.json_path, files.pdf_path) if p is not None]
-        reason = "certificate not written"
-    say(f"{result.disk.path}: {reason}; writing the result record instead")
+        reason = _("certificate not written")
+    say(_("{device}: {reason}; writing the result record instead").format(device=result.disk.path, reason=reason))
     name = result.disk.serial or result.disk.name
     filename = f"{''.join(c if c.isalnum() or c in '-_.' else '_' for c in name)}-result.json"
     data = (json.dumps(to_dict(result), indent=2) + "\n").encode()
@@ -267,24 +271,28 @@ def _write_outputs(result: SanitizeResult, out_dir: Path, config, state_dir: Pat
             continue
         _say_fallback(result, out_dir, d, problems)
         return [str(d / filename)]
-    raise SanitizeError(
-        f"{result.disk.path} ended {result.outcome.value} but no record could be written anywhere ("
-        + "; ".join(problems) + ")"
-    )
+    raise SanitizeError(T_("{device} ended {outcome} but no record could be written anywhere ({problems})",
+                           device=result.disk.path, outcome=result.outcome.value, problems="; ".join(problems)))
 
 
 def _say_fallback(result: SanitizeResult, out_dir: Path, written: Path, problems: list[str]) -> None:
     if written != out_dir:
-        say(f"{result.disk.path}: cannot write to {out_dir} ({'; '.join(problems)}): record written to {written} instead")
+        say(_("{device}: cannot write to {dir} ({problems}): record written to {written} instead").format(
+            device=result.disk.path, dir=out_dir, problems="; ".join(problems), written=written))
 
 
 def summary_line(r: SanitizeResult) -> str:
+    lang = i18n.current()
     v = r.verification
-    verified = f", verify {v.method} {v.status}" if v is not None else ""
-    rate = f" at {human_bytes(r.throughput_bps)}/s" if r.throughput_bps else ""
+    verified = _(", verify {method} {status}").format(**dict(zip(("method", "status"), lang.verification(
+        v.method, v.status)))) if v is not None else ""
+    rate = _(" at {size}/s").format(size=lang.size(r.throughput_bps, binary=True)) if r.throughput_bps else ""
     problem = ""
     if r.outcome is not Outcome.SUCCESS:
-        problem = ": " + (r.notes[0] if r.notes else "see the result")
+        problem = ": " + (r.notes[0] if r.notes else _("see the result"))
         if r.error_ranges:
             problem += " (LBAs " + ", ".join(f"{x.start}-{x.end - 1}" for x in r.error_ranges[:5]) + ")"
-    return f"{r.disk.path}: {r.outcome.value} ({r.method}, {human_bytes(r.bytes_written)} in {r.duration_s:.1f} s{rate}{verified}){problem}"
+    return _("{device}: {outcome} ({method}, {size} in {seconds} s{rate}{verified}){problem}").format(
+        device=r.disk.path, outcome=lang.outcome(r.outcome.value), method=r.method,
+        size=lang.size(r.bytes_written, binary=True), seconds=lang.decimal(r.duration_s), rate=rate,
+        verified=verified, problem=problem)

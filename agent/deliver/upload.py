@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from agent.deliver.client import CollectorClient, Unauthorized, Unreachable
 from agent.deliver.spool import Spool, SpoolEntry
+from agent.i18n import _
 
 log = logging.getLogger("ardoise.deliver")
 
@@ -44,7 +45,7 @@ def deliver_entry(spool: Spool, client: CollectorClient, entry: SpoolEntry, repo
         # An answer the contract does not list (404 from a wrong URL, 405...): keep it.
         report.pending.append(entry.name)
         report.error = f"collector answered HTTP {answer.http_status} for {entry.name}"
-        report.reason = "answered HTTP {status}".format(status=answer.http_status)
+        report.reason = _("answered HTTP {status}").format(status=answer.http_status)
 
 
 def deliver_pending(
@@ -59,8 +60,8 @@ def deliver_pending(
         except (Unreachable, Unauthorized) as exc:
             report.error = str(exc)
             short = exc.detail.get("reason")
-            report.reason = ("unreachable ({reason})".format(reason=short) if isinstance(exc, Unreachable) and short
-                             else "refused the station" if isinstance(exc, Unauthorized) else "unreachable")
+            report.reason = (_("unreachable ({reason})").format(reason=short) if isinstance(exc, Unreachable) and short
+                             else _("refused the station") if isinstance(exc, Unauthorized) else _("unreachable"))
             report.pending.extend(e.name for e in entries[i:])
             break
     return report
@@ -83,7 +84,7 @@ class Deliverer:
         self._lock = threading.Lock()
         self._failed_at: float | None = None
         # Nothing is said to be connected before the collector has answered.
-        self.status = "none (certificates stay on the stick)" if client is None else "connecting to {url}".format(
+        self.status = _("none (certificates stay on the stick)") if client is None else _("connecting to {url}").format(
             url=client.cfg.url)
         self.last_report: DeliveryReport | None = None
 
@@ -118,9 +119,10 @@ class Deliverer:
                 log.info("%s", report.error)  # the whole story, for the run log
             elif report.delivered or report.duplicates or report.rejected:
                 self._failed_at = None
-                self.status = "{url}: connected".format(url=self.client.cfg.url)
+                self.status = _("{url}: connected").format(url=self.client.cfg.url)
             # else nothing was sent: the collector was not contacted, the status stands.
             if report.rejected:
-                self.status += f"; {len(report.rejected)} rejected ({report.rejected[-1][1]})"
+                self.status += "; " + _("{count} rejected ({reason})").format(count=len(report.rejected),
+                                                                              reason=report.rejected[-1][1])
         self._announce()
         return report

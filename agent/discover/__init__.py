@@ -20,6 +20,8 @@ from agent.discover.probe import facts_for_disk, facts_for_file, judge, udev_pro
 from agent.discover.sysfs import Sysfs
 from agent.discover.system import read_system_state
 from agent.errors import DeviceError, ProtectedDeviceError
+from agent import i18n
+from agent.i18n import T_
 from agent.records import Disk, Transport
 
 __all__ = ["list_disks", "disk_for_path", "require_targets"]
@@ -70,7 +72,7 @@ def stat_named(path: str) -> os.stat_result:
     try:
         return os.stat(path)
     except FileNotFoundError:
-        raise DeviceError(f"{path}: no such device") from None
+        raise DeviceError(T_("{path}: no such device", path=path)) from None
     except OSError as exc:
         raise DeviceError(f"{path}: {exc.strerror}") from None
 
@@ -84,21 +86,24 @@ def disk_for_path(path: str, *, allow_file: bool = False, exclude_serials: Itera
     sysfs = Sysfs()
     if stat.S_ISREG(st.st_mode):
         if not allow_file:
-            raise DeviceError(f"{path} is a regular file, not a block device (files are allowed only with --allow-file)")
+            raise DeviceError(T_("{path} is a regular file, not a block device (files are allowed only with --allow-file)",
+                                 path=path))
         facts, disk = facts_for_file(os.path.abspath(path))
         return judge(facts, disk, read_system_state(sysfs), explicit=True, exclude_serials=exclude_serials)
     if not stat.S_ISBLK(st.st_mode):
-        raise DeviceError(f"{path} is not a block device")
+        raise DeviceError(T_("{path} is not a block device", path=path))
     devnum = f"{os.major(st.st_rdev)}:{os.minor(st.st_rdev)}"
     d = sysfs.dir_for_devnum(devnum)
     if d is None:
-        raise DeviceError(f"{path}: the kernel does not know block device {devnum}")
+        raise DeviceError(T_("{path}: the kernel does not know block device {devnum}", path=path, devnum=devnum))
     if sysfs.is_partition_dir(d):
-        raise DeviceError(f"{path} is a partition of /dev/{d.parent.name}; name the whole disk /dev/{d.parent.name}")
+        raise DeviceError(T_("{path} is a partition of {disk}; name the whole disk {disk}", path=path,
+                             disk=f"/dev/{d.parent.name}"))
     name = d.name
     if udev.device_is_stacked(udev_properties(name, sysfs)) or sysfs.slaves(name):
-        members = ", ".join(f"/dev/{s}" for s in sysfs.slaves(name)) or "its member disks"
-        raise DeviceError(f"{path} is a device-mapper/RAID volume; name the disks it is built on ({members})")
+        members = ", ".join(f"/dev/{s}" for s in sysfs.slaves(name)) or T_("its member disks")
+        raise DeviceError(T_("{path} is a device-mapper/RAID volume; name the disks it is built on ({members})",
+                             path=path, members=members))
     facts, disk = facts_for_disk(name, sysfs)
     return judge(facts, disk, read_system_state(sysfs), explicit=True, exclude_serials=exclude_serials)
 
@@ -115,17 +120,17 @@ def require_targets(
         disk = disk_for_path(path, allow_file=allow_file, exclude_serials=exclude_serials)
         key = disk.devnum or os.path.realpath(disk.path)
         if key in seen:
-            raise DeviceError(f"{path} and {seen[key]} are the same disk; name it once")
+            raise DeviceError(T_("{path} and {other} are the same disk; name it once", path=path, other=seen[key]))
         seen[key] = path
         if not disk.target:
             raise ProtectedDeviceError(
-                f"refusing to write {disk.path}: protected ({'; '.join(disk.reasons)})",
+                T_("refusing to write {device}: protected ({reasons})", device=disk.path, reasons=i18n.join("; ", disk.reasons)),
                 device=disk.path,
                 reasons=disk.reasons,
             )
         disks.append(disk)
     if not disks:
-        raise DeviceError("no device named")
+        raise DeviceError(T_("no device named"))
     return disks
 
 

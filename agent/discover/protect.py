@@ -12,6 +12,7 @@ from typing import Iterable
 
 from agent.discover import udev
 from agent.discover.system import FileId, SystemState, mount_devnum
+from agent.i18n import T_
 from agent.records import Transport
 
 # The image's labels (image/ builds them): the data partition is "ARDOISE", the ISO's volume
@@ -63,45 +64,53 @@ def normalise_serial(serial: str) -> str:
 def protection_reasons(
     facts: DeviceFacts, system: SystemState, *, explicit: bool, exclude_serials: Iterable[str] = ()
 ) -> list[str]:
-    """Every reason this disk must not be written. Empty list: it may be a target."""
+    """Every reason this disk must not be written. Empty list: it may be a target.
+
+    Reasons are ``T_`` texts: English in records and JSON, the reader's language on screen
+    (``agent.i18n.localize``)."""
     reasons: list[str] = []
     for signal in system.boot_signals.get(facts.name, []):
-        reasons.append(f"boot medium: {signal}")
+        reasons.append(T_("boot medium: {signal}", signal=signal))
     booted_from = bool(system.boot_signals.get(facts.name))
     for devnode, fstype, label in facts.labels:
         if is_image_label(fstype, label):
             # Only the medium we booted from is the stick (discover.stick picks its data
             # partition there); another disk with the label is still spared: it may be a
             # second Ardoise stick holding certificates not yet delivered.
-            what = "boot medium" if booted_from else "Ardoise stick (not the boot medium)"
-            reasons.append(f"{what}: {devnode} carries the Ardoise label {label!r} ({fstype})")
+            if booted_from:
+                reasons.append(T_("boot medium: {device} carries the Ardoise label {label} ({fstype})",
+                                  device=devnode, label=repr(label), fstype=fstype))
+            else:
+                reasons.append(T_("Ardoise stick (not the boot medium): {device} carries the Ardoise label {label} "
+                                  "({fstype})", device=devnode, label=repr(label), fstype=fstype))
     mounted = mountpoints(facts, system)
     if mounted:
-        reasons.append("mounted: " + ", ".join(sorted(set(mounted))))
+        reasons.append(T_("mounted: {mountpoints}", mountpoints=", ".join(sorted(set(mounted)))))
     swap = bool(facts.devnums & system.swap_devnums)
     if swap:
-        reasons.append("active swap")
+        reasons.append(T_("active swap"))
     for dev, holders in sorted(facts.holders.items()):
-        reasons.append(f"in use by {', '.join(holders)} (RAID/LVM/device-mapper member: {dev})")
+        reasons.append(T_("in use by {holders} (RAID/LVM/device-mapper member: {device})", holders=", ".join(holders),
+                          device=dev))
     # EBUSY is the kernel's own word that someone holds the device; it is only worth a
     # reason of its own when nothing above explains it (ZFS, a process using it exclusively).
     if facts.busy and not (mounted or swap or facts.holders):
-        reasons.append(f"in use: {facts.busy}")
+        reasons.append(T_("in use: {why}", why=facts.busy))
     reasons += file_reasons(facts, system)
     if facts.read_only and not facts.force_ro:
-        reasons.append("read-only device")
+        reasons.append(T_("read-only device"))
     if facts.size_bytes <= 0:
-        reasons.append("zero size (no medium or detached)")
+        reasons.append(T_("zero size (no medium or detached)"))
     if udev.device_is_optical(facts.properties):
-        reasons.append("optical drive")
+        reasons.append(T_("optical drive"))
     excluded = {normalise_serial(s) for s in exclude_serials if s}
     hit = [s for s in facts.serials if s and normalise_serial(s) in excluded]
     if hit:
-        reasons.append(f"serial {hit[0]} is excluded by config")
+        reasons.append(T_("serial {serial} is excluded by config", serial=hit[0]))
     if not explicit and facts.transport in (Transport.LOOP, Transport.RAM):
-        reasons.append(f"{facts.transport.value} device: out of scope unless named explicitly")
+        reasons.append(T_("{transport} device: out of scope unless named explicitly", transport=facts.transport.value))
     if not explicit and facts.is_file:
-        reasons.append("regular file: out of scope unless named explicitly")
+        reasons.append(T_("regular file: out of scope unless named explicitly"))
     return reasons
 
 
@@ -113,14 +122,17 @@ def file_reasons(facts: DeviceFacts, system: SystemState) -> list[str]:
     reasons = []
     for loop in system.loop_backing.get(facts.file_id, []):
         mounted = sorted({m.mountpoint for m in system.mounts if mount_devnum(m) in loop.devnums})
-        where = f", mounted: {', '.join(mounted)}" if mounted else ""
-        reasons.append(f"backs loop device /dev/{loop.name}{where}")
+        if mounted:
+            reasons.append(T_("backs loop device /dev/{name}, mounted: {mountpoints}", name=loop.name,
+                              mountpoints=", ".join(mounted)))
+        else:
+            reasons.append(T_("backs loop device /dev/{name}", name=loop.name))
     if facts.file_id in system.mount_source_files:
-        reasons.append("mounted: " + ", ".join(sorted(system.mount_source_files[facts.file_id])))
+        reasons.append(T_("mounted: {mountpoints}", mountpoints=", ".join(sorted(system.mount_source_files[facts.file_id]))))
     if facts.file_id in system.swap_files:
-        reasons.append("active swap file")
+        reasons.append(T_("active swap file"))
     if facts.open_by:
-        reasons.append("open by " + ", ".join(facts.open_by))
+        reasons.append(T_("open by {processes}", processes=", ".join(facts.open_by)))
     return reasons
 
 
@@ -131,4 +143,4 @@ def decide(
     reasons = protection_reasons(facts, system, explicit=explicit, exclude_serials=exclude_serials)
     if reasons:
         return False, reasons
-    return True, ["named explicitly; no protection rule applies" if explicit else "no protection rule applies"]
+    return True, [T_("named explicitly; no protection rule applies") if explicit else T_("no protection rule applies")]

@@ -12,13 +12,14 @@ import threading
 import time
 from typing import Callable
 
-from agent import tui
+from agent import i18n, tui
 from agent.config import Config
 from agent.deliver.client import CollectorClient
 from agent.records import Outcome, StorageState
 from agent.run.pipeline import DiskOutcome, Session
 from agent.run.shelf import Shelf
 from agent.run.stages import Stages, default_stages
+from agent.i18n import _, ngettext, pgettext
 
 log = logging.getLogger("ardoise.run")
 
@@ -77,13 +78,13 @@ def run_unattended(
         watcher = stages.make_watcher(config) if watch and stages.make_watcher else None
         if watcher is not None:
             watcher.start()
-        view.say("looking for disks")
+        view.say(_("looking for disks"))
         disks = session.check_storage(stages.find_disks(config), expect_disks=not watch)
         for disk in disks:
             if disk.target:
                 session.show_disk(disk)
             else:
-                session.show_disk(disk, tui.PROTECTED, disk.reasons[0] if disk.reasons else "protected")
+                session.show_disk(disk, tui.PROTECTED, i18n.localize(disk.reasons[0]) if disk.reasons else _("protected"))
         targets = [d for d in disks if d.target]
         if stages.warm_up is not None:
             threading.Thread(target=stages.warm_up, daemon=True, name="ardoise-warm-up").start()
@@ -98,18 +99,19 @@ def run_unattended(
         if on_ready is not None:
             on_ready(session)
         if watch:
-            view.say("shelf mode: insert drives; each is sanitized and certified as it finishes")
+            view.say(_("shelf mode: insert drives; each is sanitized and certified as it finishes"))
             if watcher is None:
                 log.warning("no disk watcher available: shelf mode cannot see new drives")
                 stop.wait()
             else:
                 shelf.loop(watcher, stop)
         elif not targets:
-            view.say("no disk to sanitize" if session.storage is None else
-                     "storage not reachable" if session.storage.state == StorageState.STORAGE_UNREACHABLE
-                     else "no disk found")
+            view.say(_("no disk to sanitize") if session.storage is None else
+                     _("storage not reachable") if session.storage.state == StorageState.STORAGE_UNREACHABLE
+                     else _("no disk found"))
         else:
-            view.say(f"sanitizing {len(targets)} disk(s)")
+            view.say(ngettext("sanitizing {count} disk", "sanitizing {count} disks", len(targets)).format(
+                count=len(targets)))
         session.join()
         session.deliverer.sweep(final=True)
         return RunSummary(dict(session.outcomes), session)
@@ -118,7 +120,7 @@ def run_unattended(
             watcher.stop()
         session.close()
         if watch or stop.is_set():
-            view.finish("Stopped. Every certificate is on the stick.")
+            view.finish(_("Stopped. Every certificate is on the stick."))
         else:
             finish(config, session, stages, sleep, wait_for_key)
 
@@ -128,9 +130,10 @@ def finish(config: Config, session: Session, stages: Stages, sleep, wait_for_key
     view = session.view
     action = config.on_finish
     if action in ("poweroff", "reboot"):
-        note = f"{'Powering off' if action == 'poweroff' else 'Rebooting'} in {config.finish_display_seconds} s"
+        note = (_("Powering off in {seconds} s") if action == "poweroff" else _("Rebooting in {seconds} s")).format(
+            seconds=config.finish_display_seconds)
         if session.config.collector is None or session.spool.counts().pending:
-            note += " — certificates are on the stick (ARDOISE partition)"
+            note += " — " + _("certificates are on the stick (ARDOISE partition)")
         view.finish(note)
         sleep(config.finish_display_seconds)
         try:
@@ -138,10 +141,11 @@ def finish(config: Config, session: Session, stages: Stages, sleep, wait_for_key
         except Exception as exc:  # noqa: BLE001
             log.error("cannot %s: %s", action, exc)
     else:
-        note = "Done. Remove the drives marked FAILED; the stick holds every certificate."
+        note = _("Done. Remove the drives marked {failed}; the stick holds every certificate.").format(
+            failed=pgettext("verdict", "FAILED"))
         if wait_for_key is not None:
             # Enter ends the run: the screen closes and the machine stays on.
-            note = "{done} {key}".format(done=note, key="Press Enter to close this screen.")
+            note = "{done} {key}".format(done=note, key=_("Press Enter to close this screen."))
         view.finish(note)
         if wait_for_key is not None:
             wait_for_key()

@@ -26,6 +26,8 @@ from agent.deliver.upload import Deliverer
 from agent.errors import ArdoiseError, DeviceGone, ProtectedDeviceError
 from agent.records import AuditReport, Disk, Outcome, SanitizeResult, StorageReport, StorageState
 from agent import outcome as outcome_table
+from agent import humanize, i18n
+from agent.i18n import T_, _, pgettext
 from agent.run.stages import Stages
 from agent import tui
 
@@ -76,33 +78,38 @@ def machine_summary(audit: AuditReport | None, report_id: str | None, drive_resu
     code = outcome_table.machine_verdict(audit.verdict if audit is not None else None, results)
     if code == outcome_table.MachineCode.ATTENTION:
         bad = sum(outcome_table.result_code(r) != outcome_table.Result.SUCCESS for r in results)
-        verdict = f"{outcome_table.describe_machine(code)} ({bad} of {len(results)})"
+        verdict = _("{verdict} ({bad} of {total})").format(verdict=outcome_table.describe_machine(code), bad=bad,
+                                                           total=len(results))
     elif audit is None or code is None:
-        verdict = "unknown (no audit)"
+        verdict = _("unknown (no audit)")
     else:
-        verdict = outcome_table.describe_machine(code) + (f" ({audit.reasons[0]})" if audit.reasons else "")
+        verdict = outcome_table.describe_machine(code) + (f" ({i18n.localize(audit.reasons[0])})" if audit.reasons else "")
+    verdict_code = str(code) if code is not None else None
     if audit is None:
-        return tui.MachineSummary(verdict=verdict, report_id=report_id)
+        return tui.MachineSummary(verdict=verdict, verdict_code=verdict_code, report_id=report_id)
     m = audit.machine
     dmi, cpu, mem = m.dmi, m.cpu, m.memory
     ram = (mem.installed_bytes or mem.total_bytes) if mem else None
     if m.batteries is None:
-        battery = "unknown"
+        battery = pgettext("battery", "unknown")
     elif not m.batteries:
-        battery = "none"
+        battery = pgettext("battery", "none")
     else:
         battery = ", ".join(
-            f"{b.health_percent:.0f}% of design" if b.health_percent is not None else f"{b.name} (health unknown)"
+            _("{percent} of design").format(percent=humanize.percent(b.health_percent / 100))
+            if b.health_percent is not None else _("{name} (health unknown)").format(name=b.name)
             for b in m.batteries
         )
     return tui.MachineSummary(
         vendor=dmi.system_vendor if dmi else None,
         model=(dmi.system_product or dmi.system_version) if dmi else None,
         serial=dmi.system_serial if dmi else None,
-        cpu=(cpu.brand + (f", {cpu.threads} threads" if cpu.threads else "")) if cpu and cpu.brand else None,
+        cpu=(cpu.brand + (", " + _("{threads} threads").format(threads=cpu.threads) if cpu.threads else ""))
+        if cpu and cpu.brand else None,
         ram=tui.human_bytes(ram) if ram else None,
         battery=battery,
         verdict=verdict,
+        verdict_code=verdict_code,
         report_id=report_id,
     )
 
@@ -138,8 +145,8 @@ def failure_reason(result: SanitizeResult) -> str:
     """One line for the screen: what went wrong, not the plan's notes."""
     for step in reversed(result.steps):
         if step.error:
-            return step.error
-    return result.notes[-1] if result.notes else result.outcome.value
+            return i18n.localize(step.error)
+    return i18n.localize(result.notes[-1]) if result.notes else i18n.current().outcome(result.outcome.value)
 
 
 def session_identity(disk: Disk) -> str | None:
@@ -376,7 +383,7 @@ class Session:
         except Exception as exc:  # noqa: BLE001 - the last guard of one disk's thread
             log.exception("%s: unexpected error", disk.path)
             decision = outcome_table.decide(Outcome.FAILED)
-            self.view.update(disk.path, state=tui.FAILED, detail=f"internal error: {exc}",
+            self.view.update(disk.path, state=tui.FAILED, detail=_("internal error: {error}").format(error=exc),
                              advice=outcome_table.advice(decision))
             self.outcomes[disk.path] = DiskOutcome(disk, Outcome.FAILED, error=str(exc), decision=decision)
             self._show_machine()
@@ -420,19 +427,19 @@ class Session:
                 plan, cfg, progress=self._progress_callback(disk), journal=self.journal, cancel=cancel
             )
         except ProtectedDeviceError as exc:
-            view.update(disk.path, state=tui.PROTECTED, detail=str(exc))
+            view.update(disk.path, state=tui.PROTECTED, detail=exc.localized())
             return DiskOutcome(disk, Outcome.FAILED, error=str(exc))
         except DeviceGone as exc:
-            result = self._failed_result(disk, Outcome.INTERRUPTED, f"device gone: {exc}")
+            result = self._failed_result(disk, Outcome.INTERRUPTED, T_("device gone: {error}", error=exc))
         except Exception as exc:  # noqa: BLE001 - a failed disk still gets its certificate
             if not isinstance(exc, ArdoiseError):
                 log.exception("%s: sanitize crashed", disk.path)
-            result = self._failed_result(disk, Outcome.FAILED, str(exc))
+            result = self._failed_result(disk, Outcome.FAILED, exc.message if isinstance(exc, ArdoiseError) else str(exc))
         if result.outcome != Outcome.SUCCESS and (disk.path in self.removed or self.stages.device_gone(disk)):
             # The drive was pulled: whatever error the write saw, the honest word is interrupted.
             result.outcome = Outcome.INTERRUPTED
             result.category = None
-            result.notes.append("the drive was removed while it was being sanitized")
+            result.notes.append(T_("the drive was removed while it was being sanitized"))
         return self._certify_and_deliver(disk, result)
 
     def _show_machine(self) -> None:
@@ -467,7 +474,8 @@ class Session:
                 self.spool.put("certificates", issued.pdf_path.name, issued.pdf_path.read_bytes())
         except Exception as exc:  # noqa: BLE001
             log.exception("%s: certificate not issued", disk.path)
-            outcome.error = f"certificate not issued: {exc}"
+            outcome.error = _("certificate not issued: {error}").format(
+                error=exc.localized() if isinstance(exc, ArdoiseError) else exc)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
@@ -477,7 +485,8 @@ class Session:
         outcome.decision = screen_decision(outcome.certificate_path, result, smart, failed=bool(outcome.error))
         category = getattr(result.category, "value", result.category)
         detail = (
-            f"{category} by {result.method}" + (" (resumed)" if result.resumed else "")
+            (_("{category} by {method} (resumed)") if result.resumed else _("{category} by {method}")).format(
+                category=i18n.current().nist_category(category), method=result.method)
             if result.outcome == Outcome.SUCCESS
             else (outcome.error or failure_reason(result))
         )

@@ -21,8 +21,9 @@ import queue
 import threading
 from typing import Any
 
-from agent import tui
+from agent import i18n, tui
 from agent.errors import ArdoiseError
+from agent.i18n import _
 from agent.run.pipeline import Session, session_identity
 
 log = logging.getLogger("ardoise.run")
@@ -92,18 +93,18 @@ class Shelf:
         node = os.path.realpath(devnode)
         if node in self.present:
             # On the status line, so the technician sees the bay was noticed as empty.
-            self.session.view.say(f"{devnode}: removed")
+            self.session.view.say(_("{device}: removed").format(device=devnode))
         self.present.pop(node, None)
         self.session.remove_disk(devnode)
 
     def insert(self, disk) -> None:
         s = self.session
         if not disk.target:
-            s.show_disk(disk, tui.PROTECTED, disk.reasons[0] if disk.reasons else "protected")
+            s.show_disk(disk, tui.PROTECTED, i18n.localize(disk.reasons[0]) if disk.reasons else _("protected"))
             return
         cert = s.already_certified(disk)
         if cert and not self.cfg.rewipe_certified:
-            s.show_disk(disk, tui.SKIPPED, f"already certified in this session ({cert})")
+            s.show_disk(disk, tui.SKIPPED, _("already certified in this session ({id})").format(id=cert))
             log.info("%s (%s) already certified as %s: not wiped again", disk.path, disk.serial, cert)
             return
         if s.threads.get(disk.path) is not None and s.threads[disk.path].is_alive():

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from agent.errors import UsageError
+from agent.i18n import T_, _, localize, pgettext
 from agent.records import Category
 
 # Every fixed pattern repeats with a period that divides the sector size, so the content
@@ -136,36 +137,36 @@ METHODS: dict[str, OverwriteMethod] = {
         OverwriteMethod(
             "zero",
             (ZERO,),
-            "one pass of zeros",
-            "NIST SP 800-88 Rev. 1 (2014), Table A: Clear by overwrite, one pass",
+            T_("one pass of zeros"),
+            T_("NIST SP 800-88 Rev. 1 (2014), Table A: Clear by overwrite, one pass"),
             "current",
         ),
         OverwriteMethod(
             "random",
             (RANDOM,),
-            "one pass of AES-256-CTR keystream (key in memory only, regenerated for verification)",
-            "NIST SP 800-88 Rev. 1 (2014), Table A: Clear by overwrite with random data",
+            T_("one pass of AES-256-CTR keystream (key in memory only, regenerated for verification)"),
+            T_("NIST SP 800-88 Rev. 1 (2014), Table A: Clear by overwrite with random data"),
             "current",
         ),
         OverwriteMethod(
             "two-pass",
             (PassSpec(b"\x55"), PassSpec(b"\xaa")),
-            "pattern 0x55, then its complement 0xAA",
-            "Ardoise default for USB sticks, SD cards and eMMC (DESIGN policy); NIST SP 800-88 Clear",
+            T_("pattern 0x55, then its complement 0xAA"),
+            T_("Ardoise default for USB sticks, SD cards and eMMC (DESIGN policy); NIST SP 800-88 Clear"),
             "current",
         ),
         OverwriteMethod(
             "dod-3pass",
             (ZERO, ONES, RANDOM),
-            "a character (0x00), its complement (0xFF), then random",
-            "US DoD 5220.22-M (1995) overwrite; dropped from the NISPOM in 2006, superseded by NIST SP 800-88",
+            T_("a character (0x00), its complement (0xFF), then random"),
+            T_("US DoD 5220.22-M (1995) overwrite; dropped from the NISPOM in 2006, superseded by NIST SP 800-88"),
             "obsolete",
         ),
         OverwriteMethod(
             "hmg-is5-enhanced",
             (ZERO, ONES, RANDOM),
-            "zeros, ones, random, then verification of the final pass",
-            "UK HMG Infosec Standard 5 (IS5), Enhanced; withdrawn by NCSC, whose secure sanitisation guidance replaces it",
+            T_("zeros, ones, random, then verification of the final pass"),
+            T_("UK HMG Infosec Standard 5 (IS5), Enhanced; withdrawn by NCSC, whose secure sanitisation guidance replaces it"),
             "obsolete",
             requires_verification=True,
         ),
@@ -182,24 +183,27 @@ def get_method(name: str) -> OverwriteMethod:
         try:
             pattern = bytes.fromhex(text)
         except ValueError:
-            raise UsageError(f"pattern '{text}' is not hexadecimal (e.g. pattern:55 or pattern:deadbeef)") from None
+            raise UsageError(T_("pattern '{text}' is not hexadecimal (e.g. pattern:55 or pattern:deadbeef)",
+                                text=text)) from None
         PatternSource(pattern)  # validates the length
         return OverwriteMethod(
             name,
             (PassSpec(pattern),),
-            f"one pass of the repeated pattern 0x{pattern.hex()}",
-            "user-defined pattern; NIST SP 800-88 Clear by overwrite",
+            T_("one pass of the repeated pattern 0x{hex}", hex=pattern.hex()),
+            T_("user-defined pattern; NIST SP 800-88 Clear by overwrite"),
             "current",
         )
     known = ", ".join([*METHODS, "pattern:<hex>"])
-    raise UsageError(f"unknown method '{name}' (known: {known})")
+    raise UsageError(T_("unknown method '{name}' (known: {known})", name=name, known=known))
 
 
 def describe_methods() -> str:
-    """Plain-text table of the methods, for ``ardoise wipe --help``."""
-    lines = ["methods:"]
+    """Plain-text table of the methods, for ``ardoise wipe --help``, in the agent's language."""
+    status = {"current": pgettext("method status", "current"), "obsolete": pgettext("method status", "obsolete")}
+    lines = [_("methods:")]
     for m in METHODS.values():
-        lines.append(f"  {m.name:<17} {m.description} [{m.status}]")
-        lines.append(f"  {'':<17} source: {m.source}")
-    lines.append(f"  {'pattern:<hex>':<17} one pass of a repeated pattern (1, 2, 4 ... 512 bytes) [current]")
+        lines.append(f"  {m.name:<17} {localize(m.description)} [{status.get(m.status, m.status)}]")
+        lines.append(f"  {'':<17} " + _("source: {source}").format(source=localize(m.source)))
+    lines.append(f"  {'pattern:<hex>':<17} " + _("one pass of a repeated pattern (1, 2, 4 ... 512 bytes)")
+                 + f" [{status['current']}]")
     return "\n".join(lines)

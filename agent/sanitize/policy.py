@@ -31,6 +31,8 @@ from agent.commands import CommandLog
 from agent.errors import ArdoiseError, ConfigError
 from agent.records import Category, Disk, HiddenAreas, Media, PlanStep, SanitizePlan, Transport
 from agent.sanitize import ata, discard, emmc, hpa, nvme, scsi, sed
+from agent import i18n
+from agent.i18n import T_
 
 OVERWRITE = "overwrite"
 
@@ -341,11 +343,11 @@ def plan_from_capabilities(
     plan.steps.extend(candidates)
     if allow_overwrite:
         if candidates:
-            reason = "fallback if every firmware method fails: overwrite reaches only the addressable blocks (NIST Clear)"
+            reason = T_("fallback if every firmware method fails: overwrite reaches only the addressable blocks (NIST Clear)")
         elif blocked:
             reason = blocked
         else:
-            reason = "no firmware sanitize command offered by this drive: overwrite (NIST Clear)"
+            reason = T_("no firmware sanitize command offered by this drive: overwrite (NIST Clear)")
         secure = bool(caps.discard and caps.discard.secure_candidate and pol.secure_discard)
         plan.steps.append(_overwrite_step(pol.overwrite, reason, secure_discard=secure))
         if caps.discard is not None:
@@ -355,7 +357,7 @@ def plan_from_capabilities(
                 else f"no secure discard: {caps.discard.reason if pol.secure_discard else 'disabled in the config'}"
             )
     if media == Media.FLASH:
-        plan.notes.append("flash media: the certificate says Clear; Purge is not available for this device")
+        plan.notes.append(T_("flash media: the certificate says Clear; Purge is not available for this device"))
     plan.skipped.extend(skipped)
     return plan
 
@@ -419,17 +421,20 @@ def _plan_nvme(caps: Capabilities, out: list[PlanStep], skipped: list[PlanStep])
             )
             out.append(step)
         else:
-            step.reason = f"unsupported: SANICAP 0x{c.sanicap:x} does not offer {action} sanitize"
+            step.reason = T_("unsupported: SANICAP {sanicap} does not offer {action} sanitize", sanicap=f"0x{c.sanicap:x}",
+                             action=action)
             skipped.append(step)
     fmt_crypto = PlanStep(
         "nvme-format-crypto", Category.PURGE, CRYPTO, "", "nvme", {"controller": c.controller, "ses": 2}
     )
     if c.format_crypto:
-        fmt_crypto.reason = f"FNA bit 2 set ({c.describe()}): Format NVM SES=2 destroys the media encryption key (NIST Purge)"
+        fmt_crypto.reason = T_("FNA bit 2 set ({caps}): Format NVM SES=2 destroys the media encryption key (NIST Purge)",
+                               caps=c.describe())
         out.append(fmt_crypto)
     else:
-        why = "Format NVM unsupported (OACS bit 1 clear)" if not c.format_supported else "FNA bit 2 clear: no crypto erase by format"
-        fmt_crypto.reason = f"unsupported: {why} ({c.describe()})"
+        why = T_("Format NVM unsupported (OACS bit 1 clear)") if not c.format_supported \
+            else T_("FNA bit 2 clear: no crypto erase by format")
+        fmt_crypto.reason = T_("unsupported: {why} ({caps})", why=why, caps=c.describe())
         skipped.append(fmt_crypto)
     fmt_user = PlanStep(
         "nvme-format-user-data", Category.PURGE, BLOCK, "", "nvme", {"controller": c.controller, "ses": 1}
@@ -441,7 +446,7 @@ def _plan_nvme(caps: Capabilities, out: list[PlanStep], skipped: list[PlanStep])
         )
         out.append(fmt_user)
     else:
-        fmt_user.reason = f"unsupported: Format NVM not offered (OACS bit 1 clear, {c.describe()})"
+        fmt_user.reason = T_("unsupported: Format NVM not offered (OACS bit 1 clear, {caps})", caps=c.describe())
         skipped.append(fmt_user)
 
 
@@ -465,7 +470,8 @@ def _plan_ata(
     ):
         step = PlanStep(f"ata-sanitize-{action}", Category.PURGE, technique, "", "hdparm", {"action": action})
         if action == "overwrite" and flash:
-            step.reason = "not used on flash: SANITIZE OVERWRITE wears the cells and cannot reach spare blocks better than block erase"
+            step.reason = T_("not used on flash: SANITIZE OVERWRITE wears the cells and cannot reach spare blocks better "
+                             "than block erase")
             if supported:
                 skipped.append(step)
                 continue
@@ -473,7 +479,7 @@ def _plan_ata(
             step.reason = f"ATA SANITIZE {action} offered (hdparm -I: {'CRYPTO_SCRAMBLE_EXT' if action == 'crypto' else action.upper() + '_EXT'}): NIST Purge"
             out.append(step)
         else:
-            step.reason = f"unsupported: the drive does not list the SANITIZE {action.upper()} command"
+            step.reason = T_("unsupported: the drive does not list the SANITIZE {command} command", command=action.upper())
             skipped.append(step)
 
     sec = info.security
@@ -524,7 +530,7 @@ def _plan_ata(
             )
             out.append(enhanced)
         else:
-            enhanced.reason = "unsupported: the drive reports no enhanced erase"
+            enhanced.reason = T_("unsupported: the drive reports no enhanced erase")
             skipped.append(enhanced)
         normal.reason = (
             "SECURITY ERASE UNIT (normal): only LBA 0 to native max, not reallocated sectors (NIST Clear)"
@@ -562,7 +568,7 @@ def _plan_ata(
             )
         )
     elif sec.locked:
-        plan.notes.append("drive is locked with an unknown password: nothing can be written until it is unlocked")
+        plan.notes.append(T_("drive is locked with an unknown password: nothing can be written until it is unlocked"))
 
 
 def _plan_scsi(disk: Disk, caps: Capabilities, out: list[PlanStep], skipped: list[PlanStep]) -> None:
@@ -572,19 +578,19 @@ def _plan_scsi(disk: Disk, caps: Capabilities, out: list[PlanStep], skipped: lis
     for action, technique in (("crypto", CRYPTO), ("block", BLOCK), ("overwrite", OVERWRITE_TECHNIQUE)):
         step = PlanStep(f"scsi-sanitize-{action}", Category.PURGE, technique, "", "sg_sanitize", {"action": action})
         if not c.reported:
-            step.reason = "unknown: the drive does not answer REPORT SUPPORTED OPERATION CODES"
+            step.reason = T_("unknown: the drive does not answer REPORT SUPPORTED OPERATION CODES")
             skipped.append(step)
         elif not c.supports(action):
-            step.reason = f"unsupported: sg_opcodes lists no SANITIZE {action} service action"
+            step.reason = T_("unsupported: sg_opcodes lists no SANITIZE {action} service action", action=action)
             skipped.append(step)
         elif action == "overwrite" and flash:
-            step.reason = "not used on flash: overwrite sanitize wears the cells for no gain over block erase"
+            step.reason = T_("not used on flash: overwrite sanitize wears the cells for no gain over block erase")
             skipped.append(step)
         elif action != "overwrite" and not flash and action == "block":
-            step.reason = "block erase is a flash operation; not used on a hard drive"
+            step.reason = T_("block erase is a flash operation; not used on a hard drive")
             skipped.append(step)
         else:
-            step.reason = f"SCSI SANITIZE {action} offered (sg_opcodes, opcode 48h): NIST Purge"
+            step.reason = T_("SCSI SANITIZE {action} offered (sg_opcodes, opcode 48h): NIST Purge", action=action)
             out.append(step)
 
 
@@ -643,7 +649,7 @@ def _guard_siblings(disk: Disk, plan: SanitizePlan) -> None:
         if not other.target:
             protected.append(f"{path} ({'; '.join(other.reasons)})")
     if not protected:
-        plan.notes.append(f"controller-wide commands also erase {', '.join(siblings)}: all are targets")
+        plan.notes.append(T_("controller-wide commands also erase {devices}: all are targets", devices=", ".join(siblings)))
         return
     keep = []
     for step in plan.steps:
@@ -658,8 +664,8 @@ def make_plan(disk: Disk, *, config: Any = None, method: str | None = None, veri
     """The plan for one disk. ``method`` given: a one-step overwrite plan with that method
     (hidden areas are still reset first on ATA drives, since an overwrite cannot reach them)."""
     if not disk.target:
-        reason = "; ".join(disk.reasons) or "protected"
-        return SanitizePlan(disk=disk, steps=[], verify=verify or "none", not_target=f"not a target: {reason}")
+        reason = i18n.join("; ", disk.reasons) if disk.reasons else T_("protected")
+        return SanitizePlan(disk=disk, steps=[], verify=verify or "none", not_target=T_("not a target: {reason}", reason=reason))
     state_dir = getattr(config, "state_dir", None)
     caps = probe(disk, state_dir=state_dir, hidden_only=method is not None)
     if method is not None:

@@ -13,6 +13,9 @@ import time
 from dataclasses import dataclass
 from typing import Callable, TextIO
 
+from agent import i18n
+from agent.i18n import _
+
 
 @dataclass
 class Progress:
@@ -110,10 +113,13 @@ class StderrPrinter:
             pct = 100.0 * p.bytes_done / p.bytes_total if p.bytes_total else 100.0
             eta = f"{p.eta_s:.0f}s" if p.eta_s is not None else "?"
             label = f" {p.pattern}" if p.pattern else ""
+            lang = i18n.current()
             print(
-                f"{p.device}: {p.phase} pass {p.pass_index + 1}/{p.pass_count}{label} "
-                f"{pct:5.1f}% {human_bytes(p.bytes_done)}/{human_bytes(p.bytes_total)} "
-                f"{human_bytes(p.throughput_bps)}/s eta {eta}",
+                _("{device}: {phase} pass {index}/{count}{label} {percent}% {done}/{total} {speed}/s eta {eta}").format(
+                    device=p.device, phase=lang.phase(p.phase), index=p.pass_index + 1, count=p.pass_count,
+                    label=label, percent=lang.decimal(pct).rjust(5), done=lang.size(p.bytes_done, binary=True),
+                    total=lang.size(p.bytes_total, binary=True), speed=lang.size(p.throughput_bps, binary=True),
+                    eta=eta),
                 file=self.stream,
                 flush=True,
             )

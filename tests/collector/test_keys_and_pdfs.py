@@ -54,7 +54,7 @@ def test_verify_with_collector_accepts_a_genuine_pdf(sqlite_collector, tmp_path,
     f.write_bytes(certificate_pdf(st.key, "SER-COLLECTOR-PDF"))
     assert main(["verify", "--collector", sqlite_collector.url, str(f)]) == 0
     err = capsys.readouterr().err
-    assert ": valid: success Clear of SER-COLLECTOR-PDF" in err and f"station {st.station_id}" in err and "in service" in err
+    assert ": valid: success, Clear, of SER-COLLECTOR-PDF" in err and f"station {st.station_id}" in err and "in service" in err
 
 
 def test_verify_with_collector_refuses_a_stranger_and_respects_revocation_dates(sqlite_collector, tmp_path,

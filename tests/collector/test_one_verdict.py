@@ -164,7 +164,7 @@ def test_a_later_success_of_the_same_drive_supersedes_its_failure(sqlite_collect
     board = sqlite_collector.api("GET", "/").text
     assert serial not in board.split("Drives needing attention", 1)[1].split("Recent certificates", 1)[0]
     cells = _lot_cells(sqlite_collector.api("GET", f"/lots/{lot}").text)
-    assert cells == {"lot-drives": "1", "lot-sanitized": "1", "lot-attention": "0", "lot-capacity": "1.0 GB"}
+    assert cells == {"lot-drives": "1", "lot-sanitized": "1", "lot-attention": "0", "lot-capacity": "1.0\u00a0GB"}
 
 
 def test_failed_and_interrupted_drives_are_not_counted_as_capacity_sanitized(sqlite_collector, station):
@@ -174,7 +174,7 @@ def test_failed_and_interrupted_drives_are_not_counted_as_capacity_sanitized(sql
                                       size=10**9)
         assert station.upload(body).status_code == 201
     cells = _lot_cells(sqlite_collector.api("GET", f"/lots/{lot}").text)
-    assert cells == {"lot-drives": "3", "lot-sanitized": "1", "lot-attention": "2", "lot-capacity": "1.0 GB"}
+    assert cells == {"lot-drives": "3", "lot-sanitized": "1", "lot-attention": "2", "lot-capacity": "1.0\u00a0GB"}
     page = sqlite_collector.api("GET", f"/lots/{lot}").text
     assert "put it back and wipe it again: 2" in page
 

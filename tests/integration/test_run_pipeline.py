@@ -465,10 +465,11 @@ def test_plain_mode_says_connected_once_the_collector_answered(cfg):
     class Collector(http.server.BaseHTTPRequestHandler):
         def do_POST(self):  # noqa: N802
             self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            body = b'{"bearer": "b", "station_id": "s"}' if self.path == "/api/v1/stations" else b'{"status": "stored"}'
-            if self.path == "/api/v1/stations/challenge":  # enrollment proves the key (docs/security.md)
-                body = b'{"challenge": "c"}'
-            self.send_response(200 if self.path.endswith("/challenge") else 201)
+            # Enrollment asks for a challenge first (the station proves its key by signing it).
+            challenge = self.path == "/api/v1/stations/challenge"
+            body = (b'{"challenge": "c"}' if challenge else
+                    b'{"bearer": "b", "station_id": "s"}' if self.path == "/api/v1/stations" else b'{"status": "stored"}')
+            self.send_response(200 if challenge else 201)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()

@@ -295,3 +295,32 @@ def test_allow_file_refuses_a_file_another_process_holds_open(tmp_path):
         holder.kill()
         holder.wait()
     assert image.read_bytes() == b"guest disk" * 1000
+
+
+def test_french_locale_wipe_writes_a_french_pdf_that_checks(loopdevs, tmp_path):
+    """LANG=fr_FR.UTF-8 is enough: the summary line and the certificate PDF are French, the
+    signed JSON keeps its codes, and the PDF passes `ardoise verify` in any language."""
+    from pypdf import PdfReader
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from english_words import english_words
+
+    dev = loopdevs.create(16 * MIB, fill=b"secret")
+    out = tmp_path / "out"
+    fr = {"LANG": "fr_FR.UTF-8", "LC_ALL": "", "LC_MESSAGES": ""}
+    proc = ardoise("wipe", dev, "--method", "zero", "--verify", "full", "--yes", "--out", str(out),
+                   env_extra=fr, state=tmp_path / "state")
+    assert proc.returncode == 0, proc.stderr
+    assert f"{dev} : réussi (overwrite:zero, 16,0 Mio en" in proc.stdout, proc.stdout
+    (pdf,) = out.glob("*.pdf")
+    (cert,) = out.glob("*.json")
+    text = "\n".join(p.extract_text() or "" for p in PdfReader(str(pdf)).pages)
+    assert "Certificat d'effacement (NIST SP 800-88)" in text and "RÉUSSI - « EFFACEMENT (CLEAR) »" in text
+    assert "heure de Paris" in text
+    assert not english_words(text.replace("ardoise verify", "")), sorted(english_words(text))
+    payload = json.loads(__import__("base64").b64decode(json.loads(cert.read_text())["payload"]))
+    assert payload["sanitization"]["outcome"] == "success" and payload["destination"]["code"]
+    # Checked in English, with the station's key: the French page matches its envelope.
+    check = ardoise("verify", "--keys", str(tmp_path / "state"), str(pdf), env_extra={"LANG": "C"},
+                    state=tmp_path / "state")
+    assert check.returncode == 0, check.stderr

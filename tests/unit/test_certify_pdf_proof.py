@@ -172,7 +172,7 @@ def test_cli_verifies_a_pdf_with_key(issued, capsys):
     files, pem = issued
     assert main(["verify", "--key", str(pem), str(files.pdf_path)]) == 0
     err = capsys.readouterr().err
-    assert ": valid: success Clear of WD-WCC4N1234567" in err and "page matches" in err
+    assert ": valid: success, Clear, of WD-WCC4N1234567" in err and "page matches" in err
 
 
 def test_cli_without_key_says_integrity_only_and_exits_8(issued, capsys):
