@@ -381,13 +381,14 @@ def cmd_lot_create(args) -> int:
             received = date.fromisoformat(args.received)
         except ValueError:
             raise UsageError(f"--received: {args.received!r} is not a date (YYYY-MM-DD)") from None
+    data = _read_file(args.inventory) if args.inventory else None  # an unreadable file creates no lot
     db = _open_db(args)
     workshop = stations.workshop_for(db, args.workshop, None)
     lot = lots.create_lot(db, args.lot, workshop, CLI, donor=args.donor, language=args.language,
                           received_on=received)
     print(f"lot {lot.name} created, open (id {lot.id})", file=sys.stderr)
     if args.inventory:
-        return _import(db, lots.get_lot(db, lot.id), args.inventory)
+        return _import(db, lots.get_lot(db, lot.id), args.inventory, data)
     return 0
 
 
@@ -399,11 +400,11 @@ def _read_file(path: str) -> bytes:
         raise UsageError(f"cannot read {path}: {exc.strerror}") from None
 
 
-def _import(db, lot, path: str) -> int:
+def _import(db, lot, path: str, data: bytes | None = None) -> int:
     from server_stub.accounts.events import CLI
     from server_stub.lots import wiring
 
-    data = _read_file(path)
+    data = _read_file(path) if data is None else data
     try:
         n = wiring.import_inventory(db, lot, data, CLI, source=os.path.basename(path))
     except wiring.InventoryRejected as exc:
