@@ -186,12 +186,14 @@ def build_parser() -> argparse.ArgumentParser:
     lcl.add_argument("--reason", help="why the lot closes although devices are unresolved (10 characters or more)")
     lcl.add_argument("--by", default="ardoise-collector CLI", help="who closes it, as the report names them")
     lcl.add_argument("--workshop")
+    lcl.add_argument("--receipt-key", metavar="PEM", help="the collector's key, as given to serve --receipt-key")
     lcl.set_defaults(func=cmd_lot_close)
     lb = lsub.add_parser("bundle", help="write a closed lot's bundle (ZIP) for its donor")
     _db_option(lb)
     lb.add_argument("lot")
     lb.add_argument("-o", "--output", required=True, metavar="FILE")
     lb.add_argument("--workshop")
+    lb.add_argument("--receipt-key", metavar="PEM", help="the collector's key, as given to serve --receipt-key")
     lb.set_defaults(func=cmd_lot_bundle)
     ll = lsub.add_parser("list", help="list lots")
     _db_option(ll)
@@ -448,7 +450,7 @@ def cmd_lot_destroy(args) -> int:
 
 def _collector_key(args):
     from server_stub import receipts
-    return receipts.load_or_create(receipts.key_path(_settings(args)))
+    return receipts.load_or_create(receipts.key_path(_settings(args, receipt_key_path=args.receipt_key)))
 
 
 def cmd_lot_close(args) -> int:
