@@ -15,7 +15,7 @@ from harness import start_collector, stop_collector
 from hub import PASSWORD, cli, login, ok
 from lot_samples import INVENTORY_CSV, sample_lot
 
-from agent.certify.envelope import ERASURE_TYPE, dump_envelope, sign_envelope
+from agent.certify.envelope import ERASURE_TYPE, dump_envelope, envelope_digest, sign_envelope
 from agent.certify.keys import StationKey
 from collector.certs import erasure_payload
 
@@ -43,15 +43,11 @@ def lot(tmp_path_factory):
             r = c.api("POST", "/api/v1/stations", json=c.enrollment(key, r.json()["token"]))
             assert r.status_code == 201, r.text
             bearer = {"Authorization": f"Bearer {r.json()['bearer']}", "Content-Type": "application/json"}
-            mine = lambda p: p["station"]["key_id"] == key.key_id  # noqa: E731
-            for p, e in sample.audits:
-                if mine(p):
-                    r = c.api("POST", "/api/v1/audits", data=e, headers=bearer)
-                    assert r.status_code == 201, r.text
-            for p, e in sample.certificates:
-                if mine(p):
-                    r = c.api("POST", "/api/v1/certificates", data=e, headers=bearer)
-                    assert r.status_code == 201, r.text
+            for path, signed in (("/api/v1/audits", sample.audits), ("/api/v1/certificates", sample.certificates)):
+                for p, e in signed:
+                    if p["station"]["key_id"] == key.key_id:
+                        r = c.api("POST", path, data=e, headers=bearer)
+                        assert r.status_code == 201, r.text
         yield c, tmp
     finally:
         stop_collector(c)
@@ -157,7 +153,6 @@ def test_a_lot_is_imported_reconciled_closed_and_its_bundle_verifies_and_tamperi
     _rewrite(bundle, altered, drop={one}, add={one: json.dumps(env).encode()})
     key = StationKey.generate()
     foreign = dump_envelope(sign_envelope(erasure_payload(key, "STRANGER-1", lot=LOT), ERASURE_TYPE, key))
-    from agent.certify.envelope import envelope_digest
     _rewrite(bundle, stranger, add={f"certificates/{envelope_digest(foreign)}.json": foreign})
     for tampered in (removed, altered, stranger):
         r = _verify(tampered, pem)
