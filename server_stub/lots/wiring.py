@@ -11,7 +11,7 @@ import json
 from datetime import date
 from typing import Iterator
 
-from agent.certify.envelope import envelope_digest
+from agent.certify.envelope import dump_envelope, envelope_digest
 from agent.certify.keys import StationKey
 from server_stub.accounts.events import Actor
 from server_stub.accounts.models import Organisation
@@ -99,7 +99,7 @@ def close(db: Database, lot: Lot, actor: Actor, key: StationKey, *, reason: str 
         collector_key_id=key.key_id, closed_at=utcnow().strftime("%Y-%m-%dT%H:%M:%SZ"), closed_by=actor.name,
         closure=closure)
     envelope = report.sign_report(payload, key)
-    service.mark_closed(db, lot.id, actor, report_envelope=json.dumps(envelope, sort_keys=True), reason=closure.reason)
+    service.mark_closed(db, lot.id, actor, report_envelope=dump_envelope(envelope).decode("utf-8"), reason=closure.reason)
     return payload
 
 

@@ -32,7 +32,9 @@ def lot(tmp_path_factory):
             ok(cli("org", "create", name, "--kind", kind, db_url=db))
         ok(cli("lot", "create", LOT, "--workshop", "Atelier Nord", "--donor", "Région A", "--received",
                "2026-11-20", db_url=db))
-        for email, org, role in (("nord@example.org", "Atelier Nord", "manager"),
+        ok(cli("org", "create", "Coordination", "--kind", "coordinator", db_url=db))
+        for email, org, role in (("coord@example.org", "Coordination", "admin"),
+                                 ("nord@example.org", "Atelier Nord", "manager"),
                                  ("sud@example.org", "Atelier Sud", "manager"),
                                  ("donor@example.org", "Région A", "donor-viewer")):
             ok(cli("user", "create", email, "--org", org, "--role", role, db_url=db, stdin=PASSWORD + "\n"))
@@ -137,9 +139,20 @@ def test_a_lot_is_imported_reconciled_closed_and_its_bundle_verifies_and_tamperi
     assert login(c, "sud@example.org").get(c.url + f"/lots/{LOT}?format=bundle", timeout=30).status_code == 404
     assert c.api("GET", f"/lots/{LOT}?format=bundle", allow_redirects=False).status_code in (303, 401, 404)
 
+    # Another workshop's lot of the same name: the coordinator, who sees both, names the workshop.
+    ok(cli("lot", "create", LOT, "--workshop", "Atelier Sud", db_url=db))
+    coord = login(c, "coord@example.org")
+    assert coord.get(c.url + f"/lots/{LOT}?format=bundle", timeout=30).status_code == 400
+    nord_id = next(o["id"] for o in json.loads(ok(cli("org", "list", "--json", db_url=db)).stdout)
+                   if o["name"] == "Atelier Nord")
+    theirs = coord.get(c.url + f"/lots/{LOT}?format=bundle&workshop={nord_id}", timeout=120)
+    with zipfile.ZipFile(io.BytesIO(theirs.content)) as a, zipfile.ZipFile(io.BytesIO(got.content)) as b:
+        assert a.namelist() == b.namelist() and a.read("lot-report.json") == b.read("lot-report.json")
+    assert nord.get(c.url + f"/lots/{LOT}?format=bundle", timeout=120).status_code == 200  # Nord sees one
+
     # The CLI writes a bundle that verifies too.
     out = tmp / "cli.zip"
-    ok(cli("lot", "bundle", LOT, "-o", str(out), db_url=db))
+    ok(cli("lot", "bundle", LOT, "--workshop", "Atelier Nord", "-o", str(out), db_url=db))
     assert _verify(out, pem).returncode == 0
 
     with zipfile.ZipFile(bundle) as z:
