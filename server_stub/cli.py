@@ -160,7 +160,41 @@ def build_parser() -> argparse.ArgumentParser:
     lc.add_argument("--donor", help="donor organisation (name or id)")
     lc.add_argument("--language", choices=LANGUAGES, default="fr", help="language of its report (default fr)")
     lc.add_argument("--received", metavar="YYYY-MM-DD", help="date the lot was received")
+    lc.add_argument("--inventory", metavar="FILE", help="the donor's inventory (CSV or XLSX), imported at once")
     lc.set_defaults(func=cmd_lot_create)
+    li = lsub.add_parser("import", help="import (replace) the donor's inventory: CSV or XLSX; "
+                                        "any bad row and nothing is stored")
+    _db_option(li)
+    li.add_argument("lot")
+    li.add_argument("file")
+    li.add_argument("--workshop", help="the lot's workshop, when two workshops have a lot of this name")
+    li.set_defaults(func=cmd_lot_import)
+    ld = lsub.add_parser("destroy", help="record that a device or drive was destroyed instead of sanitized")
+    _db_option(ld)
+    ld.add_argument("lot")
+    ld.add_argument("--serial", required=True, help="the device's serial or asset tag, or a drive's serial")
+    ld.add_argument("--method", required=True, help="e.g. shredding, drilling, degaussing")
+    ld.add_argument("--date", required=True, metavar="YYYY-MM-DD")
+    ld.add_argument("--partner", required=True, help="the WEEE (DEEE) operator who took it")
+    ld.add_argument("--by", required=True, help="the person who destroyed it or saw it destroyed")
+    ld.add_argument("--workshop")
+    ld.set_defaults(func=cmd_lot_destroy)
+    lcl = lsub.add_parser("close", help="close a lot with its signed report (refused while devices are "
+                                        "missing or not sanitized, unless --reason)")
+    _db_option(lcl)
+    lcl.add_argument("lot")
+    lcl.add_argument("--reason", help="why the lot closes although devices are unresolved (10 characters or more)")
+    lcl.add_argument("--by", default="ardoise-collector CLI", help="who closes it, as the report names them")
+    lcl.add_argument("--workshop")
+    lcl.add_argument("--receipt-key", metavar="PEM", help="the collector's key, as given to serve --receipt-key")
+    lcl.set_defaults(func=cmd_lot_close)
+    lb = lsub.add_parser("bundle", help="write a closed lot's bundle (ZIP) for its donor")
+    _db_option(lb)
+    lb.add_argument("lot")
+    lb.add_argument("-o", "--output", required=True, metavar="FILE")
+    lb.add_argument("--workshop")
+    lb.add_argument("--receipt-key", metavar="PEM", help="the collector's key, as given to serve --receipt-key")
+    lb.set_defaults(func=cmd_lot_bundle)
     ll = lsub.add_parser("list", help="list lots")
     _db_option(ll)
     ll.add_argument("--json", action="store_true", help="print JSON")
@@ -349,11 +383,105 @@ def cmd_lot_create(args) -> int:
             received = date.fromisoformat(args.received)
         except ValueError:
             raise UsageError(f"--received: {args.received!r} is not a date (YYYY-MM-DD)") from None
+    data = _read_file(args.inventory) if args.inventory else None  # an unreadable file creates no lot
     db = _open_db(args)
     workshop = stations.workshop_for(db, args.workshop, None)
     lot = lots.create_lot(db, args.lot, workshop, CLI, donor=args.donor, language=args.language,
                           received_on=received)
     print(f"lot {lot.name} created, open (id {lot.id})", file=sys.stderr)
+    if args.inventory:
+        return _import(db, lots.get_lot(db, lot.id), args.inventory, data)
+    return 0
+
+
+def _read_file(path: str) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
+
+
+def _import(db, lot, path: str, data: bytes | None = None) -> int:
+    from server_stub.accounts.events import CLI
+    from server_stub.lots import wiring
+
+    data = _read_file(path) if data is None else data
+    try:
+        n = wiring.import_inventory(db, lot, data, CLI, source=os.path.basename(path))
+    except wiring.InventoryRejected as exc:
+        for p in exc.problems:  # every bad line, one line each
+            print(f"ardoise-collector: {path}: {p}", file=sys.stderr)
+        print(f"ardoise-collector: {len(exc.problems)} bad row(s): nothing imported; correct the file and "
+              "import it again", file=sys.stderr)
+        return exc.exit_code
+    print(f"lot {lot.name}: {n} declared device(s) imported from {path}", file=sys.stderr)
+    return 0
+
+
+def _lot(args):
+    from server_stub.lots import service as lots
+
+    db = _open_db(args)
+    return db, lots.find_lot(db, args.lot, args.workshop)
+
+
+def cmd_lot_import(args) -> int:
+    db, lot = _lot(args)
+    return _import(db, lot, args.file)
+
+
+def cmd_lot_destroy(args) -> int:
+    from datetime import date
+
+    from server_stub.accounts.events import CLI
+    from server_stub.lots import service as lots
+
+    try:
+        when = date.fromisoformat(args.date)
+    except ValueError:
+        raise UsageError(f"--date: {args.date!r} is not a date (YYYY-MM-DD)") from None
+    db, lot = _lot(args)
+    lots.record_destruction(db, lot.id, CLI, device_ref=args.serial, person=args.by, method=args.method,
+                            destroyed_on=when, weee_partner=args.partner)
+    print(f"lot {lot.name}: destruction of {args.serial} recorded", file=sys.stderr)
+    return 0
+
+
+def _collector_key(args):
+    from server_stub import receipts
+    return receipts.load_or_create(receipts.key_path(_settings(args, receipt_key_path=args.receipt_key)))
+
+
+def cmd_lot_close(args) -> int:
+    from server_stub.accounts.events import Actor
+    from server_stub.lots import wiring
+
+    db, lot = _lot(args)
+    payload = wiring.close(db, lot, Actor(args.by, "cli"), _collector_key(args), reason=args.reason)
+    c = payload["counts"]
+    print(f"lot {lot.name} closed: {c['declared']} declared, {c['sanitized']} sanitized, {c['destroyed']} destroyed, "
+          f"{c['missing']} missing; report {payload['report_id']} signed", file=sys.stderr)
+    return 0
+
+
+def cmd_lot_bundle(args) -> int:
+    from server_stub.lots import wiring
+
+    db, lot = _lot(args)
+    key = _collector_key(args)
+    chunks = wiring.stream(db, lot, key, zipname=os.path.basename(args.output))
+    first = next(chunks)  # a refusal (open lot) comes before the file is created
+    tmp = args.output + ".part"
+    try:
+        with open(tmp, "wb") as out:
+            out.write(first)
+            for chunk in chunks:
+                out.write(chunk)
+        os.replace(tmp, args.output)
+    except OSError as exc:
+        raise UsageError(f"cannot write {args.output}: {exc.strerror}") from None
+    print(f"lot {lot.name}: bundle written to {args.output}", file=sys.stderr)
     return 0
 
 

@@ -3,10 +3,12 @@ list refreshes itself with a small script (and falls back to a meta refresh)."""
 
 from __future__ import annotations
 
+import itertools
+from datetime import datetime
 from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response, StreamingResponse
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
@@ -15,7 +17,7 @@ from agent.i18n import N_, T_, localize
 from server_stub import auth, csrf, fields, keys, language, lotpdf, queries, stations, verify
 from server_stub.accounts import access, events, service
 from server_stub.accounts.access import Principal
-from server_stub.errors import Forbidden, Malformed, Rejected, TooLarge, Unauthorized, Unavailable
+from server_stub.errors import Forbidden, Malformed, NotFound, Rejected, TooLarge, Unauthorized, Unavailable
 from server_stub.lots import service as lot_service
 from server_stub.models import Certificate, Station
 from server_stub.stations import iso
@@ -218,6 +220,8 @@ def lot_page(request: Request, lot: str, format: str = "html", until: str = "",
         # Two workshops may each have a lot of this name: ?workshop= shows one of them.
         mine = Certificate.station_id.in_(select(Station.id).where(Station.org_id == workshop))
         visible = mine if visible is None else (visible & mine)
+    if format == "bundle":
+        return _lot_bundle(request, lot, records)
     s = queries.lot_summary(ctx.db, lot, until=queries.parse_when(until.strip(), "until", end=True),
                             visible=visible, allow_empty=bool(records))
     if format == "csv":
@@ -227,9 +231,45 @@ def lot_page(request: Request, lot: str, format: str = "html", until: str = "",
         return Response(lotpdf.render_lot_pdf(s, language.for_lot(request, lot)), media_type="application/pdf",
                         headers={"Content-Disposition": f'attachment; filename="lot-{_safe_name(lot)}.pdf"'})
     if format != "html":
-        raise Malformed(T_("format must be html, csv or pdf"))
+        raise Malformed(T_("format must be html, csv, pdf or bundle"))
     return _render(request, "lot.html", who, s=s, until=until.strip(), records=_lot_records(ctx.db, records),
-                   workshop=workshop)
+                   workshop=workshop, reconciled=_reconciled(ctx.db, records))
+
+
+def _one_record(records):
+    if not records:
+        raise NotFound("no such lot")  # or one the asker may not see: the same answer
+    if len(records) > 1:
+        raise Malformed("several workshops have a lot of this name: add ?workshop=")
+    return records[0]
+
+
+def _lot_bundle(request: Request, lot: str, records) -> StreamingResponse:
+    """The donor's bundle of a closed lot (docs/collector-api.md): whoever sees the lot
+    page gets it; the ZIP is streamed as it is written."""
+    from server_stub.lots import wiring
+
+    record = _one_record(records)
+    name = f"lot-{_safe_name(lot)}.zip"
+    chunks = wiring.stream(_ctx(request).db, record, _ctx(request).receipt_key, base_url=str(request.base_url),
+                           zipname=name)
+    first = next(chunks)  # refusals (an open lot) before the 200 goes out
+    return StreamingResponse(itertools.chain([first], chunks), media_type="application/zip",
+                             headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+def _reconciled(db, records) -> dict | None:
+    """The declared devices and their states, when the lot has one record with an inventory."""
+    from server_stub.lots import report, wiring
+
+    if len(records) != 1:
+        return None
+    recon = wiring.reconciliation(db, records[0])
+    if not recon.lines:
+        return None
+    devices = [report._device(line) for line in recon.lines]
+    return {"lines": recon.lines, "extras": recon.extras, "counts": recon.counts,
+            "reen": report.reen_figures(devices)}
 
 
 def _lot_records(db, records) -> list[dict]:

@@ -1,0 +1,185 @@
+"""A donor's lot through the collector's CLI and HTTP: inventory imported (CSV and XLSX),
+certificates uploaded, destructions recorded, closing refused then forced with a reason,
+the bundle downloaded and checked by ``ardoise verify --bundle``, and refused once tampered."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+import zipfile
+
+import pytest
+from harness import start_collector, stop_collector
+from hub import PASSWORD, cli, login, ok
+from lot_samples import INVENTORY_CSV, sample_lot
+
+from agent.certify.envelope import ERASURE_TYPE, dump_envelope, envelope_digest, sign_envelope
+from agent.certify.keys import StationKey
+from collector.certs import erasure_payload
+
+LOT = "LOT-A"  # the lot the sample certificates and audit reports name
+
+
+@pytest.fixture(scope="module")
+def lot(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("wiring")
+    c = start_collector(f"sqlite:///{tmp}/c.db", tmp)
+    try:
+        db = c.db_url
+        for name, kind in (("Atelier Nord", "workshop"), ("Atelier Sud", "workshop"), ("Région A", "donor")):
+            ok(cli("org", "create", name, "--kind", kind, db_url=db))
+        ok(cli("lot", "create", LOT, "--workshop", "Atelier Nord", "--donor", "Région A", "--received",
+               "2026-11-20", db_url=db))
+        ok(cli("org", "create", "Coordination", "--kind", "coordinator", db_url=db))
+        for email, org, role in (("coord@example.org", "Coordination", "admin"),
+                                 ("nord@example.org", "Atelier Nord", "manager"),
+                                 ("sud@example.org", "Atelier Sud", "manager"),
+                                 ("donor@example.org", "Région A", "donor-viewer")):
+            ok(cli("user", "create", email, "--org", org, "--role", role, db_url=db, stdin=PASSWORD + "\n"))
+        sample = sample_lot()
+        for key in sample.stations:
+            r = c.admin("POST", "/api/v1/admin/tokens", json={"lot": LOT, "workshop": "Atelier Nord"})
+            assert r.status_code == 201, r.text
+            r = c.api("POST", "/api/v1/stations", json=c.enrollment(key, r.json()["token"]))
+            assert r.status_code == 201, r.text
+            bearer = {"Authorization": f"Bearer {r.json()['bearer']}", "Content-Type": "application/json"}
+            for path, signed in (("/api/v1/audits", sample.audits), ("/api/v1/certificates", sample.certificates)):
+                for p, e in signed:
+                    if p["station"]["key_id"] == key.key_id:
+                        r = c.api("POST", path, data=e, headers=bearer)
+                        assert r.status_code == 201, r.text
+        yield c, tmp
+    finally:
+        stop_collector(c)
+
+
+def _xlsx(rows: list[list[str]]) -> bytes:
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    for row in rows:
+        wb.active.append(row)
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
+
+
+def _verify(path, pem_path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "agent", "verify", "--bundle", str(path), "--collector-key",
+                           str(pem_path)], capture_output=True, text=True, timeout=120)
+
+
+def _rewrite(src, dst, *, drop=(), change=None, add=None) -> None:
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
+        for info in zin.infolist():
+            if info.filename in drop:
+                continue
+            data = zin.read(info.filename)
+            if change and info.filename == change[0]:
+                data = change[1]
+            zout.writestr(info.filename, data)
+        for name, data in (add or {}).items():
+            zout.writestr(name, data)
+
+
+def test_a_lot_is_imported_reconciled_closed_and_its_bundle_verifies_and_tampering_is_refused(lot):
+    c, tmp = lot
+    db = c.db_url
+    # A file with bad rows: every bad line named, one line each, nothing stored.
+    bad = tmp / "bad.csv"
+    bad.write_bytes("serial,asset tag,model\nGOOD-1,,X\n,,no identifier\nGOOD-1,,duplicate\n".encode())
+    r = cli("lot", "import", LOT, str(bad), db_url=db)
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+    lines = [ln for ln in r.stderr.splitlines() if ": line " in ln]
+    assert [ln.split(": line ")[1].split(":")[0] for ln in lines] == ["3", "4"], r.stderr
+    assert "nothing imported" in r.stderr
+    page = login(c, "nord@example.org").get(c.url + f"/lots/{LOT}", timeout=30)
+    assert page.status_code == 200 and "lot-reconciliation" not in page.text  # nothing was stored
+
+    # XLSX first (replaced next), then the donor's CSV as Excel exports it in France.
+    xlsx = tmp / "inventory.xlsx"
+    xlsx.write_bytes(_xlsx([["Numéro de série", "Modèle"], ["PF1-AAAA", "ThinkPad T480"], ["M6LOST", "X270"]]))
+    r = ok(cli("lot", "import", LOT, str(xlsx), db_url=db))
+    assert "2 declared device(s)" in r.stderr
+    csv = tmp / "inventory.csv"
+    csv.write_bytes(INVENTORY_CSV)
+    assert "7 declared device(s)" in ok(cli("lot", "import", LOT, str(csv), db_url=db)).stderr
+    for serial in ("D4", "M5BROKEN"):
+        ok(cli("lot", "destroy", LOT, "--serial", serial, "--method", "shredding", "--date", "2026-11-30",
+               "--partner", "Envie 2E Lyon", "--by", "Sam Durand", db_url=db))
+
+    nord = login(c, "nord@example.org")
+    page = nord.get(c.url + f"/lots/{LOT}", timeout=30)
+    assert page.status_code == 200 and 'id="lot-reconciliation"' in page.text
+    assert "M6LOST" in page.text and "missing" in page.text and "Devices received:" in page.text
+
+    # Missing devices: refused without a reason, closed with one.
+    r = cli("lot", "close", LOT, db_url=db)
+    assert r.returncode != 0 and "missing" in r.stderr and "M6LOST" in r.stderr and "Traceback" not in r.stderr
+    assert nord.get(c.url + f"/lots/{LOT}?format=bundle", timeout=30).status_code == 409  # open: no bundle yet
+    r = ok(cli("lot", "close", LOT, "--reason", "M6LOST stolen in transport (complaint 1234).",
+               "--by", "Claire Martin", db_url=db))
+    assert "closed" in r.stderr
+    assert cli("lot", "close", LOT, "--reason", "once more, please", db_url=db).returncode != 0
+
+    pem = tmp / "collector.pem"
+    pem.write_text(c.api("GET", "/api/v1/receipt-key").json()["public_key"])
+    got = nord.get(c.url + f"/lots/{LOT}?format=bundle", timeout=120)
+    assert got.status_code == 200, got.text
+    assert got.headers["content-type"] == "application/zip"
+    bundle = tmp / "lot.zip"
+    bundle.write_bytes(got.content)
+    r = _verify(bundle, pem)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+    # The donor gets the same bundle; another workshop's manager does not know the lot exists.
+    assert login(c, "donor@example.org").get(c.url + f"/lots/{LOT}?format=bundle", timeout=120).status_code == 200
+    assert login(c, "sud@example.org").get(c.url + f"/lots/{LOT}?format=bundle", timeout=30).status_code == 404
+    assert c.api("GET", f"/lots/{LOT}?format=bundle", allow_redirects=False).status_code in (303, 401, 404)
+
+    # Another workshop's lot of the same name: the coordinator, who sees both, names the workshop.
+    ok(cli("lot", "create", LOT, "--workshop", "Atelier Sud", db_url=db))
+    coord = login(c, "coord@example.org")
+    assert coord.get(c.url + f"/lots/{LOT}?format=bundle", timeout=30).status_code == 400
+    nord_id = next(o["id"] for o in json.loads(ok(cli("org", "list", "--json", db_url=db)).stdout)
+                   if o["name"] == "Atelier Nord")
+    theirs = coord.get(c.url + f"/lots/{LOT}?format=bundle&workshop={nord_id}", timeout=120)
+    with zipfile.ZipFile(io.BytesIO(theirs.content)) as a, zipfile.ZipFile(io.BytesIO(got.content)) as b:
+        assert a.namelist() == b.namelist() and a.read("lot-report.json") == b.read("lot-report.json")
+    assert nord.get(c.url + f"/lots/{LOT}?format=bundle", timeout=120).status_code == 200  # Nord sees one
+
+    # The CLI writes a bundle that verifies too.
+    out = tmp / "cli.zip"
+    ok(cli("lot", "bundle", LOT, "--workshop", "Atelier Nord", "-o", str(out), db_url=db))
+    assert _verify(out, pem).returncode == 0
+
+    with zipfile.ZipFile(bundle) as z:
+        certs = sorted(n for n in z.namelist() if n.startswith("certificates/") and n.endswith(".json"))
+        one = certs[0]
+        original = z.read(one)
+    removed, altered, stranger = tmp / "removed.zip", tmp / "altered.zip", tmp / "stranger.zip"
+    _rewrite(bundle, removed, drop={one})
+    env = json.loads(original)
+    env["payload"] = env["payload"][:-4] + ("AAAA" if not env["payload"].endswith("AAAA") else "BBBB")
+    _rewrite(bundle, altered, drop={one}, add={one: json.dumps(env).encode()})
+    key = StationKey.generate()
+    foreign = dump_envelope(sign_envelope(erasure_payload(key, "STRANGER-1", lot=LOT), ERASURE_TYPE, key))
+    _rewrite(bundle, stranger, add={f"certificates/{envelope_digest(foreign)}.json": foreign})
+    for tampered in (removed, altered, stranger):
+        r = _verify(tampered, pem)
+        assert r.returncode == 6, (tampered.name, r.stdout, r.stderr)
+        assert "Traceback" not in r.stderr
+
+
+def test_an_open_lot_has_no_bundle_and_a_bad_file_is_one_line(tmp_path):
+    db = f"sqlite:///{tmp_path}/c.db"
+    ok(cli("org", "create", "Atelier Nord", "--kind", "workshop", db_url=db))
+    r = cli("lot", "create", "L1", "--workshop", "Atelier Nord", "--inventory", str(tmp_path / "none.csv"), db_url=db)
+    assert r.returncode != 0 and "cannot read" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    ok(cli("lot", "create", "L1", "--workshop", "Atelier Nord", db_url=db))  # the failed create stored nothing
+    r = cli("lot", "bundle", "L1", "-o", str(tmp_path / "l1.zip"), db_url=db)
+    assert r.returncode != 0 and "is open" in r.stderr and not (tmp_path / "l1.zip").exists()
+    r = cli("lot", "close", "L1", db_url=db)
+    assert r.returncode != 0 and "no inventory" in r.stderr
