@@ -235,6 +235,12 @@ def _browser_login(browser, url: str, email: str):
     return context, page
 
 
+def _is_download(path: str) -> bool:
+    """Exports and labels are attachments: Chromium downloads them instead of showing a page."""
+    return ("format=" in path or path.endswith((".pdf", ".json", "/label")) or path.startswith(("/api/", "/labels"))
+            or "/label?" in path)
+
+
 def test_in_chromium_a_workshop_sees_its_lot_and_nothing_of_another_on_any_page_or_export(hub_collector, browser):
     from test_accounts import side_lists, side_urls
 
@@ -247,14 +253,14 @@ def test_in_chromium_a_workshop_sees_its_lot_and_nothing_of_another_on_any_page_
         for path in side_urls(h.sud):
             # Pages through the browser; exports (attachments) through its request context,
             # which carries the same cookies.
-            if "format=" in path or path.endswith((".pdf", ".json")) or path.startswith("/api/"):
+            if _is_download(path):
                 r = context.request.get(url + path)
                 assert r.status == 404, path
             else:
                 r = page.goto(url + path)
                 assert r.status == 404 and h.sud.serial not in page.content(), path
         for path in side_urls(h.nord):
-            if "format=" in path or path.endswith((".pdf", ".json")) or path.startswith("/api/"):
+            if _is_download(path):
                 assert context.request.get(url + path).status == 200, path
             else:
                 assert page.goto(url + path).status == 200, path
