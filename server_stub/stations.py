@@ -55,18 +55,27 @@ def iso(t: datetime | None) -> str | None:
     return t.isoformat().replace("+00:00", "Z") if t else None
 
 
-def create_token(db: Database, lot: str | None, ttl_hours: float | None = 168.0) -> NewToken:
+def bound_hash(token: str, mac: str) -> str:
+    """What is stored for a token bound to a NIC (netboot): the token alone matches nothing,
+    an enrollment must also name that MAC among the machine's own (docs/netboot.md)."""
+    return secret_hash(f"{token}#mac={mac.lower().replace(':', '-')}")
+
+
+def create_token(db: Database, lot: str | None, ttl_hours: float | None = 168.0, *,
+                 mac: str | None = None) -> NewToken:
     token = new_secret(ENROLLMENT_PREFIX)
     expires = utcnow() + timedelta(hours=ttl_hours) if ttl_hours else None
+    stored = bound_hash(token, mac) if mac else secret_hash(token)
     with db.session() as s, s.begin():
-        s.add(EnrollmentToken(token_hash=secret_hash(token), lot=lot or None, expires_at=expires))
+        s.add(EnrollmentToken(token_hash=stored, lot=lot or None, expires_at=expires))
     return NewToken(token, lot or None, expires)
 
 
 def enroll(db: Database, token: str, public_pem: str, name: str | None, claimed_key_id: str | None = None, *,
-           proof: Callable[[Ed25519PublicKey, str], None]) -> Enrollment:
+           proof: Callable[[Ed25519PublicKey, str], None], macs: list[str] | tuple[str, ...] = ()) -> Enrollment:
     """Enroll a key with a token. ``proof(public_key, key_id)`` raises unless the request
-    proves possession of the private key (server_stub.enrollproof)."""
+    proves possession of the private key (server_stub.enrollproof). ``macs``: the station's
+    NICs, which a token minted for one MAC by the netboot service must name."""
     if "PRIVATE KEY" in public_pem:
         # The shared loader would take the public half of it; a station that sends its
         # private key has a bug worth hearing about, and the collector must not keep it.
@@ -83,7 +92,8 @@ def enroll(db: Database, token: str, public_pem: str, name: str | None, claimed_
     bearer = new_secret(BEARER_PREFIX)
     now = utcnow()
     with db.session() as s, s.begin():
-        tok = s.scalars(select(EnrollmentToken).where(EnrollmentToken.token_hash == secret_hash(token))
+        hashes = [secret_hash(token), *(bound_hash(token, m) for m in macs[:16])]
+        tok = s.scalars(select(EnrollmentToken).where(EnrollmentToken.token_hash.in_(hashes))
                         .with_for_update()).first()
         if tok is None:
             raise Unauthorized("unknown enrollment token")

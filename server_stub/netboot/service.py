@@ -1,0 +1,81 @@
+"""The HTTP side of ``ardoise-collector netboot``: scripts, boot files, config, tokens.
+
+Files are served by Starlette's FileResponse: streamed in chunks from disk, with HTTP range
+requests (``Range: bytes=a-b``, 206), so 40 laptops fetching 150 MB each hold a few
+chunks of memory per connection, not the files.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import FileResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from server_stub.netboot import ipxe
+from server_stub.netboot.image import BootFiles
+from server_stub.netboot.seats import normalize_mac
+
+log = logging.getLogger("ardoise.netboot")
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+@dataclass
+class Netboot:
+    files: BootFiles
+    cpio: Path
+    config_yaml: bytes  # the agent's config as served: it carries no token (checked at start)
+    need_ram_mib: int
+    mint_token: Callable[[str], str]  # MAC -> a fresh one-time enrollment token bound to it
+    seats: dict[str, str] = field(default_factory=dict)
+    lot: str | None = None
+
+
+def _base_url(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+def build_app(nb: Netboot) -> Starlette:
+    served = {name: nb.files.path(name) for name in nb.files.sizes}
+    served["netboot.cpio"] = nb.cpio
+
+    async def first(request: Request) -> Response:
+        return PlainTextResponse(ipxe.first_script(nb.files.version), headers=NO_STORE)
+
+    async def machine(request: Request) -> Response:
+        mac = normalize_mac(request.path_params["mac"])
+        if mac is None:
+            return PlainTextResponse("#!ipxe\necho Ardoise: no MAC address in the boot URL\nexit 1\n",
+                                     status_code=400, headers=NO_STORE)
+        mem = request.query_params.get("mem", "")
+        if re.fullmatch(r"\d{1,9}", mem) and int(mem) < nb.need_ram_mib:
+            log.warning("boot refused: %s has %s MiB of RAM, the network boot needs %d", mac, mem, nb.need_ram_mib)
+            return PlainTextResponse(ipxe.refuse_ram_script(int(mem), nb.need_ram_mib), headers=NO_STORE)
+        seat = nb.seats.get(mac)
+        token = nb.mint_token(mac)
+        log.info("boot: %s%s, one-time enrollment token minted for it", mac, f" (seat {seat})" if seat else "")
+        script = ipxe.machine_script(ipxe.MachineBoot(_base_url(request), nb.files.version, mac, seat, token))
+        return PlainTextResponse(script, headers=NO_STORE)
+
+    async def config(request: Request) -> Response:
+        return Response(nb.config_yaml, media_type="text/plain; charset=utf-8", headers=NO_STORE)
+
+    async def file(request: Request) -> Response:
+        path = served.get(request.path_params["name"])
+        if path is None:
+            return PlainTextResponse("not found\n", status_code=404)
+        return FileResponse(path, media_type="application/octet-stream", stat_result=os.stat(path))
+
+    return Starlette(routes=[
+        Route("/boot.ipxe", first),
+        Route("/boot/{mac}.ipxe", machine),
+        Route("/ardoise.yaml", config),
+        Route("/{name:path}", file),
+    ])
