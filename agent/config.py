@@ -92,6 +92,10 @@ class Config:
     final_zero_pass: bool = False
     rewipe_certified: bool = False
     finish_display_seconds: int = 30
+    # Network boot (docs/netboot.md): the workshop's seat number of this laptop, and "the
+    # certificates live only in RAM: stay on until the collector has them all".
+    seat: str | None = None
+    hold_until_delivered: bool = False
     # Not keys: where this config came from, for the log and the TUI footer.
     source: str | None = None
     data_partition: Path | None = None
@@ -232,6 +236,8 @@ _SCALARS = {
     "final_zero_pass": BOOL,
     "rewipe_certified": BOOL,
     "finish_display_seconds": INT,
+    "seat": OPT_STR,
+    "hold_until_delivered": BOOL,
 }
 _SECTIONS = {"collector": _COLLECTOR_KEYS, "operator": _OPERATOR_KEYS, "validator": _OPERATOR_KEYS}
 # Free-form mappings whose content another stage interprets: policy per media type (the

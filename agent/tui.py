@@ -104,6 +104,7 @@ class RunView:
     message: str = "starting"
     finished: bool = False
     finish_note: str | None = None
+    alert_note: str | None = None  # shown in red above everything (NOT DELIVERED)
 
     def __post_init__(self) -> None:
         self._lock = threading.RLock()
@@ -130,6 +131,7 @@ class RunView:
                 message=self.message,
                 finished=self.finished,
                 finish_note=self.finish_note,
+                alert_note=self.alert_note,
             )
         return snap
 
@@ -173,6 +175,11 @@ class RunView:
         with self._lock:
             self.message = printable(message)
         self._notify("message")
+
+    def alert(self, note: str | None) -> None:
+        with self._lock:
+            self.alert_note = printable(note) if note else None
+        self._notify("alert")
 
     def finish(self, note: str | None = None) -> None:
         with self._lock:
@@ -527,6 +534,8 @@ class Screen:
         rows = _final_rows(self.v)
         # What happens next (power-off countdown, "Press Enter") heads the verdicts.
         note = Text(self.v.finish_note, style="bold reverse") if self.v.finish_note else None
+        if self.v.alert_note:
+            note = Text(self.v.alert_note, style="bold reverse red")
 
         def with_note(w: int, r: int, make) -> RenderableType | None:
             used = _height(console, options, note, w) if note is not None else 0

@@ -110,12 +110,39 @@ def run_unattended(
         if watch or stop.is_set():
             view.finish("Stopped. Every certificate is on the stick.")
         else:
-            finish(config, session, stages, sleep, wait_for_key)
+            finish(config, session, stages, sleep, wait_for_key, stop)
 
 
-def finish(config: Config, session: Session, stages: Stages, sleep, wait_for_key) -> None:
+# Between two delivery attempts while a netbooted machine holds undelivered certificates.
+HOLD_RETRY_S = 15.0
+
+
+def hold_until_delivered(session: Session, sleep, stop: threading.Event) -> None:
+    """Network boot: the certificates exist only in this machine's RAM. Stay on, say NOT
+    DELIVERED in red and retry, until the collector has acknowledged every one (a file it
+    refused for good keeps the machine on too: someone must look at it)."""
+    view = session.view
+    while not stop.is_set():
+        counts = session.spool.counts()
+        undelivered = counts.spooled - counts.delivered
+        if undelivered == 0:
+            view.alert(None)
+            return
+        view.alert("NOT DELIVERED: {n} file(s) exist only in this machine's memory. Do not switch it off: "
+                   "retrying every {s} s ({status})".format(n=undelivered, s=int(HOLD_RETRY_S),
+                                                           status=session.deliverer.status))
+        log.warning("%d file(s) not delivered; the machine stays on and retries", undelivered)
+        sleep(HOLD_RETRY_S)
+        session.deliverer.sweep(final=True)
+
+
+def finish(config: Config, session: Session, stages: Stages, sleep, wait_for_key,
+           stop: threading.Event | None = None) -> None:
     """Show the final screen, then power off, reboot or wait, as the config says."""
     view = session.view
+    if config.hold_until_delivered and config.collector is not None:
+        view.finish(None)
+        hold_until_delivered(session, sleep, stop or threading.Event())
     action = config.on_finish
     if action in ("poweroff", "reboot"):
         note = f"{'Powering off' if action == 'poweroff' else 'Rebooting'} in {config.finish_display_seconds} s"

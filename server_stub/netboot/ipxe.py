@@ -40,7 +40,8 @@ class MachineBoot:
 
 def machine_script(b: MachineBoot) -> str:
     words = [KERNEL_ARGS, "initrd=initrd.img", "initrd=netboot.cpio",
-             f"ardoise-netboot={b.base_url}", f"ardoise.collector.token={b.token}"]
+             f"ardoise-netboot={b.base_url}", f"ardoise.collector.token={b.token}",
+             "ardoise.hold_until_delivered"]
     if b.seat:
         words.append(f"ardoise.seat={b.seat}")
     label = f"seat {b.seat}" if b.seat else f"MAC {b.mac}"
