@@ -659,6 +659,7 @@ class LogDisplay:
         self.stream = stream or sys.stderr
         self.every = every
         self._last: dict[str, float] = {}
+        self._results_said = False
         self._delivery_said: tuple | None = None
         view.listen(self._on_event)
 
@@ -711,8 +712,13 @@ class LogDisplay:
                     status=view.collector, spooled=view.spooled, delivered=view.delivered))
         elif event == "message":
             self._line(view.message)
+        elif event == "alert":
+            if view.alert_note:
+                self._line(view.alert_note)
         elif event == "finish":
-            for row in view.rows.values():
+            # A netbooted machine holding undelivered files shows its final screen twice.
+            results, self._results_said = not self._results_said, True
+            for row in view.rows.values() if results else ():
                 if row.state not in (PROTECTED, SKIPPED):
                     self._line(f"RESULT {_who(row)}: {row.state.upper()}; {row.advice or ''}")
             if view.finish_note:

@@ -8,6 +8,7 @@ tests drive the same code the live image runs.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from typing import Callable
@@ -122,6 +123,7 @@ def hold_until_delivered(session: Session, sleep, stop: threading.Event) -> None
     DELIVERED in red and retry, until the collector has acknowledged every one (a file it
     refused for good keeps the machine on too: someone must look at it)."""
     view = session.view
+    retry_s = float(os.environ.get("ARDOISE_HOLD_RETRY_S", HOLD_RETRY_S))  # tests shorten it
     while not stop.is_set():
         counts = session.spool.counts()
         undelivered = counts.spooled - counts.delivered
@@ -129,10 +131,10 @@ def hold_until_delivered(session: Session, sleep, stop: threading.Event) -> None
             view.alert(None)
             return
         view.alert("NOT DELIVERED: {n} file(s) exist only in this machine's memory. Do not switch it off: "
-                   "retrying every {s} s ({status})".format(n=undelivered, s=int(HOLD_RETRY_S),
+                   "retrying every {s:g} s ({status})".format(n=undelivered, s=retry_s,
                                                            status=session.deliverer.status))
         log.warning("%d file(s) not delivered; the machine stays on and retries", undelivered)
-        sleep(HOLD_RETRY_S)
+        sleep(retry_s)
         session.deliverer.sweep(final=True)
 
 

@@ -38,13 +38,21 @@ class MachineBoot:
     token: str
 
 
-def machine_script(b: MachineBoot) -> str:
+def _kernel_words(b: MachineBoot) -> list[str]:
     words = [KERNEL_ARGS, "initrd=initrd.img", "initrd=netboot.cpio",
              f"ardoise-netboot={b.base_url}", f"ardoise.collector.token={b.token}",
              "ardoise.hold_until_delivered"]
     if b.seat:
         words.append(f"ardoise.seat={b.seat}")
-    label = f"seat {b.seat}" if b.seat else f"MAC {b.mac}"
+    return words
+
+
+def _label(b: MachineBoot) -> str:
+    return f"seat {b.seat}" if b.seat else f"MAC {b.mac}"
+
+
+def machine_script(b: MachineBoot) -> str:
+    words, label = _kernel_words(b), _label(b)
     return (
         "#!ipxe\n"
         f"echo Ardoise {b.version}, {label}: loading the image into RAM\n"
@@ -65,4 +73,19 @@ def refuse_ram_script(have_mib: int, need_mib: int) -> str:
         "echo Ajoutez de la RAM ou demarrez-le sur une cle Ardoise. Arret dans 20 s.\n"
         "sleep 20\n"
         "poweroff || exit 1\n"
+    )
+
+
+def grub_script(b: MachineBoot) -> str:
+    """The same boot for Debian's signed GRUB network image (Secure Boot through shim):
+    the TFTP stub written by scripts/netboot-dnsmasq.sh sources this by ``$net_default_mac``."""
+    host = b.base_url.split("://", 1)[1]
+    server = f"(http,{host})"
+    words = [w for w in _kernel_words(b) if not w.startswith("initrd=")]
+    return (
+        "set timeout=0\n"
+        f'menuentry "Ardoise {b.version}, {_label(b)}" {{\n'
+        f"  linux {server}/live/vmlinuz {' '.join(words)}\n"
+        f"  initrd {server}/live/initrd.img {server}/netboot.cpio\n"
+        "}\n"
     )

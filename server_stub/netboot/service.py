@@ -50,19 +50,22 @@ def build_app(nb: Netboot) -> Starlette:
         return PlainTextResponse(ipxe.first_script(nb.files.version), headers=NO_STORE)
 
     async def machine(request: Request) -> Response:
+        if request.path_params["kind"] not in ("ipxe", "grub"):
+            return PlainTextResponse("not found\n", status_code=404)
         mac = normalize_mac(request.path_params["mac"])
+        grub = request.path_params["kind"] == "grub"
         if mac is None:
             return PlainTextResponse("#!ipxe\necho Ardoise: no MAC address in the boot URL\nexit 1\n",
                                      status_code=400, headers=NO_STORE)
         mem = request.query_params.get("mem", "")
-        if re.fullmatch(r"\d{1,9}", mem) and int(mem) < nb.need_ram_mib:
+        if not grub and re.fullmatch(r"\d{1,9}", mem) and int(mem) < nb.need_ram_mib:
             log.warning("boot refused: %s has %s MiB of RAM, the network boot needs %d", mac, mem, nb.need_ram_mib)
             return PlainTextResponse(ipxe.refuse_ram_script(int(mem), nb.need_ram_mib), headers=NO_STORE)
         seat = nb.seats.get(mac)
         token = nb.mint_token(mac)
         log.info("boot: %s%s, one-time enrollment token minted for it", mac, f" (seat {seat})" if seat else "")
-        script = ipxe.machine_script(ipxe.MachineBoot(_base_url(request), nb.files.version, mac, seat, token))
-        return PlainTextResponse(script, headers=NO_STORE)
+        boot = ipxe.MachineBoot(_base_url(request), nb.files.version, mac, seat, token)
+        return PlainTextResponse(ipxe.grub_script(boot) if grub else ipxe.machine_script(boot), headers=NO_STORE)
 
     async def config(request: Request) -> Response:
         return Response(nb.config_yaml, media_type="text/plain; charset=utf-8", headers=NO_STORE)
@@ -75,7 +78,7 @@ def build_app(nb: Netboot) -> Starlette:
 
     return Starlette(routes=[
         Route("/boot.ipxe", first),
-        Route("/boot/{mac}.ipxe", machine),
+        Route("/boot/{mac}.{kind:str}", machine),
         Route("/ardoise.yaml", config),
         Route("/{name:path}", file),
     ])

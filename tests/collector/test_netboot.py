@@ -155,6 +155,17 @@ def test_each_boot_request_mints_its_own_token_with_the_seat(served):
     assert client.get("/ardoise.yaml").text == CONFIG
 
 
+def test_grub_gets_the_same_boot_for_secure_boot(served):
+    client, nb, db, minted = served
+    r = client.get("/boot/52:54:00:12:34:56.grub")
+    assert r.status_code == 200 and len(minted) == 1
+    assert "linux (http,10.0.2.2:8070)/live/vmlinuz boot=live" in r.text
+    assert f"ardoise.collector.token={minted[0][2]} ardoise.hold_until_delivered ardoise.seat=7" in r.text
+    assert "initrd (http,10.0.2.2:8070)/live/initrd.img (http,10.0.2.2:8070)/netboot.cpio" in r.text
+    assert "initrd=" not in r.text
+    assert client.get(f"/boot/{MAC}.txt").status_code == 404
+
+
 def test_too_little_ram_is_refused_before_any_download(served):
     client, nb, db, minted = served
     r = client.get(f"/boot/{MAC}.ipxe?mem=512")
