@@ -78,3 +78,24 @@ def test_bios_laptop_boots_from_the_network_and_survives_a_collector_outage(live
     finally:
         netboot.terminate()
         netboot.wait(timeout=20)
+
+
+def test_a_laptop_with_too_little_ram_is_refused_on_screen_and_powers_off(live_image, collector, tmp_path):
+    """768 MiB of RAM: the kernel still unpacks the layers, then the netboot script in the
+    initramfs refuses (Debian's iPXE ROM does not know ${memsize}, so the service could not)."""
+    iso, _, _ = live_image
+    seats = tmp_path / "seats.csv"
+    seats.write_text("MAC,seat\n")
+    netboot, port = start_netboot(tmp_path, iso, collector, seats)
+    try:
+        machine = Machine(tmp_path, firmware="bios", memory_mb=768,
+                          bootfile=f"http://{GUEST_HOST}:{port}/boot.ipxe")
+        running = machine.start(None, [])
+        result = running.wait(900)
+        assert "ardoise-netboot: refused:" in result.serial, result.serial[-3000:]
+        assert "NOT ENOUGH RAM" in result.serial
+        assert "ardoise-image: agent ready" not in result.serial
+        assert result.powered_off, result.serial[-3000:]
+    finally:
+        netboot.terminate()
+        netboot.wait(timeout=20)
