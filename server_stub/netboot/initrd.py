@@ -34,16 +34,18 @@ COPY_CHUNK = 1 << 20
 HOOK = r"""#!/bin/sh
 # Ardoise netboot (written by ardoise-collector netboot, sourced by live-boot): the layers
 # came inside the initramfs, under /ardoise-live/live, instead of on a stick.
-if [ -d /ardoise-live/live ]; then
+# (The ARDOISE_NB_* variables exist for the unit test; nothing sets them at boot.)
+ardoise_live="${ARDOISE_NB_LIVE:-/ardoise-live}"
+if [ -d "$ardoise_live/live" ]; then
 ardoise_netboot_ram_check ()
 {
 	need=@NEED_MIB@
 	have=0
 	while read -r key value _unit; do
 		[ "$key" = "MemTotal:" ] && have=$((value / 1024))
-	done < /proc/meminfo
+	done < "${ARDOISE_NB_MEMINFO:-/proc/meminfo}"
 	[ "$have" -ge "$need" ] && return 0
-	for out in /dev/console /dev/tty1 /dev/ttyS0; do
+	for out in ${ARDOISE_NB_CONSOLES:-/dev/console /dev/tty1 /dev/ttyS0}; do
 		{
 			echo
 			echo "ARDOISE: MEMOIRE INSUFFISANTE / NOT ENOUGH RAM"
@@ -55,7 +57,7 @@ ardoise_netboot_ram_check ()
 	done
 	sleep 20
 	poweroff -f 2>/dev/null
-	echo o > /proc/sysrq-trigger
+	echo o > "${ARDOISE_NB_SYSRQ:-/proc/sysrq-trigger}"
 	sleep 60
 }
 
@@ -65,7 +67,7 @@ find_livefs ()
 	medium="${mountpoint:-/run/live/medium}"
 	mkdir -p "$medium"
 	if ! grep -q " $medium " /proc/mounts; then
-		mount --bind /ardoise-live "$medium" || return 1
+		mount --bind "$ardoise_live" "$medium" || return 1
 	fi
 	echo "$medium"
 }

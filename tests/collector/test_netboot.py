@@ -4,6 +4,8 @@ the scripts and files served, and tokens bound to the MAC that booted."""
 from __future__ import annotations
 
 import hashlib
+import os
+import subprocess
 import io
 from pathlib import Path
 
@@ -220,3 +222,42 @@ def test_cli_refuses_a_config_with_a_token(tmp_path, capsys):
     rc = collector_main(["netboot", "--iso", str(tmp_path / "none.iso"), "--config", str(cfg),
                          "--db", f"sqlite:///{tmp_path / 'c.db'}", "--work-dir", str(tmp_path)])
     assert rc != 0 and "no such image" in capsys.readouterr().err
+
+
+def _run_hook(tmp_path, mem_kib: int, need: int = 832) -> subprocess.CompletedProcess:
+    """Source the live-boot hook in sh with its system paths pointed into tmp_path and
+    poweroff, sleep and mount stubbed, as live-boot would, then call find_livefs."""
+    live = tmp_path / "ardoise-live"
+    (live / "live").mkdir(parents=True, exist_ok=True)
+    (tmp_path / "meminfo").write_text(f"MemTotal:       {mem_kib} kB\nMemFree:        1000 kB\n")
+    hook = tmp_path / "hook.sh"
+    hook.write_text(initrd.HOOK.replace("@NEED_MIB@", str(need)))
+    console = tmp_path / "console"
+    script = (
+        f"poweroff() {{ echo \"$*\" > {tmp_path / 'poweroff'}; exit 0; }}\n"
+        "sleep() { :; }\n"
+        'mount() { echo "mount $*" >&2; }\n'
+        f". {hook}\n"
+        "find_livefs 0\n"
+    )
+    env = {"PATH": os.environ["PATH"], "ARDOISE_NB_LIVE": str(live), "ARDOISE_NB_MEMINFO": str(tmp_path / "meminfo"),
+           "ARDOISE_NB_CONSOLES": str(console), "ARDOISE_NB_SYSRQ": str(tmp_path / "sysrq"),
+           "mountpoint": str(tmp_path / "medium")}
+    return subprocess.run(["sh", "-c", script], capture_output=True, text=True, env=env, timeout=30)
+
+
+def test_boot_hook_refuses_too_little_ram_on_screen_then_powers_off(tmp_path):
+    r = _run_hook(tmp_path, mem_kib=700 * 1024)
+    said = (tmp_path / "console").read_text()
+    assert "NOT ENOUGH RAM" in said and "ardoise-netboot: refused: 700 MiB RAM < 832 MiB" in said
+    assert (tmp_path / "poweroff").read_text() == "-f\n"
+    assert "mount" not in r.stderr and r.stdout == ""
+    assert not (tmp_path / "sysrq").exists()
+
+
+def test_boot_hook_shows_the_layers_to_live_boot(tmp_path):
+    r = _run_hook(tmp_path, mem_kib=900 * 1024)
+    assert r.returncode == 0, r.stderr
+    assert f"mount --bind {tmp_path / 'ardoise-live'} {tmp_path / 'medium'}" in r.stderr
+    assert r.stdout == f"{tmp_path / 'medium'}\n"  # live-boot reads the medium from stdout
+    assert not (tmp_path / "console").exists() and not (tmp_path / "poweroff").exists()
