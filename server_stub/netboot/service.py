@@ -22,9 +22,14 @@ from starlette.routing import Route
 from server_stub.netboot import ipxe
 from server_stub.netboot.image import BootFiles
 from server_stub.netboot.seats import normalize_mac
+from server_stub.progress import TokenBucket
 
 log = logging.getLogger("ardoise.netboot")
 NO_STORE = {"Cache-Control": "no-store"}
+# Each boot script mints a token (a database row): one address may ask for a few in a row
+# (a laptop rebooted, iPXE retrying), not flood the table.
+MINT_RATE_PER_S = 0.2
+MINT_BURST = 5
 
 
 @dataclass
@@ -45,6 +50,7 @@ def _base_url(request: Request) -> str:
 def build_app(nb: Netboot) -> Starlette:
     served = {name: nb.files.path(name) for name in nb.files.sizes}
     served["netboot.cpio"] = nb.cpio
+    minting = TokenBucket(MINT_RATE_PER_S, MINT_BURST)
 
     async def first(request: Request) -> Response:
         return PlainTextResponse(ipxe.first_script(nb.files.version), headers=NO_STORE)
@@ -61,6 +67,11 @@ def build_app(nb: Netboot) -> Starlette:
         if not grub and re.fullmatch(r"\d{1,9}", mem) and int(mem) < nb.need_ram_mib:
             log.warning("boot refused: %s has %s MiB of RAM, the network boot needs %d", mac, mem, nb.need_ram_mib)
             return PlainTextResponse(ipxe.refuse_ram_script(int(mem), nb.need_ram_mib), headers=NO_STORE)
+        wait = minting.take(request.client.host if request.client else "?")
+        if wait:
+            # iPXE takes any error as a failed chain: boot.ipxe waits 10 s and asks again.
+            return PlainTextResponse("too many boot requests from this address\n", status_code=429,
+                                     headers={**NO_STORE, "Retry-After": str(int(wait) + 1)})
         seat = nb.seats.get(mac)
         token = nb.mint_token(mac)
         log.info("boot: %s%s, one-time enrollment token minted for it", mac, f" (seat {seat})" if seat else "")

@@ -176,6 +176,12 @@ def test_too_little_ram_is_refused_before_any_download(served):
     assert "kernel" in client.get(f"/boot/{MAC}.ipxe?mem={nb.need_ram_mib}").text
 
 
+def test_token_minting_is_rate_limited_per_address(served):
+    client, nb, db, minted = served
+    answers = [client.get(f"/boot/{MAC}.ipxe").status_code for _ in range(7)]
+    assert answers == [200] * 5 + [429] * 2 and len(minted) == 5
+
+
 def test_a_boot_url_without_a_mac_is_refused(served):
     client, *_ = served
     r = client.get("/boot/nope.ipxe")
