@@ -99,3 +99,27 @@ def test_a_laptop_with_too_little_ram_is_refused_on_screen_and_powers_off(live_i
     finally:
         netboot.terminate()
         netboot.wait(timeout=20)
+
+
+def test_uefi_laptop_boots_from_the_network_through_ipxe_efi(live_image, collector, tmp_path):
+    """OVMF without Secure Boot: the NIC's iPXE EFI driver boots the same scripts; the
+    kernel's EFI stub finds the two initrds by the names on the kernel line."""
+    iso, _, _ = live_image
+    seats = tmp_path / "seats.csv"
+    seats.write_text("52:54:00:12:34:56,3\n")
+    netboot, port = start_netboot(tmp_path, iso, collector, seats)
+    try:
+        disks = make_disks(tmp_path, [VirtualDisk(tmp_path / "UEFIDSK1.img", "nvme", "UEFIDSK1", 64 * MiB)])
+        machine = Machine(tmp_path, firmware="uefi", bootfile=f"http://{GUEST_HOST}:{port}/boot.ipxe")
+        running = machine.start(None, disks)
+        running.wait_for(r"ardoise-image: firmware uefi, secure boot disabled", timeout=BOOT_TIMEOUT)
+        certs = wait_for_certificates(collector, LOT, {"UEFIDSK1"}, running, timeout=BOOT_TIMEOUT)
+        assert_valid(collector, certs["UEFIDSK1"])
+        result = running.wait(600)
+        assert result.powered_off, result.serial[-3000:]
+        assert disks[0].marker_count() == 0
+        assert [s["name"] for s in collector.stations()] == ["seat 3"]
+        print(f"netboot uefi: agent ready after {running.ready_after} s, powered off after {result.seconds:.0f} s")
+    finally:
+        netboot.terminate()
+        netboot.wait(timeout=20)
