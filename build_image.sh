@@ -396,6 +396,9 @@ write_manifest() {
     sbverify --list "$SHIM_DEB_DIR/x/usr/lib/shim/shimx64.efi.signed" 2>/dev/null \
       | sed -n 's/^ - \/.*CN=\(.*\)$/shim_signer: \1/p'
     echo "kernel: $(cat "$BASE/kernel-version")"
+    # The boot files as on the ISO: ardoise-collector netboot checks what it extracts.
+    (cd "$ISO_TREE" && sha256sum live/vmlinuz live/initrd.img live/*.squashfs) \
+      | awk '{print "sha256: " $2 " " $1}'
     echo
     echo "# firmware packages: name, version, installed size (KiB)"
     awk -F'\t' '$1 ~ /^firmware-/' "$BASE/packages.tsv"

@@ -101,6 +101,10 @@ class Config:
     # ardoise.language=, else LANG. Times are shown in ``timezone``; records keep UTC.
     language: str | None = None
     timezone: str = "Europe/Paris"
+    # Network boot (docs/netboot.md): the workshop's seat number of this laptop, and "the
+    # certificates live only in RAM: stay on until the collector has them all".
+    seat: str | None = None
+    hold_until_delivered: bool = False
     # Not keys: where this config came from, for the log and the TUI footer.
     source: str | None = None
     data_partition: Path | None = None
@@ -262,6 +266,8 @@ _SCALARS = {
     "finish_display_seconds": INT,
     "language": _language(),
     "timezone": TIMEZONE,
+    "seat": OPT_STR,
+    "hold_until_delivered": BOOL,
 }
 _SECTIONS = {"collector": _COLLECTOR_KEYS, "operator": _OPERATOR_KEYS, "validator": _OPERATOR_KEYS}
 # Free-form mappings whose content another stage interprets: policy per media type (the

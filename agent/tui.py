@@ -112,6 +112,7 @@ class RunView:
     # "no_disk_found", with the reason in words; None when its storage is fine.
     machine_state: str | None = None
     machine_reason: str | None = None
+    alert_note: str | None = None  # shown in red above everything (NOT DELIVERED)
 
     def __post_init__(self) -> None:
         self._lock = threading.RLock()
@@ -140,6 +141,7 @@ class RunView:
                 finish_note=self.finish_note,
                 machine_state=self.machine_state,
                 machine_reason=self.machine_reason,
+                alert_note=self.alert_note,
             )
         return snap
 
@@ -188,6 +190,11 @@ class RunView:
         with self._lock:
             self.message = printable(message)
         self._notify("message")
+
+    def alert(self, note: str | None) -> None:
+        with self._lock:
+            self.alert_note = printable(note) if note else None
+        self._notify("alert")
 
     def finish(self, note: str | None = None) -> None:
         with self._lock:
@@ -586,6 +593,8 @@ class Screen:
         rows = _final_rows(self.v)
         # What happens next (power-off countdown, "Press Enter") heads the verdicts.
         note = Text(self.v.finish_note, style="bold reverse") if self.v.finish_note else None
+        if self.v.alert_note:
+            note = Text(self.v.alert_note, style="bold reverse red")
 
         # Hidden storage: the machine is FAILED whatever its visible disks did, and says why.
         banner = None
@@ -722,6 +731,7 @@ class LogDisplay:
         self.stream = stream or sys.stderr
         self.every = every
         self._last: dict[str, float] = {}
+        self._results_said = False
         self._delivery_said: tuple | None = None
         view.listen(self._on_event)
 
@@ -777,12 +787,17 @@ class LogDisplay:
             self._line(_(view.message))
         elif event == "machine_state":
             self._line(_("machine: {state}: {reason}").format(state=view.machine_state, reason=view.machine_reason or ""))
+        elif event == "alert":
+            if view.alert_note:
+                self._line(view.alert_note)
         elif event == "finish":
-            if view.machine_state == MACHINE_UNREACHABLE:
+            # A netbooted machine holding undelivered files shows its final screen twice.
+            results, self._results_said = not self._results_said, True
+            if results and view.machine_state == MACHINE_UNREACHABLE:
                 self._line(f"RESULT machine: FAILED; {view.machine_reason or ''}")
-            elif view.machine_state == MACHINE_NO_DISK:
+            elif results and view.machine_state == MACHINE_NO_DISK:
                 self._line(f"RESULT machine: NO DISK FOUND; {view.machine_reason or ''}")
-            for row in view.rows.values():
+            for row in view.rows.values() if results else ():
                 if row.state not in (PROTECTED, SKIPPED):
                     self._line(_("RESULT {who}: {verdict}; {advice}").format(
                         who=_who(row), verdict=state_label(row.state).upper(), advice=row.advice or ""))

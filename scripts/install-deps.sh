@@ -19,6 +19,8 @@ APT_PACKAGES=(
   # live image build and boot
   debootstrap squashfs-tools xorriso grub-pc-bin grub-efi-amd64-bin grub-common
   mtools dosfstools qemu-system-x86 qemu-utils ovmf ovmf-ia32 grub-efi-ia32-bin sbsigntool
+  # network boot e2e: the virtio-net iPXE option ROM QEMU boots from
+  ipxe-qemu
 )
 
 if [ "$(id -u)" -ne 0 ]; then

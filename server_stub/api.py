@@ -78,7 +78,8 @@ def enrollment_challenge(request: Request) -> JSONResponse:
              openapi_extra=_body_doc({"type": "object", "required": ["token", "public_key", "challenge", "signature"],
                                       "properties": {
                  "token": {"type": "string"}, "public_key": {"type": "string"}, "name": {"type": "string"},
-                 "key_id": {"type": "string"}, "challenge": {"type": "string"}, "signature": {"type": "string"}}}))
+                 "key_id": {"type": "string"}, "challenge": {"type": "string"}, "signature": {"type": "string"},
+                 "macs": {"type": "array", "items": {"type": "string"}, "maxItems": 16}}}))
 async def enroll(request: Request) -> JSONResponse:
     """Enroll a station's Ed25519 public key with a one-time enrollment token, proving
     possession of the private key by signing a challenge. The station belongs to the
@@ -96,6 +97,9 @@ async def enroll(request: Request) -> JSONResponse:
             raise Malformed(f"{field_name} must be a string")
         if value is not None and not _is_unicode(value):
             raise Malformed(f"{field_name} is not valid Unicode (lone surrogate)")
+    macs = body.get("macs", [])
+    if not isinstance(macs, list) or len(macs) > 16 or not all(isinstance(m, str) and len(m) <= 32 for m in macs):
+        raise Malformed("macs must be a list of at most 16 MAC addresses")
     if not isinstance(challenge, str) or not isinstance(signature, str):
         raise Malformed("enrollment needs challenge and signature: sign a challenge from "
                         "POST /api/v1/stations/challenge with the station key (update the agent)")
@@ -103,7 +107,7 @@ async def enroll(request: Request) -> JSONResponse:
     def proof(public_key, key_id: str) -> None:
         enrollproof.check(ctx.settings.secret_key, challenge, signature, token, public_key, key_id)
 
-    e = stations.enroll(ctx.db, token, pem, name, kid, proof=proof)
+    e = stations.enroll(ctx.db, token, pem, name, kid, proof=proof, macs=macs)
     return JSONResponse({"status": "enrolled" if e.created else "re-enrolled", "station_id": e.station_id,
                          "key_id": e.key_id, "bearer": e.bearer, "lot": e.lot},
                         status_code=201 if e.created else 200)

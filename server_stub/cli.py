@@ -17,6 +17,7 @@
 A password is never an argument (it would stay in the shell's history and in ps): ``user
 create`` reads it from $ARDOISE_USER_PASSWORD, else from standard input when that is not a
 terminal, else asks for it twice.
+    ardoise-collector netboot --iso ISO --config ardoise.yaml [--host H] [--port P] [--seats FILE] [--db URL]
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from agent.errors import ArdoiseError, ConfigError, UsageError
 from server_stub import settings as settings_mod
 from server_stub.db import Database, migrate, redact
 
-SUBCOMMANDS = ("serve", "migrate", "token", "station", "org", "user", "lot")
+SUBCOMMANDS = ("serve", "migrate", "token", "station", "org", "user", "lot", "netboot")
 PASSWORD_ENV = "ARDOISE_USER_PASSWORD"
 
 
@@ -199,6 +200,23 @@ def build_parser() -> argparse.ArgumentParser:
     _db_option(ll)
     ll.add_argument("--json", action="store_true", help="print JSON")
     ll.set_defaults(func=cmd_lot_list)
+
+    nb = sub.add_parser("netboot", help="boot laptops from the network with the live image (docs/netboot.md)")
+    _db_option(nb)
+    nb.add_argument("--iso", required=True, help="the live image, dist/ardoise-<version>-amd64.iso "
+                                                 "(its .manifest.txt beside it)")
+    nb.add_argument("--config", required=True, metavar="YAML",
+                    help="the agent's ardoise.yaml for these laptops (collector.url, lot...; no collector.token)")
+    nb.add_argument("--host", default="0.0.0.0", help="address to listen on (default 0.0.0.0: the laptops' LAN)")
+    nb.add_argument("--port", type=int, default=8070, help="port (default 8070)")
+    nb.add_argument("--workshop", help="the workshop these laptops' stations belong to (name or id; "
+                                       "optional when there is one)")
+    nb.add_argument("--seats", metavar="CSV", help="MAC,seat lines: the dashboard names each laptop by its seat")
+    nb.add_argument("--token-ttl-hours", type=float, default=24.0,
+                    help="hours a per-boot enrollment token stays valid (default 24)")
+    nb.add_argument("--work-dir", metavar="DIR", help="where the boot files are extracted (default: a new "
+                                                      "directory in /var/tmp, removed at exit)")
+    nb.set_defaults(func=cmd_netboot)
     return parser
 
 
@@ -545,6 +563,11 @@ def cmd_serve(args) -> int:
                 forwarded_allow_ips=args.forwarded_allow_ips or "127.0.0.1", log_level="info",
                 server_header=False)
     return 0
+
+
+def cmd_netboot(args) -> int:
+    from server_stub.netboot.cli import run_netboot
+    return run_netboot(args, _open_db)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -69,19 +69,28 @@ def iso(t: datetime | None) -> str | None:
     return t.isoformat().replace("+00:00", "Z") if t else None
 
 
+def bound_hash(token: str, mac: str) -> str:
+    """What is stored for a token bound to a NIC (netboot): the token alone matches nothing,
+    an enrollment must also name that MAC among the machine's own (docs/netboot.md)."""
+    return secret_hash(f"{token}#mac={mac.lower().replace(':', '-')}")
+
+
 def create_token(db: Database, lot: str | None, ttl_hours: float | None = 168.0, *, workshop_id: int,
-                 actor: Actor = CLI) -> NewToken:
+                 actor: Actor = CLI, mac: str | None = None) -> NewToken:
     """A one-time token that enrolls a station of ``workshop_id`` (for ``lot``, whose
-    record is created when the workshop has none of that name)."""
+    record is created when the workshop has none of that name); with ``mac``, bound to
+    that NIC (netboot)."""
     from server_stub.lots.service import ensure_lot
 
     token = new_secret(ENROLLMENT_PREFIX)
     expires = utcnow() + timedelta(hours=ttl_hours) if ttl_hours else None
+    stored = bound_hash(token, mac) if mac else secret_hash(token)
     with db.session() as s, s.begin():
         if lot and s.scalar(select(Lot.id).where(Lot.workshop_id == workshop_id, Lot.name == lot,
                                                  Lot.status == CLOSED)) is not None:
             raise Conflict(f"lot {lot} is closed: a new station cannot join it")
-        s.add(EnrollmentToken(token_hash=secret_hash(token), lot=lot or None, expires_at=expires, org_id=workshop_id))
+        stored = bound_hash(token, mac) if mac else secret_hash(token)
+        s.add(EnrollmentToken(token_hash=stored, lot=lot or None, expires_at=expires, org_id=workshop_id))
         if lot:
             ensure_lot(s, lot, workshop_id, actor)
         events.record(s, actor, "token:create", workshop_id, lot=lot or None, expires_at=iso(expires))
@@ -115,9 +124,10 @@ def workshop_for(db: Database, ref: str | int | None, managed: frozenset[int] | 
 
 
 def enroll(db: Database, token: str, public_pem: str, name: str | None, claimed_key_id: str | None = None, *,
-           proof: Callable[[Ed25519PublicKey, str], None]) -> Enrollment:
+           proof: Callable[[Ed25519PublicKey, str], None], macs: list[str] | tuple[str, ...] = ()) -> Enrollment:
     """Enroll a key with a token. ``proof(public_key, key_id)`` raises unless the request
-    proves possession of the private key (server_stub.enrollproof)."""
+    proves possession of the private key (server_stub.enrollproof). ``macs``: the station's
+    NICs, which a token minted for one MAC by the netboot service must name."""
     if "PRIVATE KEY" in public_pem:
         # The shared loader would take the public half of it; a station that sends its
         # private key has a bug worth hearing about, and the collector must not keep it.
@@ -134,7 +144,8 @@ def enroll(db: Database, token: str, public_pem: str, name: str | None, claimed_
     bearer = new_secret(BEARER_PREFIX)
     now = utcnow()
     with db.session() as s, s.begin():
-        tok = s.scalars(select(EnrollmentToken).where(EnrollmentToken.token_hash == secret_hash(token))
+        hashes = [secret_hash(token), *(bound_hash(token, m) for m in macs[:16])]
+        tok = s.scalars(select(EnrollmentToken).where(EnrollmentToken.token_hash.in_(hashes))
                         .with_for_update()).first()
         if tok is None:
             raise Unauthorized("unknown enrollment token")

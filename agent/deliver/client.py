@@ -67,6 +67,24 @@ def enrollment_message(challenge: str, token: str, key_id: str) -> bytes:
     return f"ardoise-enrollment-v1\n{challenge}\n{token}\n{key_id}\n".encode("utf-8")
 
 
+def local_macs(sys_net: Path = Path("/sys/class/net")) -> list[str]:
+    """This machine's NIC addresses (aa-bb-cc-dd-ee-ff): a token the netboot service bound
+    to the MAC that booted enrolls only a station that has that NIC (docs/netboot.md)."""
+    macs = []
+    try:
+        entries = sorted(sys_net.iterdir())
+    except OSError:
+        return []
+    for nic in entries:
+        try:
+            mac = (nic / "address").read_text().strip().lower().replace(":", "-")
+        except OSError:
+            continue
+        if len(mac) == 17 and mac != "00-00-00-00-00-00":
+            macs.append(mac)
+    return macs[:16]
+
+
 def backoff_delays(retries: int, base: float, cap: float = MAX_BACKOFF_S, rng: random.Random | None = None) -> list[float]:
     """Delays before retry 1..retries: doubling from ``base``, each drawn in [d/2, d].
 
@@ -180,7 +198,7 @@ class CollectorClient:
             self.key.sign(enrollment_message(challenge, self.cfg.token, self.key.key_id))).decode("ascii")
         body = json.dumps(
             {"token": self.cfg.token, "public_key": self.key.public_pem, "name": self.name, "key_id": self.key.key_id,
-             "challenge": challenge, "signature": signature}
+             "challenge": challenge, "signature": signature, "macs": local_macs()}
         ).encode()
         resp = self._with_retries("enrollment", lambda: self._post("/api/v1/stations", body, {}))
         data = _json(resp)

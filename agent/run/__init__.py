@@ -8,6 +8,7 @@ tests drive the same code the live image runs.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from typing import Callable
@@ -122,12 +123,44 @@ def run_unattended(
         if watch or stop.is_set():
             view.finish(_("Stopped. Every certificate is on the stick."))
         else:
-            finish(config, session, stages, sleep, wait_for_key)
+            finish(config, session, stages, sleep, wait_for_key, stop)
 
 
-def finish(config: Config, session: Session, stages: Stages, sleep, wait_for_key) -> None:
+# Between two delivery attempts while a netbooted machine holds undelivered certificates.
+HOLD_RETRY_S = 15.0
+
+
+def hold_until_delivered(session: Session, sleep, stop: threading.Event) -> bool:
+    """Network boot: the certificates exist only in this machine's RAM. Stay on, say NOT
+    DELIVERED in red and retry, until the collector has acknowledged every one (a file it
+    refused for good keeps the machine on too: someone must look at it). False if stopped
+    (SIGTERM) with files still undelivered."""
+    view = session.view
+    retry_s = float(os.environ.get("ARDOISE_HOLD_RETRY_S", HOLD_RETRY_S))  # tests shorten it
+    while not stop.is_set():
+        counts = session.spool.counts()
+        undelivered = counts.spooled - counts.delivered
+        if undelivered == 0:
+            view.alert(None)
+            return True
+        view.alert("NOT DELIVERED: {n} file(s) exist only in this machine's memory. Do not switch it off: "
+                   "retrying every {s:g} s ({status})".format(n=undelivered, s=retry_s,
+                                                           status=session.deliverer.status))
+        log.warning("%d file(s) not delivered; the machine stays on and retries", undelivered)
+        sleep(retry_s)
+        session.deliverer.sweep(final=True)
+    return False
+
+
+def finish(config: Config, session: Session, stages: Stages, sleep, wait_for_key,
+           stop: threading.Event | None = None) -> None:
     """Show the final screen, then power off, reboot or wait, as the config says."""
     view = session.view
+    held = config.hold_until_delivered and config.collector is not None
+    if held:
+        view.finish(None)
+        if not hold_until_delivered(session, sleep, stop or threading.Event()):
+            return  # stopped from outside: never power off on our own with files in RAM
     action = config.on_finish
     if action in ("poweroff", "reboot"):
         note = (_("Powering off in {seconds} s") if action == "poweroff" else _("Rebooting in {seconds} s")).format(
@@ -141,8 +174,8 @@ def finish(config: Config, session: Session, stages: Stages, sleep, wait_for_key
         except Exception as exc:  # noqa: BLE001
             log.error("cannot %s: %s", action, exc)
     else:
-        note = _("Done. Remove the drives marked {failed}; the stick holds every certificate.").format(
-            failed=pgettext("verdict", "FAILED"))
+        note = _("Done. Remove the drives marked {failed}; the {where} holds every certificate.").format(
+            failed=pgettext("verdict", "FAILED"), where=_("collector") if held else _("stick"))
         if wait_for_key is not None:
             # Enter ends the run: the screen closes and the machine stays on.
             note = "{done} {key}".format(done=note, key=_("Press Enter to close this screen."))

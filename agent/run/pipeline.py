@@ -203,7 +203,9 @@ class Session:
         spool = Spool.for_state_dir(config.state_dir).ensure()
         key = stages.load_key(config)
         if client is None and config.collector is not None:
-            client = CollectorClient(config.collector, config.state_dir, key)
+            # The dashboard names a station by its enrollment name: on a netbooted table, the seat.
+            client = CollectorClient(config.collector, config.state_dir, key,
+                                     name=f"seat {config.seat}" if config.seat else None)
         deliverer = Deliverer(
             spool,
             client,

@@ -86,6 +86,9 @@ class Collector:
         except urllib.error.HTTPError as exc:
             return json.load(exc)
 
+    def stations(self) -> list[dict]:
+        return json.loads(self._cli("station", "list", "--json"))
+
     def certificates(self, lot: str) -> list[dict]:
         """Every stored certificate of ``lot``: the stored record, with its payload."""
         items = self.get(f"/api/v1/certificates?lot={lot}&limit=100")["items"]

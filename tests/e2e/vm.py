@@ -316,8 +316,10 @@ class Machine:
     (USB on the xHCI controller, NVMe on a free PCIe root port), pull one, quit."""
 
     def __init__(self, workdir: Path, *, firmware: str = "bios", memory_mb: int = 1536,
-                 network: bool = True, smp: int = 2, qmp: bool = False, root_ports: int = 0):
+                 network: bool = True, smp: int = 2, qmp: bool = False, root_ports: int = 0,
+                 bootfile: str | None = None):
         assert firmware in FIRMWARE, firmware
+        self.bootfile = bootfile  # network boot: QEMU's DHCP hands this URL to the NIC's iPXE
         self.workdir = workdir
         self.firmware = firmware
         self.memory_mb = memory_mb
@@ -327,7 +329,7 @@ class Machine:
         self.root_ports = root_ports
         self.serial_log = workdir / f"serial-{firmware}.log"
 
-    def argv(self, stick: Path, disks: list[VirtualDisk]) -> list[str]:
+    def argv(self, stick: Path | None, disks: list[VirtualDisk]) -> list[str]:
         machine = "q35,smm=on" if self.firmware in SMM_FIRMWARE else "q35"
         # QEMU's default CPU model: under TCG, "-cpu max" emulates AVX and friends that the
         # kernel and libraries then use, and the boot to agent-ready takes 130 s instead of 74.
@@ -349,22 +351,26 @@ class Machine:
                 argv += ["-global", "driver=cfi.pflash01,property=secure,value=on"]
             argv += ["-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={OVMF_DIR / code}",
                      "-drive", f"if=pflash,format=raw,unit=1,file={vars_copy}"]
-        argv += ["-device", "qemu-xhci,id=xhci", "-device", "ahci,id=ahci0",
-                 "-drive", f"if=none,id=stick,format=raw,file={stick},cache=unsafe",
-                 "-device", "usb-storage,bus=xhci.0,drive=stick,removable=on,bootindex=0"]
+        argv += ["-device", "qemu-xhci,id=xhci", "-device", "ahci,id=ahci0"]
+        if stick is not None:
+            argv += ["-drive", f"if=none,id=stick,format=raw,file={stick},cache=unsafe",
+                     "-device", "usb-storage,bus=xhci.0,drive=stick,removable=on,bootindex=0"]
         for i in range(self.root_ports):
             # Empty hot-plug slots, as in a shelf's NVMe bays.
             argv += ["-device", f"pcie-root-port,id=rp{i},chassis={i + 1},slot={i + 1}"]
         for i, disk in enumerate(disks):
             argv += disk.qemu_args(i)
-        if self.network:
+        if self.bootfile:
+            argv += ["-netdev", f"user,id=n0,bootfile={self.bootfile}",
+                     "-device", "virtio-net-pci,netdev=n0,bootindex=0"]
+        elif self.network:
             # User-mode network: the guest reaches the host's 127.0.0.1 as 10.0.2.2.
             argv += ["-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0"]
         else:
             argv += ["-nic", "none"]
         return argv
 
-    def start(self, stick: Path, disks: list[VirtualDisk]) -> "Running":
+    def start(self, stick: Path | None, disks: list[VirtualDisk]) -> "Running":
         self.serial_log.write_text("")
         argv = self.argv(stick, disks)
         (self.workdir / f"qemu-{self.firmware}.argv").write_text(" ".join(argv) + "\n")

@@ -315,3 +315,22 @@ def test_a_lot_name_the_collector_would_refuse_is_refused_at_start(tmp_path, no_
 
 def test_a_lot_name_with_a_slash_or_accents_is_fine(tmp_path, no_label):
     assert load(tmp_path, "lot: Dons/Lyon été 2026\n", no_label).lot == "Dons/Lyon été 2026"
+
+
+def test_netboot_keys_from_the_kernel_line(tmp_path):
+    from agent.config import load_config
+
+    cfg = load_config(None, cmdline="boot=live ardoise-netboot=http://x ardoise.seat=12 ardoise.hold_until_delivered",
+                      by_label=tmp_path)
+    assert cfg.seat == "12" and cfg.hold_until_delivered is True
+    assert load_config(None, cmdline="", by_label=tmp_path).hold_until_delivered is False
+
+
+def test_local_macs_reads_nics_and_skips_loopback(tmp_path):
+    from agent.deliver.client import local_macs
+
+    for nic, mac in (("lo", "00:00:00:00:00:00"), ("eth0", "52:54:00:12:34:56"), ("wlan0", "AA:BB:CC:DD:EE:FF")):
+        (tmp_path / nic).mkdir()
+        (tmp_path / nic / "address").write_text(mac + "\n")
+    assert local_macs(tmp_path) == ["52-54-00-12-34-56", "aa-bb-cc-dd-ee-ff"]
+    assert local_macs(tmp_path / "missing") == []

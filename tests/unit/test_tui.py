@@ -244,3 +244,27 @@ def test_the_verdict_badge_colours_only_the_verdict_word():
     reversed_text = "".join(seg.text for seg in console._record_buffer if seg.style and seg.style.reverse)
     assert " FAILED " in reversed_text and " PASSED " in reversed_text
     assert "remove: retry elsewhere" not in reversed_text and "/dev/sd" not in reversed_text
+
+
+def test_not_delivered_alert_heads_the_final_screen_in_red():
+    v = base_view()
+    v.finish(None)
+    v.alert("NOT DELIVERED: 2 file(s) exist only in this machine's memory")
+    console = Console(record=True, width=120, height=50, file=io.StringIO(), color_system="truecolor")
+    console.print(tui.render(v, page=0))
+    text = console.export_text(clear=False)
+    assert "NOT DELIVERED: 2 file(s)" in text and text.index("NOT DELIVERED") < text.index("S4DXNX0M")
+    styled = console.export_text(styles=True)
+    line = next(ln for ln in styled.splitlines() if "NOT DELIVERED" in ln)
+    assert "\x1b[" in line and ("31" in line or "38;2;128;0;0" in line or "41" in line), line
+    v.alert(None)
+    assert "NOT DELIVERED" not in screen(v)
+    lines = io.StringIO()
+    log = tui.LogDisplay(tui.RunView(), stream=lines)
+    log_view = base_view()
+    log_view.listen(log._on_event)
+    log_view.alert("NOT DELIVERED: 1 file(s)")
+    log_view.finish(None)
+    log_view.finish("Powering off in 1 s")
+    said = lines.getvalue()
+    assert "NOT DELIVERED: 1 file(s)" in said and said.count("RESULT /dev/nvme0n1") == 1
