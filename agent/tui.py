@@ -102,7 +102,7 @@ class RunView:
 
     machine: MachineSummary = field(default_factory=MachineSummary)
     rows: dict[str, DiskRow] = field(default_factory=dict)
-    collector: str = N_("none (certificates stay on the stick)")
+    collector: str = i18n.T_("none (certificates stay on the stick)")
     spooled: int = 0
     delivered: int = 0
     message: str = N_("starting")
