@@ -13,7 +13,7 @@ from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from agent import outcome
-from agent.i18n import N_, T_, localize
+from agent.i18n import N_, NC_, T_, localize
 from server_stub import auth, csrf, fields, keys, language, lotpdf, queries, stations, verify
 from server_stub.accounts import access, events, service
 from server_stub.accounts.access import Principal
@@ -238,9 +238,9 @@ def lot_page(request: Request, lot: str, format: str = "html", until: str = "",
 
 def _one_record(records):
     if not records:
-        raise NotFound("no such lot")  # or one the asker may not see: the same answer
+        raise NotFound(T_("no such lot"))  # or one the asker may not see: the same answer
     if len(records) > 1:
-        raise Malformed("several workshops have a lot of this name: add ?workshop=")
+        raise Malformed(T_("several workshops have a lot of this name: add ?workshop="))
     return records[0]
 
 
@@ -256,6 +256,16 @@ def _lot_bundle(request: Request, lot: str, records) -> StreamingResponse:
     first = next(chunks)  # refusals (an open lot) before the 200 goes out
     return StreamingResponse(itertools.chain([first], chunks), media_type="application/zip",
                              headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+# The codes the lot page shows as words (pgettext with these contexts in lot.html).
+LOT_WORDS = (
+    NC_("lot status", "open"), NC_("lot status", "closed"),
+    NC_("lot device state", "sanitized"), NC_("lot device state", "no_disk"),
+    NC_("lot device state", "destroyed"), NC_("lot device state", "not_sanitized"),
+    NC_("lot device state", "missing"),
+    NC_("lot destination", "reuse"), NC_("lot destination", "recycle"), NC_("lot destination", "destroyed"),
+)
 
 
 def _reconciled(db, records) -> dict | None:
