@@ -404,12 +404,12 @@ async def admin_lot(request: Request):
         try:
             received = date.fromisoformat(str(form.get("received_on")))
         except ValueError:
-            raise Malformed("the received date must be a date, YYYY-MM-DD") from None
+            raise Malformed(T_("the received date must be a date, YYYY-MM-DD")) from None
     workshop = stations.workshop_for(ctx.db, str(form.get("workshop") or "") or None, who.managed_workshops())
     donor = str(form.get("donor") or "")
     lot = lot_service.create_lot(ctx.db, name, workshop, who.actor, donor=int(donor) if donor.isdigit() else None,
                                  language=str(form.get("language") or "fr"), received_on=received, who=who)
-    return _admin_page(request, who, new_token=None, message=f"Lot {lot.name} created.")
+    return _admin_page(request, who, new_token=None, message=language.for_request(request).gettext("Lot {lot} created.").format(lot=lot.name))
 
 
 @router.get("/admin/events", response_class=HTMLResponse)
@@ -419,7 +419,7 @@ def admin_events(request: Request):
     ctx = _ctx(request)
     who = access.admin(request)
     if not who.is_admin():
-        raise Forbidden("the audit log is shown to admins")
+        raise Forbidden(T_("the audit log is shown to admins"))
     names = {o.id: o.name for o in service.organisations(ctx.db)}
     return _render(request, "events.html", who, events=events.recent(ctx.db, who.event_scope()), orgs=names)
 
@@ -455,11 +455,11 @@ async def login(request: Request):
     guard.check(client, account, noun="passwords", account_name=f"the account {email}")
     try:
         if not (email.isprintable() and stations._is_text(email) and stations._is_text(password)):
-            raise Unauthorized("wrong email or password")  # never reaches the database or argon2
+            raise Unauthorized(T_("wrong email or password"))  # never reaches the database or argon2
         user = await run_in_threadpool(service.check_password, ctx.db, email, password)
     except Unauthorized as exc:
         guard.failed(client, account)
-        return _render(request, "login.html", None, 401, next=target, error=str(exc), email=email)
+        return _render(request, "login.html", None, 401, next=target, error=" ".join(localize(exc.message, language.for_request(request)).split()), email=email)
     guard.succeeded(client)
     token = service.open_session(ctx.db, user, events.Actor(user.email, client))
     resp = RedirectResponse(target, status_code=303)
