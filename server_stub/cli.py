@@ -66,12 +66,14 @@ def build_parser() -> argparse.ArgumentParser:
                        help=_("every page and query needs a login (a person's session or the admin's) even before "
                               "the first account exists, except the public verify page"))
     serve.add_argument("--admin-lockout", type=float, metavar="SECONDS",
-                       help=_("how long too many wrong admin passwords lock an address or the account out (default 900)"))
+                       help=_("how long too many wrong admin passwords lock an address or the account out "
+                              "(default 900)"))
     serve.add_argument("--max-body", type=int, metavar="BYTES", help=_("upload size limit (default 1 MiB)"))
     serve.add_argument("--progress-timeout", type=float, metavar="SECONDS",
                        help=_("drop a drive from the live dashboard after this long without news (default 60)"))
     serve.add_argument("--verify-rate", type=float, metavar="PER_S",
-                       help=_("public verify checks a second per client address (default 5, bursts of 20; 0: no limit)"))
+                       help=_("public verify checks a second per client address (default 5, bursts of 20; "
+                              "0: no limit)"))
     serve.add_argument("--receipt-key", metavar="PEM",
                        help=_("the collector's Ed25519 receipt key, created at first start "
                               "(default: beside the SQLite file, or ./ardoise-collector-receipt-key.pem)"))
@@ -130,7 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
     user = sub.add_parser("user", help=_("people with accounts"))
     usub = user.add_subparsers(dest="action", metavar="ACTION")
     usub.required = True
-    uc = usub.add_parser("create", help=_("create an account (password from ${env}, stdin, or asked)").format(env=PASSWORD_ENV))
+    uc = usub.add_parser("create", help=_("create an account (password from ${env}, stdin, or asked)").format(
+        env=PASSWORD_ENV))
     _db_option(uc)
     uc.add_argument("email")
     uc.add_argument("--org", help=_("organisation (name or id; default: the coordinator, created if there is none)"))

@@ -409,7 +409,8 @@ async def admin_lot(request: Request):
     donor = str(form.get("donor") or "")
     lot = lot_service.create_lot(ctx.db, name, workshop, who.actor, donor=int(donor) if donor.isdigit() else None,
                                  language=str(form.get("language") or "fr"), received_on=received, who=who)
-    return _admin_page(request, who, new_token=None, message=language.for_request(request).gettext("Lot {lot} created.").format(lot=lot.name))
+    message = language.for_request(request).gettext("Lot {lot} created.").format(lot=lot.name)
+    return _admin_page(request, who, new_token=None, message=message)
 
 
 @router.get("/admin/events", response_class=HTMLResponse)
@@ -459,7 +460,8 @@ async def login(request: Request):
         user = await run_in_threadpool(service.check_password, ctx.db, email, password)
     except Unauthorized as exc:
         guard.failed(client, account)
-        return _render(request, "login.html", None, 401, next=target, error=" ".join(localize(exc.message, language.for_request(request)).split()), email=email)
+        error = " ".join(localize(exc.message, language.for_request(request)).split())
+        return _render(request, "login.html", None, 401, next=target, error=error, email=email)
     guard.succeeded(client)
     token = service.open_session(ctx.db, user, events.Actor(user.email, client))
     resp = RedirectResponse(target, status_code=303)

@@ -255,7 +255,8 @@ def storage_state(
             reasons.append(c.problem)
     warnings = remap_warnings(kernel_lines or [])
     for slot, n, _line in warnings:
-        reasons.append(T_("the kernel found {count} NVMe drive(s) remapped behind the SATA controller {slot} (Intel RST)",
+        reasons.append(T_("the kernel found {count} NVMe drive(s) remapped behind the SATA controller {slot} "
+                          "(Intel RST)",
                            count=n, slot=slot))
         for c in controllers or []:
             if c.slot == slot and not c.problem:
