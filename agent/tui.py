@@ -599,8 +599,9 @@ class Screen:
         # Hidden storage: the machine is FAILED whatever its visible disks did, and says why.
         banner = None
         if self.v.machine_state == MACHINE_UNREACHABLE:
-            banner = Panel(Group(Text(" FAILED: this machine ", style="bold reverse red"),
-                                 Text(self.v.machine_reason or "", style="bold red")), border_style="red")
+            banner = Panel(Group(Text(" " + _("FAILED: this machine") + " ", style="bold reverse red"),
+                                 Text(i18n.localize(self.v.machine_reason or ""), style="bold red")),
+                           border_style="red")
         head = [x for x in (note, banner) if x is not None]
 
         def with_note(w: int, r: int, make) -> RenderableType | None:
@@ -616,7 +617,7 @@ class Screen:
                 return Group(Text(big_text(word), style="bold yellow", no_wrap=True, overflow="crop")
                              if all(c in _FONT for c in word.upper().translate(_UNACCENTED)) else
                              Text(word, style="bold reverse yellow"),
-                             Text(self.v.machine_reason or "", style="yellow"))
+                             Text(i18n.localize(self.v.machine_reason or ""), style="yellow"))
             return Text(_("No disk was sanitized."), style="bold yellow")
 
         def panels(w: int, r: int) -> RenderableType | None:
@@ -786,17 +787,20 @@ class LogDisplay:
         elif event == "message":
             self._line(_(view.message))
         elif event == "machine_state":
-            self._line(_("machine: {state}: {reason}").format(state=view.machine_state, reason=view.machine_reason or ""))
+            state = {MACHINE_UNREACHABLE: _("storage not reachable"), MACHINE_NO_DISK: _("no disk found")}
+            self._line(_("machine: {state}: {reason}").format(state=state.get(view.machine_state, view.machine_state),
+                                                              reason=i18n.localize(view.machine_reason or "")))
         elif event == "alert":
             if view.alert_note:
                 self._line(view.alert_note)
         elif event == "finish":
             # A netbooted machine holding undelivered files shows its final screen twice.
             results, self._results_said = not self._results_said, True
-            if results and view.machine_state == MACHINE_UNREACHABLE:
-                self._line(f"RESULT machine: FAILED; {view.machine_reason or ''}")
-            elif results and view.machine_state == MACHINE_NO_DISK:
-                self._line(f"RESULT machine: NO DISK FOUND; {view.machine_reason or ''}")
+            verdict = {MACHINE_UNREACHABLE: pgettext("verdict", "FAILED"), MACHINE_NO_DISK: _("NO DISK FOUND")}
+            if results and view.machine_state in verdict:
+                self._line(_("RESULT {who}: {verdict}; {advice}").format(
+                    who=_("machine"), verdict=verdict[view.machine_state],
+                    advice=i18n.localize(view.machine_reason or "")))
             for row in view.rows.values() if results else ():
                 if row.state not in (PROTECTED, SKIPPED):
                     self._line(_("RESULT {who}: {verdict}; {advice}").format(

@@ -30,8 +30,9 @@ import os
 import secrets
 import sys
 
-from agent import __version__
+from agent import __version__, i18n
 from agent.errors import ArdoiseError, ConfigError, UsageError
+from agent.i18n import T_, _
 from server_stub import settings as settings_mod
 from server_stub.db import Database, migrate, redact
 
@@ -41,71 +42,74 @@ PASSWORD_ENV = "ARDOISE_USER_PASSWORD"
 
 def _db_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--db", metavar="URL",
-                   help="database: sqlite:///path/file.db (default: ./ardoise-collector.db, or "
-                        "$ARDOISE_COLLECTOR_DB) or postgresql+psycopg://user:pass@host/dbname")
+                   help=_("database: sqlite:///path/file.db (default: ./ardoise-collector.db, or "
+                          "$ARDOISE_COLLECTOR_DB) or postgresql+psycopg://user:pass@host/dbname"))
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ardoise-collector",
-                                     description="Receive, verify, store and show Ardoise erasure certificates.")
-    parser.add_argument("--version", action="version", version=f"ardoise-collector {__version__}")
+                                     description=_("Receive, verify, store and show Ardoise erasure certificates."))
+    parser.add_argument("--version", action="version", version=f"ardoise-collector {__version__}",
+                        help=_("show program's version number and exit"))
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    serve = sub.add_parser("serve", help="run the web service (the default command)")
+    serve = sub.add_parser("serve", help=_("run the web service (the default command)"))
     _db_option(serve)
-    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8080, help="port (default 8080)")
-    serve.add_argument("--tls-cert", metavar="PEM", help="serve HTTPS with this certificate chain")
-    serve.add_argument("--tls-key", metavar="PEM", help="private key of --tls-cert")
+    serve.add_argument("--host", default="127.0.0.1", help=_("address to listen on (default 127.0.0.1)"))
+    serve.add_argument("--port", type=int, default=8080, help=_("port (default 8080)"))
+    serve.add_argument("--tls-cert", metavar="PEM", help=_("serve HTTPS with this certificate chain"))
+    serve.add_argument("--tls-key", metavar="PEM", help=_("private key of --tls-cert"))
     serve.add_argument("--workers", type=int, default=1,
-                       help="worker processes (default 1; one per core for heavy upload loads)")
+                       help=_("worker processes (default 1; one per core for heavy upload loads)"))
     serve.add_argument("--admin-password-file", metavar="FILE",
-                       help="read the admin password from FILE (else $ARDOISE_ADMIN_PASSWORD; none: admin disabled)")
+                       help=_("read the admin password from FILE (else $ARDOISE_ADMIN_PASSWORD; none: admin disabled)"))
     serve.add_argument("--require-login", action="store_true",
-                       help="every page and query needs a login (a person's session or the admin's) even before "
-                            "the first account exists, except the public verify page")
+                       help=_("every page and query needs a login (a person's session or the admin's) even before "
+                              "the first account exists, except the public verify page"))
     serve.add_argument("--admin-lockout", type=float, metavar="SECONDS",
-                       help="how long too many wrong admin passwords lock an address or the account out (default 900)")
-    serve.add_argument("--max-body", type=int, metavar="BYTES", help="upload size limit (default 1 MiB)")
+                       help=_("how long too many wrong admin passwords lock an address or the account out "
+                              "(default 900)"))
+    serve.add_argument("--max-body", type=int, metavar="BYTES", help=_("upload size limit (default 1 MiB)"))
     serve.add_argument("--progress-timeout", type=float, metavar="SECONDS",
-                       help="drop a drive from the live dashboard after this long without news (default 60)")
+                       help=_("drop a drive from the live dashboard after this long without news (default 60)"))
     serve.add_argument("--verify-rate", type=float, metavar="PER_S",
-                       help="public verify checks a second per client address (default 5, bursts of 20; 0: no limit)")
+                       help=_("public verify checks a second per client address (default 5, bursts of 20; "
+                              "0: no limit)"))
     serve.add_argument("--receipt-key", metavar="PEM",
-                       help="the collector's Ed25519 receipt key, created at first start "
-                            "(default: beside the SQLite file, or ./ardoise-collector-receipt-key.pem)")
+                       help=_("the collector's Ed25519 receipt key, created at first start "
+                              "(default: beside the SQLite file, or ./ardoise-collector-receipt-key.pem)"))
     serve.add_argument("--forwarded-allow-ips", metavar="IPS",
-                       help="trust X-Forwarded-* from these reverse proxies (default 127.0.0.1)")
+                       help=_("trust X-Forwarded-* from these reverse proxies (default 127.0.0.1)"))
     serve.add_argument("--sqlite-synchronous", choices=("normal", "full"),
-                       help="normal (default): fast commits, an OS crash may lose the last ones; "
-                            "full: every acknowledged upload is on disk (about 2 ms more each)")
-    serve.add_argument("--no-access-log", action="store_true", help="do not log every request")
+                       help=_("normal (default): fast commits, an OS crash may lose the last ones; "
+                              "full: every acknowledged upload is on disk (about 2 ms more each)"))
+    serve.add_argument("--no-access-log", action="store_true", help=_("do not log every request"))
     serve.set_defaults(func=cmd_serve)
 
-    mig = sub.add_parser("migrate", help="create or upgrade the database schema, then exit")
+    mig = sub.add_parser("migrate", help=_("create or upgrade the database schema, then exit"))
     _db_option(mig)
     mig.set_defaults(func=cmd_migrate)
 
-    token = sub.add_parser("token", help="enrollment tokens")
+    token = sub.add_parser("token", help=_("enrollment tokens"))
     tsub = token.add_subparsers(dest="action", metavar="ACTION")
     tsub.required = True
-    create = tsub.add_parser("create", help="print a new one-time enrollment token")
+    create = tsub.add_parser("create", help=_("print a new one-time enrollment token"))
     _db_option(create)
-    create.add_argument("--lot", help="lot of the certificates the enrolled station will upload")
+    create.add_argument("--lot", help=_("lot of the certificates the enrolled station will upload"))
     create.add_argument("--workshop", metavar="ORG",
-                        help="workshop the station belongs to (name or id; optional when there is only one)")
-    create.add_argument("--ttl-hours", type=float, default=168.0, help="hours the token stays valid (default 168)")
-    create.add_argument("--json", action="store_true", help="print JSON")
+                        help=_("workshop the station belongs to (name or id; optional when there is only one)"))
+    create.add_argument("--ttl-hours", type=float, default=168.0, help=_("hours the token stays valid (default 168)"))
+    create.add_argument("--json", action="store_true", help=_("print JSON"))
     create.set_defaults(func=cmd_token_create)
 
-    station = sub.add_parser("station", help="enrolled stations")
+    station = sub.add_parser("station", help=_("enrolled stations"))
     ssub = station.add_subparsers(dest="action", metavar="ACTION")
     ssub.required = True
-    ls = ssub.add_parser("list", help="list enrolled stations")
+    ls = ssub.add_parser("list", help=_("list enrolled stations"))
     _db_option(ls)
-    ls.add_argument("--json", action="store_true", help="print JSON")
+    ls.add_argument("--json", action="store_true", help=_("print JSON"))
     ls.set_defaults(func=cmd_station_list)
-    rv = ssub.add_parser("revoke", help="refuse further uploads from a station (its certificates stay)")
+    rv = ssub.add_parser("revoke", help=_("refuse further uploads from a station (its certificates stay)"))
     _db_option(rv)
     rv.add_argument("station_id")
     rv.set_defaults(func=cmd_station_revoke)
@@ -113,92 +117,93 @@ def build_parser() -> argparse.ArgumentParser:
     from server_stub.accounts.models import KINDS, ROLES
     from server_stub.lots.models import LANGUAGES
 
-    org = sub.add_parser("org", help="organisations: the coordinator, workshops, donors")
+    org = sub.add_parser("org", help=_("organisations: the coordinator, workshops, donors"))
     osub = org.add_subparsers(dest="action", metavar="ACTION")
     osub.required = True
-    oc = osub.add_parser("create", help="create an organisation")
+    oc = osub.add_parser("create", help=_("create an organisation"))
     _db_option(oc)
     oc.add_argument("name")
     oc.add_argument("--kind", required=True, choices=KINDS)
     oc.set_defaults(func=cmd_org_create)
-    ol = osub.add_parser("list", help="list organisations")
+    ol = osub.add_parser("list", help=_("list organisations"))
     _db_option(ol)
-    ol.add_argument("--json", action="store_true", help="print JSON")
+    ol.add_argument("--json", action="store_true", help=_("print JSON"))
     ol.set_defaults(func=cmd_org_list)
 
-    user = sub.add_parser("user", help="people with accounts")
+    user = sub.add_parser("user", help=_("people with accounts"))
     usub = user.add_subparsers(dest="action", metavar="ACTION")
     usub.required = True
-    uc = usub.add_parser("create", help=f"create an account (password from ${PASSWORD_ENV}, stdin, or asked)")
+    uc = usub.add_parser("create", help=_("create an account (password from ${env}, stdin, or asked)").format(
+        env=PASSWORD_ENV))
     _db_option(uc)
     uc.add_argument("email")
-    uc.add_argument("--org", help="organisation (name or id; default: the coordinator, created if there is none)")
-    uc.add_argument("--role", choices=ROLES, default="admin", help="role in --org (default admin)")
-    uc.add_argument("--name", help="the person's name, as pages show it")
+    uc.add_argument("--org", help=_("organisation (name or id; default: the coordinator, created if there is none)"))
+    uc.add_argument("--role", choices=ROLES, default="admin", help=_("role in --org (default admin)"))
+    uc.add_argument("--name", help=_("the person's name, as pages show it"))
     uc.set_defaults(func=cmd_user_create)
-    ug = usub.add_parser("grant", help="give a person a role in an organisation")
+    ug = usub.add_parser("grant", help=_("give a person a role in an organisation"))
     _db_option(ug)
     ug.add_argument("email")
     ug.add_argument("--org", required=True)
     ug.add_argument("--role", required=True, choices=ROLES)
     ug.set_defaults(func=cmd_user_grant)
-    ud = usub.add_parser("disable", help="refuse a person's logins from now on and end their sessions")
+    ud = usub.add_parser("disable", help=_("refuse a person's logins from now on and end their sessions"))
     _db_option(ud)
     ud.add_argument("email")
     ud.set_defaults(func=cmd_user_disable)
-    ul = usub.add_parser("list", help="list people and their roles")
+    ul = usub.add_parser("list", help=_("list people and their roles"))
     _db_option(ul)
-    ul.add_argument("--json", action="store_true", help="print JSON")
+    ul.add_argument("--json", action="store_true", help=_("print JSON"))
     ul.set_defaults(func=cmd_user_list)
 
-    lot = sub.add_parser("lot", help="lots: what a donor gave a workshop")
+    lot = sub.add_parser("lot", help=_("lots: what a donor gave a workshop"))
     lsub = lot.add_subparsers(dest="action", metavar="ACTION")
     lsub.required = True
-    lc = lsub.add_parser("create", help="create an open lot")
+    lc = lsub.add_parser("create", help=_("create an open lot"))
     _db_option(lc)
     lc.add_argument("lot")
-    lc.add_argument("--workshop", help="workshop that reconditions it (name or id; optional when there is one)")
-    lc.add_argument("--donor", help="donor organisation (name or id)")
-    lc.add_argument("--language", choices=LANGUAGES, default="fr", help="language of its report (default fr)")
-    lc.add_argument("--received", metavar="YYYY-MM-DD", help="date the lot was received")
-    lc.add_argument("--inventory", metavar="FILE", help="the donor's inventory (CSV or XLSX), imported at once")
+    lc.add_argument("--workshop", help=_("workshop that reconditions it (name or id; optional when there is one)"))
+    lc.add_argument("--donor", help=_("donor organisation (name or id)"))
+    lc.add_argument("--language", choices=LANGUAGES, default="fr", help=_("language of its report (default fr)"))
+    lc.add_argument("--received", metavar="YYYY-MM-DD", help=_("date the lot was received"))
+    lc.add_argument("--inventory", metavar="FILE", help=_("the donor's inventory (CSV or XLSX), imported at once"))
     lc.set_defaults(func=cmd_lot_create)
-    li = lsub.add_parser("import", help="import (replace) the donor's inventory: CSV or XLSX; "
-                                        "any bad row and nothing is stored")
+    li = lsub.add_parser("import", help=_("import (replace) the donor's inventory: CSV or XLSX; "
+                                          "any bad row and nothing is stored"))
     _db_option(li)
     li.add_argument("lot")
     li.add_argument("file")
-    li.add_argument("--workshop", help="the lot's workshop, when two workshops have a lot of this name")
+    li.add_argument("--workshop", help=_("the lot's workshop, when two workshops have a lot of this name"))
     li.set_defaults(func=cmd_lot_import)
-    ld = lsub.add_parser("destroy", help="record that a device or drive was destroyed instead of sanitized")
+    ld = lsub.add_parser("destroy", help=_("record that a device or drive was destroyed instead of sanitized"))
     _db_option(ld)
     ld.add_argument("lot")
-    ld.add_argument("--serial", required=True, help="the device's serial or asset tag, or a drive's serial")
-    ld.add_argument("--method", required=True, help="e.g. shredding, drilling, degaussing")
+    ld.add_argument("--serial", required=True, help=_("the device's serial or asset tag, or a drive's serial"))
+    ld.add_argument("--method", required=True, help=_("e.g. shredding, drilling, degaussing"))
     ld.add_argument("--date", required=True, metavar="YYYY-MM-DD")
-    ld.add_argument("--partner", required=True, help="the WEEE (DEEE) operator who took it")
-    ld.add_argument("--by", required=True, help="the person who destroyed it or saw it destroyed")
+    ld.add_argument("--partner", required=True, help=_("the WEEE (DEEE) operator who took it"))
+    ld.add_argument("--by", required=True, help=_("the person who destroyed it or saw it destroyed"))
     ld.add_argument("--workshop")
     ld.set_defaults(func=cmd_lot_destroy)
-    lcl = lsub.add_parser("close", help="close a lot with its signed report (refused while devices are "
-                                        "missing or not sanitized, unless --reason)")
+    lcl = lsub.add_parser("close", help=_("close a lot with its signed report (refused while devices are "
+                                          "missing or not sanitized, unless --reason)"))
     _db_option(lcl)
     lcl.add_argument("lot")
-    lcl.add_argument("--reason", help="why the lot closes although devices are unresolved (10 characters or more)")
-    lcl.add_argument("--by", default="ardoise-collector CLI", help="who closes it, as the report names them")
+    lcl.add_argument("--reason", help=_("why the lot closes although devices are unresolved (10 characters or more)"))
+    lcl.add_argument("--by", default="ardoise-collector CLI", help=_("who closes it, as the report names them"))
     lcl.add_argument("--workshop")
-    lcl.add_argument("--receipt-key", metavar="PEM", help="the collector's key, as given to serve --receipt-key")
+    lcl.add_argument("--receipt-key", metavar="PEM", help=_("the collector's key, as given to serve --receipt-key"))
     lcl.set_defaults(func=cmd_lot_close)
-    lb = lsub.add_parser("bundle", help="write a closed lot's bundle (ZIP) for its donor")
+    lb = lsub.add_parser("bundle", help=_("write a closed lot's bundle (ZIP) for its donor"))
     _db_option(lb)
     lb.add_argument("lot")
     lb.add_argument("-o", "--output", required=True, metavar="FILE")
     lb.add_argument("--workshop")
-    lb.add_argument("--receipt-key", metavar="PEM", help="the collector's key, as given to serve --receipt-key")
+    lb.add_argument("--receipt-key", metavar="PEM", help=_("the collector's key, as given to serve --receipt-key"))
     lb.set_defaults(func=cmd_lot_bundle)
-    ll = lsub.add_parser("list", help="list lots")
+    ll = lsub.add_parser("list", help=_("list lots"))
     _db_option(ll)
-    ll.add_argument("--json", action="store_true", help="print JSON")
+    ll.add_argument("--json", action="store_true", help=_("print JSON"))
     ll.set_defaults(func=cmd_lot_list)
 
     nb = sub.add_parser("netboot", help="boot laptops from the network with the live image (docs/netboot.md)")
@@ -296,7 +301,8 @@ def cmd_org_create(args) -> int:
     from server_stub.accounts import service
     from server_stub.accounts.events import CLI
     org = service.create_org(_open_db(args), args.name, args.kind, CLI)
-    print(f"organisation {org.name} ({org.kind}) created, id {org.id}", file=sys.stderr)
+    print(_("organisation {name} ({kind}) created, id {id}").format(name=org.name, kind=org.kind, id=org.id),
+          file=sys.stderr)
     return 0
 
 
@@ -321,11 +327,11 @@ def read_new_password() -> str:
     if not sys.stdin.isatty():
         line = sys.stdin.readline(1024).rstrip("\r\n")
         if not line:
-            raise UsageError(f"no password: set ${PASSWORD_ENV} or pipe it on standard input")
+            raise UsageError(T_("no password: set ${env} or pipe it on standard input", env=PASSWORD_ENV))
         return line
-    first = getpass.getpass("Password: ")
-    if getpass.getpass("Password again: ") != first:
-        raise UsageError("the two passwords differ")
+    first = getpass.getpass(_("Password: "))
+    if getpass.getpass(_("Password again: ")) != first:
+        raise UsageError(T_("the two passwords differ"))
     return first
 
 
@@ -344,14 +350,15 @@ def cmd_user_create(args) -> int:
     else:
         coordinators = service.organisations(db, COORDINATOR)
         if len(coordinators) > 1:
-            raise UsageError("several coordinators: name one with --org")
+            raise UsageError(T_("several coordinators: name one with --org"))
         if coordinators:
             org = coordinators[0]
         else:
             org = service.create_org(db, "Coordinator", COORDINATOR, CLI)
-            print("organisation Coordinator (coordinator) created for the first admin", file=sys.stderr)
+            print(_("organisation Coordinator (coordinator) created for the first admin"), file=sys.stderr)
     user = service.create_user(db, args.email, password, org, args.role, CLI, name=args.name)
-    print(f"account {user.email} created: {args.role} of {org.name}", file=sys.stderr)
+    print(_("account {email} created: {role} of {org}").format(email=user.email, role=args.role, org=org.name),
+          file=sys.stderr)
     return 0
 
 
@@ -361,7 +368,7 @@ def cmd_user_grant(args) -> int:
     db = _open_db(args)
     org = service.find_org(db, args.org)
     service.grant(db, args.email, org, args.role, CLI)
-    print(f"{args.email} is now {args.role} of {org.name}", file=sys.stderr)
+    print(_("{email} is now {role} of {org}").format(email=args.email, role=args.role, org=org.name), file=sys.stderr)
     return 0
 
 
@@ -369,7 +376,7 @@ def cmd_user_disable(args) -> int:
     from server_stub.accounts import service
     from server_stub.accounts.events import CLI
     service.disable(_open_db(args), args.email, CLI)
-    print(f"{args.email} disabled: no more logins, sessions ended", file=sys.stderr)
+    print(_("{email} disabled: no more logins, sessions ended").format(email=args.email), file=sys.stderr)
     return 0
 
 
@@ -400,13 +407,13 @@ def cmd_lot_create(args) -> int:
         try:
             received = date.fromisoformat(args.received)
         except ValueError:
-            raise UsageError(f"--received: {args.received!r} is not a date (YYYY-MM-DD)") from None
+            raise UsageError(T_("--received: {value} is not a date (YYYY-MM-DD)", value=repr(args.received))) from None
     data = _read_file(args.inventory) if args.inventory else None  # an unreadable file creates no lot
     db = _open_db(args)
     workshop = stations.workshop_for(db, args.workshop, None)
     lot = lots.create_lot(db, args.lot, workshop, CLI, donor=args.donor, language=args.language,
                           received_on=received)
-    print(f"lot {lot.name} created, open (id {lot.id})", file=sys.stderr)
+    print(_("lot {lot} created, open (id {id})").format(lot=lot.name, id=lot.id), file=sys.stderr)
     if args.inventory:
         return _import(db, lots.get_lot(db, lot.id), args.inventory, data)
     return 0
@@ -417,7 +424,7 @@ def _read_file(path: str) -> bytes:
         with open(path, "rb") as f:
             return f.read()
     except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
+        raise UsageError(T_("cannot read {path}: {error}", path=path, error=exc.strerror)) from None
 
 
 def _import(db, lot, path: str, data: bytes | None = None) -> int:
@@ -430,10 +437,11 @@ def _import(db, lot, path: str, data: bytes | None = None) -> int:
     except wiring.InventoryRejected as exc:
         for p in exc.problems:  # every bad line, one line each
             print(f"ardoise-collector: {path}: {p}", file=sys.stderr)
-        print(f"ardoise-collector: {len(exc.problems)} bad row(s): nothing imported; correct the file and "
-              "import it again", file=sys.stderr)
+        print("ardoise-collector: " + _("{count} bad row(s): nothing imported; correct the file and import it "
+                                        "again").format(count=len(exc.problems)), file=sys.stderr)
         return exc.exit_code
-    print(f"lot {lot.name}: {n} declared device(s) imported from {path}", file=sys.stderr)
+    print(_("lot {lot}: {count} declared device(s) imported from {path}").format(lot=lot.name, count=n, path=path),
+          file=sys.stderr)
     return 0
 
 
@@ -458,11 +466,11 @@ def cmd_lot_destroy(args) -> int:
     try:
         when = date.fromisoformat(args.date)
     except ValueError:
-        raise UsageError(f"--date: {args.date!r} is not a date (YYYY-MM-DD)") from None
+        raise UsageError(T_("--date: {value} is not a date (YYYY-MM-DD)", value=repr(args.date))) from None
     db, lot = _lot(args)
     lots.record_destruction(db, lot.id, CLI, device_ref=args.serial, person=args.by, method=args.method,
                             destroyed_on=when, weee_partner=args.partner)
-    print(f"lot {lot.name}: destruction of {args.serial} recorded", file=sys.stderr)
+    print(_("lot {lot}: destruction of {serial} recorded").format(lot=lot.name, serial=args.serial), file=sys.stderr)
     return 0
 
 
@@ -478,8 +486,10 @@ def cmd_lot_close(args) -> int:
     db, lot = _lot(args)
     payload = wiring.close(db, lot, Actor(args.by, "cli"), _collector_key(args), reason=args.reason)
     c = payload["counts"]
-    print(f"lot {lot.name} closed: {c['declared']} declared, {c['sanitized']} sanitized, {c['destroyed']} destroyed, "
-          f"{c['missing']} missing; report {payload['report_id']} signed", file=sys.stderr)
+    print(_("lot {lot} closed: {declared} declared, {sanitized} sanitized, {destroyed} destroyed, {missing} "
+            "missing; report {report} signed").format(lot=lot.name, declared=c["declared"], sanitized=c["sanitized"],
+                                                      destroyed=c["destroyed"], missing=c["missing"],
+                                                      report=payload["report_id"]), file=sys.stderr)
     return 0
 
 
@@ -498,8 +508,8 @@ def cmd_lot_bundle(args) -> int:
                 out.write(chunk)
         os.replace(tmp, args.output)
     except OSError as exc:
-        raise UsageError(f"cannot write {args.output}: {exc.strerror}") from None
-    print(f"lot {lot.name}: bundle written to {args.output}", file=sys.stderr)
+        raise UsageError(T_("cannot write {path}: {error}", path=args.output, error=exc.strerror)) from None
+    print(_("lot {lot}: bundle written to {path}").format(lot=lot.name, path=args.output), file=sys.stderr)
     return 0
 
 
@@ -574,15 +584,20 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version")):
         argv.insert(0, "serve")
+    # LANG / LC_ALL (docs/i18n.md): the help and messages in the operator's language.
+    i18n.use_language(i18n.from_environment(cmdline=""))
+    i18n.translate_argparse()
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "serve":
+        i18n.use_language("en")  # the service's own lines stay as they were; its pages follow each reader
     # Libraries (fontTools under fpdf2) are chatty at INFO; only our own messages are.
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     logging.getLogger("ardoise").setLevel(logging.INFO)
     try:
         return int(args.func(args) or 0)
     except ArdoiseError as exc:
-        print(f"ardoise-collector: {exc}", file=sys.stderr)
+        print(f"ardoise-collector: {exc.localized()}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130

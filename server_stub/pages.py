@@ -13,7 +13,7 @@ from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from agent import outcome
-from agent.i18n import N_, T_, localize
+from agent.i18n import N_, NC_, T_, localize
 from server_stub import auth, csrf, fields, keys, language, lotpdf, queries, stations, verify
 from server_stub.accounts import access, events, service
 from server_stub.accounts.access import Principal
@@ -238,9 +238,9 @@ def lot_page(request: Request, lot: str, format: str = "html", until: str = "",
 
 def _one_record(records):
     if not records:
-        raise NotFound("no such lot")  # or one the asker may not see: the same answer
+        raise NotFound(T_("no such lot"))  # or one the asker may not see: the same answer
     if len(records) > 1:
-        raise Malformed("several workshops have a lot of this name: add ?workshop=")
+        raise Malformed(T_("several workshops have a lot of this name: add ?workshop="))
     return records[0]
 
 
@@ -256,6 +256,16 @@ def _lot_bundle(request: Request, lot: str, records) -> StreamingResponse:
     first = next(chunks)  # refusals (an open lot) before the 200 goes out
     return StreamingResponse(itertools.chain([first], chunks), media_type="application/zip",
                              headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+# The codes the lot page shows as words (pgettext with these contexts in lot.html).
+LOT_WORDS = (
+    NC_("lot status", "open"), NC_("lot status", "closed"),
+    NC_("lot device state", "sanitized"), NC_("lot device state", "no_disk"),
+    NC_("lot device state", "destroyed"), NC_("lot device state", "not_sanitized"),
+    NC_("lot device state", "missing"),
+    NC_("lot destination", "reuse"), NC_("lot destination", "recycle"), NC_("lot destination", "destroyed"),
+)
 
 
 def _reconciled(db, records) -> dict | None:
@@ -394,12 +404,13 @@ async def admin_lot(request: Request):
         try:
             received = date.fromisoformat(str(form.get("received_on")))
         except ValueError:
-            raise Malformed("the received date must be a date, YYYY-MM-DD") from None
+            raise Malformed(T_("the received date must be a date, YYYY-MM-DD")) from None
     workshop = stations.workshop_for(ctx.db, str(form.get("workshop") or "") or None, who.managed_workshops())
     donor = str(form.get("donor") or "")
     lot = lot_service.create_lot(ctx.db, name, workshop, who.actor, donor=int(donor) if donor.isdigit() else None,
                                  language=str(form.get("language") or "fr"), received_on=received, who=who)
-    return _admin_page(request, who, new_token=None, message=f"Lot {lot.name} created.")
+    message = language.for_request(request).gettext("Lot {lot} created.").format(lot=lot.name)
+    return _admin_page(request, who, new_token=None, message=message)
 
 
 @router.get("/admin/events", response_class=HTMLResponse)
@@ -409,7 +420,7 @@ def admin_events(request: Request):
     ctx = _ctx(request)
     who = access.admin(request)
     if not who.is_admin():
-        raise Forbidden("the audit log is shown to admins")
+        raise Forbidden(T_("the audit log is shown to admins"))
     names = {o.id: o.name for o in service.organisations(ctx.db)}
     return _render(request, "events.html", who, events=events.recent(ctx.db, who.event_scope()), orgs=names)
 
@@ -445,11 +456,12 @@ async def login(request: Request):
     guard.check(client, account, noun="passwords", account_name=f"the account {email}")
     try:
         if not (email.isprintable() and stations._is_text(email) and stations._is_text(password)):
-            raise Unauthorized("wrong email or password")  # never reaches the database or argon2
+            raise Unauthorized(T_("wrong email or password"))  # never reaches the database or argon2
         user = await run_in_threadpool(service.check_password, ctx.db, email, password)
     except Unauthorized as exc:
         guard.failed(client, account)
-        return _render(request, "login.html", None, 401, next=target, error=str(exc), email=email)
+        error = " ".join(localize(exc.message, language.for_request(request)).split())
+        return _render(request, "login.html", None, 401, next=target, error=error, email=email)
     guard.succeeded(client)
     token = service.open_session(ctx.db, user, events.Actor(user.email, client))
     resp = RedirectResponse(target, status_code=303)

@@ -12,6 +12,7 @@ from sqlalchemy import bindparam, func, select, update
 
 from agent.certify import keys as certkeys
 from agent.errors import CertificateError
+from agent.i18n import T_
 from server_stub.accounts import events
 from server_stub.accounts.events import CLI, Actor
 from server_stub.accounts.models import WORKSHOP, Organisation
@@ -102,7 +103,7 @@ def workshop_for(db: Database, ref: str | int | None, managed: frozenset[int] | 
     only one there is (or the only one ``managed``, None meaning all)."""
     if isinstance(ref, int) and not 0 < ref < 2**31 or isinstance(ref, str) and (
             len(ref) > 200 or not ref.isprintable() or not _is_text(ref)):
-        raise NotFound("no such workshop")  # before any query: no overflow, no NUL for the database
+        raise NotFound(T_("no such workshop"))  # before any query: no overflow, no NUL for the database
     with db.session() as s:
         if ref is not None and ref != "":
             org = s.get(Organisation, ref) if isinstance(ref, int) else s.scalar(
@@ -110,16 +111,16 @@ def workshop_for(db: Database, ref: str | int | None, managed: frozenset[int] | 
             if org is None and isinstance(ref, str) and ref.isdigit():
                 org = s.get(Organisation, int(ref))
             if org is None or org.kind != WORKSHOP:
-                raise NotFound(f"no workshop {ref}")
+                raise NotFound(T_("no workshop {ref}", ref=ref))
             if managed is not None and org.id not in managed:
-                raise Forbidden(f"you do not manage workshop {org.name}")
+                raise Forbidden(T_("you do not manage workshop {workshop}", workshop=org.name))
             return org.id
         q = select(Organisation.id).where(Organisation.kind == WORKSHOP)
         if managed is not None:
             q = q.where(Organisation.id.in_(managed))
         ids = list(s.scalars(q.limit(2)))
     if len(ids) != 1:
-        raise Malformed("name the workshop: " + ("there are several" if ids else "you manage none"))
+        raise Malformed(T_("name the workshop: there are several") if ids else T_("name the workshop: you manage none"))
     return ids[0]
 
 

@@ -30,10 +30,10 @@ def register(sub) -> None:
     )
     p.add_argument("files", nargs="*", metavar="FILE")
     p.add_argument("--bundle", metavar="ZIP",
-                   help="check a donor's lot bundle instead: every signature, the report against the certificates, "
-                        "the counts (docs/lots.md); exit 0 valid, 6 refused")
+                   help=_("check a donor's lot bundle instead: every signature, the report against the certificates, "
+                          "the counts (docs/lots.md); exit 0 valid, 6 refused"))
     p.add_argument("--collector-key", metavar="PUBKEY",
-                   help="with --bundle: the collector's public key (PEM) to pin, obtained from the collector itself")
+                   help=_("with --bundle: the collector's public key (PEM) to pin, obtained from the collector itself"))
     keys = p.add_mutually_exclusive_group()
     keys.add_argument("--key", metavar="PUBKEY", help=_("a station public key (PEM file) to trust"))
     keys.add_argument("--keys", metavar="DIR", help=_("a directory of station public keys (*.pem) to trust"))
@@ -94,12 +94,12 @@ def run(args) -> int:
 
     if args.bundle:
         if args.files:
-            raise UsageError("give either --bundle ZIP or certificate FILEs, not both")
+            raise UsageError(T_("give either --bundle ZIP or certificate FILEs, not both"))
         return run_bundle(args)
     if args.collector_key:
-        raise UsageError("--collector-key goes with --bundle")
+        raise UsageError(T_("--collector-key goes with --bundle"))
     if not args.files:
-        raise UsageError("give certificate FILEs to check, or --bundle ZIP")
+        raise UsageError(T_("give certificate FILEs to check, or --bundle ZIP"))
 
     published = fetch_keys(args.collector) if args.collector else None
     contents = {name: _read(name) for name in args.files}
@@ -162,7 +162,7 @@ def run_bundle(args) -> int:
     pinned = None
     pin = args.collector_key or args.key
     if args.keys:
-        raise UsageError("--bundle takes the collector key with --collector-key PUBKEY, not --keys")
+        raise UsageError(T_("--bundle takes the collector key with --collector-key PUBKEY, not --keys"))
     if pin:
         try:
             pinned = load_public_keys(pin)
@@ -171,16 +171,20 @@ def run_bundle(args) -> int:
     try:
         r = verify_bundle(args.bundle, pinned)
     except CertificateError as exc:
-        say(f"{args.bundle}: INVALID: {exc}")
+        say(_("{file}: INVALID: {reason}").format(file=args.bundle, reason=exc.localized()))
         if args.json:
             emit_json({"file": args.bundle, "valid": False, "reason": str(exc)})
         return 6
     reen = r.reen
-    trust = ("collector key pinned" if r.pinned
-             else "collector key NOT pinned (taken from the bundle: integrity proven, not origin; give --collector-key)")
-    say(f"{args.bundle}: valid: lot {r.lot}, {r.counts.get('declared')} devices declared, {r.certificates} certificates, "
-        f"{r.audit_reports} audit reports; received {reen.get('received')}, reused {reen.get('reused')}, recycled "
-        f"{reen.get('recycled')}, destroyed {reen.get('destroyed')}; {trust} {r.collector_key_id[:16]}")
+    trust = (_("collector key pinned") if r.pinned
+             else _("collector key NOT pinned (taken from the bundle: integrity proven, not origin; give "
+                    "--collector-key)"))
+    say(_("{file}: valid: lot {lot}, {declared} devices declared, {certificates} certificates, {audits} audit "
+          "reports; received {received}, reused {reused}, recycled {recycled}, destroyed {destroyed}; {trust} {key}")
+        .format(file=args.bundle, lot=r.lot, declared=r.counts.get("declared"), certificates=r.certificates,
+                audits=r.audit_reports, received=reen.get("received"), reused=reen.get("reused"),
+                recycled=reen.get("recycled"), destroyed=reen.get("destroyed"), trust=trust,
+                key=r.collector_key_id[:16]))
     if args.json:
         emit_json({"file": args.bundle, "valid": True, "lot": r.lot, "pinned": r.pinned, "counts": r.counts,
                    "reen": reen, "collector_key_id": r.collector_key_id})

@@ -25,12 +25,13 @@ from typing import Iterable
 
 from agent import commands
 from agent.errors import ArdoiseError
+from agent.i18n import T_
 from agent.records import Disk, StorageController, StorageReport, StorageState
 
 log = logging.getLogger("ardoise.discover.controllers")
 
 # The one sentence the screen and the audit report give the technician.
-ADVICE = "storage not reachable: set SATA mode to AHCI in the firmware setup (F2 / Del)"
+ADVICE = T_("storage not reachable: set SATA mode to AHCI in the firmware setup (F2 / Del)")
 
 # PCI class/subclass (the first four hex digits of sysfs "class") -> kind. Base class 01 is
 # mass storage; 0805 is an SD host controller (SD cards and soldered eMMC).
@@ -128,17 +129,17 @@ def controller_problem(c: StorageController) -> str | None:
 
     Intel RST RAID mode bound by ahci with its disks visible is fine: they are wiped as
     usual. Only what hides a disk fails the machine."""
-    label = f"{_LABELS.get(c.kind, c.kind)} controller {c.slot}"
-    if c.name:
-        label += f" ({c.name})"
+    kind = _LABELS.get(c.kind, c.kind)
+    label = (T_("{kind} controller {slot} ({name})", kind=kind, slot=c.slot, name=c.name) if c.name
+             else T_("{kind} controller {slot}", kind=kind, slot=c.slot))
     if c.kind == "usb":
         return None
     if c.driver is None:
-        return f"{label} has no driver bound: the disks behind it cannot be seen"
+        return T_("{label} has no driver bound: the disks behind it cannot be seen", label=label)
     if c.kind == "vmd" and not c.disks:
-        return f"{label} shows no NVMe drive in its domain: VMD hides it"
+        return T_("{label} shows no NVMe drive in its domain: VMD hides it", label=label)
     if c.kind == "raid" and not c.disks:
-        return f"{label} shows no disk beneath it: firmware RAID hides its drives"
+        return T_("{label} shows no disk beneath it: firmware RAID hides its drives", label=label)
     return None
 
 
@@ -254,10 +255,12 @@ def storage_state(
             reasons.append(c.problem)
     warnings = remap_warnings(kernel_lines or [])
     for slot, n, _line in warnings:
-        reasons.append(f"the kernel found {n} NVMe drive(s) remapped behind the SATA controller {slot} (Intel RST)")
+        reasons.append(T_("the kernel found {count} NVMe drive(s) remapped behind the SATA controller {slot} "
+                          "(Intel RST)",
+                           count=n, slot=slot))
         for c in controllers or []:
             if c.slot == slot and not c.problem:
-                c.problem = f"hides {n} remapped NVMe drive(s)"
+                c.problem = T_("hides {count} remapped NVMe drive(s)", count=n)
     # ``listed``: every disk discover saw, when ``disks`` are only the ones named as targets.
     known = {d.name for d in (disks if listed is None else listed)}
     # A shelf station (expect_disks False) takes late disks through its watcher.
@@ -268,7 +271,8 @@ def storage_state(
                 # Beneath a controller but not among the disks the run listed: it was probed
                 # after the scan, and nothing will sanitize it in this run.
                 late.append(name)
-                reasons.append(f"{name} beneath {c.slot} appeared after the disks were listed: it is not sanitized")
+                reasons.append(T_("{disk} beneath {slot} appeared after the disks were listed: it is not sanitized",
+                                   disk=name, slot=c.slot))
     report = StorageReport(
         state=StorageState.OK, controllers=controllers, kernel_warnings=[line for _s, _n, line in warnings],
         late_disks=late,
@@ -278,7 +282,8 @@ def storage_state(
     elif expect_disks and not any(d.target for d in disks):
         report.state = StorageState.NO_DISK_FOUND
         protected = [d for d in disks if not d.target]
-        report.reasons = ["no disk to sanitize was found" + (f" ({len(protected)} protected)" if protected else "")]
+        report.reasons = [T_("no disk to sanitize was found ({count} protected)", count=len(protected)) if protected
+                          else T_("no disk to sanitize was found")]
     return report
 
 

@@ -274,7 +274,7 @@ class Session:
             log.exception("storage check failed")
             self.storage = StorageReport(
                 state=StorageState.STORAGE_UNREACHABLE,
-                reasons=[f"the storage controllers could not be checked: {exc}"],
+                reasons=[T_("the storage controllers could not be checked: {error}", error=exc)],
             )
 
     def _show_storage(self) -> None:
@@ -282,16 +282,16 @@ class Session:
         state = self.storage.state
         if state == StorageState.OK:
             return
-        reason = "; ".join(self.storage.reasons)
+        reason: str = i18n.join("; ", self.storage.reasons)
         if state == StorageState.STORAGE_UNREACHABLE and self.storage.advice:
-            reason = f"{self.storage.advice} ({reason})"
+            reason = T_("{advice} ({reasons})", advice=self.storage.advice, reasons=reason)
         log.warning("machine: %s: %s", state.value, reason)
         self.view.set_machine_state(state.value, reason)
 
     # ------------------------------------------------------------------ audit
 
     def run_audit(self, disks: list[Disk]) -> None:
-        self.view.say("auditing the machine")
+        self.view.say(_("auditing the machine"))
         try:
             self.audit = self.stages.audit_machine(disks, self.config)
         except Exception as exc:  # noqa: BLE001 - no audit must not mean no wipe

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from fastapi import Request
 from sqlalchemy import ColumnElement, and_, exists, false, or_, select, tuple_
 
+from agent.i18n import T_
 from server_stub import auth, csrf
 from server_stub.accounts import service
 from server_stub.accounts.events import Actor
@@ -131,7 +132,7 @@ def admin(request: Request) -> Principal:
         raise auth.LoginRequired("login required")
     managed = p.managed_workshops()
     if not (p.is_admin() or managed is None or managed):
-        raise Forbidden("this needs an admin or manager role")
+        raise Forbidden(T_("this needs an admin or manager role"))
     return p
 
 

@@ -16,6 +16,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, func, select
 
+from agent.i18n import T_
 from server_stub.accounts import events
 from server_stub.accounts.events import Actor
 from server_stub.accounts.models import (ADMIN, COORDINATOR, DONOR, DONOR_VIEWER, KINDS, MANAGER, ROLES, TECHNICIAN,
@@ -174,7 +175,7 @@ def check_password(db: Database, email: str, password: str) -> User:
         except (VerificationError, InvalidHashError):
             user = None
     if user is None or user.disabled_at is not None:
-        raise Unauthorized("wrong email or password")
+        raise Unauthorized(T_("wrong email or password"))
     return user
 
 

@@ -164,3 +164,63 @@ def test_an_unknown_collector_time_zone_is_a_one_line_error(monkeypatch):
     monkeypatch.setenv("ARDOISE_COLLECTOR_TIMEZONE", "Europe/Atlantide")
     with pytest.raises(ConfigError, match="unknown time zone 'Europe/Atlantide'"):
         settings.from_env()
+
+
+def test_french_accounts_and_inventory_pages_have_no_english_prose(tmp_path):
+    """The pages that came with accounts and lots: the login page, the audit log, the admin
+    page after creating a lot, a lot with the donor's inventory (open, then closed with its
+    reconciliation and the donor's bundle link), and a wrong login."""
+    from harness import start_collector, stop_collector
+    import requests
+    from hub import PASSWORD, cli, form_token, login, ok
+    from lot_samples import INVENTORY_CSV
+
+    c = start_collector(f"sqlite:///{tmp_path / 'inv.db'}", tmp_path)
+    try:
+        db = c.db_url
+        for name, kind in (("Atelier Nord", "workshop"), ("Région A", "donor")):
+            ok(cli("org", "create", name, "--kind", kind, db_url=db))
+        inventory = tmp_path / "inventaire.csv"
+        inventory.write_bytes(INVENTORY_CSV)
+        ok(cli("lot", "create", "LOT-INV", "--workshop", "Atelier Nord", "--donor", "Région A", "--received",
+               "2026-11-20", "--inventory", str(inventory), db_url=db))
+        ok(cli("lot", "destroy", "LOT-INV", "--serial", "M5BROKEN", "--method", "broyage", "--date", "2026-11-25",
+               "--partner", "Filière DEEE", "--by", "Camille", db_url=db))
+        ok(cli("user", "create", "chef@example.org", "--role", "admin", db_url=db, stdin=PASSWORD + "\n"))
+        fr = {"Accept-Language": "fr-FR,fr;q=0.9"}
+        admin = ("admin", ADMIN_PASSWORD)
+
+        def french(r, path):
+            assert '<html lang="fr">' in r.text, path
+            text = visible_text(r.text)
+            assert not english_words(text), f"{path}: English left: {sorted(english_words(text))} in {text[:600]!r}"
+            return text
+
+        assert "Se connecter" in french(c.api("GET", "/login", headers=fr), "/login")
+        page = c.api("GET", "/admin/events", headers=fr, auth=admin)
+        assert page.status_code == 200 and "Journal des actions" in french(page, "/admin/events")
+        lot = c.api("GET", "/lots/LOT-INV", headers=fr, auth=admin)
+        text = french(lot, "/lots/LOT-INV (open)")
+        assert "Inventaire déclaré" in text and "manquant" in text and "ouvert" in text and "Atelier" in text, text
+        anon = requests.Session()
+        token = form_token(anon.get(c.url + "/login", headers=fr, timeout=30).text)
+        wrong = anon.post(c.url + "/login", headers=fr, timeout=30, allow_redirects=False,
+                          data={"email": "chef@example.org", "password": "pas le bon", "csrf": token, "next": "/"})
+        assert wrong.status_code == 401
+        assert "adresse e-mail ou mot de passe incorrect" in french(wrong, "POST /login")
+        chef = login(c, "chef@example.org", **fr)
+        page = chef.get(c.url + "/admin", headers=fr, timeout=30)
+        created = chef.post(c.url + "/admin/lots", headers=fr, timeout=30,
+                            data={"csrf": form_token(page.text), "name": "LOT-NEUF", "workshop": "Atelier Nord",
+                                  "donor": "", "language": "fr"})
+        assert created.status_code == 200, created.text
+        text = french(created, "POST /admin/lots")
+        assert "Lot LOT-NEUF créé." in text and "Se déconnecter" in text, text
+        assert "Journal des actions" in french(chef.get(c.url + "/admin/events", headers=fr, timeout=30),
+                                               "/admin/events as a person")
+        ok(cli("lot", "close", "LOT-INV", "--reason", "appareils perdus lors du transport", db_url=db))
+        closed = french(c.api("GET", "/lots/LOT-INV", headers=fr, auth=admin), "/lots/LOT-INV (closed)")
+        assert "clôturé" in closed and "détruit" in closed, closed
+        assert "Télécharger le dossier du donateur" in closed, closed
+    finally:
+        stop_collector(c)

@@ -104,3 +104,29 @@ def test_a_disk_probed_after_the_listing_is_listed_again_and_wiped(cfg, tmp_path
     summary = run_unattended(cfg, stages=stages, view=view)
     assert fake.sanitized == ["/dev/sda"]
     assert summary.ok and summary.storage_state == StorageState.OK
+
+
+def test_hidden_storage_in_french_on_the_screen_and_in_the_log_english_in_the_signed_audit(cfg, tmp_path):
+    from agent import i18n
+
+    before = i18n.current()
+    i18n.use_language("fr")
+    try:
+        fake = FakeStages([disk(1)])
+        signed: list = []
+        view = tui.RunView()
+        lines = io.StringIO()
+        tui.LogDisplay(view, stream=lines)
+        run_unattended(cfg, stages=stages_on("dell-xps-13-9310-vmd-domain-empty", fake, tmp_path, signed), view=view)
+        log = lines.getvalue()
+        screen = final_screen(view)
+    finally:
+        i18n.use_language(before.code, before.timezone)
+    advice = "stockage inaccessible : passez le mode SATA en AHCI"
+    assert "audit de la machine" in log and "machine : stockage inaccessible : " + advice in log, log
+    assert "RÉSULTAT machine : ÉCHEC ; " + advice in log and "contrôleur VMD 0000:00:0e.0" in log, log
+    assert "ÉCHEC : cette machine" in screen and advice in screen.replace("\n", " "), screen
+    assert "this machine" not in screen and "storage not reachable" not in log + screen
+    # The signed audit keeps the English sentences (docs/i18n.md).
+    assert "VMD controller 0000:00:0e.0" in signed[0].storage.reasons[0]
+    assert view.machine_reason.startswith(ADVICE)

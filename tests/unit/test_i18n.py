@@ -268,3 +268,43 @@ def test_a_protected_device_is_refused_in_french_with_its_reasons():
                                    "(monté : /; zone d'échange (swap) active)")
     finally:
         i18n.use_language("en")
+
+
+@pytest.mark.parametrize("command", ["", "org", "user", "lot", "lot close", "lot import", "user create"])
+def test_french_collector_help_has_no_english_prose(command, monkeypatch, capsys):
+    from server_stub.cli import main
+
+    for var in ("LC_ALL", "LC_MESSAGES", "LANGUAGE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("LANG", "fr_FR.UTF-8")
+    try:
+        with pytest.raises(SystemExit) as done:
+            main([*command.split(), "--help"])
+    finally:
+        i18n.use_language("en")
+    assert done.value.code == 0
+    out = capsys.readouterr().out
+    # Subcommand names are words of the command line, the same in every language.
+    words = {w for w in re.findall(r"[\w'-]+", out) if w.islower() and w in ENGLISH_HELP - {"list", "check"}}
+    assert not words, f"ardoise-collector {command} --help: English left: {sorted(words)}\n{out}"
+    assert out.startswith("usage : ardoise-collector")
+
+
+def test_collector_messages_follow_lang_and_stay_english_without_it(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    db = f"sqlite:///{tmp_path / 'c.db'}"
+    env = {k: v for k, v in os.environ.items() if k not in ("LC_ALL", "LC_MESSAGES", "LANGUAGE")}
+
+    def run(lang: str, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "server_stub.cli", *args, "--db", db], capture_output=True,
+                              text=True, timeout=60, env={**env, "LANG": lang})
+
+    r = run("fr_FR.UTF-8", "org", "create", "Atelier Nord", "--kind", "workshop")
+    assert r.returncode == 0 and "structure Atelier Nord (workshop) créée" in r.stderr, r.stderr
+    r = run("fr_FR.UTF-8", "lot", "create", "LOT-1", "--received", "demain")
+    assert r.returncode == 2 and "--received : 'demain' n'est pas une date (AAAA-MM-JJ)" in r.stderr, r.stderr
+    r = run("C.UTF-8", "lot", "create", "LOT-1", "--workshop", "Atelier Nord", "--received", "2026-11-20")
+    assert r.returncode == 0 and "lot LOT-1 created, open" in r.stderr, r.stderr
