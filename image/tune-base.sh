@@ -113,6 +113,10 @@ EOF
 rm -rf /usr/share/doc/* /usr/share/man/* /usr/share/info/* /usr/share/lintian \
        /usr/share/linda /usr/share/bug /var/cache/man
 find /usr/share/locale -mindepth 1 -maxdepth 1 ! -name locale.alias -exec rm -rf {} +
+# Babel's CLDR data for 800 locales is 31 MB: keep the languages the agent has catalogs for
+# (en, fr) and the next ones a workshop would add (de, es), with root, their parent.
+find /usr/share/python-babel-localedata/locale-data -name '*.dat' \
+  ! -name 'root.dat' ! -name 'en*.dat' ! -name 'fr*.dat' ! -name 'de*.dat' ! -name 'es*.dat' -delete
 apt-get clean
 rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/cache/debconf/*-old \
        /var/lib/dpkg/*-old /tmp/* /var/tmp/*

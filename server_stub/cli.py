@@ -206,21 +206,21 @@ def build_parser() -> argparse.ArgumentParser:
     ll.add_argument("--json", action="store_true", help=_("print JSON"))
     ll.set_defaults(func=cmd_lot_list)
 
-    nb = sub.add_parser("netboot", help="boot laptops from the network with the live image (docs/netboot.md)")
+    nb = sub.add_parser("netboot", help=_("boot laptops from the network with the live image (docs/netboot.md)"))
     _db_option(nb)
-    nb.add_argument("--iso", required=True, help="the live image, dist/ardoise-<version>-amd64.iso "
-                                                 "(its .manifest.txt beside it)")
+    nb.add_argument("--iso", required=True, help=_("the live image, dist/ardoise-<version>-amd64.iso "
+                                                   "(its .manifest.txt beside it)"))
     nb.add_argument("--config", required=True, metavar="YAML",
-                    help="the agent's ardoise.yaml for these laptops (collector.url, lot...; no collector.token)")
-    nb.add_argument("--host", default="0.0.0.0", help="address to listen on (default 0.0.0.0: the laptops' LAN)")
-    nb.add_argument("--port", type=int, default=8070, help="port (default 8070)")
-    nb.add_argument("--workshop", help="the workshop these laptops' stations belong to (name or id; "
-                                       "optional when there is one)")
-    nb.add_argument("--seats", metavar="CSV", help="MAC,seat lines: the dashboard names each laptop by its seat")
+                    help=_("the agent's ardoise.yaml for these laptops (collector.url, lot...; no collector.token)"))
+    nb.add_argument("--host", default="0.0.0.0", help=_("address to listen on (default 0.0.0.0: the laptops' LAN)"))
+    nb.add_argument("--port", type=int, default=8070, help=_("port (default 8070)"))
+    nb.add_argument("--workshop", help=_("the workshop these laptops' stations belong to (name or id; "
+                                         "optional when there is one)"))
+    nb.add_argument("--seats", metavar="CSV", help=_("MAC,seat lines: the dashboard names each laptop by its seat"))
     nb.add_argument("--token-ttl-hours", type=float, default=24.0,
-                    help="hours a per-boot enrollment token stays valid (default 24)")
-    nb.add_argument("--work-dir", metavar="DIR", help="where the boot files are extracted (default: a new "
-                                                      "directory in /var/tmp, removed at exit)")
+                    help=_("hours a per-boot enrollment token stays valid (default 24)"))
+    nb.add_argument("--work-dir", metavar="DIR", help=_("where the boot files are extracted (default: a new "
+                                                        "directory in /var/tmp, removed at exit)"))
     nb.set_defaults(func=cmd_netboot)
     return parser
 

@@ -174,8 +174,10 @@ def finish(config: Config, session: Session, stages: Stages, sleep, wait_for_key
         except Exception as exc:  # noqa: BLE001
             log.error("cannot %s: %s", action, exc)
     else:
-        note = _("Done. Remove the drives marked {failed}; the {where} holds every certificate.").format(
-            failed=pgettext("verdict", "FAILED"), where=_("collector") if held else _("stick"))
+        # Two whole sentences, not one with a place word: a translator needs the sentence.
+        note = (_("Done. Remove the drives marked {failed}; the collector holds every certificate.") if held else
+                _("Done. Remove the drives marked {failed}; the stick holds every certificate.")).format(
+            failed=pgettext("verdict", "FAILED"))
         if wait_for_key is not None:
             # Enter ends the run: the screen closes and the machine stays on.
             note = "{done} {key}".format(done=note, key=_("Press Enter to close this screen."))
