@@ -347,8 +347,10 @@ EOF
   # The data partition: FAT, label ARDOISE, writable once the image is on a stick.
   local data=$WORK/data.img example=$REPO/image/ardoise.yaml.example
   rm -f "$data"
-  # 64 MB (61 MiB): config, key, spool and logs take a few MB; the rest is headroom.
-  mkfs.vfat -C -n ARDOISE "$data" $((61 * 1024)) >/dev/null
+  # 60 MiB: config, key and logs take a few MB; the spool holds some 800 certificates (JSON
+  # and PDF) before a collector takes them. One MiB less than before keeps the ISO in its
+  # 250 MB budget now that it carries the French catalogs and Babel.
+  mkfs.vfat -C -n ARDOISE "$data" $((60 * 1024)) >/dev/null
   if [ -f "$example" ]; then
     mcopy -i "$data" "$example" ::/ardoise.yaml
   else

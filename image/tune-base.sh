@@ -116,7 +116,12 @@ find /usr/share/locale -mindepth 1 -maxdepth 1 ! -name locale.alias -exec rm -rf
 # Babel's CLDR data for 800 locales is 31 MB: keep the languages the agent has catalogs for
 # (en, fr) and the next ones a workshop would add (de, es), with root, their parent.
 find /usr/share/python-babel-localedata/locale-data -name '*.dat' \
-  ! -name 'root.dat' ! -name 'en*.dat' ! -name 'fr*.dat' ! -name 'de*.dat' ! -name 'es*.dat' -delete
+  ! -name 'root.dat' ! -name 'en.dat' ! -name 'en_001.dat' ! -name 'en_150.dat' ! -name 'en_GB.dat' \
+  ! -name 'en_US*.dat' ! -name 'fr*.dat' ! -name 'de*.dat' ! -name 'es.dat' ! -name 'es_ES.dat' -delete
+# console-data: tty2 needs `loadkeys fr` (i386/azerty + includes), no console font or other
+# machine's keymaps.
+rm -rf /usr/share/consolefonts /usr/share/consoletrans /usr/share/keymaps/amiga \
+       /usr/share/keymaps/atari /usr/share/keymaps/mac /usr/share/keymaps/sun
 apt-get clean
 rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/cache/debconf/*-old \
        /var/lib/dpkg/*-old /tmp/* /var/tmp/*
