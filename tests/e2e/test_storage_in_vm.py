@@ -33,6 +33,8 @@ def test_raid_volume_and_sd_card_on_32bit_uefi_are_wiped_and_certified_for_what_
     assert "ardoise-image: firmware uefi, secure boot disabled" in run.result.serial
     agent_log = run.result.serial.split("agent ready", 1)[-1]
     assert "RÉSULTAT" in agent_log and "EFFACÉ" in agent_log, agent_log[-3000:]
+    # The technician's shell on tty2 types AZERTY (the image keeps only that console keymap).
+    assert "ardoise-image: keymap fr (AZERTY)" in run.result.serial, run.result.serial[-3000:]
     certs = collector.certificates(lot)
     assert len(certs) == 2, [c["payload"]["media"] for c in certs]
     for cert in certs:
