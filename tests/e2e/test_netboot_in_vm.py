@@ -16,10 +16,10 @@ import urllib.request
 import pytest
 
 from collector import GUEST_HOST, free_port
-from scenario import BOOT_TIMEOUT, MiB, assert_valid, make_disks, wait_for_certificates
+from scenario import BOOT_TIMEOUT, DIAGNOSTICS, MiB, assert_valid, make_disks, wait_for_certificates
 from vm import Machine, VirtualDisk
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(3600)]
 
 LOT = "LOT-NETBOOT"
 
@@ -47,11 +47,24 @@ def start_netboot(tmp_path, iso, collector, seats):
             time.sleep(0.5)
 
 
+def _stop(netboot, running, name: str) -> None:
+    """The netboot service, and QEMU if a failed test left it running; the serial log kept
+    in /var/tmp/ardoise-e2e/<name>/ for whoever reads the failure."""
+    netboot.terminate()
+    netboot.wait(timeout=20)
+    if running is not None:
+        result = running.finish()
+        out = DIAGNOSTICS / name
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "serial.log").write_text(result.serial)
+
+
 def test_bios_laptop_boots_from_the_network_and_survives_a_collector_outage(live_image, collector, tmp_path):
     iso, _, _ = live_image
     seats = tmp_path / "seats.csv"
     seats.write_text("MAC,seat\n52:54:00:12:34:56,7\n")  # QEMU's default MAC for the first NIC
     netboot, port = start_netboot(tmp_path, iso, collector, seats)
+    running = None
     try:
         disks = make_disks(tmp_path, [VirtualDisk(tmp_path / "NETDISK1.img", "sata", "NETDISK1", 64 * MiB)])
         machine = Machine(tmp_path, firmware="bios", bootfile=f"http://{GUEST_HOST}:{port}/boot.ipxe")
@@ -76,8 +89,7 @@ def test_bios_laptop_boots_from_the_network_and_survives_a_collector_outage(live
         print(f"netboot: agent ready {booted_after:.0f} s after power-on; outage noticed at offset {m.start()}")
         (tmp_path.parent / "netboot-timing.txt").write_text(f"agent_ready_s={booted_after:.1f}\n")
     finally:
-        netboot.terminate()
-        netboot.wait(timeout=20)
+        _stop(netboot, running, "netboot-bios")
 
 
 def test_a_laptop_with_too_little_ram_is_refused_on_screen_and_powers_off(live_image, collector, tmp_path):
@@ -87,6 +99,7 @@ def test_a_laptop_with_too_little_ram_is_refused_on_screen_and_powers_off(live_i
     seats = tmp_path / "seats.csv"
     seats.write_text("MAC,seat\n")
     netboot, port = start_netboot(tmp_path, iso, collector, seats)
+    running = None
     try:
         machine = Machine(tmp_path, firmware="bios", memory_mb=768,
                           bootfile=f"http://{GUEST_HOST}:{port}/boot.ipxe")
@@ -97,8 +110,7 @@ def test_a_laptop_with_too_little_ram_is_refused_on_screen_and_powers_off(live_i
         assert "ardoise-image: agent ready" not in result.serial
         assert result.powered_off, result.serial[-3000:]
     finally:
-        netboot.terminate()
-        netboot.wait(timeout=20)
+        _stop(netboot, running, "netboot-low-ram")
 
 
 def test_uefi_laptop_boots_from_the_network_through_ipxe_efi(live_image, collector, tmp_path):
@@ -108,6 +120,7 @@ def test_uefi_laptop_boots_from_the_network_through_ipxe_efi(live_image, collect
     seats = tmp_path / "seats.csv"
     seats.write_text("52:54:00:12:34:56,3\n")
     netboot, port = start_netboot(tmp_path, iso, collector, seats)
+    running = None
     try:
         disks = make_disks(tmp_path, [VirtualDisk(tmp_path / "UEFIDSK1.img", "nvme", "UEFIDSK1", 64 * MiB)])
         machine = Machine(tmp_path, firmware="uefi", bootfile=f"http://{GUEST_HOST}:{port}/boot.ipxe")
@@ -121,5 +134,4 @@ def test_uefi_laptop_boots_from_the_network_through_ipxe_efi(live_image, collect
         assert [s["name"] for s in collector.stations()] == ["seat 3"]
         print(f"netboot uefi: agent ready after {running.ready_after} s, powered off after {result.seconds:.0f} s")
     finally:
-        netboot.terminate()
-        netboot.wait(timeout=20)
+        _stop(netboot, running, "netboot-uefi")
