@@ -55,6 +55,16 @@ def read_manifest(path: Path) -> tuple[str, dict[str, str]]:
     return version, sums
 
 
+def pad_to_cpio_alignment(path: Path) -> None:
+    """Zero bytes after the initramfs up to a multiple of 4. The kernel reads the initrds it
+    is given as one stream and takes a plain cpio archive (netboot.cpio) only at a 4-byte
+    boundary; iPXE's BIOS loader aligns each initrd, but the EFI stub may place them back to
+    back, and an unaligned netboot.cpio is then "invalid magic at start of compressed
+    archive". Zeros between archives are skipped, so the padding is harmless everywhere."""
+    with open(path, "ab") as f:
+        f.write(b"\0" * (-f.tell() % 4))
+
+
 def extract(iso: Path, dest: Path) -> BootFiles:
     """Copy the boot files out of ``iso`` into ``dest`` and check each one's SHA-256
     against the manifest beside the ISO; raise ``ConfigError`` in one line otherwise."""
@@ -87,6 +97,8 @@ def extract(iso: Path, dest: Path) -> BootFiles:
             if digest.hexdigest() != sums[name]:
                 raise ConfigError(f"/{name} in {iso} does not match the manifest's sha256: "
                                   "the ISO or its manifest is damaged or from another build")
+            if name == "live/initrd.img":
+                pad_to_cpio_alignment(out)
             sizes[name] = out.stat().st_size
     finally:
         cd.close()

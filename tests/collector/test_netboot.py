@@ -73,6 +73,16 @@ def test_extract_checks_every_file_against_the_manifest(tmp_path):
     assert files.layers == ["live/10-base.squashfs", "live/20-ardoise.squashfs"]
 
 
+def test_the_initramfs_is_padded_so_that_netboot_cpio_starts_on_a_4_byte_boundary(tmp_path):
+    # The EFI stub may load the two initrds back to back; the kernel reads a plain cpio only
+    # at a 4-byte boundary ("invalid magic at start of compressed archive" otherwise).
+    odd = {**CONTENT, "live/initrd.img": b"zstd-initramfs" * 71 + b"!"}  # 995 bytes
+    files = image.extract(make_iso(tmp_path, odd), tmp_path / "out")
+    served = files.path("live/initrd.img").read_bytes()
+    assert len(served) % 4 == 0 and len(served) - len(odd["live/initrd.img"]) == 1
+    assert served == odd["live/initrd.img"] + b"\0"
+
+
 def test_extract_refuses_a_file_that_does_not_match(tmp_path):
     sums = {n: hashlib.sha256(d).hexdigest() for n, d in CONTENT.items()}
     sums["live/20-ardoise.squashfs"] = "0" * 64
