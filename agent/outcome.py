@@ -18,15 +18,13 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
 from agent import i18n
+from agent.records import Outcome
 from agent.i18n import N_, _
 
 
-class Result(enum.StrEnum):
-    """What happened to the drive (the certificate's ``sanitization.outcome``)."""
-
-    SUCCESS = "success"
-    FAILED = "failed"
-    INTERRUPTED = "interrupted"
+# What happened to the drive (the certificate's ``sanitization.outcome``): the record's own
+# enum, not a second copy of it.
+Result = Outcome
 
 
 class CategoryCode(enum.StrEnum):
