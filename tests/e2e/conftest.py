@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from collector import Collector
+from live_collector import Collector
 
 REPO = Path(__file__).resolve().parents[2]
 BUILD_LOG = Path("/var/tmp/ardoise-e2e-build.log")

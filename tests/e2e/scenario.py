@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from collector import Collector
+from live_collector import Collector
 from vm import BootResult, Machine, VirtualDisk, data_partition, digest_outside, make_stick, mcopy_out, mdir
 
 MiB = 1 << 20

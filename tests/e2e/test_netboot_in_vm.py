@@ -15,7 +15,7 @@ import urllib.request
 
 import pytest
 
-from collector import GUEST_HOST, free_port
+from live_collector import GUEST_HOST, free_port
 from scenario import BOOT_TIMEOUT, DIAGNOSTICS, MiB, assert_valid, make_disks, wait_for_certificates
 from vm import Machine, VirtualDisk
 
