@@ -166,6 +166,38 @@ def read_identify(device: str, log: CommandLog | None = None) -> AtaInfo:
     return parse_identify(result.stdout, device)
 
 
+# hdparm --Istdout: the 256 IDENTIFY words, eight per line as 4-digit hex, in host order
+# (hdparm >= 9.56). Lines before them (the device name, old hdparm's settings) are skipped,
+# as hdparm's own --Istdin does.
+_WORD_LINE = re.compile(r"^\s*((?:[0-9a-fA-F]{4}\s+){7}[0-9a-fA-F]{4})\s*$")
+
+
+def parse_identify_words(text: str, device: str = "") -> list[int]:
+    """``hdparm --Istdout DEV`` -> the 256 IDENTIFY DEVICE words.
+
+    Why the raw words: ``hdparm -I`` (9.65, Debian 12) never prints word 48, the Trusted
+    Computing feature set, so a self-encrypting SATA drive can only be recognised from them.
+    Raises ToolOutputError when the output is not 256 words, or when the drive's integrity
+    word (255: signature A5h, then a checksum making the 512 bytes sum to 0) says it is corrupt."""
+    words: list[int] = []
+    for line in text.splitlines():
+        m = _WORD_LINE.match(line)
+        if m:
+            words.extend(int(w, 16) for w in m.group(1).split())
+    if len(words) != 256:
+        raise ToolOutputError(f"hdparm --Istdout {device}: {len(words)} IDENTIFY words, not 256")
+    if words[255] & 0xFF == 0xA5 and sum((w & 0xFF) + (w >> 8) for w in words) % 256:
+        raise ToolOutputError(f"hdparm --Istdout {device}: IDENTIFY checksum does not match (corrupt transfer)")
+    return words
+
+
+def read_identify_words(device: str, log: CommandLog | None = None) -> list[int]:
+    result = commands.run(["hdparm", "--Istdout", device], check=True)
+    if log is not None:
+        log.add(result)
+    return parse_identify_words(result.stdout, device)
+
+
 # --------------------------------------------------------------------------- SANITIZE
 
 

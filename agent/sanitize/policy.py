@@ -130,7 +130,7 @@ class Capabilities:
     hidden: HiddenAreas | None = None
     discard: discard.DiscardCaps | None = None
     locked_password: str | None = None  # our journaled password, when the drive has one set
-    sed: sed.SedInfo | None = None  # TCG self-encrypting drive state, when sedutil-cli is present
+    sed: sed.SedInfo | None = None  # TCG state: sedutil-cli --query, else ATA IDENTIFY word 48
     emmc: emmc.ExtCsd | None = None  # an eMMC user area's EXT_CSD, when mmc-utils is present
     problems: list[str] = field(default_factory=list)
     commands: CommandLog = field(default_factory=CommandLog)
@@ -203,6 +203,8 @@ def probe(disk: Disk, *, state_dir=None, hidden_only: bool = False) -> Capabilit
                     pass
             caps.problems.append(f"ATA identify not readable: {exc}")
             return caps
+        if caps.sed is None and not hidden_only:
+            caps.sed = _read_ata_tcg(disk, caps)
         if caps.ata.hpa_feature or caps.ata.dco_feature:
             caps.hidden = hpa.detect(disk.path, log)
         if state_dir is not None and caps.ata.security.enabled:
@@ -249,6 +251,17 @@ def _read_sed(disk: Disk, caps: Capabilities) -> sed.SedInfo | None:
         return None
     caps.commands.add(result)
     return sed.parse_query(result.stdout)
+
+
+def _read_ata_tcg(disk: Disk, caps: Capabilities) -> sed.SedInfo | None:
+    """Without sedutil, an ATA drive's TCG support from its raw IDENTIFY words (word 48):
+    it tells that the drive is self-encrypting, not its SSC nor its locking state."""
+    try:
+        words = ata.read_identify_words(disk.path, caps.commands)
+    except ArdoiseError as exc:
+        caps.problems.append(f"IDENTIFY words not readable, TCG support unknown: {exc}")
+        return None
+    return sed.from_ata_identify(words)
 
 
 # --------------------------------------------------------------------------- planning

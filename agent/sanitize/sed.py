@@ -14,6 +14,11 @@ Sources of truth, all through the command gateway:
   p Pyrite 1, P Pyrite 2, R Ruby, L Opalite), "No" for a drive that is not a SED.
 - ``nvme id-ctrl``: OACS bit 0 says the controller supports Security Send/Receive, the
   transport TCG needs; without sedutil that is all that can be said ("may be a SED").
+- ``hdparm --Istdout`` (SATA): IDENTIFY word 48 bit 0, "Trusted Computing feature set
+  supported". It says the drive speaks TCG, not which SSC (Opal, Pyrite, Ruby) nor whether
+  a range is locked: without sedutil such a drive is "self-encrypting drive (TCG), locking
+  state unknown". ``hdparm -I`` does not print word 48 (hdparm 9.65 identify.c has no
+  string for it), hence the raw words.
 
 The parsers and ``decide`` are pure and tested on recorded outputs (tests/fixtures/sed/).
 """
@@ -51,10 +56,16 @@ class SedInfo:
     locked: bool | None = None  # a locking range is locked now
     media_encrypt: bool | None = None
     source: str = ""  # which command said so
+    # The drive says it speaks TCG (ATA IDENTIFY word 48) but nothing told which SSC.
+    tcg_feature: bool = False
 
     @property
     def is_sed(self) -> bool:
-        return bool(self.ssc)
+        return bool(self.ssc) or self.tcg_feature
+
+    @property
+    def kind(self) -> str:
+        return ", ".join(self.ssc) or "TCG"
 
 
 def parse_query(text: str) -> SedInfo | None:
@@ -107,6 +118,31 @@ def nvme_security_supported(oacs: int) -> bool:
     return bool(oacs & 0x1)
 
 
+def _ata_major_version(words: list[int]) -> int:
+    w = words[80]
+    if w in (0x0000, 0xFFFF):
+        return 0
+    return max((b for b in range(1, 15) if w & (1 << b)), default=0)
+
+
+def ata_trusted_computing(words: list[int]) -> bool:
+    """IDENTIFY DEVICE word 48 (ACS-2 and later): bits 15:14 = 01b when the word is valid,
+    bit 0 = Trusted Computing feature set supported (TRUSTED SEND/RECEIVE, the transport of
+    every TCG SSC on SATA). Like the kernel's ``ata_id_has_trusted``, the word is ignored on
+    drives older than ACS-2 (major version 8), where it was not yet defined."""
+    if _ata_major_version(words) <= 7:
+        return False
+    w = words[48]
+    return (w & 0xC000) == 0x4000 and bool(w & 0x1)
+
+
+def from_ata_identify(words: list[int]) -> SedInfo | None:
+    """A SATA drive's TCG support from its IDENTIFY words; None when it has none."""
+    if not ata_trusted_computing(words):
+        return None
+    return SedInfo(tcg_feature=True, source="hdparm --Istdout (IDENTIFY word 48)")
+
+
 @dataclass
 class SedDecision:
     action: str  # "sanitize" (as usual), "fail", "psid-revert"
@@ -122,15 +158,16 @@ def decide(info: SedInfo | None, serial: str | None, psids: dict[str, str] | Non
     """What to do with a drive given its SED state and the workshop's PSIDs (by serial).
 
     - not a SED, or locking state unknown, or no range locked: sanitize as usual (the
-      certificate records the SSC when there is one);
+      certificate records the SSC when there is one, "TCG" when only IDENTIFY said so; a
+      range that turns out locked makes the writes or the read-back fail, so FAILED);
     - a locked range and the drive's PSID in the config: PSID revert (crypto erase by the
       drive, then read-back verification; Purge only if the verification passes);
     - a locked range and no PSID: FAILED "locked self-encrypting drive"."""
     if info is None or not info.is_sed:
         return SedDecision("sanitize", "not a self-encrypting drive (or its TCG features could not be read)")
-    kind = ", ".join(info.ssc)
+    kind = info.kind
     if not info.locked:
-        state = "unknown locking state" if info.locked is None else "no locked range"
+        state = "locking state unknown" if info.locked is None else "no locked range"
         return SedDecision("sanitize", f"self-encrypting drive ({kind}), {state}: sanitized as usual")
     wanted = _norm(serial)
     for key, psid in (psids or {}).items():

@@ -38,6 +38,8 @@ def id_ctrl(fake, fixture=None, **override):
 
 def ata_drive(fake, identify, n="hdparm/N-ssd-no-hpa.txt", dco="hdparm/dco-identify-ssd-no-overlay.txt"):
     fake.add(["hdparm", "-I", "/dev/sda"], fixture=f"hdparm/{identify}")
+    # The raw IDENTIFY words only decide TCG support (docs/policy.md): a real drive without it.
+    fake.add(["hdparm", "--Istdout", "/dev/sda"], fixture="hdparm/Istdout-seagate-st3160023as-ata7-no-tcg.txt")
     if n:
         fake.add(["hdparm", "-N", "/dev/sda"], fixture=n)
     if dco:

@@ -9,6 +9,10 @@ from agent.sanitize import sed
 from tests.fakes import FIXTURES
 
 SED = FIXTURES / "sed"
+# Raw IDENTIFY words (hdparm --Istdout) of two real drives: a Samsung 870 QVO, which has
+# the Trusted Computing feature set (word 48 = 0x4001), and an ATA-7 Seagate, which predates it.
+TCG_WORDS = "hdparm/Istdout-samsung-870-qvo-4tb-tcg.txt"
+NO_TCG_WORDS = "hdparm/Istdout-seagate-st3160023as-ata7-no-tcg.txt"
 
 
 def query(name: str) -> sed.SedInfo:
@@ -71,7 +75,7 @@ def test_not_a_sed_and_unknown_state_are_sanitized_as_usual():
     assert sed.parse_query("Invalid or unsupported disk /dev/sda\n") is None
     assert sed.decide(None, "X").action == "sanitize"
     unknown = sed.SedInfo(ssc=["Pyrite 2"], source="sedutil-cli --scan")
-    assert "unknown locking state" in sed.decide(unknown, "X").reason
+    assert "locking state unknown" in sed.decide(unknown, "X").reason
 
 
 def test_nvme_oacs_bit_0_is_the_tcg_transport():
@@ -88,9 +92,14 @@ from agent.sanitize.policy import make_plan  # noqa: E402
 OPAL = "sedutil-query-crucial-t710-nvme-opal2.15-lockingenabled-unlocked.txt"
 
 
-def sata_sed(fake, query_text: str):
-    fake.missing_tools.discard("sedutil-cli")
-    fake.add(["sedutil-cli", "--query", "/dev/sda"], query_text)
+def sata_sed(fake, query_text: str | None):
+    """A SATA SSD; ``query_text`` is its sedutil --query, None on a station without sedutil."""
+    if query_text is None:
+        fake.missing_tools.add("sedutil-cli")
+        fake.add(["hdparm", "--Istdout", "/dev/sda"], fixture=NO_TCG_WORDS)
+    else:
+        fake.missing_tools.discard("sedutil-cli")
+        fake.add(["sedutil-cli", "--query", "/dev/sda"], query_text)
     fake.add(["hdparm", "-I", "/dev/sda"], fixture="hdparm/security-supported-not-frozen.txt")
     fake.add(["hdparm", "-N", "/dev/sda"], fixture="hdparm/N-ssd-no-hpa.txt")
     fake.add(["hdparm", "--dco-identify", "/dev/sda"], fixture="hdparm/dco-identify-ssd-no-overlay.txt")
@@ -128,8 +137,7 @@ def test_a_locked_sed_ends_failed_with_the_reason_and_nothing_written(fake_comma
 
 
 def test_without_sedutil_nothing_is_asked(fake_commands):
-    disk = sata_sed(fake_commands, "")
-    fake_commands.missing_tools.add("sedutil-cli")
+    disk = sata_sed(fake_commands, None)
     plan = make_plan(disk)
     assert ("sedutil-cli", "--query", "/dev/sda") not in fake_commands.calls
     assert plan.steps and not any("self-encrypting" in n for n in plan.notes)
@@ -233,3 +241,96 @@ def test_an_nvme_that_may_be_a_sed_says_so_when_sedutil_is_absent(fake_commands)
     fake_commands.add(["nvme", "id-ctrl", "/dev/nvme0", "-o", "json"], json.dumps(data))
     fake_commands.add(["nvme", "list-ns", "/dev/nvme0", "-o", "json"], fixture="nvme/list-ns-one.json")
     assert not any("self-encrypting" in n for n in make_plan(disk).notes)
+
+
+# --------------------------------------------------------------------------- SATA, without sedutil
+
+
+def words(name: str) -> list[int]:
+    from agent.sanitize import ata
+
+    return ata.parse_identify_words((FIXTURES / name).read_text(), "/dev/sda")
+
+
+def test_a_sata_drive_with_identify_word_48_bit_0_is_a_tcg_drive_of_unknown_locking_state():
+    info = sed.from_ata_identify(words(TCG_WORDS))
+    assert info is not None and info.is_sed and info.ssc == [] and info.locked is None
+    d = sed.decide(info, "S5STNF0W706332M")
+    assert d.action == "sanitize"
+    assert d.reason == "self-encrypting drive (TCG), locking state unknown: sanitized as usual"
+
+
+def test_a_drive_older_than_acs2_is_not_taken_for_a_tcg_drive():
+    w = words(NO_TCG_WORDS)
+    assert sed.from_ata_identify(w) is None
+    # Word 48 is only read on ACS-2 and later: an ATA-7 drive with bit 0 set (the word was
+    # not defined then) is still not a TCG drive.
+    w[48] = 0x4001
+    assert sed.from_ata_identify(w) is None
+
+
+def test_word_48_counts_only_when_its_validity_bits_are_01():
+    w = words(TCG_WORDS)
+    for invalid in (0x0001, 0xC001, 0x8001):
+        w[48] = invalid
+        assert not sed.ata_trusted_computing(w), hex(invalid)
+    w[48] = 0x4000
+    assert not sed.ata_trusted_computing(w)
+
+
+def test_hdparm_dash_capital_i_says_nothing_of_trusted_computing():
+    # Why the raw words are read: hdparm 9.65's -I page of the very drive whose word 48 is
+    # 0x4001 (rendered by hdparm itself from the words) has no line for it.
+    page = (FIXTURES / "hdparm" / "I-samsung-870-qvo-4tb-rendered-by-hdparm-9.65.txt").read_text()
+    assert "Samsung SSD 870 QVO 4TB" in page and "Checksum: correct" in page
+    assert "trusted" not in page.lower() and "tcg" not in page.lower()
+
+
+def test_identify_words_that_are_short_or_corrupt_are_refused():
+    from agent.errors import ToolOutputError
+    from agent.sanitize import ata
+
+    text = (FIXTURES / TCG_WORDS).read_text()
+    with pytest.raises(ToolOutputError, match="248 IDENTIFY words, not 256"):
+        ata.parse_identify_words(text.rsplit("\n", 2)[0] + "\n")
+    corrupt = text.replace("4001 2f00", "4000 2f00")  # word 48 changed, checksum not
+    with pytest.raises(ToolOutputError, match="checksum"):
+        ata.parse_identify_words(corrupt)
+
+
+def qvo(fake):
+    fake.add(["hdparm", "-I", "/dev/sda"], fixture="hdparm/I-samsung-870-qvo-4tb-rendered-by-hdparm-9.65.txt")
+    fake.add(["hdparm", "--Istdout", "/dev/sda"], fixture=TCG_WORDS)
+    # Its HPA and DCO readings are not part of this test: hdparm could not read them.
+    fake.add(["hdparm", "-N", "/dev/sda"], returncode=1)
+    fake.add(["hdparm", "--dco-identify", "/dev/sda"], returncode=1)
+    return Disk(path="/dev/sda", name="sda", transport=Transport.SATA, media=Media.SSD, serial="S5STNF0W706332M",
+                size_bytes=7814037168 * 512, target=True)
+
+
+def test_without_sedutil_a_tcg_sata_drive_is_planned_as_usual_and_its_notes_say_it_is_a_sed(fake_commands):
+    plan = make_plan(qvo(fake_commands))
+    assert ("hdparm", "--Istdout", "/dev/sda") in fake_commands.calls
+    assert plan.refused is None and plan.steps
+    assert "self-encrypting drive (TCG), locking state unknown: sanitized as usual" in plan.notes
+
+
+def test_a_sata_drive_without_tcg_gets_no_sed_note(fake_commands):
+    plan = make_plan(sata_sed(fake_commands, None))
+    assert ("hdparm", "--Istdout", "/dev/sda") in fake_commands.calls
+    assert not any("self-encrypting" in n for n in plan.notes)
+
+
+def test_identify_words_not_readable_leave_tcg_support_unknown_and_say_so(fake_commands):
+    disk = qvo(fake_commands)
+    fake_commands.recordings[("hdparm", "--Istdout", "/dev/sda")] = []
+    fake_commands.add(["hdparm", "--Istdout", "/dev/sda"], returncode=22, stderr="SG_IO: bad/missing sense data\n")
+    plan = make_plan(disk)
+    assert plan.steps and not any("self-encrypting" in n for n in plan.notes)
+    assert any(n.startswith("IDENTIFY words not readable, TCG support unknown") for n in plan.notes)
+
+
+def test_with_sedutil_the_identify_words_are_not_needed(fake_commands):
+    plan = make_plan(sata_sed(fake_commands, (SED / OPAL).read_text()))
+    assert ("hdparm", "--Istdout", "/dev/sda") not in fake_commands.calls
+    assert "self-encrypting drive (Opal 2.15), no locked range: sanitized as usual" in plan.notes
