@@ -284,6 +284,53 @@ def localize(text: object, lang: "Language | None" = None) -> str:
     return str(text)
 
 
+# A stored sentence (a note, a reason in a signed record) is English text that was made
+# from a ``T_`` template; the record keeps the words, not the template. To show it in
+# another language, it is matched against the catalog's templates: the literal words must
+# match exactly, each ``{name}`` takes the text between them. Templates with little literal
+# text ("{where}: {error}") would match anything and are not used.
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
+_MIN_LITERAL_LETTERS = 8
+
+
+@lru_cache(maxsize=None)
+def _templates(lang: str) -> tuple[tuple[re.Pattern, str], ...]:
+    catalog = getattr(translations(lang), "_catalog", {}) or {}
+    out = []
+    for msgid, msgstr in catalog.items():
+        if not isinstance(msgid, str) or "\x04" in msgid or not msgstr or msgstr == msgid:
+            continue
+        names = _PLACEHOLDER.findall(msgid)
+        if not names or len(set(names)) != len(names):
+            continue
+        literal = _PLACEHOLDER.sub("", msgid)
+        if sum(c.isalpha() for c in literal) < _MIN_LITERAL_LETTERS:
+            continue
+        parts = _PLACEHOLDER.split(msgid)  # literal, name, literal, name, ..., literal
+        regex = "".join(re.escape(p.replace("{{", "{").replace("}}", "}")) if i % 2 == 0 else f"(?P<{p}>.+?)"
+                        for i, p in enumerate(parts))
+        out.append((re.compile(regex, re.S), msgstr, len(literal)))
+    # The most specific template first: "a (b) c: {x}" before "a {x}".
+    return tuple((rx, msgstr) for rx, msgstr, _n in sorted(out, key=lambda t: -t[2]))
+
+
+def from_template(text: str, lang: "Language") -> str | None:
+    """``text`` in ``lang`` when it was made from a catalog template, else None. The values
+    put in it (a device, an error) are shown as stored; each is itself looked up in the
+    catalog, so a reason inside a reason is translated too."""
+    if lang.code == SOURCE_LANGUAGE:
+        return None
+    for rx, msgstr in _templates(lang.code):
+        m = rx.fullmatch(text)
+        if m:
+            values = {k: (lang.gettext(v) if v else v) for k, v in m.groupdict().items()}
+            try:
+                return msgstr.format(**values)
+            except (KeyError, IndexError, ValueError):
+                return None
+    return None
+
+
 # NIST SP 800-88 keeps its English names (they are what auditors search for); French gets a
 # gloss around them, from the catalog.
 NIST_CATEGORIES = ("clear", "purge", "destroy")
@@ -335,6 +382,106 @@ def verification_label(method: str | None, status: str | None, lang: str) -> tup
     return methods.get(method or "", method or "—"), statuses.get(status or "", status or "—")
 
 
+# Codes of the signed record that a reader meets (media type, bus, method, technique, overwrite
+# pattern). The record keeps the code; a page shows ``pgettext(context, code)``. English
+# shows the code itself where it is a word or an identifier the config and the CLI use
+# (``hdd``, ``overwrite:zero``); another language shows the catalog's words for it.
+MEDIA_TYPES = (NC_("media type", "hdd"), NC_("media type", "ssd"), NC_("media type", "nvme"),
+               NC_("media type", "flash"), NC_("media type", "optical"), NC_("media type", "virtual"),
+               NC_("media type", "unknown"))
+TRANSPORTS = (NC_("transport", "nvme"), NC_("transport", "sata"), NC_("transport", "sas"),
+              NC_("transport", "scsi"), NC_("transport", "usb"), NC_("transport", "mmc"),
+              NC_("transport", "virtio"), NC_("transport", "loop"), NC_("transport", "ram"),
+              NC_("transport", "file"), NC_("transport", "unknown"))
+# Every step a plan can hold (agent/sanitize/policy.py), and the overwrite methods
+# (agent/sanitize/methods.py) as ``overwrite:<name>``.
+SANITIZE_METHODS = (
+    NC_("sanitize method", "overwrite:zero"), NC_("sanitize method", "overwrite:random"),
+    NC_("sanitize method", "overwrite:two-pass"), NC_("sanitize method", "overwrite:dod-3pass"),
+    NC_("sanitize method", "overwrite:hmg-is5-enhanced"),
+    NC_("sanitize method", "nvme-sanitize-crypto"), NC_("sanitize method", "nvme-sanitize-block"),
+    NC_("sanitize method", "nvme-format-crypto"), NC_("sanitize method", "nvme-format-user-data"),
+    NC_("sanitize method", "ata-sanitize-crypto"), NC_("sanitize method", "ata-sanitize-block"),
+    NC_("sanitize method", "ata-sanitize-overwrite"), NC_("sanitize method", "ata-security-erase-enhanced"),
+    NC_("sanitize method", "ata-security-erase"), NC_("sanitize method", "ata-security-recover"),
+    NC_("sanitize method", "scsi-sanitize-crypto"), NC_("sanitize method", "scsi-sanitize-block"),
+    NC_("sanitize method", "scsi-sanitize-overwrite"), NC_("sanitize method", "tcg-psid-revert"),
+    NC_("sanitize method", "mmc-discard-sanitize"), NC_("sanitize method", "mmc-boot-writable"),
+    NC_("sanitize method", "blkdiscard-secure"), NC_("sanitize method", "hpa-reset"),
+    NC_("sanitize method", "unfreeze"), NC_("sanitize method", "none"),
+)
+# The overwrite methods in a few letters, for the narrow method column of the screen.
+SHORT_OVERWRITE_METHODS = (
+    NC_("sanitize method, short", "zero"), NC_("sanitize method, short", "random"),
+    NC_("sanitize method, short", "two-pass"), NC_("sanitize method, short", "dod-3pass"),
+    NC_("sanitize method, short", "hmg-is5-enhanced"),
+)
+# NIST SP 800-88's technique names, as agent/certify/payload.py technique_of() writes them.
+TECHNIQUES = (
+    NC_("NIST technique", "Overwrite"), NC_("NIST technique", "Cryptographic Erase"),
+    NC_("NIST technique", "Block Erase"), NC_("NIST technique", "Cryptographic Erase (TCG PSID revert)"),
+    NC_("NIST technique", "eMMC Sanitize (after a discard of the whole user area)"),
+    NC_("NIST technique", "Secure Erase (ATA Security Erase Unit)"),
+    NC_("NIST technique", "Format NVM (User Data Erase)"),
+    NC_("NIST technique", "Secure Discard (eMMC/SD secure trim)"),
+)
+# A pass's pattern (agent/sanitize/methods.py PassSpec.label); "0x55"-like bytes stay as they are.
+PATTERNS = (NC_("overwrite pattern", "zero"), NC_("overwrite pattern", "ones"), NC_("overwrite pattern", "random"))
+
+
+def _code_label(context: str, codes: tuple[str, ...], code: str | None, lang: str, empty: str) -> str:
+    if not code:
+        return empty
+    return translations(lang).pgettext(context, code) if code in codes else code
+
+
+def media_label(code: str | None, lang: str, *, empty: str = "—") -> str:
+    """A media type code in words: ``virtual`` -> ``disque virtuel``."""
+    return _code_label("media type", MEDIA_TYPES, code, lang, empty)
+
+
+def transport_label(code: str | None, lang: str, *, empty: str = "—") -> str:
+    """A bus code in words: ``loop`` -> ``périphérique loop``, ``sata`` -> ``SATA``."""
+    return _code_label("transport", TRANSPORTS, code, lang, empty)
+
+
+def technique_label(technique: str | None, lang: str, *, empty: str = "—") -> str:
+    """A NIST technique in words: ``Overwrite`` -> ``réécriture``."""
+    return _code_label("NIST technique", TECHNIQUES, technique, lang, empty)
+
+
+def pattern_label(pattern: str | None, lang: str, *, empty: str = "—") -> str:
+    """An overwrite pass's pattern: ``zero`` -> ``zéros``; a byte (``0x55``) as it is."""
+    return _code_label("overwrite pattern", PATTERNS, pattern, lang, empty)
+
+
+def method_label(code: str | None, lang: str, *, empty: str = "—") -> str:
+    """A sanitize method id in words: ``overwrite:zero`` -> ``réécriture, une passe de zéros``.
+    English keeps the id (what ``policy.steps`` and ``--method`` take); a user pattern
+    ``overwrite:pattern:55`` is said with its bytes."""
+    if not code:
+        return empty
+    if code in SANITIZE_METHODS:
+        return translations(lang).pgettext("sanitize method", code)
+    m = re.fullmatch(r"overwrite:pattern:(?:0x)?([0-9A-Fa-f]+)", code)
+    if m and lang != SOURCE_LANGUAGE:
+        return translations(lang).gettext("overwrite with the repeated pattern 0x{hex}").format(hex=m[1].lower())
+    return code
+
+
+def method_short_label(code: str | None, lang: str, *, empty: str = "-") -> str:
+    """A method for a narrow column: an overwrite by its name alone (``zero``, « zéros »),
+    the pass count beside it says it is an overwrite; any other method as :func:`method_label`."""
+    if not code:
+        return empty
+    name = code.removeprefix("overwrite:")
+    if name != code and name in SHORT_OVERWRITE_METHODS:
+        return translations(lang).pgettext("sanitize method, short", name)
+    if name != code and lang == SOURCE_LANGUAGE:
+        return name
+    return method_label(code, lang, empty=empty)
+
+
 def language_name(lang: str) -> str:
     """The language's name in itself, capitalised: Français, English."""
     name = Locale.parse(lang).get_display_name(lang) or lang
@@ -381,6 +528,24 @@ class Language:
 
     def verification(self, method, status) -> tuple[str, str]:
         return verification_label(method, status, self.code)
+
+    def media(self, code, empty: str = "—") -> str:
+        return media_label(code, self.code, empty=empty)
+
+    def transport(self, code, empty: str = "—") -> str:
+        return transport_label(code, self.code, empty=empty)
+
+    def technique(self, technique, empty: str = "—") -> str:
+        return technique_label(technique, self.code, empty=empty)
+
+    def pattern(self, pattern, empty: str = "—") -> str:
+        return pattern_label(pattern, self.code, empty=empty)
+
+    def method(self, code, empty: str = "—") -> str:
+        return method_label(code, self.code, empty=empty)
+
+    def method_short(self, code, empty: str = "-") -> str:
+        return method_short_label(code, self.code, empty=empty)
 
 
 # --------------------------------------------------------------------------- the current language

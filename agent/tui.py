@@ -377,7 +377,7 @@ def _disk_table(rows: list[DiskRow], *, lines: bool) -> Table:
         size_smart.append("\n")
         size_smart.append(smart_label(row.smart), style=smart_style)
         # "overwrite:" is implied by a pass count; the column is narrow on tty1.
-        method = Text((row.method or "-").removeprefix("overwrite:"))
+        method = Text(i18n.current().method_short(row.method))
         method.append("\n")
         if row.pass_count:
             method.append(_("pass {index}/{count}").format(index=row.pass_index, count=row.pass_count))
@@ -759,7 +759,7 @@ class LogDisplay:
         elif event == "state":
             row = view.rows[info["device"]]
             extra = f" ({row.detail})" if row.detail else ""
-            method = f" {row.method}" if row.method and row.state not in (PROTECTED, SKIPPED) else ""
+            method = f" {i18n.current().method(row.method)}" if row.method and row.state not in (PROTECTED, SKIPPED) else ""
             self._line(f"{_who(row)}: {state_label(row.state)}{method}{extra}")
             if row.state in (PASSED, FAILED, INTERRUPTED) and row.advice:
                 self._line(f"{_who(row)}: {state_label(row.state).upper()}: {row.advice}")

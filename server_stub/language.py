@@ -71,6 +71,9 @@ def install(env) -> None:
     env.filters["category"] = lambda c, empty="—": current().nist_category(c, empty=empty)
     env.filters["outcome"] = lambda o: current().outcome(o)
     env.filters["phase"] = lambda p: current().phase(p)
+    # The record's codes a reader meets: media type and method (agent/i18n.py).
+    env.filters["media"] = lambda m, empty="?": current().media(m, empty=empty)
+    env.filters["method"] = lambda m, empty="—": current().method(m, empty=empty)
     env.filters["explain"] = _explain
     env.filters["decimal"] = lambda x: current().decimal(x)
     env.globals["lang"] = lambda: current().code

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from fpdf import FPDF
 
-from agent import outcome
+from agent import i18n, outcome
 from agent.i18n import Language, speaking
 from server_stub.queries import LotSummary, certificate_id_of, decision
 
@@ -59,7 +59,7 @@ def _render(s: LotSummary, lang: Language) -> bytes:
             list=", ".join(f"{lang.outcome(k)} {v}" for k, v in sorted(s.outcomes.items()))),
         _("NIST categories achieved: {list}").format(
             list=", ".join(f"{outcome.describe_category(k)} {v}" for k, v in sorted(s.categories.items()))),
-        _("Methods: {list}").format(list=", ".join(f"{k} {v}" for k, v in s.methods.most_common())),
+        _("Methods: {list}").format(list=", ".join(f"{i18n.current().method(k)} {v}" for k, v in s.methods.most_common())),
         _("Each certificate is a signed DSSE envelope; its digest is the SHA-256 of its payload. "
           "Download it from the collector and check it with `ardoise verify` or the verify page."),
     ]
@@ -77,7 +77,8 @@ def _render(s: LotSummary, lang: Language) -> bytes:
     pdf.set_font(family, "", 7.5)
     for c, revoked in s.certificates:
         row = (certificate_id_of(c), c.serial, c.model, lang.outcome(c.outcome), lang.nist_category(c.category),
-               (c.method or "") + (" (" + _("station revoked") + ")" if revoked else ""),
+               (i18n.current().method(c.method, empty="") if c.method else "")
+               + (" (" + _("station revoked") + ")" if revoked else ""),
                outcome.describe_destination(decision(c).destination), c.digest[:16])
         for w, v in zip(widths, row):
             text = t(v)

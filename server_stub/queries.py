@@ -350,7 +350,7 @@ def lot_summary(db: Database, lot: str, *, until: datetime | None = None, visibl
     done = [c for c in drives if decision(c).sanitized]
     return LotSummary(lot=lot, drives=len(drives),
                       outcomes=Counter(c.outcome or "unknown" for c in certs),
-                      methods=Counter(c.method or "unknown" for c in certs),
+                      methods=Counter(c.method or "none" for c in certs),
                       categories=Counter(str(decision(c).category) for c in drives),
                       bytes_total=sum(c.size_bytes or 0 for c in done), certificates=rows,
                       succeeded=len(done), destinations=Counter(str(decision(c).destination) for c in drives),

@@ -65,14 +65,14 @@ def purge_success() -> SanitizeResult:
     refused = StepResult(method="nvme-sanitize-crypto", category=None, status=StepStatus.UNSUPPORTED,
                          error="sanicap does not offer crypto erase",
                          commands=[{"argv": ["nvme", "id-ctrl", "/dev/nvme0", "-o", "json"], "exit_code": 0, "duration_s": 0.02}])
-    ok = StepResult(method="nvme-format-ses2", category=Category.PURGE, status=StepStatus.SUCCESS, started_at=T0, finished_at=T1,
+    ok = StepResult(method="nvme-format-crypto", category=Category.PURGE, status=StepStatus.SUCCESS, started_at=T0, finished_at=T1,
                     commands=[{"argv": ["nvme", "format", "/dev/nvme0n1", "--ses=2", "--force"], "exit_code": 0,
                                "stdout_tail": "Success formatting namespace:1", "stderr_tail": "", "duration_s": 3.5}])
     ver = VerificationResult("sample", "passed", bytes_read=51_200_000_000, duration_s=60.0, seed="abc",
                              sampled=[LbaRange(0, 8)], coverage=0.1, notes=["canaries gone"])
     d = disk("S4EWNX0R123456", path="/dev/nvme0n1", name="nvme0n1", transport=Transport.NVME, media=Media.NVME,
              vendor=None, model="Samsung SSD 970 EVO Plus 500GB", size_bytes=500_107_862_016)
-    return SanitizeResult(d, Outcome.SUCCESS, Category.PURGE, "nvme-format-ses2", steps=[refused, ok], verification=ver,
+    return SanitizeResult(d, Outcome.SUCCESS, Category.PURGE, "nvme-format-crypto", steps=[refused, ok], verification=ver,
                           started_at=T0, finished_at=T1, duration_s=64.0)
 
 

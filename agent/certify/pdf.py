@@ -230,6 +230,13 @@ def _show(value: Any) -> str:
     return str(value)
 
 
+def _smart_value(value: Any) -> str:
+    """A counter as the reader writes numbers (« 12 000 » heures); anything else as ``_show``."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return i18n.current().decimal(value, 0)
+    return _show(value)
+
+
 def _bytes(n: int) -> str:
     lang = i18n.current()
     if n < 1000:
@@ -299,7 +306,10 @@ def reason_text(text: str | None) -> str:
         m = pattern.fullmatch(text)
         if m:
             return say(m)
-    return _(text)
+    translated = _(text)
+    if translated == text:
+        translated = i18n.from_template(text, i18n.current()) or text
+    return translated
 
 
 def payload_digest(payload: dict) -> str:
@@ -357,10 +367,31 @@ def failure_reason(p: dict) -> str | None:
 # --------------------------------------------------------------------------- the certificate
 
 
+def _media_type(m: dict) -> str | None:
+    lang = i18n.current()
+    if not m.get("media_type"):
+        return None
+    if not m.get("transport"):
+        return lang.media(m["media_type"])
+    return "{media} ({transport})".format(media=lang.media(m["media_type"]), transport=lang.transport(m["transport"]))
+
+
+def _hidden_sectors(h: dict | None) -> str | None:
+    """The HPA/DCO record's sector counts as a sentence, not as its field names."""
+    if not h or h.get("visible_sectors") is None:
+        return None
+    lang = i18n.current()
+    if h.get("native_max_sectors") is None:
+        return _("{visible} sectors visible").format(visible=lang.decimal(h["visible_sectors"], 0))
+    return _("{visible} sectors visible of {native} (native maximum)").format(
+        visible=lang.decimal(h["visible_sectors"], 0), native=lang.decimal(h["native_max_sectors"], 0))
+
+
 def _category_line(s: dict) -> Any:
     if s.get("category"):
-        return "{category} ({technique})".format(category=i18n.current().nist_category(s["category"]),
-                                                 technique=s["technique"] or "-")
+        lang = i18n.current()
+        return "{category} ({technique})".format(category=lang.nist_category(s["category"]),
+                                                 technique=lang.technique(s["technique"], empty="-"))
     return None
 
 
@@ -383,7 +414,7 @@ def _method_details(s: dict) -> str | None:
     passes = s.get("passes") or []
     if passes:
         parts.append(i18n.ngettext("{n} pass: {patterns}", "{n} passes: {patterns}", len(passes)).format(
-            n=len(passes), patterns=", ".join(str(x["pattern"]) for x in passes)))
+            n=len(passes), patterns=", ".join(i18n.current().pattern(str(x["pattern"])) for x in passes)))
     return "; ".join(parts) or signed
 
 
@@ -442,8 +473,10 @@ def _first_page(doc: "_Doc", p: dict, digest: str, key_id: str | None, proof: Pr
     doc.multi_cell(140, 7, doc.t(p["person"].get("organization") or _("Organization not set")), new_x=XPos.LMARGIN,
                    new_y=YPos.NEXT)
     doc.font(9)
-    doc.cell(140, 5, doc.t(_("Lot: {lot}   Customer: {customer}").format(lot=p.get("lot") or _("none"),
-                                                                          customer=p.get("customer") or _("none"))),
+    # "none" agrees with "lot" and "customer" (French: aucun), not with a feminine noun.
+    nobody = pgettext("no lot, no customer", "none")
+    doc.cell(140, 5, doc.t(_("Lot: {lot}   Customer: {customer}").format(lot=p.get("lot") or nobody,
+                                                                          customer=p.get("customer") or nobody)),
              new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     doc.font(11, bold=True)
     doc.cell(140, 6, doc.t(_("Certificate of Sanitization (NIST SP 800-88)")), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
@@ -484,8 +517,7 @@ def _first_page(doc: "_Doc", p: dict, digest: str, key_id: str | None, proof: Pr
         (_("Manufacturer and model"), " ".join(x for x in (m.get("manufacturer"), m.get("model")) if x) or None),
         (_("Serial number"), m.get("serial")),
         (_("Capacity"), _bytes(m["size_bytes"])),
-        (_("Media type"), "{media} ({transport})".format(media=m["media_type"], transport=m["transport"])
-         if m.get("transport") else m.get("media_type")),
+        (_("Media type"), _media_type(m)),
         (_("Device at the station"), m.get("device")),
         (_("Taken from"), machine),
     ] + ([(_("RAID volume"), "{note} ({controller})".format(note=_(volume["note"]), controller=volume["controller"]))]
@@ -494,7 +526,7 @@ def _first_page(doc: "_Doc", p: dict, digest: str, key_id: str | None, proof: Pr
     doc.section(_("Method and category"), [
         (_("Result"), i18n.current().outcome(s["outcome"])),
         (_("NIST category"), _category_line(s)),
-        (_("Method used"), s["method"]),
+        (_("Method used"), i18n.current().method(s["method"])),
         (_("Method details"), _method_details(s)),
         (_("Tool used"), "{name} {version}".format(name=tool["name"], version=tool["version"])
          + (" " + _("(with {tools})").format(tools=", ".join(tool["external"])) if tool["external"] else "")),
@@ -517,7 +549,7 @@ def _first_page(doc: "_Doc", p: dict, digest: str, key_id: str | None, proof: Pr
     _signature_section(doc, p, digest, key_id, proof)
     doc.heading(_("Attestation"))
     doc.para(_(a["statement"]))
-    doc.section(None, [(_("Name"), a.get("name")), (_("Title"), a.get("title")), (_("Date"), a.get("date"))])
+    doc.section(None, [(_("Name"), a.get("name")), (_("Title"), a.get("title")), (_("Date"), when(a.get("date")))])
     doc.field(_("Signature"), _("Digitally signed by station key {key}").format(key=key_id or p["station"].get("key_id")))
     doc.ln(5)  # room for a pen
     doc.field(_("Technician signature"), "______________________________")
@@ -546,8 +578,9 @@ def _annex(doc: "_Doc", p: dict) -> None:
         (_("Post-sanitization classification"), p.get("post_sanitization_classification"))])
     rows: list[tuple[str, Any]] = [
         (_("Throughput"), humanize.rate(s["throughput_bps"]) if s["throughput_bps"] else None),
-        (_("Passes and patterns"), ", ".join("{pattern} ({written})".format(pattern=x["pattern"], written=_bytes(x["bytes_written"]))
-                                          for x in s["passes"]) or None),
+        (_("Passes and patterns"), ", ".join("{pattern} ({written})".format(
+            pattern=i18n.current().pattern(str(x["pattern"])), written=_bytes(x["bytes_written"])) for x in s["passes"])
+         or None),
         (_("Unreadable sectors (LBA ranges)"), _ranges(s["error_ranges"]) if s["passes"] else None),
         (_("Resumed after interruption"), s["resumed"]),
     ]
@@ -555,7 +588,8 @@ def _annex(doc: "_Doc", p: dict) -> None:
     if h is None:
         rows.append((_("Hidden areas (HPA/DCO)"), None))
     else:
-        rows += [(_("Hidden areas before"), _show(h["before"])), (_("Hidden areas after"), _show(h["after"])),
+        rows += [(_("Hidden areas before"), _hidden_sectors(h["before"])),
+                 (_("Hidden areas after"), _hidden_sectors(h["after"])),
                  (_("HPA/DCO removed"), h.get("removed"))]
     for i, st in enumerate(s["steps"], 1):
         line = pgettext("step status", st["status"])
@@ -568,7 +602,7 @@ def _annex(doc: "_Doc", p: dict) -> None:
             line += "\n$ {argv} -> exit {code}".format(argv=" ".join(c["argv"]), code=_show(c["exit_code"]))
         if len(cmds) > 6:
             line += "\n" + _("... {n} more commands in the JSON").format(n=len(cmds) - 6)
-        rows.append((_("Step {i}: {method}").format(i=i, method=st["method"]), line))
+        rows.append((_("Step {i}: {method}").format(i=i, method=i18n.current().method(st["method"])), line))
     doc.section(_("Sanitization steps"), rows)
     cov = v.get("coverage_ppm")
     doc.section(_("Verification details"), [
@@ -583,7 +617,7 @@ def _annex(doc: "_Doc", p: dict) -> None:
     smart = health.get("smart") or {}
     doc.section(_("Drive health (SMART)"), [(_("Health verdict"), pgettext("SMART verdict", health["verdict"])
                                              if health.get("verdict") else None)]
-                + [(_(SMART_LABELS.get(k, k)), _show(smart[k])[:200]) for k in SMART_FIELDS
+                + [(_(SMART_LABELS.get(k, k)), _smart_value(smart[k])[:200]) for k in SMART_FIELDS
                    if smart.get(k) not in (None, [], "")],
                 missing_note=None if health.get("smart") is not None else reason_text(health.get("smart_reason")))
     d = p["destination"]

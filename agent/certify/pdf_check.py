@@ -137,7 +137,7 @@ def _norm(text: str) -> str:
 
 _LABELS: tuple[tuple[str, str, str, str], ...] = (
     # (field named in a refusal, English label at the start of a line (the catalog's msgid),
-    #  payload path, how the page shows the value: as signed, or an outcome code in words)
+    #  payload path, how the page shows the value: as signed, or an outcome or method code in words)
     ("serial", "Drive serial:", "media.serial", "as-is"),
     ("serial", "Serial number", "media.serial", "as-is"),
     ("model", "Model", "media.model", "as-is"),
@@ -145,7 +145,7 @@ _LABELS: tuple[tuple[str, str, str, str], ...] = (
     ("digest", "Payload SHA-256 digest", "@digest", "as-is"),
     ("outcome", "Outcome", "sanitization.outcome", "outcome"),
     ("outcome", "Result", "sanitization.outcome", "outcome"),
-    ("method", "Method used", "sanitization.method", "as-is"),
+    ("method", "Method used", "sanitization.method", "method"),
     ("category", "Method type (category)", "sanitization.category", "as-is"),
     ("issued date", "Issued", "issued_at", "as-is"),
     ("start date", "Started", "sanitization.started_at", "as-is"),
@@ -236,6 +236,8 @@ def text_problems(text: str, payload: dict, digest: str, signer_key_id: str | No
             continue
         if kind == "outcome":
             expected = lang.outcome(expected)
+        elif kind == "method":
+            expected = lang.method(expected)
         for shown in re.findall(rf"(?m)^{re.escape(label)}[ \t]+(\S[^\n]*)$", text):
             if not _norm(shown).startswith(_norm(str(expected))):
                 # As many words as the signed value has: the rest of the line is another field.

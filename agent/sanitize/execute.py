@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from agent.commands import CommandLog
+from agent.i18n import T_
 from agent.errors import ArdoiseError, DeviceError, SanitizeError, ToolError, ToolMissing, ToolTimeout
 from agent.records import (
     Category,
@@ -174,14 +175,15 @@ def _sanitize(plan: SanitizePlan, config: Any, progress, journal, cancel) -> San
             result.bytes_written += zero.bytes_written
             if zero.status != StepStatus.SUCCESS:
                 result.outcome = Outcome.FAILED if zero.status != StepStatus.INTERRUPTED else Outcome.INTERRUPTED
-                result.notes.append(f"the final zero pass required by the config did not complete: {zero.error}")
+                result.notes.append(T_("the final zero pass required by the config did not complete: {error}",
+                                       error=str(zero.error)))
         fell_back = any(
             s.status in (StepStatus.FAILED, StepStatus.REFUSED, StepStatus.SKIPPED) and not s.method.startswith("overwrite:")
             and s.method in {p.method for p in plan.steps}
             for s in result.steps
         )
         if fell_back and achieved.category == Category.CLEAR:
-            result.notes.append("firmware purge failed or was refused: fell back to overwrite, which is NIST Clear")
+            result.notes.append(T_("firmware purge failed or was refused: fell back to overwrite, which is NIST Clear"))
     else:
         # Nothing succeeded: the certificate still says what was attempted, how much was
         # written, which blocks could not be and what the read-back found, from the last
@@ -199,14 +201,14 @@ def _sanitize(plan: SanitizePlan, config: Any, progress, journal, cancel) -> San
     if achieved is None and result.outcome != Outcome.INTERRUPTED:
         result.outcome = Outcome.FAILED
         if not plan.steps:
-            result.notes.append(plan.refused or "no sanitize step is possible for this disk")
+            result.notes.append(plan.refused or T_("no sanitize step is possible for this disk"))
         else:
-            result.notes.append("every planned step failed: the disk is not sanitized")
+            result.notes.append(T_("every planned step failed: the disk is not sanitized"))
 
     if run.hidden_failure:
         # The visible blocks were sanitized, the hidden ones were not: the disk as a whole
         # was not, and a certificate must not say otherwise.
-        result.notes.append(f"hidden area not sanitized: {run.hidden_failure}")
+        result.notes.append(T_("hidden area not sanitized: {error}", error=str(run.hidden_failure)))
         if result.outcome == Outcome.SUCCESS:
             result.outcome = Outcome.FAILED
         result.category = None
@@ -246,7 +248,8 @@ def _prepare(run: _Run, prep: PlanStep, result: SanitizeResult) -> StepResult:
             sr.status = StepStatus.SUCCESS if out.unfrozen else StepStatus.FAILED
             run.still_frozen = not out.unfrozen
             if not out.unfrozen:
-                result.notes.append(f"drive stays frozen ({out.note}): security erase and HPA reset are not possible")
+                result.notes.append(T_("drive stays frozen ({note}): security erase and HPA reset are not possible",
+                                       note=str(out.note)))
         elif prep.method == "mmc-boot-writable":
             # The kernel's own switch (not the card's permanent write protection): write 0,
             # read it back; a card that also write-protects its boot area fails the overwrite.

@@ -139,21 +139,21 @@ class Capabilities:
 def firmware_reachable(disk: Disk) -> str | None:
     """None when firmware commands can reach the drive, else why not."""
     if disk.transport in (Transport.LOOP, Transport.RAM, Transport.FILE):
-        return f"{disk.transport.value} device: no drive firmware behind it, overwrite only"
+        return T_("{transport} device: no drive firmware behind it, overwrite only", transport=disk.transport.value)
     if disk.raid_volume:
-        return (
-            f"a volume of the RAID controller {disk.raid_volume}: firmware sanitize commands would reach the "
-            "controller, not the drives behind it; the volume is overwritten (Clear of what it addresses)"
-        )
+        return T_("a volume of the RAID controller {controller}: firmware sanitize commands would reach the "
+                  "controller, not the drives behind it; the volume is overwritten (Clear of what it addresses)",
+                  controller=disk.raid_volume)
     if disk.transport == Transport.VIRTIO:
-        return "virtio disk: the hypervisor exposes no sanitize commands, overwrite only"
+        return T_("virtio disk: the hypervisor exposes no sanitize commands, overwrite only")
     if disk.transport == Transport.USB:
         bridge = disk.usb_bridge
         name = (bridge.name if bridge else None) or "unknown bridge"
         ids = f" {bridge.vendor_id}:{bridge.product_id}" if bridge and bridge.vendor_id else ""
-        return f"behind a USB bridge ({name}{ids}): bridges block or mistranslate firmware sanitize commands, overwrite only"
+        return T_("behind a USB bridge ({bridge}): bridges block or mistranslate firmware sanitize commands, "
+                  "overwrite only", bridge=f"{name}{ids}")
     if disk.media == Media.FLASH:
-        return "flash card, stick or eMMC: no purge command reachable, Clear at best"
+        return T_("flash card, stick or eMMC: no purge command reachable, Clear at best")
     return None
 
 
@@ -177,18 +177,18 @@ def probe(disk: Disk, *, state_dir=None, hidden_only: bool = False) -> Capabilit
         try:
             caps.nvme = nvme.read_caps(nvme.controller_of(disk.path), log)
         except ArdoiseError as exc:
-            caps.problems.append(f"NVMe capabilities not readable: {exc}")
+            caps.problems.append(T_("NVMe capabilities not readable: {error}", error=str(exc)))
             return caps
         if caps.sed is None and sed.nvme_security_supported(caps.nvme.oacs):
-            caps.problems.append(
+            caps.problems.append(T_(
                 "the controller supports Security Send/Receive (OACS bit 0): it may be a self-encrypting drive; "
                 "sedutil-cli is not on this image, so its locking state was not read"
-            )
+            ))
         if caps.nvme.sanicap & 0x7:
             try:
                 caps.nvme_log = nvme.read_sanitize_log(caps.nvme.controller, log)
             except ArdoiseError as exc:
-                caps.problems.append(f"NVMe sanitize log not readable (no time estimate): {exc}")
+                caps.problems.append(T_("NVMe sanitize log not readable (no time estimate): {error}", error=str(exc)))
     elif disk.transport == Transport.SATA or (disk.transport in (Transport.SCSI, Transport.UNKNOWN) and disk.media in (Media.HDD, Media.SSD)):
         try:
             caps.ata = ata.read_identify(disk.path, log)
@@ -201,7 +201,7 @@ def probe(disk: Disk, *, state_dir=None, hidden_only: bool = False) -> Capabilit
                     return caps
                 except ArdoiseError:
                     pass
-            caps.problems.append(f"ATA identify not readable: {exc}")
+            caps.problems.append(T_("ATA identify not readable: {error}", error=str(exc)))
             return caps
         if caps.sed is None and not hidden_only:
             caps.sed = _read_ata_tcg(disk, caps)
@@ -213,7 +213,7 @@ def probe(disk: Disk, *, state_dir=None, hidden_only: bool = False) -> Capabilit
         try:
             caps.scsi = scsi.read_caps(disk.path, log)
         except ArdoiseError as exc:
-            caps.problems.append(f"SCSI opcodes not readable: {exc}")
+            caps.problems.append(T_("SCSI opcodes not readable: {error}", error=str(exc)))
     return caps
 
 
@@ -227,12 +227,12 @@ def _is_emmc(disk: Disk) -> bool:
 
 def _read_extcsd(disk: Disk, caps: Capabilities) -> emmc.ExtCsd | None:
     if commands.which("mmc") is None:
-        caps.problems.append("mmc-utils is not installed: eMMC Sanitize cannot be offered")
+        caps.problems.append(T_("mmc-utils is not installed: eMMC Sanitize cannot be offered"))
         return None
     try:
         result = caps.commands.add(commands.run(["mmc", "extcsd", "read", disk.path], timeout=60, check=True))
     except ArdoiseError as exc:
-        caps.problems.append(f"eMMC EXT_CSD not readable: {exc}")
+        caps.problems.append(T_("eMMC EXT_CSD not readable: {error}", error=str(exc)))
         return None
     return emmc.parse_extcsd(result.stdout)
 
@@ -247,7 +247,7 @@ def _read_sed(disk: Disk, caps: Capabilities) -> sed.SedInfo | None:
     try:
         result = commands.run(["sedutil-cli", "--query", disk.path], timeout=60)
     except ArdoiseError as exc:
-        caps.problems.append(f"TCG state not readable: {exc}")
+        caps.problems.append(T_("TCG state not readable: {error}", error=str(exc)))
         return None
     caps.commands.add(result)
     return sed.parse_query(result.stdout)
@@ -259,7 +259,7 @@ def _read_ata_tcg(disk: Disk, caps: Capabilities) -> sed.SedInfo | None:
     try:
         words = ata.read_identify_words(disk.path, caps.commands)
     except ArdoiseError as exc:
-        caps.problems.append(f"IDENTIFY words not readable, TCG support unknown: {exc}")
+        caps.problems.append(T_("IDENTIFY words not readable, TCG support unknown: {error}", error=str(exc)))
         return None
     return sed.from_ata_identify(words)
 
@@ -327,9 +327,8 @@ def plan_from_capabilities(
         plan.notes.append(blocked)
     if disk.usb_bridge is not None:
         b = disk.usb_bridge
-        plan.notes.append(
-            f"USB bridge: {b.name or 'unnamed'} (vendor {b.vendor_id or '?'}, product {b.product_id or '?'})"
-        )
+        plan.notes.append(T_("USB bridge: {name} (vendor {vendor}, product {product})", name=b.name or "?",
+                             vendor=b.vendor_id or "?", product=b.product_id or "?"))
 
     if caps.nvme is not None:
         _plan_nvme(caps, candidates, skipped)
@@ -364,11 +363,12 @@ def plan_from_capabilities(
         secure = bool(caps.discard and caps.discard.secure_candidate and pol.secure_discard)
         plan.steps.append(_overwrite_step(pol.overwrite, reason, secure_discard=secure))
         if caps.discard is not None:
-            plan.notes.append(
-                f"secure discard after the overwrite: {caps.discard.reason}"
-                if secure
-                else f"no secure discard: {caps.discard.reason if pol.secure_discard else 'disabled in the config'}"
-            )
+            if secure:
+                plan.notes.append(T_("secure discard after the overwrite: {reason}", reason=caps.discard.reason))
+            elif pol.secure_discard:
+                plan.notes.append(T_("no secure discard: {reason}", reason=caps.discard.reason))
+            else:
+                plan.notes.append(T_("no secure discard: disabled in the config"))
     if media == Media.FLASH:
         plan.notes.append(T_("flash media: the certificate says Clear; Purge is not available for this device"))
     plan.skipped.extend(skipped)
@@ -402,8 +402,8 @@ def _plan_emmc(disk: Disk, plan: SanitizePlan, dev_root: str = "/dev") -> None:
             None, {"force_ro": f"/sys/block/{disk.name}/force_ro"},
         ))
     elif disk.transport == Transport.MMC and os.path.exists(f"{dev_root}/{disk.name}rpmb"):
-        plan.notes.append(f"{disk.name}rpmb (RPMB): not addressable by the host (authenticated writes only), "
-                          "not sanitized")
+        plan.notes.append(T_("{name}rpmb (RPMB): not addressable by the host (authenticated writes only), "
+                             "not sanitized", name=disk.name))
 
 
 def _skip(step: PlanStep, reason: str) -> PlanStep:
@@ -629,10 +629,8 @@ def _plan_hidden(caps: Capabilities, config: Any, pol: Policy, plan: SanitizePla
             )
         )
     else:
-        plan.notes.append(
-            f"{what} hides {hidden} sectors and hpa_reset is off: they will not be sanitized, "
-            "so the disk cannot be reported sanitized"
-        )
+        plan.notes.append(T_("{what} hides {hidden} sectors and hpa_reset is off: they will not be sanitized, "
+                             "so the disk cannot be reported sanitized", what=what, hidden=hidden))
 
 
 def _sibling_namespaces(disk: Disk) -> list[str]:

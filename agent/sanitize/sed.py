@@ -28,6 +28,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from agent.i18n import T_
+
 # sedutil-cli --scan letters (DtaDevOpal / ChubbyAnt fork) -> SSC name.
 SCAN_LETTERS = {"1": "Opal 1", "2": "Opal 2", "E": "Enterprise", "p": "Pyrite 1", "P": "Pyrite 2",
                 "R": "Ruby", "L": "Opalite"}  # fmt: skip
@@ -164,17 +166,22 @@ def decide(info: SedInfo | None, serial: str | None, psids: dict[str, str] | Non
       drive, then read-back verification; Purge only if the verification passes);
     - a locked range and no PSID: FAILED "locked self-encrypting drive"."""
     if info is None or not info.is_sed:
-        return SedDecision("sanitize", "not a self-encrypting drive (or its TCG features could not be read)")
+        return SedDecision("sanitize", T_("not a self-encrypting drive (or its TCG features could not be read)"))
     kind = info.kind
+    if info.locked is None:
+        return SedDecision("sanitize", T_("self-encrypting drive ({kind}), locking state unknown: sanitized as usual",
+                                          kind=kind))
     if not info.locked:
-        state = "locking state unknown" if info.locked is None else "no locked range"
-        return SedDecision("sanitize", f"self-encrypting drive ({kind}), {state}: sanitized as usual")
+        return SedDecision("sanitize", T_("self-encrypting drive ({kind}), no locked range: sanitized as usual",
+                                          kind=kind))
     wanted = _norm(serial)
     for key, psid in (psids or {}).items():
         if wanted and _norm(key) == wanted:
-            return SedDecision("psid-revert", f"{LOCKED_FAILURE} ({kind}): PSID revert with the PSID from the config", psid)
+            return SedDecision("psid-revert", T_("locked self-encrypting drive ({kind}): PSID revert with the PSID "
+                                                 "from the config", kind=kind), psid)
+    # The config key is spelled out with doubled braces: the sentence is a format template.
     return SedDecision(
         "fail",
-        f"{LOCKED_FAILURE} ({kind}): a locking range is locked and no PSID for serial {serial or '?'} is in the "
-        "config (psid: {SERIAL: PSID}, from the drive's label)",
+        T_("locked self-encrypting drive ({kind}): a locking range is locked and no PSID for serial {serial} is in "
+           "the config (psid: {{SERIAL: PSID}}, from the drive's label)", kind=kind, serial=serial or "?"),
     )

@@ -224,3 +224,14 @@ def test_french_accounts_and_inventory_pages_have_no_english_prose(tmp_path):
         assert "Télécharger le dossier du donateur" in closed, closed
     finally:
         stop_collector(c)
+
+
+def test_french_certificate_and_lot_pages_name_media_and_method_in_words(french_site):
+    cert = visible_text(_get(french_site, f"/certificates/{french_site['ok']}", "fr").text)
+    summary = cert.split("Tous les champs du certificat")[0]
+    assert "(disque dur," in summary and "Méthode réécriture, une passe de zéros" in summary, summary
+    assert "overwrite:zero" not in summary and "(hdd," not in summary
+    lot = visible_text(_get(french_site, "/lots/LOT-FR", "fr").text)
+    assert re.search(r"Méthodes réécriture, une passe de zéros\s:\s2", lot) and "overwrite:zero" not in lot, lot
+    # The English page keeps the identifiers the config and the CLI use.
+    assert "overwrite:zero" in visible_text(_get(french_site, f"/certificates/{french_site['ok']}", "en").text)

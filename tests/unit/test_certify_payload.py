@@ -52,12 +52,12 @@ def test_outcome_and_category_are_copied_never_upgraded(key):
 def test_purge_certificate_records_every_step_attempted_with_its_commands(key):
     p = build_payload(S.purge_success(), None, S.config(), key_id=key.key_id)
     steps = p["sanitization"]["steps"]
-    assert [s["method"] for s in steps] == ["nvme-sanitize-crypto", "nvme-format-ses2"]
+    assert [s["method"] for s in steps] == ["nvme-sanitize-crypto", "nvme-format-crypto"]
     assert steps[0]["status"] == "unsupported" and steps[0]["error"]
     assert steps[1]["commands"][0]["argv"] == ["nvme", "format", "/dev/nvme0n1", "--ses=2", "--force"]
     assert steps[1]["commands"][0]["duration_ms"] == 3500
     assert p["sanitization"]["category"] == "Purge"
-    assert p["sanitization"]["technique"] == "Format NVM (User Data Erase)"
+    assert p["sanitization"]["technique"] == "Cryptographic Erase"  # Format NVM with SES=2
     assert p["sanitization"]["tool"]["external"] == ["nvme"]
 
 

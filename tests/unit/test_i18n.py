@@ -308,3 +308,32 @@ def test_collector_messages_follow_lang_and_stay_english_without_it(tmp_path):
     assert r.returncode == 2 and "--received : 'demain' n'est pas une date (AAAA-MM-JJ)" in r.stderr, r.stderr
     r = run("C.UTF-8", "lot", "create", "LOT-1", "--workshop", "Atelier Nord", "--received", "2026-11-20")
     assert r.returncode == 0 and "lot LOT-1 created, open" in r.stderr, r.stderr
+
+
+def test_a_stored_sentence_made_from_a_template_is_shown_in_the_readers_language():
+    from agent.certify.pdf import reason_text
+
+    fr = i18n.Language.get("fr")
+    with i18n.speaking(fr):
+        assert reason_text("self-encrypting drive (Opal 2.15), no locked range: sanitized as usual") == (
+            "disque auto-chiffrant (Opal 2.15), aucune plage verrouillée : effacé comme d'habitude")
+        # The value inside is looked up too: a reason inside a reason.
+        assert reason_text("hidden area not sanitized: every planned step failed: the disk is not sanitized") == (
+            "zone cachée non effacée : toutes les étapes prévues ont échoué : le disque n'est pas effacé")
+        # A template made mostly of placeholders ("{where}: {error}") would match any
+        # sentence: an unknown one stays as stored.
+        assert reason_text("firmware said: no") == "firmware said: no"
+    assert i18n.from_template("virtio disk: the hypervisor exposes no sanitize commands, overwrite only",
+                              i18n.Language.get("en")) is None
+
+
+def test_record_codes_are_words_in_french_and_identifiers_in_english():
+    assert i18n.method_label("overwrite:zero", "en") == "overwrite:zero"
+    assert i18n.method_label("overwrite:zero", "fr") == "réécriture, une passe de zéros"
+    assert i18n.method_label("overwrite:pattern:DEAD", "fr") == "réécriture du motif répété 0xdead"
+    assert i18n.method_label("some-future-method", "fr") == "some-future-method"  # unknown: as signed
+    assert i18n.method_short_label("overwrite:zero", "en") == "zero"
+    assert i18n.method_short_label("overwrite:zero", "fr") == "zéros"
+    assert (i18n.media_label("virtual", "fr"), i18n.transport_label("loop", "fr")) == ("disque virtuel", "périphérique loop")
+    assert i18n.technique_label("Overwrite", "fr") == "réécriture"
+    assert i18n.pattern_label("0x55", "fr") == "0x55"

@@ -259,3 +259,56 @@ def test_french_verify_of_an_altered_pdf_says_why_in_french(speak, key, tmp_path
     assert main(["verify", "--key", str(pem), str(altered)]) == 6
     err = capsys.readouterr().err
     assert f"{altered} : INVALIDE : la page du PDF contredit le certificat joint" in err, err
+
+
+def _vm_disk_result():
+    """What the VM test wipes: a virtio disk (media "virtual"), and an SED note from its plan."""
+    from agent.records import Media, Transport
+
+    r = S.overwrite_success("QM00001")
+    r.disk.transport, r.disk.media, r.disk.path, r.disk.name = Transport.VIRTIO, Media.VIRTUAL, "/dev/vdb", "vdb"
+    r.notes = [T_("virtio disk: the hypervisor exposes no sanitize commands, overwrite only"),
+               T_("self-encrypting drive ({kind}), locking state unknown: sanitized as usual", kind="TCG")]
+    return r
+
+
+def test_french_certificate_shows_the_records_codes_in_words(speak, key):
+    speak("fr")
+    p, pdf = _certificate(key, _vm_disk_result())
+    text = " ".join(_text(pdf).split())
+    for words in ("Type de support disque virtuel (virtio)", "« Effacement (Clear) » (réécriture)",
+                  "Méthode employée réécriture, une passe de zéros", "1 passe : zéros", "Passes et motifs zéros",
+                  "1 953 525 168 secteurs visibles sur 1 953 525 168 (maximum natif)",
+                  "disque virtio : l'hyperviseur n'offre aucune commande d'effacement, réécriture seulement",
+                  "disque auto-chiffrant (TCG), état de verrouillage inconnu : effacé comme d'habitude"):
+        assert words in text, words
+    for code in ("virtual", "Overwrite", "overwrite:", "visible_sectors", "native_max", "zero ", "TCG), locking"):
+        assert code not in text, code
+    # The signed record keeps its codes; only the page says them in words.
+    assert (p["media"]["media_type"], p["sanitization"]["method"], p["sanitization"]["technique"]) == (
+        "virtual", "overwrite:zero", "Overwrite")
+    assert check_pdf(pdf, {key.key_id: key.public_key}).report.valid
+
+
+def test_a_french_page_whose_method_words_were_edited_is_refused(speak, key):
+    from test_certify_pdf_proof import edit_page_text
+
+    speak("fr")
+    _, pdf = _certificate(key, S.overwrite_success(), fonts=[])
+    # The core font draws Latin-1 bytes: « une passe de zéros » becomes « deux passes ... ».
+    forged = edit_page_text(pdf, "une passe de zéros".encode("latin-1"), "deux passes de zéros".encode("latin-1"))
+    checked = check_pdf(forged, {key.key_id: key.public_key})
+    assert not checked.report.valid and " method " in checked.report.reason, checked.report.reason
+
+
+def test_french_screen_and_log_name_the_method_in_words(speak):
+    speak("fr")
+    flat = " ".join(_screen(_view(finished=False), 120, 40).split())
+    assert "zéros" in flat and "aléatoire" in flat and "zero" not in flat and "random" not in flat
+    out = io.StringIO()
+    v = tui.RunView()
+    tui.LogDisplay(v, stream=out, every=0)
+    v.add_disk(tui.DiskRow("/dev/sda", serial="W3T0ABCD", size_bytes=500_107_862_016))
+    v.update("/dev/sda", state=tui.WIPING, method="nvme-format-crypto")
+    assert "formatage NVMe avec effacement cryptographique" in out.getvalue()
+    assert "nvme-format-crypto" not in out.getvalue()
