@@ -130,7 +130,9 @@ class Capabilities:
     hidden: HiddenAreas | None = None
     discard: discard.DiscardCaps | None = None
     locked_password: str | None = None  # our journaled password, when the drive has one set
-    sed: sed.SedInfo | None = None  # TCG state: sedutil-cli --query, else ATA IDENTIFY word 48
+    sed: sed.SedInfo | None = None  # TCG state: sedutil-cli --query, else nvme Level 0 / ATA IDENTIFY word 48
+    # A PSID revert needs sedutil-cli (nothing else on the image sends a TCG Revert).
+    psid_revert_possible: bool = True
     emmc: emmc.ExtCsd | None = None  # an eMMC user area's EXT_CSD, when mmc-utils is present
     problems: list[str] = field(default_factory=list)
     commands: CommandLog = field(default_factory=CommandLog)
@@ -168,6 +170,7 @@ def probe(disk: Disk, *, state_dir=None, hidden_only: bool = False) -> Capabilit
     if firmware_reachable(disk) is not None:
         return caps
     if not hidden_only:
+        caps.psid_revert_possible = commands.which("sedutil-cli") is not None
         caps.sed = _read_sed(disk, caps)
         if caps.sed is not None and caps.sed.locked:
             return caps  # a locked range: nothing else will be sent to this drive
@@ -180,10 +183,9 @@ def probe(disk: Disk, *, state_dir=None, hidden_only: bool = False) -> Capabilit
             caps.problems.append(T_("NVMe capabilities not readable: {error}", error=str(exc)))
             return caps
         if caps.sed is None and sed.nvme_security_supported(caps.nvme.oacs):
-            caps.problems.append(T_(
-                "the controller supports Security Send/Receive (OACS bit 0): it may be a self-encrypting drive; "
-                "sedutil-cli is not on this image, so its locking state was not read"
-            ))
+            caps.sed = _read_nvme_level0(caps.nvme.controller, caps)
+            if caps.sed is not None and caps.sed.locked:
+                return caps  # a locked range: nothing else will be sent to this drive
         if caps.nvme.sanicap & 0x7:
             try:
                 caps.nvme_log = nvme.read_sanitize_log(caps.nvme.controller, log)
@@ -253,6 +255,30 @@ def _read_sed(disk: Disk, caps: Capabilities) -> sed.SedInfo | None:
     return sed.parse_query(result.stdout)
 
 
+def _read_nvme_level0(controller: str, caps: Capabilities) -> sed.SedInfo | None:
+    """Without sedutil, an NVMe controller that has Security Send/Receive is asked with
+    nvme-cli itself: which security protocols it supports, then, when TCG (01h) is one,
+    its Level 0 Discovery (the SSC and the Locking feature, as sedutil --query reads them)."""
+    base = ["nvme", "security-recv", controller]
+    try:
+        listed = caps.commands.add(commands.run(
+            [*base, "--secp=0", "--spsp=0", "--nssf=0", "--size=16", "--al=16"], timeout=30, check=True))
+        if sed.TCG_PROTOCOL not in sed.security_protocols(sed.parse_nvme_hexdump(listed.stdout)):
+            return None
+        level0 = caps.commands.add(commands.run(
+            [*base, "--secp=1", "--spsp=1", "--nssf=0", "--size=2048", "--al=2048"], timeout=30, check=True))
+    except ArdoiseError as exc:
+        caps.problems.append(T_(
+            "the controller supports Security Send/Receive (OACS bit 0): it may be a self-encrypting drive; "
+            "its TCG state could not be read: {error}", error=str(exc)))
+        return None
+    info = sed.parse_level0(sed.parse_nvme_hexdump(level0.stdout))
+    if info is None:
+        caps.problems.append(T_("the controller lists the TCG security protocol but its Level 0 Discovery names "
+                                "no SSC: it may be a self-encrypting drive whose locking state was not read"))
+    return info
+
+
 def _read_ata_tcg(disk: Disk, caps: Capabilities) -> sed.SedInfo | None:
     """Without sedutil, an ATA drive's TCG support from its raw IDENTIFY words (word 48):
     it tells that the drive is self-encrypting, not its SSC nor its locking state."""
@@ -302,7 +328,8 @@ def plan_from_capabilities(
     skipped: list[PlanStep] = []
 
     _plan_emmc(disk, plan)
-    sed_decision = sed.decide(caps.sed, disk.serial, getattr(config, "psid", None))
+    sed_decision = sed.decide(caps.sed, disk.serial, getattr(config, "psid", None),
+                              can_revert=caps.psid_revert_possible)
     if caps.sed is not None and caps.sed.is_sed:
         plan.notes.append(sed_decision.reason)
     if sed_decision.action == "fail":

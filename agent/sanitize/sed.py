@@ -13,7 +13,9 @@ Sources of truth, all through the command gateway:
 - ``sedutil-cli --scan``: one SSC letter per drive (1 Opal 1, 2 Opal 2, E Enterprise,
   p Pyrite 1, P Pyrite 2, R Ruby, L Opalite), "No" for a drive that is not a SED.
 - ``nvme id-ctrl``: OACS bit 0 says the controller supports Security Send/Receive, the
-  transport TCG needs; without sedutil that is all that can be said ("may be a SED").
+  transport TCG needs; then ``nvme security-recv`` (nvme-cli, on the image) lists its
+  security protocols and, when TCG is one, returns its Level 0 Discovery: the SSC and the
+  Locking feature, what sedutil --query decodes, without sedutil.
 - ``hdparm --Istdout`` (SATA): IDENTIFY word 48 bit 0, "Trusted Computing feature set
   supported". It says the drive speaks TCG, not which SSC (Opal, Pyrite, Ruby) nor whether
   a range is locked: without sedutil such a drive is "self-encrypting drive (TCG), locking
@@ -115,6 +117,63 @@ def parse_scan(text: str) -> dict[str, list[str]]:
     return out
 
 
+# TCG Storage Architecture Core Spec, Level 0 Discovery: feature codes of the SSCs.
+LEVEL0_SSC = {0x0100: "Enterprise", 0x0200: "Opal 1", 0x0203: "Opal 2", 0x0301: "Opalite", 0x0302: "Pyrite 1",
+              0x0303: "Pyrite 2", 0x0304: "Ruby", 0x0305: "Key Per I/O"}
+LEVEL0_LOCKING = 0x0002
+TCG_PROTOCOL = 0x01  # security protocol 01h: TCG (SPC-4 "security protocol information" lists it)
+_HEXDUMP_LINE = re.compile(r"^([0-9a-fA-F]{4}):((?:\s[0-9a-fA-F]{2})+)")
+
+
+def parse_nvme_hexdump(text: str) -> bytes:
+    """The buffer nvme-cli prints after a Security Receive (``0000: 00 01 ... "...."``)."""
+    out = bytearray()
+    for line in text.splitlines():
+        m = _HEXDUMP_LINE.match(line.strip())
+        if m and int(m.group(1), 16) == len(out):
+            out.extend(bytes.fromhex(m.group(2)))
+    return bytes(out)
+
+
+def security_protocols(data: bytes) -> list[int]:
+    """Security protocol 00h, specific 0000h: the supported protocols (SPC-4 7.7.1):
+    a 2-byte list length at offset 6, then one byte per protocol."""
+    if len(data) < 8:
+        return []
+    count = int.from_bytes(data[6:8], "big")
+    return list(data[8:8 + count])
+
+
+def parse_level0(data: bytes) -> SedInfo | None:
+    """Level 0 Discovery (security protocol 01h, specific 0001h): a 48-byte header whose
+    first 4 bytes are the length of what follows them, then features (code 2 bytes,
+    version 1, length 1, data). None when no SSC feature is in it."""
+    if len(data) < 48:
+        return None
+    end = min(len(data), 4 + int.from_bytes(data[0:4], "big"))
+    ssc: list[str] = []
+    info = SedInfo(source="nvme security-recv (Level 0 Discovery)")
+    pos = 48
+    while pos + 4 <= end:
+        code, length = int.from_bytes(data[pos:pos + 2], "big"), data[pos + 3]
+        body = data[pos + 4:pos + 4 + length]
+        if len(body) < length:
+            break  # a feature cut short by the buffer: the ones before it are whole
+        if code in LEVEL0_SSC:
+            ssc.append(LEVEL0_SSC[code])
+        elif code == LEVEL0_LOCKING and body:
+            flags = body[0]
+            info.locking_supported = bool(flags & 0x01)
+            info.locking_enabled = bool(flags & 0x02)
+            info.locked = bool(flags & 0x04)
+            info.media_encrypt = bool(flags & 0x08)
+        pos += 4 + length
+    if not ssc:
+        return None
+    info.ssc = ssc
+    return info
+
+
 def nvme_security_supported(oacs: int) -> bool:
     """OACS bit 0: Security Send/Receive, the transport of every TCG SSC on NVMe."""
     return bool(oacs & 0x1)
@@ -156,7 +215,8 @@ def _norm(serial: str | None) -> str:
     return "".join((serial or "").split()).upper()
 
 
-def decide(info: SedInfo | None, serial: str | None, psids: dict[str, str] | None = None) -> SedDecision:
+def decide(info: SedInfo | None, serial: str | None, psids: dict[str, str] | None = None, *,
+           can_revert: bool = True) -> SedDecision:
     """What to do with a drive given its SED state and the workshop's PSIDs (by serial).
 
     - not a SED, or locking state unknown, or no range locked: sanitize as usual (the
@@ -164,7 +224,8 @@ def decide(info: SedInfo | None, serial: str | None, psids: dict[str, str] | Non
       range that turns out locked makes the writes or the read-back fail, so FAILED);
     - a locked range and the drive's PSID in the config: PSID revert (crypto erase by the
       drive, then read-back verification; Purge only if the verification passes);
-    - a locked range and no PSID: FAILED "locked self-encrypting drive"."""
+    - a locked range and no PSID: FAILED "locked self-encrypting drive";
+    - a locked range, its PSID, and no sedutil-cli to send the revert: FAILED, saying so."""
     if info is None or not info.is_sed:
         return SedDecision("sanitize", T_("not a self-encrypting drive (or its TCG features could not be read)"))
     kind = info.kind
@@ -177,6 +238,10 @@ def decide(info: SedInfo | None, serial: str | None, psids: dict[str, str] | Non
     wanted = _norm(serial)
     for key, psid in (psids or {}).items():
         if wanted and _norm(key) == wanted:
+            if not can_revert:
+                return SedDecision("fail", T_("locked self-encrypting drive ({kind}): its PSID is in the config but a "
+                                              "PSID revert needs sedutil-cli, which this image does not have",
+                                              kind=kind))
             return SedDecision("psid-revert", T_("locked self-encrypting drive ({kind}): PSID revert with the PSID "
                                                  "from the config", kind=kind), psid)
     # The config key is spelled out with doubled braces: the sentence is a format template.

@@ -225,22 +225,95 @@ def test_psid_revert_that_leaves_locking_enabled_is_not_purge(fake_commands, loo
     assert result.category != "Purge"  # the loop device then takes the overwrite: Clear at best
 
 
-def test_an_nvme_that_may_be_a_sed_says_so_when_sedutil_is_absent(fake_commands):
+# --------------------------------------------------------------------------- NVMe, without sedutil
+
+SECRECV = ["nvme", "security-recv", "/dev/nvme0"]
+PROTOCOLS = [*SECRECV, "--secp=0", "--spsp=0", "--nssf=0", "--size=16", "--al=16"]
+LEVEL0 = [*SECRECV, "--secp=1", "--spsp=1", "--nssf=0", "--size=2048", "--al=2048"]
+# Intel 7600p with Dell firmware: TCG listed among its security protocols, and a Level 0
+# Discovery with the Pyrite 1 SSC and Locking supported, not enabled (flags 0x41).
+INTEL_PROTOCOLS = "nvme/security-recv-protocols-intel-7600p-dell.txt"
+INTEL_LEVEL0 = "nvme/security-recv-level0-intel-7600p-dell-pyrite1.txt"
+
+
+def nvme_with_security(fake, oacs=0x10B):
     import json
 
     data = json.loads((FIXTURES / "nvme" / "id-ctrl-qemu-7.2.json").read_text())
-    data["oacs"] = 0x10B  # QEMU's 0x10a plus bit 0, Security Send/Receive
-    fake_commands.add(["nvme", "id-ctrl", "/dev/nvme0", "-o", "json"], json.dumps(data))
-    fake_commands.add(["nvme", "list-ns", "/dev/nvme0", "-o", "json"], fixture="nvme/list-ns-one.json")
-    disk = Disk(path="/dev/nvme0n1", name="nvme0n1", transport=Transport.NVME, media=Media.NVME,
-                size_bytes=1 << 30, serial="NVME123", target=True)
+    data["oacs"] = oacs  # QEMU's 0x10a, plus bit 0 (Security Send/Receive) unless told otherwise
+    fake.add(["nvme", "id-ctrl", "/dev/nvme0", "-o", "json"], json.dumps(data))
+    fake.add(["nvme", "list-ns", "/dev/nvme0", "-o", "json"], fixture="nvme/list-ns-one.json")
+    return Disk(path="/dev/nvme0n1", name="nvme0n1", transport=Transport.NVME, media=Media.NVME,
+                size_bytes=1 << 30, serial="PHHH0000000256G", target=True)
+
+
+def level0_locked() -> str:
+    # The same drive after its owner enabled locking and locked a range: Locking flags
+    # 0x41 -> 0x47 (LockingEnabled, Locked), the one byte Level 0 changes.
+    text = (FIXTURES / INTEL_LEVEL0).read_text()
+    return text.replace("0040: 00 02 20 0c 41", "0040: 00 02 20 0c 47")
+
+
+def test_level0_discovery_of_a_pyrite_drive_reads_its_ssc_and_locking_state():
+    data = sed.parse_nvme_hexdump((FIXTURES / INTEL_LEVEL0).read_text())
+    assert len(data) == 160 and data[:4] == bytes.fromhex("000000a0")
+    info = sed.parse_level0(data)
+    assert info.ssc == ["Pyrite 1"]
+    assert (info.locking_supported, info.locking_enabled, info.locked, info.media_encrypt) == (True, False, False, False)
+    locked = sed.parse_level0(sed.parse_nvme_hexdump(level0_locked()))
+    assert (locked.locking_enabled, locked.locked) == (True, True)
+
+
+@pytest.mark.parametrize("name, protocols", [
+    ("nvme/security-recv-protocols-samsung-960-pro.txt", [0x00, 0x01, 0x02, 0xEF]),
+    (INTEL_PROTOCOLS, [0x00, 0x01, 0x02]),
+])
+def test_supported_security_protocols_are_read_from_nvme_cli(name, protocols):
+    assert sed.security_protocols(sed.parse_nvme_hexdump((FIXTURES / name).read_text())) == protocols
+
+
+def test_without_sedutil_an_nvme_drive_is_asked_its_level0_discovery_with_nvme_cli(fake_commands):
+    disk = nvme_with_security(fake_commands)
+    fake_commands.add(PROTOCOLS, fixture=INTEL_PROTOCOLS)
+    fake_commands.add(LEVEL0, fixture=INTEL_LEVEL0)
     plan = make_plan(disk)
-    assert any("may be a self-encrypting drive" in n for n in plan.notes)
-    data["oacs"] = 0x10A
-    fake_commands.recordings.clear()
-    fake_commands.add(["nvme", "id-ctrl", "/dev/nvme0", "-o", "json"], json.dumps(data))
-    fake_commands.add(["nvme", "list-ns", "/dev/nvme0", "-o", "json"], fixture="nvme/list-ns-one.json")
-    assert not any("self-encrypting" in n for n in make_plan(disk).notes)
+    assert "self-encrypting drive (Pyrite 1), no locked range: sanitized as usual" in plan.notes
+    assert plan.steps and plan.refused is None
+
+
+def test_without_sedutil_a_locked_nvme_drive_is_failed_before_any_write(fake_commands):
+    disk = nvme_with_security(fake_commands)
+    fake_commands.add(PROTOCOLS, fixture=INTEL_PROTOCOLS)
+    fake_commands.add(LEVEL0, level0_locked())
+    plan = make_plan(disk)
+    assert plan.steps == [] and plan.refused.startswith("locked self-encrypting drive (Pyrite 1)")
+    # Its PSID does not help without sedutil-cli, and the reason says so.
+    plan = make_plan(disk, config=Config(psid={"PHHH0000000256G": PSID}))
+    assert plan.steps == [] and "a PSID revert needs sedutil-cli" in plan.refused
+
+
+def test_an_nvme_drive_without_the_tcg_protocol_is_not_a_sed(fake_commands):
+    disk = nvme_with_security(fake_commands)
+    # The Intel drive's list with TCG (01h) taken out: 00h and 02h only.
+    text = (FIXTURES / INTEL_PROTOCOLS).read_text().replace("00 00 00 03 00 01 02 00", "00 00 00 02 00 02 00 00")
+    fake_commands.add(PROTOCOLS, text)
+    plan = make_plan(disk)
+    assert tuple(LEVEL0) not in fake_commands.calls
+    assert not any("self-encrypting" in n for n in plan.notes)
+
+
+def test_an_unreadable_security_receive_says_the_drive_may_be_a_sed(fake_commands):
+    disk = nvme_with_security(fake_commands)
+    fake_commands.add(PROTOCOLS, returncode=1, stderr="NVMe status: Invalid Field in Command(0x2)\n")
+    plan = make_plan(disk)
+    assert any("may be a self-encrypting drive; its TCG state could not be read" in n for n in plan.notes)
+    assert plan.steps
+
+
+def test_an_nvme_drive_without_security_send_receive_is_not_asked(fake_commands):
+    plan = make_plan(nvme_with_security(fake_commands, oacs=0x10A))
+    assert not fake_commands.ran("nvme", "security-recv")
+    assert not any("self-encrypting" in n for n in plan.notes)
 
 
 # --------------------------------------------------------------------------- SATA, without sedutil
