@@ -55,6 +55,12 @@ class Co2Factor:
     kg_per_reused_device: int
     source: str
 
+    @classmethod
+    def from_settings(cls, settings) -> "Co2Factor | None":
+        """The configured factor (server_stub.settings: both or neither), or None."""
+        factor, source = settings.co2_kg_per_reused_device, settings.co2_source
+        return cls(factor, source) if factor is not None and source else None
+
 
 def may_close(recon: Reconciliation, *, is_manager: bool, reason: str | None = None) -> Closure:
     """A lot closes only when nothing is missing or left not sanitized; otherwise only a

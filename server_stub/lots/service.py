@@ -170,13 +170,18 @@ def lot_certificates(db: Database, lot: Lot) -> list[Certificate]:
 
 
 def lot_audits(db: Database, lot: Lot) -> list[AuditReport]:
-    """The audit reports of the machines whose disks this lot's certificates cover (linked
-    as the certificate pages link them: by audit id, else by disk serial and station)."""
+    """The audit reports of this lot: those filed under it (its name, from its workshop's
+    stations: a machine with no disk has nothing else), and those of the machines whose
+    disks its certificates cover (linked as the certificate pages link them: by audit id,
+    else by disk serial and station; reports from before schema 3 carry no lot)."""
     certs = lot_certificates(db, lot)
     ids = {c.audit_ref for c in certs if c.audit_ref}
     by_serial = {(c.station_id, c.serial) for c in certs if not c.audit_ref and c.serial}
     with db.session() as s:
-        found = {a.id: a for a in s.scalars(select(AuditReport).where(AuditReport.id.in_(ids)))} if ids else {}
+        found = {a.id: a for a in s.scalars(select(AuditReport).join(Station, Station.id == AuditReport.station_id)
+                                             .where(AuditReport.lot == lot.name, Station.org_id == lot.workshop_id))}
+        if ids:
+            found.update({a.id: a for a in s.scalars(select(AuditReport).where(AuditReport.id.in_(ids)))})
         if by_serial:
             serials = {serial for _, serial in by_serial}
             for a, serial in s.execute(select(AuditReport, AuditDisk.serial)

@@ -82,9 +82,10 @@ def _names(db: Database, lot: Lot) -> tuple[str, str]:
 
 
 def close(db: Database, lot: Lot, actor: Actor, key: StationKey, *, reason: str | None = None,
-          is_manager: bool = True) -> dict:
+          is_manager: bool = True, co2: report.Co2Factor | None = None) -> dict:
     """Close an open lot: refused while a device is missing or not sanitized unless a manager
-    gives a reason; the report is built, signed by ``key`` and stored. Returns the payload."""
+    gives a reason; the report is built, signed by ``key`` and stored, with the CO2 estimate
+    when a factor is configured (``Co2Factor.from_settings``). Returns the payload."""
     if lot.status != OPEN:
         raise Conflict(f"lot {lot.name} is closed")
     declared, certs, audits, destroyed, _, _ = facts(db, lot)
@@ -97,7 +98,7 @@ def close(db: Database, lot: Lot, actor: Actor, key: StationKey, *, reason: str 
     payload = report.build_report(
         report.LotInfo(lot.name, donor, workshop, lot.language, received.isoformat()), recon, certs, audits,
         collector_key_id=key.key_id, closed_at=utcnow().strftime("%Y-%m-%dT%H:%M:%SZ"), closed_by=actor.name,
-        closure=closure)
+        closure=closure, co2=co2)
     envelope = report.sign_report(payload, key)
     service.mark_closed(db, lot.id, actor, report_envelope=dump_envelope(envelope).decode("utf-8"), reason=closure.reason)
     return payload
