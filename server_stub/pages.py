@@ -97,6 +97,9 @@ def install_filters(templates) -> None:
     templates.env.filters["destination"] = outcome.describe_destination
     templates.env.filters["category_text"] = outcome.describe_category
     templates.env.filters["machine_text"] = outcome.describe_machine
+    from server_stub.lots import report
+    templates.env.filters["lot_state"] = lambda c: report.state_label(c, language.current().code)
+    templates.env.filters["lot_destination"] = lambda c: report.destination_label(c, language.current().code)
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -258,14 +261,9 @@ def _lot_bundle(request: Request, lot: str, records) -> StreamingResponse:
                              headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
-# The codes the lot page shows as words (pgettext with these contexts in lot.html).
-LOT_WORDS = (
-    NC_("lot status", "open"), NC_("lot status", "closed"),
-    NC_("lot device state", "sanitized"), NC_("lot device state", "no_disk"),
-    NC_("lot device state", "destroyed"), NC_("lot device state", "not_sanitized"),
-    NC_("lot device state", "missing"),
-    NC_("lot destination", "reuse"), NC_("lot destination", "recycle"), NC_("lot destination", "destroyed"),
-)
+# The codes the lot page shows as words (pgettext with this context in lot.html); a
+# device's state and destination are worded by server_stub.lots.report, as in the report.
+LOT_WORDS = (NC_("lot status", "open"), NC_("lot status", "closed"))
 
 
 def _reconciled(db, records) -> dict | None:
