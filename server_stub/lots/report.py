@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 from agent import i18n
 from agent.certify import envelope as env
-from agent.i18n import N_, NC_
+from agent.i18n import N_, NC_, T_
 from agent.certify.keys import StationKey
 from server_stub.errors import Conflict, Forbidden, Malformed
 from server_stub.lots.reconcile import (AuditFact, CertificateFact, DeviceDestination, DeviceState, LotLine,
@@ -28,6 +28,7 @@ from server_stub.lots.reconcile import (AuditFact, CertificateFact, DeviceDestin
 SCHEMA_VERSION = 1
 LANGUAGES = ("fr", "en")
 MAX_REASON = 1000  # the schema's limit on a text field
+MIN_REASON = 10  # "stolen" is not a reason a donor can file; "stolen in transport, complaint 1234" is
 
 
 class LotNotClosable(Conflict):
@@ -70,15 +71,17 @@ def may_close(recon: Reconciliation, *, is_manager: bool, reason: str | None = N
     unresolved = recon.unresolved
     text = " ".join((reason or "").split())
     if len(text) > MAX_REASON:
-        raise LotNotClosable(f"the reason is longer than {MAX_REASON} characters")
+        raise LotNotClosable(T_("the reason is longer than {limit} characters", limit=MAX_REASON))
     if not unresolved:
         return Closure(False, text or None)
     names = ", ".join(line.identifier for line in unresolved[:5]) + (", ..." if len(unresolved) > 5 else "")
-    what = f"{len(unresolved)} device(s) missing or not sanitized ({names})"
     if not is_manager:
-        raise Forbidden(f"{what}: only a manager may close this lot, with a written reason")
-    if len(text) < 10:
-        raise LotNotClosable(f"{what}: give the reason for closing it anyway (at least 10 characters)")
+        raise Forbidden(T_("{count} device(s) missing or not sanitized ({names}): only a manager may close this "
+                           "lot, with a written reason", count=len(unresolved), names=names))
+    if len(text) < MIN_REASON:
+        raise LotNotClosable(T_("{count} device(s) missing or not sanitized ({names}): give the reason for closing "
+                                "it anyway (at least {min} characters)", count=len(unresolved), names=names,
+                                min=MIN_REASON))
     return Closure(True, text)
 
 

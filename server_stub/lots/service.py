@@ -13,6 +13,7 @@ from datetime import date
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import aliased
 
+from agent.i18n import T_
 from server_stub import fields
 from server_stub.accounts import access, events
 from server_stub.accounts.events import Actor
@@ -207,7 +208,7 @@ def _open_lot(s, lot_id: int) -> Lot:
     if lot is None:
         raise NotFound(f"no lot {lot_id}")
     if lot.status != OPEN:
-        raise Conflict(f"lot {lot.name} is closed")
+        raise Conflict(T_("lot {lot} is closed", lot=lot.name))
     return lot
 
 
@@ -221,8 +222,8 @@ def replace_inventory(db: Database, lot_id: int, lines, actor: Actor, *, source:
         lot = _open_lot(s, lot_id)
         if s.scalar(select(func.count()).select_from(DestructionRecord)
                     .where(DestructionRecord.lot_id == lot.id, DestructionRecord.declared_device_id.is_not(None))):
-            raise Conflict(f"lot {lot.name} has destruction records of its declared devices: "
-                           "its inventory can no longer be replaced")
+            raise Conflict(T_("lot {lot} has destruction records of its declared devices: its inventory can no "
+                              "longer be replaced", lot=lot.name))
         s.execute(delete(DeclaredDevice).where(DeclaredDevice.lot_id == lot.id))
         n = 0
         for item in lines:
