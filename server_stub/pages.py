@@ -308,7 +308,8 @@ def _lot_records(db, records) -> list[dict]:
     """The lot records of this name the asker sees, with their organisations' names."""
     names = {o.id: o.name for o in service.organisations(db)}
     return [{"workshop": names.get(r.workshop_id), "donor": names.get(r.donor_id), "status": r.status,
-             "language": r.language, "received_on": r.received_on} for r in records]
+             "language": r.language, "received_on": r.received_on, "closed_at": r.closed_at,
+             "closed_by": r.closed_by, "close_reason": r.close_reason} for r in records]
 
 
 def _safe_name(s: str) -> str:
