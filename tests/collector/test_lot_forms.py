@@ -150,3 +150,17 @@ def test_a_manager_imports_the_inventory_then_closes_the_lot_only_with_a_written
     assert report["closed_by"] == "nord-manager@example.org"
     assert report["co2"] == {"kg_per_reused_device": 27, "source": "ADEME 2022 (test)",
                              "avoided_kg": 27 * report["reen"]["reused"]}
+
+
+def test_a_machine_with_no_disk_is_seen_and_labelled_by_its_lots_donor_and_workshop_only(hub):
+    c, _ = hub
+    with c.engine.connect() as conn:
+        nodisk = [i for i, e in conn.execute(text("SELECT id, envelope FROM audit_reports WHERE lot = :l"),
+                                            {"l": LOT}) if "M3NODISK" in base64.b64decode(json.loads(e)["payload"])
+                  .decode()]
+    assert len(nodisk) == 1  # filed under its lot at upload, although no certificate names it
+    for email, status in (("donor@example.org", 200), ("nord-tech@example.org", 200), ("sud-manager@example.org", 404)):
+        r = login(c, email).get(c.url + f"/audits/{nodisk[0]}", timeout=30, allow_redirects=False)
+        assert r.status_code == status, email
+    labels = login(c, "donor@example.org").get(c.url + f"/labels?lot={LOT}&size=50x30&format=zpl", timeout=60)
+    assert labels.status_code == 200 and f"/audits/{nodisk[0]}" in labels.text and "aucun disque" in labels.text
