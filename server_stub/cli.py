@@ -32,7 +32,7 @@ import sys
 
 from agent import __version__, i18n
 from agent.errors import ArdoiseError, ConfigError, UsageError
-from agent.i18n import T_, _
+from agent.i18n import T_, _, localize
 from server_stub import settings as settings_mod
 from server_stub.db import Database, migrate, redact
 
@@ -450,7 +450,7 @@ def _import(db, lot, path: str, data: bytes | None = None) -> int:
         n = wiring.import_inventory(db, lot, data, CLI, source=os.path.basename(path))
     except wiring.InventoryRejected as exc:
         for p in exc.problems:  # every bad line, one line each
-            print(f"ardoise-collector: {path}: {p}", file=sys.stderr)
+            print(f"ardoise-collector: {path}: {localize(p.text())}", file=sys.stderr)
         print("ardoise-collector: " + _("{count} bad row(s): nothing imported; correct the file and import it "
                                         "again").format(count=len(exc.problems)), file=sys.stderr)
         return exc.exit_code
