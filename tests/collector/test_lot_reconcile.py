@@ -3,7 +3,6 @@ destruction records: one state per declared device, extras listed, destinations 
 
 from __future__ import annotations
 
-import dataclasses
 
 from lot_samples import INVENTORY_CSV, sample_lot
 
