@@ -26,6 +26,7 @@ from server_stub.db import Database, migrate
 from server_stub.errors import Rejected
 from server_stub.headers import SecurityHeaders
 from server_stub.labels import routes as label_routes
+from server_stub.lots import routes as lot_routes
 from server_stub.httpio import rejection
 from server_stub.lockout import LoginGuard
 from server_stub.progress import ProgressBoard, TokenBucket
@@ -80,6 +81,7 @@ def create_app(settings: Settings, *, run_migrations: bool = True) -> FastAPI:
     app.include_router(apidocs.router)
     app.include_router(pages.router)
     app.include_router(label_routes.router)
+    app.include_router(lot_routes.router)
     app.add_middleware(SecurityHeaders)
     app.include_router(keys.router)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")

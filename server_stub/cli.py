@@ -32,7 +32,7 @@ import sys
 
 from agent import __version__, i18n
 from agent.errors import ArdoiseError, ConfigError, UsageError
-from agent.i18n import T_, _
+from agent.i18n import T_, _, localize
 from server_stub import settings as settings_mod
 from server_stub.db import Database, migrate, redact
 
@@ -78,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--receipt-key", metavar="PEM",
                        help=_("the collector's Ed25519 receipt key, created at first start "
                               "(default: beside the SQLite file, or ./ardoise-collector-receipt-key.pem)"))
+    _co2_options(serve)
     serve.add_argument("--forwarded-allow-ips", metavar="IPS",
                        help=_("trust X-Forwarded-* from these reverse proxies (default 127.0.0.1)"))
     serve.add_argument("--sqlite-synchronous", choices=("normal", "full"),
@@ -193,6 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     lcl.add_argument("--by", default="ardoise-collector CLI", help=_("who closes it, as the report names them"))
     lcl.add_argument("--workshop")
     lcl.add_argument("--receipt-key", metavar="PEM", help=_("the collector's key, as given to serve --receipt-key"))
+    _co2_options(lcl)
     lcl.set_defaults(func=cmd_lot_close)
     lb = lsub.add_parser("bundle", help=_("write a closed lot's bundle (ZIP) for its donor"))
     _db_option(lb)
@@ -234,7 +236,19 @@ def check_admin_password(s: settings_mod.Settings) -> None:
         raise ConfigError(f"{problem}; choose a longer one (ARDOISE_ADMIN_PASSWORD or --admin-password-file)")
 
 
+def _co2_options(p) -> None:
+    p.add_argument("--co2-factor", metavar="KG",
+                   help=_("print an estimate of the CO2 avoided in closed lots' reports: kg CO2e per reused "
+                          "device (a whole number; with --co2-source; docs/lots.md says which figure to use)"))
+    p.add_argument("--co2-source", metavar="TEXT",
+                   help=_("the published source of --co2-factor, printed beside the estimate"))
+
+
 def _settings(args, **overrides) -> settings_mod.Settings:
+    if getattr(args, "co2_factor", None) is not None:
+        overrides["co2_kg_per_reused_device"] = settings_mod.co2_factor_value(args.co2_factor)
+    if getattr(args, "co2_source", None) is not None:
+        overrides["co2_source"] = args.co2_source
     return settings_mod.from_env(db_url=getattr(args, "db", None), **overrides)
 
 
@@ -436,7 +450,7 @@ def _import(db, lot, path: str, data: bytes | None = None) -> int:
         n = wiring.import_inventory(db, lot, data, CLI, source=os.path.basename(path))
     except wiring.InventoryRejected as exc:
         for p in exc.problems:  # every bad line, one line each
-            print(f"ardoise-collector: {path}: {p}", file=sys.stderr)
+            print(f"ardoise-collector: {path}: {localize(p.text())}", file=sys.stderr)
         print("ardoise-collector: " + _("{count} bad row(s): nothing imported; correct the file and import it "
                                         "again").format(count=len(exc.problems)), file=sys.stderr)
         return exc.exit_code
@@ -483,13 +497,16 @@ def cmd_lot_close(args) -> int:
     from server_stub.accounts.events import Actor
     from server_stub.lots import wiring
 
+    from server_stub.lots.report import Co2Factor
+
+    co2 = Co2Factor.from_settings(_settings(args))  # checked before anything is read or signed
     db, lot = _lot(args)
-    payload = wiring.close(db, lot, Actor(args.by, "cli"), _collector_key(args), reason=args.reason)
+    payload = wiring.close(db, lot, Actor(args.by, "cli"), _collector_key(args), reason=args.reason, co2=co2)
     c = payload["counts"]
-    print(_("lot {lot} closed: {declared} declared, {sanitized} sanitized, {destroyed} destroyed, {missing} "
-            "missing; report {report} signed").format(lot=lot.name, declared=c["declared"], sanitized=c["sanitized"],
-                                                      destroyed=c["destroyed"], missing=c["missing"],
-                                                      report=payload["report_id"]), file=sys.stderr)
+    print(_("lot {lot} closed: {declared} declared, {sanitized} sanitized, {no_disk} without a disk, {destroyed} "
+            "destroyed, {missing} missing; report {report} signed").format(
+                lot=lot.name, declared=c["declared"], sanitized=c["sanitized"], no_disk=c["no_disk"],
+                destroyed=c["destroyed"], missing=c["missing"], report=payload["report_id"]), file=sys.stderr)
     return 0
 
 

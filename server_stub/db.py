@@ -14,7 +14,7 @@ import logging
 import os
 import threading
 
-from sqlalchemy import Engine, create_engine, event, select, text
+from sqlalchemy import Engine, bindparam, create_engine, event, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
@@ -219,8 +219,37 @@ def _to_v2(conn) -> None:
                                                 "status": "open", "created_at": now} for n in sorted(names)])
 
 
+def _to_v3(conn) -> None:
+    """Schema 2 to 3: the lot of each audit report, filed as an upload files it today
+    (``ingest.lot_for``): the lot its signed payload names, else its station's lot. Without
+    it, a machine with no disk (an audit report, no certificate) is in no lot."""
+    import base64
+    import binascii
+    import json
+
+    from server_stub import fields
+    from server_stub.models import AuditReport, Station
+
+    conn.execute(text("ALTER TABLE audit_reports ADD COLUMN lot VARCHAR(200)"))
+    conn.execute(text("CREATE INDEX ix_audit_reports_lot ON audit_reports (lot)"))
+    a, st = AuditReport.__table__, Station.__table__
+    station_lot = dict(conn.execute(select(st.c.id, st.c.lot)).all())
+    updates = []
+    for report_id, station_id, envelope in conn.execute(select(a.c.id, a.c.station_id, a.c.envelope)):
+        try:
+            lot = json.loads(base64.b64decode(json.loads(envelope)["payload"])).get("lot")
+        except (ValueError, KeyError, TypeError, binascii.Error):
+            lot = None  # stored envelopes were checked at upload; this is only a safety net
+        if not isinstance(lot, str) or fields.lot_problem(lot):
+            lot = station_lot.get(station_id)
+        if lot is not None:
+            updates.append({"rid": report_id, "new_lot": lot})
+    if updates:
+        conn.execute(a.update().where(a.c.id == bindparam("rid")).values(lot=bindparam("new_lot")), updates)
+
+
 # Upgrade steps: _STEPS[n] takes a database at version n-1 to version n.
-_STEPS = {2: _to_v2}
+_STEPS = {2: _to_v2, 3: _to_v3}
 
 
 def _first_line(exc: Exception) -> str:

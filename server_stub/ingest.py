@@ -79,10 +79,10 @@ def ingest(db: Database, station: StationRef, body: bytes, *, only: str | None =
     return _store_audit(db, station, report, raw)
 
 
-def lot_for(station: StationRef, payload: dict) -> str | None:
-    """The lot a certificate is filed under. A station enrolled for a lot uploads only into
-    that lot: a certificate naming another one is refused rather than refiled, so that the
-    lot printed on it and the lot its report lists it under never differ."""
+def lot_for(station: StationRef, payload: dict, what: str = "certificate") -> str | None:
+    """The lot a certificate or audit report is filed under. A station enrolled for a lot
+    uploads only into that lot: a report naming another one is refused rather than refiled,
+    so that the lot printed on it and the lot its report lists it under never differ."""
     lot = payload.get("lot")
     if lot is None:
         return station.lot
@@ -90,7 +90,7 @@ def lot_for(station: StationRef, payload: dict) -> str | None:
     if problem:
         raise Unprocessable(f"lot: {problem}")
     if station.lot is not None and lot != station.lot:
-        raise Unprocessable(f"lot: the certificate names lot {lot!r} but this station is enrolled for lot "
+        raise Unprocessable(f"lot: the {what} names lot {lot!r} but this station is enrolled for lot "
                             f"{station.lot!r}; fix the station's lot, or enroll it for that lot")
     return lot
 
@@ -140,11 +140,13 @@ def _duplicate(db: Database, query, digest: str):
 
 def _store_audit(db: Database, station: StationRef, report: check.CheckReport, raw: str) -> Ingested:
     a = fields.summarize_audit(report.payload, report.digest)
+    lot = lot_for(station, report.payload, "audit report")
     now = utcnow()
     try:
         with db.write_lock(), db.engine.begin() as conn:
             conn.execute(insert(AuditReport), dict(id=a.id, digest=report.digest, station_id=station.id,
                                                    key_id=report.key_id, received_at=now, machine=a.machine,
+                                                   lot=lot,
                                                    envelope=raw))
             if a.serials:
                 conn.execute(insert(AuditDisk), [dict(audit_id=a.id, serial=x) for x in a.serials])

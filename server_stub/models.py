@@ -13,10 +13,12 @@ from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text, TypeD
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # Bumped whenever a table changes; db.migrate() upgrades older databases step by step.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # 2: organisations, people, roles, login sessions, the audit log, lot records
 #    (server_stub/accounts/models.py, server_stub/lots/models.py); stations and
 #    enrollment tokens belong to a workshop.
+# 3: audit reports carry their lot, so a machine with no disk (an audit report and no
+#    certificate) is found in its lot's reconciliation.
 
 
 class UTCDateTime(TypeDecorator):
@@ -123,6 +125,8 @@ class AuditReport(Base):
     key_id: Mapped[str] = mapped_column(String(200))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     machine: Mapped[str | None] = mapped_column(String(400))
+    # Filed like a certificate (ingest.lot_for): the payload's lot, else the station's (schema 3).
+    lot: Mapped[str | None] = mapped_column(String(200), index=True)
     envelope: Mapped[str] = mapped_column(Text)
 
 

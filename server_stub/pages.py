@@ -97,6 +97,9 @@ def install_filters(templates) -> None:
     templates.env.filters["destination"] = outcome.describe_destination
     templates.env.filters["category_text"] = outcome.describe_category
     templates.env.filters["machine_text"] = outcome.describe_machine
+    from server_stub.lots import report
+    templates.env.filters["lot_state"] = lambda c: report.state_label(c, language.current().code)
+    templates.env.filters["lot_destination"] = lambda c: report.destination_label(c, language.current().code)
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -208,18 +211,14 @@ def lot_list(request: Request):
 
 @router.get("/lots/{lot:path}")
 def lot_page(request: Request, lot: str, format: str = "html", until: str = "",
-             workshop: int | None = Query(None, ge=1, lt=2**31)):
+             workshop: int | None = Query(None, ge=1, lt=2**31), notice: str = ""):
     """One lot; ``?format=csv`` or ``pdf`` exports it. The lot is the whole rest of the path
     (a lot name may hold "/"), so exports are a query parameter, never a suffix that a lot
     named "X.csv" could collide with. ``?until=`` lists only what was received before."""
     ctx = _ctx(request)
     who = access.reader(request)
     records = lot_service.visible_lots(ctx.db, who, lot, workshop)
-    visible = access.certificates(who)
-    if workshop is not None:
-        # Two workshops may each have a lot of this name: ?workshop= shows one of them.
-        mine = Certificate.station_id.in_(select(Station.id).where(Station.org_id == workshop))
-        visible = mine if visible is None else (visible & mine)
+    visible = workshop_visible(who, workshop)
     if format == "bundle":
         return _lot_bundle(request, lot, records)
     s = queries.lot_summary(ctx.db, lot, until=queries.parse_when(until.strip(), "until", end=True),
@@ -232,8 +231,36 @@ def lot_page(request: Request, lot: str, format: str = "html", until: str = "",
                         headers={"Content-Disposition": f'attachment; filename="lot-{_safe_name(lot)}.pdf"'})
     if format != "html":
         raise Malformed(T_("format must be html, csv, pdf or bundle"))
-    return _render(request, "lot.html", who, s=s, until=until.strip(), records=_lot_records(ctx.db, records),
-                   workshop=workshop, reconciled=_reconciled(ctx.db, records))
+    return render_lot(request, who, s, records, until=until.strip(), workshop=workshop,
+                      notice=notice if notice in LOT_NOTICES else None)
+
+
+def workshop_visible(who: Principal, workshop: int | None):
+    """The certificates this principal sees, of one workshop's stations when ``workshop``
+    is given (two workshops may each have a lot of a name: ?workshop= shows one of them)."""
+    visible = access.certificates(who)
+    if workshop is not None:
+        mine = Certificate.station_id.in_(select(Station.id).where(Station.org_id == workshop))
+        visible = mine if visible is None else (visible & mine)
+    return visible
+
+
+# What the lot page says after a form succeeded (a redirect: reloading it posts nothing).
+LOT_NOTICES = ("imported", "closed")
+
+
+def render_lot(request: Request, who: Principal, s, records, *, until: str = "", workshop: int | None = None,
+               status_code: int = 200, **context) -> HTMLResponse:
+    """The lot page; the import and close forms show to whoever manages the lot's workshop
+    while it is open (server_stub.lots.routes handles them)."""
+    ctx = _ctx(request)
+    reconciled = _reconciled(ctx.db, records)
+    record = records[0] if len(records) == 1 else None
+    manages = record is not None and record.status == "open" and who.manages(record.workshop_id)
+    return _render(request, "lot.html", who, status_code=status_code, s=s, until=until,
+                   records=_lot_records(ctx.db, records), workshop=workshop, reconciled=reconciled,
+                   record=record, manages=manages, co2_source=ctx.settings.co2_source,
+                   unresolved=len(reconciled["unresolved"]) if reconciled else 0, **context)
 
 
 def _one_record(records):
@@ -258,14 +285,9 @@ def _lot_bundle(request: Request, lot: str, records) -> StreamingResponse:
                              headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
-# The codes the lot page shows as words (pgettext with these contexts in lot.html).
-LOT_WORDS = (
-    NC_("lot status", "open"), NC_("lot status", "closed"),
-    NC_("lot device state", "sanitized"), NC_("lot device state", "no_disk"),
-    NC_("lot device state", "destroyed"), NC_("lot device state", "not_sanitized"),
-    NC_("lot device state", "missing"),
-    NC_("lot destination", "reuse"), NC_("lot destination", "recycle"), NC_("lot destination", "destroyed"),
-)
+# The codes the lot page shows as words (pgettext with this context in lot.html); a
+# device's state and destination are worded by server_stub.lots.report, as in the report.
+LOT_WORDS = (NC_("lot status", "open"), NC_("lot status", "closed"))
 
 
 def _reconciled(db, records) -> dict | None:
@@ -279,14 +301,15 @@ def _reconciled(db, records) -> dict | None:
         return None
     devices = [report._device(line) for line in recon.lines]
     return {"lines": recon.lines, "extras": recon.extras, "counts": recon.counts,
-            "reen": report.reen_figures(devices)}
+            "reen": report.reen_figures(devices), "unresolved": recon.unresolved}
 
 
 def _lot_records(db, records) -> list[dict]:
     """The lot records of this name the asker sees, with their organisations' names."""
     names = {o.id: o.name for o in service.organisations(db)}
     return [{"workshop": names.get(r.workshop_id), "donor": names.get(r.donor_id), "status": r.status,
-             "language": r.language, "received_on": r.received_on} for r in records]
+             "language": r.language, "received_on": r.received_on, "closed_at": r.closed_at,
+             "closed_by": r.closed_by, "close_reason": r.close_reason} for r in records]
 
 
 def _safe_name(s: str) -> str:

@@ -49,6 +49,11 @@ class Settings:
     # The clock the pages show dates in ("1 décembre 2026 à 19:26 (heure de Paris)"); the
     # database and the API keep UTC.
     timezone: str = "Europe/Paris"
+    # The optional CO2 estimate of closed lots' reports (docs/lots.md "CO2 estimate"): kg
+    # CO2e avoided per reused device, and the published source of that figure. Both or
+    # neither: a number without its source is not printed.
+    co2_kg_per_reused_device: int | None = None
+    co2_source: str | None = None
 
     @property
     def admin_enabled(self) -> bool:
@@ -84,15 +89,49 @@ def from_env(**overrides) -> Settings:
             raise ConfigError("ARDOISE_COLLECTOR_MAX_BODY must be a number of bytes") from None
     if env.get("ARDOISE_COLLECTOR_TIMEZONE"):
         s.timezone = env["ARDOISE_COLLECTOR_TIMEZONE"]
+    if env.get("ARDOISE_COLLECTOR_CO2_FACTOR"):
+        s.co2_kg_per_reused_device = co2_factor_value(env["ARDOISE_COLLECTOR_CO2_FACTOR"],
+                                                      "ARDOISE_COLLECTOR_CO2_FACTOR")
+    if env.get("ARDOISE_COLLECTOR_CO2_SOURCE"):
+        s.co2_source = env["ARDOISE_COLLECTOR_CO2_SOURCE"]
     for key, value in overrides.items():
         if value is not None:
             setattr(s, key, value)
     s.db_url = normalize_db_url(s.db_url)
+    check_co2(s)
     try:
         ZoneInfo(s.timezone)
     except (ValueError, KeyError, OSError):  # ZoneInfoNotFoundError is a KeyError
         raise ConfigError(f"unknown time zone {s.timezone!r} (ARDOISE_COLLECTOR_TIMEZONE, e.g. Europe/Paris)") from None
     return s
+
+
+MAX_CO2_FACTOR = 10_000  # kg CO2e per device: far above any laptop's whole life cycle
+MAX_CO2_SOURCE = 1000  # the report's limit on a text field
+
+
+def co2_factor_value(text: str, name: str = "--co2-factor") -> int:
+    """A whole number of kg CO2e per reused device (the signed report carries no floats)."""
+    try:
+        value = int(text.strip())
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number of kg CO2e per reused device, e.g. 27") from None
+    if not 0 < value <= MAX_CO2_FACTOR:
+        raise ConfigError(f"{name} must be between 1 and {MAX_CO2_FACTOR} kg CO2e per reused device")
+    return value
+
+
+def check_co2(s: Settings) -> None:
+    """The factor and its source come together, or the estimate is left out."""
+    factor, source = s.co2_kg_per_reused_device, s.co2_source
+    if source is not None:
+        source = " ".join(source.split())
+        s.co2_source = source or None
+    if (factor is None) != (s.co2_source is None):
+        raise ConfigError("a CO2 factor needs its published source, and a source needs its factor: set both "
+                          "--co2-factor and --co2-source (ARDOISE_COLLECTOR_CO2_FACTOR and _SOURCE), or neither")
+    if s.co2_source is not None and (len(s.co2_source) > MAX_CO2_SOURCE or not s.co2_source.isprintable()):
+        raise ConfigError(f"the CO2 source must be printable text of at most {MAX_CO2_SOURCE} characters")
 
 
 def read_password_file(path: str) -> str:

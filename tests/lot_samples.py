@@ -44,13 +44,10 @@ class SampleLot:
     audits: list[tuple[dict, bytes]] = field(default_factory=list)  # (payload, envelope file bytes)
     certificates: list[tuple[dict, bytes]] = field(default_factory=list)
     destructions: list[Destruction] = field(default_factory=list)
-    # The audit schema has no "no drive found" field yet: the flag rides on the AuditFact.
-    no_disk: set[str] = field(default_factory=set)
-
     def add_audit(self, key: StationKey, *a, no_disk: bool = False, **kw) -> dict:
         p = audit_payload(key, *a, **kw)
-        if no_disk:
-            self.no_disk.add(p["report_id"])
+        if no_disk:  # as the agent writes it (agent/certify/audit_report.py, StorageState)
+            p["storage"] = {"state": "no_disk_found", "reasons": ["no drive found"], "controllers": []}
         self.audits.append((p, dump_envelope(sign_envelope(p, AUDIT_TYPE, key))))
         return p
 
@@ -63,10 +60,7 @@ class SampleLot:
         return [CertificateFact.from_payload(p, envelope_digest(e)) for p, e in self.certificates]
 
     def audit_facts(self) -> list[AuditFact]:
-        import dataclasses
-
-        facts = [AuditFact.from_payload(p, envelope_digest(e)) for p, e in self.audits]
-        return [dataclasses.replace(f, no_disk=f.report_id in self.no_disk) for f in facts]
+        return [AuditFact.from_payload(p, envelope_digest(e)) for p, e in self.audits]
 
 
 def sample_lot() -> SampleLot:

@@ -155,12 +155,19 @@ def _donor_certificates(donors: frozenset[int]) -> ColumnElement:
     """Certificates filed under a lot (by name, within the uploading station's workshop)
     whose donor is one of ``donors``. Uncorrelated, and led by the indexed lot name: a
     donor's few lots are found first, not tested against every certificate."""
+    theirs, pairs = _donor_lots(donors)
+    return and_(Certificate.lot.in_(theirs), tuple_(Certificate.lot, Certificate.station_id).in_(pairs))
+
+
+def _donor_lots(donors: frozenset[int]):
+    """The names of the donors' lots, and (lot name, station id) of each station of those
+    lots' workshops: what a certificate or audit report is filed under."""
     from server_stub.lots.models import Lot
 
     theirs = select(Lot.name).where(Lot.donor_id.in_(donors))
     pairs = (select(Lot.name, Station.id).join(Station, Station.org_id == Lot.workshop_id)
              .where(Lot.donor_id.in_(donors)))
-    return and_(Certificate.lot.in_(theirs), tuple_(Certificate.lot, Certificate.station_id).in_(pairs))
+    return theirs, pairs
 
 
 def certificates(p: Principal) -> ColumnElement | None:
@@ -182,7 +189,8 @@ def stations(p: Principal) -> ColumnElement | None:
 
 
 def audits(p: Principal) -> ColumnElement | None:
-    """A workshop's stations' reports; for a donor, the reports its certificates link to."""
+    """A workshop's stations' reports; for a donor, the reports filed under its lots (a
+    machine with no disk has nothing else) and those its certificates link to."""
     if p.sees_everything:
         return None
     conds = []
@@ -194,6 +202,8 @@ def audits(p: Principal) -> ColumnElement | None:
                           Certificate.serial.in_(select(AuditDisk.serial).where(AuditDisk.audit_id == AuditReport.id))))
         conds.append(exists(select(Certificate.id).where(Certificate.station_id == AuditReport.station_id, linked,
                                                          _donor_certificates(p.donors))))
+        theirs, pairs = _donor_lots(p.donors)
+        conds.append(and_(AuditReport.lot.in_(theirs), tuple_(AuditReport.lot, AuditReport.station_id).in_(pairs)))
     return or_(*conds) if conds else false()
 
 

@@ -171,9 +171,10 @@ def label_data(audit: StoredAudit, certificates: Iterable[Certificate], base_url
 
 
 def audits_of_lot(db, lot: str) -> list[str]:
-    """The audit reports of a lot's machines, oldest first: those its certificates name
-    (audit_id), and for certificates issued before that field, the same station's reports
-    listing their serial. A machine with no certificate in the lot has no label here."""
+    """The audit reports of a lot's machines, oldest first: those filed under the lot (a
+    machine with no disk has no certificate), those its certificates name (audit_id), and
+    for certificates issued before that field, the same station's reports listing their
+    serial. Who may see each is the caller's check."""
     from sqlalchemy import select
 
     from server_stub.models import AuditDisk, AuditReport
@@ -186,5 +187,6 @@ def audits_of_lot(db, lot: str) -> list[str]:
                         AuditReport.station_id == Certificate.station_id))
     with db.session() as s:
         return list(s.scalars(select(AuditReport.id)
-                              .where(AuditReport.id.in_(named) | AuditReport.id.in_(by_serial))
+                              .where((AuditReport.lot == lot) | AuditReport.id.in_(named)
+                                     | AuditReport.id.in_(by_serial))
                               .order_by(AuditReport.received_at, AuditReport.id)))

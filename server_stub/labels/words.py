@@ -1,46 +1,32 @@
 """The words printed on a label, in each language a label is printed in.
 
-One table, looked up through ``word``: when the collector gets message catalogs, this is
-the one function to hand to gettext.
+They are entries of the project's gettext catalog (agent/locale, context "label"), looked
+up through ``word``; the keys are what the label code asks for.
 """
 
 from __future__ import annotations
 
+from agent import i18n
+from agent.i18n import NC_
 from server_stub.errors import Malformed
 
 LANGUAGES = ("fr", "en")
 
-WORDS: dict[str, dict[str, str]] = {
-    "en": {
-        "cpu": "CPU",
-        "ram": "RAM",
-        "storage": "Storage",
-        "battery": "Battery health",
-        "battery_none": "none",
-        "battery_unknown": "not measured",
-        "unknown": "unknown",
-        "no_storage": "no drive",
-        "erased": "Data erased",
-        "not_erased": "NOT ERASED",
-        "no_certificate": "No erasure certificate",
-        "date": "Date",
-        "serial": "S/N",
-    },
-    "fr": {
-        "cpu": "Processeur",
-        "ram": "Mémoire",
-        "storage": "Stockage",
-        "battery": "Santé batterie",
-        "battery_none": "aucune",
-        "battery_unknown": "non mesurée",
-        "unknown": "inconnu",
-        "no_storage": "aucun disque",
-        "erased": "Données effacées",
-        "not_erased": "NON EFFACÉ",
-        "no_certificate": "Aucun certificat d'effacement",
-        "date": "Date",
-        "serial": "N° série",
-    },
+# Short: a 62 mm label has room for a dozen characters before each value.
+WORDS: dict[str, str] = {
+    "cpu": NC_("label", "CPU"),
+    "ram": NC_("label", "RAM"),
+    "storage": NC_("label", "Storage"),
+    "battery": NC_("label", "Battery health"),
+    "battery_none": NC_("label", "none"),
+    "battery_unknown": NC_("label", "not measured"),
+    "unknown": NC_("label", "unknown"),
+    "no_storage": NC_("label", "no drive"),
+    "erased": NC_("label", "Data erased"),
+    "not_erased": NC_("label", "NOT ERASED"),
+    "no_certificate": NC_("label", "No erasure certificate"),
+    "date": NC_("label", "Date"),
+    "serial": NC_("label", "S/N"),
 }
 
 
@@ -51,7 +37,7 @@ def check_language(language: str) -> str:
 
 
 def word(key: str, language: str) -> str:
-    return WORDS[check_language(language)][key]
+    return i18n.translations(check_language(language)).pgettext("label", WORDS[key])
 
 
 # Decimal units as drives are sold (a "256 GB" SSD); French writes octets.

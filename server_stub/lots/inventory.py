@@ -21,6 +21,7 @@ import zipfile
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
+from agent.i18n import T_, Text
 from server_stub.errors import Malformed, TooLarge
 
 # A 5,000-device inventory is well under 1 MiB as CSV; 20 MiB leaves room for wide sheets.
@@ -78,6 +79,10 @@ class RowProblem:
     def __str__(self) -> str:
         return f"line {self.line}: {self.message}"
 
+    def text(self) -> Text:
+        """The problem as a reader sees it, in their language (``agent.i18n.localize``)."""
+        return T_("line {line}: {problem}", line=self.line, problem=self.message)
+
 
 @dataclass
 class Inventory:
@@ -103,11 +108,11 @@ class InventoryError(Malformed):
 def read_inventory(data: bytes) -> Inventory:
     """The declared devices and the row problems of a CSV or XLSX file's bytes."""
     if len(data) > MAX_BYTES:
-        raise TooLarge(f"inventory file is larger than {MAX_BYTES >> 20} MiB")
+        raise TooLarge(T_("the inventory file is larger than {mib} MiB", mib=MAX_BYTES >> 20))
     if data.startswith(b"PK\x03\x04"):
         return _from_rows(_xlsx_rows(data), format="xlsx")
     if data.startswith(b"\xd0\xcf\x11\xe0"):
-        raise InventoryError("this is an old Excel .xls file: save it as .xlsx or as CSV")
+        raise InventoryError(T_("this is an old Excel .xls file: save it as .xlsx or as CSV"))
     text, encoding = decode_text(data)
     delimiter = _pick_delimiter(text)
     rows = _csv_rows(text, delimiter)
@@ -135,7 +140,7 @@ def decode_text(data: bytes) -> tuple[str, str]:
         if "\x00" in text:
             break
         return text, enc
-    raise InventoryError("the file is neither UTF-8 nor Windows-1252 text, nor an XLSX workbook")
+    raise InventoryError(T_("the file is neither UTF-8 nor Windows-1252 text, nor an XLSX workbook"))
 
 
 def _pick_delimiter(text: str) -> str:
@@ -160,7 +165,7 @@ def _csv_rows(text: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
             yield start, row
             start = reader.line_num + 1
     except csv.Error as exc:
-        raise InventoryError(f"line {reader.line_num}: not readable as CSV ({exc})") from None
+        raise InventoryError(T_("line {line}: not readable as CSV ({error})", line=reader.line_num, error=str(exc))) from None
 
 
 def _xlsx_rows(data: bytes) -> Iterator[tuple[int, list[str]]]:
@@ -168,9 +173,9 @@ def _xlsx_rows(data: bytes) -> Iterator[tuple[int, list[str]]]:
         with zipfile.ZipFile(io.BytesIO(data)) as z:
             total = sum(i.file_size for i in z.infolist())
     except zipfile.BadZipFile:
-        raise InventoryError("the file starts like an XLSX workbook but is not a readable ZIP") from None
+        raise InventoryError(T_("the file starts like an XLSX workbook but is not a readable ZIP")) from None
     if total > MAX_XLSX_UNCOMPRESSED:
-        raise TooLarge(f"the workbook unpacks to more than {MAX_XLSX_UNCOMPRESSED >> 20} MiB")
+        raise TooLarge(T_("the workbook unpacks to more than {mib} MiB", mib=MAX_XLSX_UNCOMPRESSED >> 20))
     try:
         import openpyxl
     except ImportError:  # pragma: no cover - the server extra installs it
@@ -178,7 +183,7 @@ def _xlsx_rows(data: bytes) -> Iterator[tuple[int, list[str]]]:
     try:
         wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as exc:  # noqa: BLE001 - openpyxl raises many kinds for a broken workbook
-        raise InventoryError(f"the XLSX workbook cannot be read ({type(exc).__name__})") from None
+        raise InventoryError(T_("the XLSX workbook cannot be read ({error})", error=type(exc).__name__)) from None
     try:
         ws = wb.worksheets[0]
         # values_only rows come in sheet order from the first used row; empty rows in
@@ -231,8 +236,8 @@ def _find_header(rows: Iterator[tuple[int, list[str]]]) -> tuple[int, list[str |
                 mapping.append(None)
         if "serial" in named or "asset_tag" in named:
             return line, mapping, named
-    raise InventoryError("no column named serial / numéro de série or asset tag / numéro d'inventaire "
-                         f"in the first {HEADER_SEARCH_ROWS} rows")
+    raise InventoryError(T_("no column named serial / numéro de série or asset tag / numéro d'inventaire in the "
+                            "first {rows} rows", rows=HEADER_SEARCH_ROWS))
 
 
 def _from_rows(rows: Iterable[tuple[int, list[str]]], *, format: str) -> Inventory:
@@ -243,13 +248,13 @@ def _from_rows(rows: Iterable[tuple[int, list[str]]], *, format: str) -> Invento
     seen: dict[tuple[str, str], int] = {}
     for line, cells in it:
         if len(devices) + len(problems) >= MAX_ROWS:
-            raise TooLarge(f"more than {MAX_ROWS} rows: split the inventory into several lots")
+            raise TooLarge(T_("more than {rows} rows: split the inventory into several lots", rows=MAX_ROWS))
         if not any(c.strip() for c in cells):
             continue
         overflow = [c for c in cells[len(mapping):] if c.strip()]
         if overflow:
-            problems.append(RowProblem(line, f"{len(cells)} cells where the header has {len(mapping)} "
-                                             "(a separator inside an unquoted value?)"))
+            problems.append(RowProblem(line, T_("{cells} cells where the header has {columns} (a separator inside "
+                                                "an unquoted value?)", cells=len(cells), columns=len(mapping))))
             continue
         values: dict[str, str | None] = dict.fromkeys(FIELDS)
         for f, cell in zip(mapping, cells):
@@ -265,16 +270,21 @@ def _from_rows(rows: Iterable[tuple[int, list[str]]], *, format: str) -> Invento
     return Inventory(devices, problems, format, header_line=header_line, columns=named)
 
 
+# The inventory's columns as a row problem names them (the page says them in French).
+_COLUMN_WORDS = {"serial": T_("serial number"), "asset_tag": T_("asset tag"), "model": T_("model"),
+                 "type": T_("type"), "manufacturer": T_("manufacturer")}
+
+
 def _row_problem(values: dict[str, str | None]) -> str | None:
     if not values["serial"] and not values["asset_tag"]:
-        return "no serial number and no asset tag: the device cannot be matched"
+        return T_("no serial number and no asset tag: the device cannot be matched")
     for f, v in values.items():
         if v is None:
             continue
         if len(v) > MAX_CELL:
-            return f"{f} is longer than {MAX_CELL} characters"
+            return T_("{column} is longer than {limit} characters", column=_COLUMN_WORDS[f], limit=MAX_CELL)
         if not v.isprintable():
-            return f"{f} has a control character"
+            return T_("{column} has a control character", column=_COLUMN_WORDS[f])
     return None
 
 
@@ -282,8 +292,8 @@ def _duplicate(values: dict[str, str | None], line: int, seen: dict[tuple[str, s
     keys = [(f, normalise(values[f])) for f in ("serial", "asset_tag") if values[f]]
     for f, k in keys:
         if (f, k) in seen:
-            label = "serial number" if f == "serial" else "asset tag"
-            return f"{label} {values[f]} is already declared on line {seen[(f, k)]}"
+            return T_("{column} {value} is already declared on line {line}", column=_COLUMN_WORDS[f], value=values[f],
+                      line=seen[(f, k)])
     for key in keys:
         seen[key] = line
     return None

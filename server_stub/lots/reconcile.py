@@ -125,8 +125,17 @@ class AuditFact:
         return cls(report_id=str(payload.get("report_id")), station_key_id=str((payload.get("station") or {}).get("key_id")),
                    digest=digest, machine_serial=serial, asset_tag=tag,
                    disk_serials=tuple(d["serial"] for d in disks if isinstance(d, dict) and d.get("serial")),
-                   no_disk=payload.get("no_disk") is True, verdict=payload.get("verdict"), model=model,
+                   no_disk=_no_disk_found(payload), verdict=payload.get("verdict"), model=model,
                    issued_at=str(payload.get("issued_at") or ""))
+
+
+def _no_disk_found(payload: Mapping[str, Any]) -> bool:
+    """The agent decided, before writing anything, that the machine has no drive and that
+    nothing seems hidden (agent/records.py StorageState.NO_DISK_FOUND). A report that lists
+    a drive is never "no disk", whatever else it says."""
+    storage = payload.get("storage")
+    state = storage.get("state") if isinstance(storage, dict) else None
+    return state == "no_disk_found" and not payload.get("disks")
 
 
 @dataclass(frozen=True)

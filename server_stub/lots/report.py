@@ -17,7 +17,9 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping
 
+from agent import i18n
 from agent.certify import envelope as env
+from agent.i18n import N_, NC_, T_
 from agent.certify.keys import StationKey
 from server_stub.errors import Conflict, Forbidden, Malformed
 from server_stub.lots.reconcile import (AuditFact, CertificateFact, DeviceDestination, DeviceState, LotLine,
@@ -26,6 +28,7 @@ from server_stub.lots.reconcile import (AuditFact, CertificateFact, DeviceDestin
 SCHEMA_VERSION = 1
 LANGUAGES = ("fr", "en")
 MAX_REASON = 1000  # the schema's limit on a text field
+MIN_REASON = 10  # "stolen" is not a reason a donor can file; "stolen in transport, complaint 1234" is
 
 
 class LotNotClosable(Conflict):
@@ -55,6 +58,12 @@ class Co2Factor:
     kg_per_reused_device: int
     source: str
 
+    @classmethod
+    def from_settings(cls, settings) -> "Co2Factor | None":
+        """The configured factor (server_stub.settings: both or neither), or None."""
+        factor, source = settings.co2_kg_per_reused_device, settings.co2_source
+        return cls(factor, source) if factor is not None and source else None
+
 
 def may_close(recon: Reconciliation, *, is_manager: bool, reason: str | None = None) -> Closure:
     """A lot closes only when nothing is missing or left not sanitized; otherwise only a
@@ -62,15 +71,17 @@ def may_close(recon: Reconciliation, *, is_manager: bool, reason: str | None = N
     unresolved = recon.unresolved
     text = " ".join((reason or "").split())
     if len(text) > MAX_REASON:
-        raise LotNotClosable(f"the reason is longer than {MAX_REASON} characters")
+        raise LotNotClosable(T_("the reason is longer than {limit} characters", limit=MAX_REASON))
     if not unresolved:
         return Closure(False, text or None)
     names = ", ".join(line.identifier for line in unresolved[:5]) + (", ..." if len(unresolved) > 5 else "")
-    what = f"{len(unresolved)} device(s) missing or not sanitized ({names})"
     if not is_manager:
-        raise Forbidden(f"{what}: only a manager may close this lot, with a written reason")
-    if len(text) < 10:
-        raise LotNotClosable(f"{what}: give the reason for closing it anyway (at least 10 characters)")
+        raise Forbidden(T_("{count} device(s) missing or not sanitized ({names}): only a manager may close this "
+                           "lot, with a written reason", count=len(unresolved), names=names))
+    if len(text) < MIN_REASON:
+        raise LotNotClosable(T_("{count} device(s) missing or not sanitized ({names}): give the reason for closing "
+                                "it anyway (at least {min} characters)", count=len(unresolved), names=names,
+                                min=MIN_REASON))
     return Closure(True, text)
 
 
@@ -177,111 +188,60 @@ def sign_report(payload: dict, key: StationKey) -> dict:
 
 
 # ------------------------------------------------------------------------- words
+# Every word of the report PDF is in the project's gettext catalog (agent/locale,
+# scripts/i18n.sh): the lot page, the labels and this report say a device's state and
+# destination with the same entries ("one verdict, rendered many times").
 
-def N_(message: str) -> str:
-    return message
+# The explanations of the PDF: long English msgids, translated whole.
+METHOD = N_("Each drive was erased to NIST SP 800-88 Rev. 1 (Clear or Purge) by an Ardoise station, which "
+            "verified the erasure and issued a signed certificate (Ed25519, DSSE envelope). This report lists "
+            "the SHA-256 digest of every certificate and audit report, and is itself signed by the collector's "
+            "key. The ZIP handed over with it holds every certificate and is checked offline with 'ardoise "
+            "verify --bundle lot.zip --collector-key collector.pem'. This PDF is a rendering: the signed JSON is "
+            "the proof.")
+LEVELS = N_("NIST SP 800-88 levels: 'Clear' protects against recovery by non-invasive software means (every "
+            "addressable location overwritten); 'Purge' makes recovery infeasible even with laboratory "
+            "techniques (the drive firmware's secure or cryptographic erase). A drive that could not be erased "
+            "is physically destroyed, and the destruction is recorded below. This report may be kept as proof "
+            "of erasure under the accountability principle (GDPR art. 5(2)).")
 
-
-# English msgids, French translations: the shape of a gettext catalog, so that the
-# project's catalogs can take these over without touching the callers of ``translator``.
-FRENCH: dict[str, str] = {
-    "Lot report": "Rapport de lot",
-    "Data erasure and fate of the equipment": "Effacement des données et devenir des équipements",
-    "Lot": "Lot",
-    "Donor": "Donateur",
-    "Reconditioning workshop": "Atelier de reconditionnement",
-    "Received on": "Date de réception",
-    "Closed on": "Date de clôture",
-    "Closed by": "Clôturé par",
-    "Closed although devices are unresolved, for this reason": "Clôturé malgré des équipements non résolus, pour le motif suivant",
-    "Report id": "Identifiant du rapport",
-    "Report digest (SHA-256)": "Empreinte du rapport (SHA-256)",
-    "Collector key": "Clé du collecteur",
-    "Summary": "Synthèse",
-    "Devices declared by the donor": "Équipements déclarés par le donateur",
-    "Data erased (NIST SP 800-88 Clear or Purge)": "Données effacées (NIST SP 800-88 Clear ou Purge)",
-    "No storage found": "Aucun support de stockage trouvé",
-    "Storage destroyed": "Support détruit",
-    "Not erased (open)": "Non effacé (en suspens)",
-    "Missing": "Manquant",
-    "Wiped but not in the inventory": "Effacés mais absents de l'inventaire",
-    "Certificates": "Certificats",
-    "Audit reports": "Rapports d'audit",
-    "Reuse figures (loi REEN, art. 13)": "Indicateurs de réemploi (loi REEN, art. 13)",
-    "Devices received": "Équipements reçus",
-    "Reused": "Réemployés",
-    "Recycled": "Recyclés",
-    "Destroyed": "Détruits",
-    "Not decided yet": "Devenir non décidé",
-    "Reuse rate": "Taux de réemploi",
-    "Estimated emissions avoided": "Émissions évitées (estimation)",
-    "kg CO2e, at {factor} kg CO2e per reused device (source: {source})":
-        "kg CO2e, à raison de {factor} kg CO2e par équipement réemployé (source : {source})",
-    "How the data was erased": "Méthode d'effacement",
-    "LEVELS": ("Niveaux NIST SP 800-88 : « Clear » protège contre la récupération des données par des moyens "
-               "logiciels non invasifs (réécriture de tout l'espace adressable) ; « Purge » rend la récupération "
-               "infaisable même avec des techniques de laboratoire (effacement sécurisé ou cryptographique par le "
-               "micrologiciel du support). Un support qui n'a pu être effacé est détruit physiquement et la "
-               "destruction est consignée ci-dessous. Ce rapport peut être conservé comme preuve de l'effacement au "
-               "titre du principe de responsabilité (art. 5.2 du RGPD)."),
-    "METHOD": ("Chaque support a été effacé selon la norme NIST SP 800-88 Rev. 1 (niveau Clear ou Purge) par une "
-               "station Ardoise, qui a vérifié l'effacement puis émis un certificat signé (Ed25519, enveloppe DSSE). "
-               "Le présent rapport liste l'empreinte SHA-256 de chaque certificat et de chaque rapport d'audit ; il est "
-               "lui-même signé par la clé du collecteur. Le fichier ZIP remis avec ce rapport contient l'ensemble des "
-               "certificats et se vérifie hors ligne avec « ardoise verify --bundle lot.zip --collector-key "
-               "collecteur.pem ». Ce document PDF est une présentation : la preuve est le fichier JSON signé."),
-    "Devices": "Équipements",
-    "Line": "Ligne",
-    "Serial number": "N° de série",
-    "Asset tag": "N° d'inventaire",
-    "Model": "Modèle",
-    "Status": "Statut",
-    "Level": "Niveau",
-    "Destination": "Devenir",
-    "Certificates (SHA-256)": "Certificats (SHA-256)",
-    "Devices wiped but not in the inventory": "Équipements effacés absents de l'inventaire",
-    "Destruction records": "Procès-verbaux de destruction",
-    "Identifier": "Identifiant",
-    "Date": "Date",
-    "Method": "Méthode",
-    "Person": "Responsable",
-    "WEEE operator": "Éco-organisme / prestataire DEEE",
-    "Page {page} of {pages}": "Page {page} sur {pages}",
-    "sanitized": "effacé",
-    "no_disk": "sans support",
-    "destroyed": "détruit",
-    "not_sanitized": "non effacé",
-    "missing": "manquant",
-    "reuse": "réemploi",
-    "recycle": "recyclage",
-    "undecided": "à décider",
-    "clear": "Clear",
-    "purge": "Purge",
-    "none": "—",
+# A device's state and destination, as every surface of a lot words them (pgettext).
+STATE_WORDS = {
+    DeviceState.SANITIZED: NC_("lot device state", "sanitized"),
+    DeviceState.NO_DISK: NC_("lot device state", "no disk found"),
+    DeviceState.DESTROYED: NC_("lot device state", "destroyed"),
+    DeviceState.NOT_SANITIZED: NC_("lot device state", "not sanitized"),
+    DeviceState.MISSING: NC_("lot device state", "missing"),
+}
+UNDECIDED = "undecided"
+DESTINATION_WORDS = {
+    DeviceDestination.REUSE: NC_("lot destination", "reuse"),
+    DeviceDestination.RECYCLE: NC_("lot destination", "recycling"),
+    DeviceDestination.DESTROYED: NC_("lot destination", "destruction"),
+    UNDECIDED: NC_("lot destination", "to decide"),
 }
 
 
 def translator(language: str) -> Callable[[str], str]:
-    """The ``_`` of one language: French from ``FRENCH``, English as written."""
-    if language == "fr":
-        return lambda msgid: FRENCH.get(msgid, msgid)
-    return lambda msgid: ENGLISH.get(msgid, msgid)
+    """The ``_`` of one language, from the project's catalog."""
+    return i18n.translations(language).gettext
 
 
-ENGLISH: dict[str, str] = {  # msgids that are codes or keys, worded for English readers
-    "METHOD": ("Each drive was erased to NIST SP 800-88 Rev. 1 (Clear or Purge) by an Ardoise station, which verified "
-               "the erasure and issued a signed certificate (Ed25519, DSSE envelope). This report lists the SHA-256 "
-               "digest of every certificate and audit report, and is itself signed by the collector's key. The ZIP "
-               "handed over with it holds every certificate and is checked offline with 'ardoise verify --bundle "
-               "lot.zip --collector-key collector.pem'. This PDF is a rendering: the signed JSON is the proof."),
-    "LEVELS": ("NIST SP 800-88 levels: 'Clear' protects against recovery by non-invasive software means (every "
-               "addressable location overwritten); 'Purge' makes recovery infeasible even with laboratory techniques "
-               "(the drive firmware's secure or cryptographic erase). A drive that could not be erased is physically "
-               "destroyed, and the destruction is recorded below. This report may be kept as proof of erasure under "
-               "the accountability principle (GDPR art. 5(2))."),
-    "sanitized": "erased", "no_disk": "no storage", "not_sanitized": "not erased", "undecided": "to decide",
-    "reuse": "reuse", "recycle": "recycling", "clear": "Clear", "purge": "Purge", "none": "—",
-}
+def state_label(code: str, language: str) -> str:
+    """A device state code (``no_disk``) in words ("no disk found", "aucun disque trouvé")."""
+    return i18n.translations(language).pgettext("lot device state", STATE_WORDS.get(code, code))
+
+
+def destination_label(code: str | None, language: str) -> str:
+    """A destination code in words; None is "to decide"."""
+    return i18n.translations(language).pgettext("lot destination", DESTINATION_WORDS.get(code or UNDECIDED, code))
+
+
+def category_label(code: str | None, language: str) -> str:
+    """The NIST SP 800-88 category reached, by the standard's own name (Clear, Purge) in
+    every language: the report's explanation of the levels (``LEVELS``) quotes and defines
+    those names, and a table column has no room for "« Effacement (Clear) »"."""
+    return {"clear": "Clear", "purge": "Purge", "destroy": "Destroy"}.get(code or "", "—")
 
 
 def percent(ppm: int, language: str) -> str:

@@ -13,6 +13,7 @@ from datetime import date
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import aliased
 
+from agent.i18n import T_
 from server_stub import fields
 from server_stub.accounts import access, events
 from server_stub.accounts.events import Actor
@@ -170,13 +171,18 @@ def lot_certificates(db: Database, lot: Lot) -> list[Certificate]:
 
 
 def lot_audits(db: Database, lot: Lot) -> list[AuditReport]:
-    """The audit reports of the machines whose disks this lot's certificates cover (linked
-    as the certificate pages link them: by audit id, else by disk serial and station)."""
+    """The audit reports of this lot: those filed under it (its name, from its workshop's
+    stations: a machine with no disk has nothing else), and those of the machines whose
+    disks its certificates cover (linked as the certificate pages link them: by audit id,
+    else by disk serial and station; reports from before schema 3 carry no lot)."""
     certs = lot_certificates(db, lot)
     ids = {c.audit_ref for c in certs if c.audit_ref}
     by_serial = {(c.station_id, c.serial) for c in certs if not c.audit_ref and c.serial}
     with db.session() as s:
-        found = {a.id: a for a in s.scalars(select(AuditReport).where(AuditReport.id.in_(ids)))} if ids else {}
+        found = {a.id: a for a in s.scalars(select(AuditReport).join(Station, Station.id == AuditReport.station_id)
+                                             .where(AuditReport.lot == lot.name, Station.org_id == lot.workshop_id))}
+        if ids:
+            found.update({a.id: a for a in s.scalars(select(AuditReport).where(AuditReport.id.in_(ids)))})
         if by_serial:
             serials = {serial for _, serial in by_serial}
             for a, serial in s.execute(select(AuditReport, AuditDisk.serial)
@@ -202,7 +208,7 @@ def _open_lot(s, lot_id: int) -> Lot:
     if lot is None:
         raise NotFound(f"no lot {lot_id}")
     if lot.status != OPEN:
-        raise Conflict(f"lot {lot.name} is closed")
+        raise Conflict(T_("lot {lot} is closed", lot=lot.name))
     return lot
 
 
@@ -216,8 +222,8 @@ def replace_inventory(db: Database, lot_id: int, lines, actor: Actor, *, source:
         lot = _open_lot(s, lot_id)
         if s.scalar(select(func.count()).select_from(DestructionRecord)
                     .where(DestructionRecord.lot_id == lot.id, DestructionRecord.declared_device_id.is_not(None))):
-            raise Conflict(f"lot {lot.name} has destruction records of its declared devices: "
-                           "its inventory can no longer be replaced")
+            raise Conflict(T_("lot {lot} has destruction records of its declared devices: its inventory can no "
+                              "longer be replaced", lot=lot.name))
         s.execute(delete(DeclaredDevice).where(DeclaredDevice.lot_id == lot.id))
         n = 0
         for item in lines:

@@ -13,6 +13,7 @@ from typing import Iterator
 
 from agent.certify.envelope import dump_envelope, envelope_digest
 from agent.certify.keys import StationKey
+from agent.i18n import T_
 from server_stub.accounts.events import Actor
 from server_stub.accounts.models import Organisation
 from server_stub.db import Database
@@ -43,7 +44,7 @@ def import_inventory(db: Database, lot: Lot, data: bytes, actor: Actor, *, sourc
     if inv.problems:
         raise InventoryRejected(inv.problems)
     if not inv.devices:
-        raise Malformed("the inventory has no device")
+        raise Malformed(T_("the inventory has no device"))
     return service.replace_inventory(db, lot.id, [_Line(d) for d in inv.devices], actor, source=source)
 
 
@@ -82,14 +83,15 @@ def _names(db: Database, lot: Lot) -> tuple[str, str]:
 
 
 def close(db: Database, lot: Lot, actor: Actor, key: StationKey, *, reason: str | None = None,
-          is_manager: bool = True) -> dict:
+          is_manager: bool = True, co2: report.Co2Factor | None = None) -> dict:
     """Close an open lot: refused while a device is missing or not sanitized unless a manager
-    gives a reason; the report is built, signed by ``key`` and stored. Returns the payload."""
+    gives a reason; the report is built, signed by ``key`` and stored, with the CO2 estimate
+    when a factor is configured (``Co2Factor.from_settings``). Returns the payload."""
     if lot.status != OPEN:
-        raise Conflict(f"lot {lot.name} is closed")
+        raise Conflict(T_("lot {lot} is closed", lot=lot.name))
     declared, certs, audits, destroyed, _, _ = facts(db, lot)
     if not declared:
-        raise Conflict(f"lot {lot.name} has no inventory: import the donor's inventory first (lot import)")
+        raise Conflict(T_("lot {lot} has no inventory: import the donor's inventory first", lot=lot.name))
     recon = reconcile(declared, certs, audits, destroyed)
     closure = report.may_close(recon, is_manager=is_manager, reason=reason)
     workshop, donor = _names(db, lot)
@@ -97,7 +99,7 @@ def close(db: Database, lot: Lot, actor: Actor, key: StationKey, *, reason: str 
     payload = report.build_report(
         report.LotInfo(lot.name, donor, workshop, lot.language, received.isoformat()), recon, certs, audits,
         collector_key_id=key.key_id, closed_at=utcnow().strftime("%Y-%m-%dT%H:%M:%SZ"), closed_by=actor.name,
-        closure=closure)
+        closure=closure, co2=co2)
     envelope = report.sign_report(payload, key)
     service.mark_closed(db, lot.id, actor, report_envelope=dump_envelope(envelope).decode("utf-8"), reason=closure.reason)
     return payload

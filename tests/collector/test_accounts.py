@@ -4,14 +4,16 @@ everything; logins are CSRF-protected, locked out after guesses, and audited."""
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
+import zipfile
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 import requests
-from sqlalchemy import create_engine, text
+from sqlalchemy import Integer, create_engine, text
 
 import certs
 import hub as hubmod
@@ -371,8 +373,23 @@ def schema_1_db(request, tmp_path):
     65b10d1 (schema 1): three stations (lots LOT-A, LOT-B, none), five certificates, an
     audit report, a live drive and an unused token for LOT-C. On PostgreSQL, its tables
     (as reflected from that file) and rows are copied into a fresh schema."""
-    path = tmp_path / "v1.db"
-    shutil.copy(FIXTURES / "collector-schema-v1.db", path)
+    yield from _fixture_db(request, tmp_path, "collector-schema-v1.db")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def schema_2_db(request, tmp_path):
+    """A database of schema 2. collector-schema-v2.db was made by the collector of commit
+    885a658 (schema 2): a station of lot LOT-N that uploaded the audit report of a machine
+    with no disk (storage no_disk_found) and of a machine with its certificate; a station
+    without a lot that uploaded an audit report naming LOT-F and one naming no lot."""
+    yield from _fixture_db(request, tmp_path, "collector-schema-v2.db")
+
+
+def _fixture_db(request, tmp_path, name: str):
+    """The fixture database file on SQLite; on PostgreSQL, its tables (as reflected from
+    that file) and rows copied into a fresh schema."""
+    path = tmp_path / name
+    shutil.copy(FIXTURES / name, path)
     if request.param == "sqlite":
         yield f"sqlite:///{path}"
         return
@@ -391,8 +408,11 @@ def schema_1_db(request, tmp_path):
             rows = [dict(r) for r in a.execute(table.select()).mappings()]
             if rows:
                 b.execute(table.insert(), rows)
-        b.execute(text("SELECT setval(pg_get_serial_sequence('enrollment_tokens', 'id'), "
-                       "(SELECT max(id) FROM enrollment_tokens))"))
+        for table in meta.sorted_tables:  # the copied rows' ids are taken: sequences go past them
+            if "id" in table.c and table.c.id.autoincrement and isinstance(table.c.id.type.as_generic(), Integer):
+                if b.execute(text(f"SELECT max(id) FROM {table.name}")).scalar() is not None:
+                    b.execute(text(f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
+                                   f"(SELECT max(id) FROM {table.name}))"))
     src.dispose()
     dst.dispose()
     try:
@@ -414,12 +434,13 @@ def test_a_schema_1_database_upgrades_into_the_default_workshop_and_loses_nothin
     before = snapshot()
     assert len(before["certificates"]) == 5
     r = ok(cli("migrate", db_url=db))
-    assert "schema version 2" in r.stderr
+    assert "schema version 3" in r.stderr
     after = snapshot()
-    for t in tables:  # every row kept, every old column unchanged
+    for t in tables:  # every row kept, every old column unchanged (new columns come last)
         assert len(after[t]) == len(before[t]), t
-        if t not in ("stations", "enrollment_tokens"):
+        if t not in ("stations", "enrollment_tokens", "audit_reports"):
             assert after[t] == before[t], t
+    assert [r[:len(before["audit_reports"][0])] for r in after["audit_reports"]] == before["audit_reports"]
     with engine.connect() as conn:
         assert [tuple(x) for x in conn.execute(text("SELECT name, kind FROM organisations"))] == \
             [("Default workshop", "workshop")]
@@ -429,7 +450,7 @@ def test_a_schema_1_database_upgrades_into_the_default_workshop_and_loses_nothin
         versions = [v for (v,) in conn.execute(text("SELECT version FROM schema_version ORDER BY version"))]
     engine.dispose()
     assert [tuple(x) for x in lots] == [("LOT-A", "open", None), ("LOT-B", "open", None), ("LOT-C", "open", None)]
-    assert versions == [1, 2]
+    assert versions == [1, 2, 3]
     assert ok(cli("migrate", db_url=db))  # a second run changes nothing
     # Served as before: the pages read openly (no account yet), the lots are there.
     c = start_collector(db, tmp_path)
@@ -445,6 +466,45 @@ def test_a_schema_1_database_upgrades_into_the_default_workshop_and_loses_nothin
         assert c.admin("GET", "/api/v1/admin/stations").json()["items"][-1]["workshop"] == "Default workshop"
     finally:
         stop_collector(c)
+
+
+def test_a_schema_2_database_files_each_audit_report_under_its_lot_and_a_diskless_machine_is_found(
+        schema_2_db, tmp_path):
+    db = schema_2_db
+    engine = create_engine(db)
+    with engine.connect() as conn:
+        before = sorted(tuple(str(v) for v in r) for r in conn.execute(text("SELECT * FROM audit_reports")))
+    assert len(before) == 4
+    assert "schema version 3" in ok(cli("migrate", db_url=db)).stderr
+    with engine.connect() as conn:
+        after = sorted(tuple(str(v) for v in r) for r in conn.execute(text("SELECT * FROM audit_reports")))
+        lots = dict(conn.execute(text("SELECT envelope, lot FROM audit_reports")).all())
+        versions = [v for (v,) in conn.execute(text("SELECT version FROM schema_version ORDER BY version"))]
+    engine.dispose()
+    assert versions == [2, 3]
+    assert [r[:len(before[0])] for r in after] == before  # nothing lost or changed
+    by_machine = {_machine_serial(envelope): lot for envelope, lot in lots.items()}
+    # The payload's lot, else the station's; a report naming none on a station with none stays in none.
+    assert by_machine == {"M3NODISK": "LOT-N", "PF1AAAA": "LOT-N", "M9": "LOT-F", "M10": None}
+    assert ok(cli("migrate", db_url=db))  # a second run changes nothing
+
+    # The machine with no disk is in its lot's reconciliation, counts and signed report.
+    inventory = tmp_path / "inventaire.csv"
+    inventory.write_text("N° de série;Modèle\nPF1AAAA;ThinkPad T480\nM3NODISK;Chromebook 14\n", encoding="utf-8")
+    ok(cli("lot", "import", "LOT-N", str(inventory), db_url=db))
+    key = tmp_path / "collector-key.pem"
+    r = ok(cli("lot", "close", "LOT-N", "--receipt-key", str(key), db_url=db))
+    assert "closed" in r.stderr
+    out = tmp_path / "lot-n.zip"
+    ok(cli("lot", "bundle", "LOT-N", "--receipt-key", str(key), "-o", str(out), db_url=db))
+    with zipfile.ZipFile(out) as z:
+        report = json.loads(base64.b64decode(json.loads(z.read("lot-report.json"))["payload"]))
+    assert {d["serial"]: d["state"] for d in report["devices"]} == {"PF1AAAA": "sanitized", "M3NODISK": "no_disk"}
+    assert report["counts"]["no_disk"] == 1 and report["counts"]["missing"] == 0
+
+
+def _machine_serial(envelope: str) -> str:
+    return json.loads(base64.b64decode(json.loads(envelope)["payload"]))["machine"]["dmi"]["system_serial"]
 
 
 # ----------------------------------------------------------------------------- units

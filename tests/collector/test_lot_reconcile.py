@@ -3,7 +3,6 @@ destruction records: one state per declared device, extras listed, destinations 
 
 from __future__ import annotations
 
-import dataclasses
 
 from lot_samples import INVENTORY_CSV, sample_lot
 
@@ -86,13 +85,19 @@ def test_identifiers_match_loosely_but_firmware_placeholders_match_nothing():
     assert r.lines[0].state == St.MISSING
 
 
-def test_an_audit_flag_no_disk_is_read_from_the_payload_when_present():
+def test_a_machine_is_no_disk_when_its_audit_storage_state_is_no_disk_found():
     payload = {"report_id": "r1", "station": {"key_id": "k"}, "machine": {"dmi": {"system_serial": "S"}},
-               "disks": [], "no_disk": True, "verdict": "reuse"}
+               "disks": [], "verdict": "reuse",
+               "storage": {"state": "no_disk_found", "reasons": [], "controllers": []}}
     fact = AuditFact.from_payload(payload, "d" * 64)
     assert fact.no_disk and fact.machine_serial == "S"
-    assert not dataclasses.replace(fact, no_disk=False).no_disk
-    assert AuditFact.from_payload({**payload, "no_disk": "yes"}, "d").no_disk is False
+    # Only the agent's decided state counts: unreachable storage, a stray flag, or a
+    # report that lists a drive is not "no disk found".
+    unreachable = {**payload, "storage": {**payload["storage"], "state": "storage_unreachable"}}
+    assert AuditFact.from_payload(unreachable, "d").no_disk is False
+    assert AuditFact.from_payload({**payload, "storage": None, "no_disk": True}, "d").no_disk is False
+    with_drive = {**payload, "disks": [{"serial": "D9"}]}
+    assert AuditFact.from_payload(with_drive, "d").no_disk is False
 
 
 def test_the_latest_audit_of_a_machine_gives_its_verdict():

@@ -133,6 +133,16 @@ def test_a_lot_is_imported_reconciled_closed_and_its_bundle_verifies_and_tamperi
     bundle.write_bytes(got.content)
     r = _verify(bundle, pem)
     assert r.returncode == 0, r.stdout + r.stderr
+    # M3NODISK has an audit report saying no disk found and no certificate: it is found
+    # through the lot its audit report was filed under, not missing.
+    with zipfile.ZipFile(bundle) as z:
+        rep = json.loads(__import__("base64").b64decode(json.loads(z.read("lot-report.json"))["payload"]))
+        audits_in_zip = [n for n in z.namelist() if n.startswith("audit-reports/")]
+    states = {d["serial"]: d["state"] for d in rep["devices"]}
+    assert states["M3NODISK"] == "no_disk" and states["M6LOST"] == "missing"
+    assert rep["counts"]["no_disk"] == 1 and rep["counts"]["missing"] == 1
+    nodisk = next(d for d in rep["devices"] if d["serial"] == "M3NODISK")
+    assert len(nodisk["audit_reports"]) == 1 and f"audit-reports/{nodisk['audit_reports'][0]}.json" in audits_in_zip
 
     # The donor gets the same bundle; another workshop's manager does not know the lot exists.
     assert login(c, "donor@example.org").get(c.url + f"/lots/{LOT}?format=bundle", timeout=120).status_code == 200
@@ -183,3 +193,59 @@ def test_an_open_lot_has_no_bundle_and_a_bad_file_is_one_line(tmp_path):
     assert r.returncode != 0 and "is open" in r.stderr and not (tmp_path / "l1.zip").exists()
     r = cli("lot", "close", "L1", db_url=db)
     assert r.returncode != 0 and "no inventory" in r.stderr
+
+
+def _closed_v2_lot(tmp_path, *extra, env=None):
+    """LOT-N of the schema 2 fixture (a sanitized machine to reuse, one with no disk),
+    inventoried and closed with ``extra`` options; the report payload and the CLI result."""
+    import base64
+    import shutil
+    from pathlib import Path
+
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    path = tmp_path / "v2.db"
+    shutil.copy(Path(__file__).parent / "fixtures" / "collector-schema-v2.db", path)
+    db = f"sqlite:///{path}"
+    inv = tmp_path / "inv.csv"
+    inv.write_text("serial;model\nPF1AAAA;ThinkPad T480\nM3NODISK;Chromebook 14\n", encoding="utf-8")
+    ok(cli("lot", "import", "LOT-N", str(inv), db_url=db))
+    key = str(tmp_path / "collector.pem")
+    r = cli("lot", "close", "LOT-N", "--receipt-key", key, *extra, db_url=db, env=env)
+    if r.returncode != 0:
+        return None, r
+    out = tmp_path / "lot.zip"
+    ok(cli("lot", "bundle", "LOT-N", "--receipt-key", key, "-o", str(out), db_url=db))
+    with zipfile.ZipFile(out) as z:
+        payload = json.loads(base64.b64decode(json.loads(z.read("lot-report.json"))["payload"]))
+        pdf = z.read("lot-report.pdf")
+    return (payload, pdf), r
+
+
+def _pdf_text(pdf: bytes) -> str:
+    out = subprocess.run(["pdftotext", "-layout", "-", "-"], input=pdf, capture_output=True, check=True).stdout
+    return " ".join(out.decode().split())
+
+
+SOURCE = "ADEME 2022, Évaluation de l'impact environnemental d'un ensemble de produits reconditionnés"
+
+
+def test_the_co2_estimate_is_signed_and_printed_with_its_source_only_when_configured(tmp_path):
+    for n, (bad, needle) in enumerate(((("--co2-factor", "27"), "needs its published source"),
+                        (("--co2-source", SOURCE), "needs its factor"),
+                        (("--co2-factor", "27.5", "--co2-source", SOURCE), "whole number"),
+                        (("--co2-factor", "-3", "--co2-source", SOURCE), "between 1 and"))):
+        got, r = _closed_v2_lot(tmp_path / f"bad{n}", *bad)
+        assert got is None and needle in r.stderr and "Traceback" not in r.stderr, r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+    (payload, pdf), _ = _closed_v2_lot(tmp_path / "none")
+    assert payload["co2"] is None and "CO2" not in _pdf_text(pdf)
+
+    # From the environment (as `serve` gets it), one reused laptop.
+    (payload, pdf), r = _closed_v2_lot(tmp_path / "env", env={"ARDOISE_COLLECTOR_CO2_FACTOR": "27",
+                                                            "ARDOISE_COLLECTOR_CO2_SOURCE": SOURCE})
+    assert payload["reen"]["reused"] == 1
+    assert payload["co2"] == {"kg_per_reused_device": 27, "source": SOURCE, "avoided_kg": 27}
+    text = _pdf_text(pdf)
+    assert "27 kg CO2e" in text and "estimation" in text and "ADEME 2022" in text
+    assert "1 without a disk" in r.stderr
