@@ -18,7 +18,7 @@ from sqlalchemy import Integer, create_engine, text
 import certs
 import hub as hubmod
 from harness import pg_schema_or_skip, start_collector, stop_collector
-from hub import PASSWORD, cli, form_token, login, ok
+from hub import PASSWORD, cli, form_token, login, ok, report_progress
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -84,6 +84,7 @@ def test_a_workshop_sees_its_own_lot_on_every_page_and_export_and_nothing_of_ano
         assert not names_it(r, hub.sud, url), url
     assert hub.get("nord-tech@example.org", "/api/v1/certificates?lot=LOT-S1").json()["total"] == 0
     # Its own live drive and certificate are there.
+    report_progress(hub.nord)
     assert hub.nord.live_serial in hub.get("nord-tech@example.org", "/dashboard/live").text
     assert hub.nord.serial in hub.get("nord-tech@example.org", "/certificates").text
 
@@ -99,6 +100,7 @@ def test_a_donor_sees_its_lots_certificates_and_audits_but_no_station_and_no_oth
     lots = hub.get(donor, "/api/v1/lots").json()["items"]
     assert [(l["name"], l["workshop"], l["donor"]) for l in lots] == [("LOT-N1", "Atelier Nord", "Région A")]
     # Stations and live drives are a workshop's business.
+    report_progress(hub.nord)
     assert hub.nord.live_serial not in hub.get(donor, "/dashboard/live").text
     assert hub.get(donor, "/admin").status_code == 403
     assert hub.get(donor, "/api/v1/admin/stations").status_code == 403

@@ -242,6 +242,7 @@ def _is_download(path: str) -> bool:
 
 
 def test_in_chromium_a_workshop_sees_its_lot_and_nothing_of_another_on_any_page_or_export(hub_collector, browser):
+    from hub import report_progress
     from test_accounts import side_lists, side_urls
 
     h = hub_collector
@@ -264,6 +265,7 @@ def test_in_chromium_a_workshop_sees_its_lot_and_nothing_of_another_on_any_page_
                 assert context.request.get(url + path).status == 200, path
             else:
                 assert page.goto(url + path).status == 200, path
+        report_progress(h.sud)  # fresh, so its absence from the live view means something
         for path in side_lists(h.sud):
             if path.startswith("/api/"):
                 continue
