@@ -291,3 +291,16 @@ def test_boot_hook_shows_the_layers_to_live_boot(tmp_path):
     assert f"mount --bind {tmp_path / 'ardoise-live'} {tmp_path / 'medium'}" in r.stderr
     assert r.stdout == f"{tmp_path / 'medium'}\n"  # live-boot reads the medium from stdout
     assert not (tmp_path / "console").exists() and not (tmp_path / "poweroff").exists()
+
+
+def test_tftp_files_without_the_address_the_laptops_reach_are_refused_in_one_line(tmp_path, capsys):
+    iso = make_iso(tmp_path)
+    cfg = tmp_path / "a.yaml"
+    cfg.write_text(CONFIG)
+    base = ["netboot", "--iso", str(iso), "--config", str(cfg), "--db", f"sqlite:///{tmp_path / 'c.db'}",
+            "--work-dir", str(tmp_path), "--tftp-root", str(tmp_path / "tftp")]
+    for extra, word in (([], "--tftp-root needs --url"), (["--url", "http://a/b"], "expected http://HOST:PORT")):
+        rc = collector_main(base + extra)
+        err = capsys.readouterr().err
+        assert rc != 0 and word in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "tftp").exists()
