@@ -171,6 +171,11 @@ def test_a_table_of_four_laptops_boots_from_the_network_at_once_through_proxy_dh
         # The Secure Boot machine came through signed GRUB and fetched its token by MAC.
         assert "this boot's token fetched for 52:54:00:a7:00:03" in running["secureboot"].result.serial
         assert sorted(s["name"] for s in collector.stations()) == [f"seat {row[6]}" for row in TABLE]
+        # Each loader came from the script's TFTP tree: the paths really taken.
+        served = (tmp_path / "proxy-dhcp.log").read_text(errors="replace")
+        for name in ("ardoise.ipxe", "snponly.efi", "shimx64.efi", "grubx64.efi", "grub/grub.cfg",
+                     "ardoise/grub.cfg", "ardoise/vmlinuz", "ardoise/netboot.cpio"):
+            assert f"sent {lan.tftp / name} to " in served, name
         print("netboot table: " + "; ".join(timings))
         (tmp_path.parent / "netboot-table-timing.txt").write_text("\n".join(timings) + "\n")
     finally:
