@@ -597,11 +597,20 @@ def _data_partition(by_label: Path) -> Path | None:
         raise ConfigError(f"cannot reach the {DATA_LABEL} data partition: {exc}") from None
 
 
+# Network boot through Secure Boot (docs/netboot.md): signed GRUB loads a static menu by
+# TFTP, so this boot's token and seat cannot be on the kernel line; the session asks the
+# netboot service for them and leaves them here, in RAM, as more kernel-line words.
+NETBOOT_WORDS = Path("/run/ardoise/netboot-words")
+
+
 def _read_cmdline() -> str:
-    try:
-        return Path("/proc/cmdline").read_text()
-    except OSError:
-        return ""
+    text = ""
+    for path in (Path("/proc/cmdline"), NETBOOT_WORDS):
+        try:
+            text += " " + path.read_text()
+        except OSError:
+            pass
+    return text.strip()
 
 
 def _resolve(value: str, base: Path | None) -> Path:

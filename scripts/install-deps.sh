@@ -19,8 +19,10 @@ APT_PACKAGES=(
   # live image build and boot
   debootstrap squashfs-tools xorriso grub-pc-bin grub-efi-amd64-bin grub-common
   mtools dosfstools qemu-system-x86 qemu-utils ovmf ovmf-ia32 grub-efi-ia32-bin sbsigntool
-  # network boot e2e: the virtio-net iPXE option ROM QEMU boots from
-  ipxe-qemu
+  # network boot e2e: the virtio-net iPXE option ROM QEMU boots from; the table test's
+  # proxy-DHCP/TFTP server (dnsmasq-base: the binary without a system service) and the
+  # loaders it serves, as scripts/netboot-dnsmasq.sh does in a workshop
+  ipxe-qemu dnsmasq-base ipxe shim-signed grub-efi-amd64-signed
 )
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -221,6 +221,11 @@ def build_parser() -> argparse.ArgumentParser:
     nb.add_argument("--seats", metavar="CSV", help=_("MAC,seat lines: the dashboard names each laptop by its seat"))
     nb.add_argument("--token-ttl-hours", type=float, default=24.0,
                     help=_("hours a per-boot enrollment token stays valid (default 24)"))
+    nb.add_argument("--tftp-root", metavar="DIR",
+                    help=_("dnsmasq's TFTP root (scripts/netboot-dnsmasq.sh): the Secure Boot path's kernel, initrds "
+                           "and GRUB menu are written under DIR/ardoise"))
+    nb.add_argument("--url", metavar="URL", help=_("http://SERVER:PORT, this service as the laptops reach it "
+                                                    "(default: from --host and --port)"))
     nb.add_argument("--work-dir", metavar="DIR", help=_("where the boot files are extracted (default: a new "
                                                         "directory in /var/tmp, removed at exit)"))
     nb.set_defaults(func=cmd_netboot)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 import shutil
 import sys
 import tempfile
@@ -11,7 +12,7 @@ from pathlib import Path
 
 from agent.config import load_config
 from agent.errors import ConfigError, UsageError
-from server_stub.netboot import image, initrd
+from server_stub.netboot import image, initrd, tftp
 from server_stub.netboot.seats import read_seats
 from server_stub.netboot.service import Netboot, build_app
 
@@ -45,6 +46,20 @@ def prepare(iso: Path, config: Path, seats: Path | None, work: Path,
                    functools.partial(mint_token, lot), seat_map, lot)
 
 
+def public_url(args) -> str | None:
+    """The address the laptops reach this service at, written into the TFTP files."""
+    if args.url:
+        if not re.fullmatch(r"http://[A-Za-z0-9.:\[\]-]+", args.url):
+            raise UsageError(f"--url {args.url}: expected http://HOST:PORT (no path), as the laptops reach this service")
+        return args.url
+    if args.host in ("0.0.0.0", "::", ""):
+        if args.tftp_root:
+            raise UsageError("--tftp-root needs --url http://SERVER:PORT (or --host set to that address): the "
+                             "files it writes tell the laptops where this service is")
+        return None
+    return f"http://{args.host}:{args.port}"
+
+
 def run_netboot(args, open_db) -> int:
     import uvicorn
 
@@ -54,6 +69,7 @@ def run_netboot(args, open_db) -> int:
         raise UsageError("--port must be between 1 and 65535")
     if args.token_ttl_hours <= 0:
         raise UsageError("--token-ttl-hours must be positive")
+    base_url = public_url(args)
     work = Path(tempfile.mkdtemp(prefix="ardoise-netboot-", dir=args.work_dir or "/var/tmp"))
     try:
         db = open_db(args)
@@ -67,6 +83,10 @@ def run_netboot(args, open_db) -> int:
         print(f"ardoise-collector netboot: Ardoise {nb.files.version} at http://{args.host}:{args.port}/boot.ipxe; "
               f"each laptop needs {nb.need_ram_mib} MiB of RAM; {len(nb.seats)} seat(s); "
               f"lot {nb.lot or '(none)'}", file=sys.stderr)
+        if args.tftp_root:
+            dest = tftp.export(nb, Path(args.tftp_root), base_url)
+            print(f"ardoise-collector netboot: Secure Boot files and GRUB menu in {dest} (TFTP), "
+                  f"pointing at {base_url}", file=sys.stderr)
         uvicorn.run(build_app(nb), host=args.host, port=args.port, log_level="info", server_header=False)
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -76,16 +76,26 @@ def refuse_ram_script(have_mib: int, need_mib: int) -> str:
     )
 
 
-def grub_script(b: MachineBoot) -> str:
-    """The same boot for Debian's signed GRUB network image (Secure Boot through shim):
-    the TFTP stub written by scripts/netboot-dnsmasq.sh sources this by ``$net_default_mac``."""
-    host = b.base_url.split("://", 1)[1]
-    server = f"(http,{host})"
-    words = [w for w in _kernel_words(b) if not w.startswith("initrd=")]
+def boot_words(b: MachineBoot) -> str:
+    """This boot's token and seat, asked for by the booted system itself when its loader
+    could not ask (Secure Boot: Debian's signed GRUB reads only TFTP; docs/netboot.md)."""
+    words = [f"ardoise.collector.token={b.token}"]
+    if b.seat:
+        words.append(f"ardoise.seat={b.seat}")
+    return " ".join(words) + "\n"
+
+
+def grub_config(version: str, base_url: str) -> str:
+    """The Secure Boot path's GRUB menu, served by TFTP beside the files it loads: Debian 12's
+    signed GRUB network image has no HTTP client (its modules are built in, and Secure Boot
+    forbids loading more), so the kernel and both initrds come over TFTP. A static file
+    cannot carry a per-boot token: the agent session asks the service for it by the MAC
+    (``/boot/<MAC>.words``) once Linux has the network."""
+    words = [KERNEL_ARGS, f"ardoise-netboot={base_url}", "ardoise.hold_until_delivered"]
     return (
         "set timeout=0\n"
-        f'menuentry "Ardoise {b.version}, {_label(b)}" {{\n'
-        f"  linux {server}/live/vmlinuz {' '.join(words)}\n"
-        f"  initrd {server}/live/initrd.img {server}/netboot.cpio\n"
+        f'menuentry "Ardoise {version}, network boot (Secure Boot)" {{\n'
+        f"  linux /ardoise/vmlinuz {' '.join(words)}\n"
+        "  initrd /ardoise/initrd.img /ardoise/netboot.cpio\n"
         "}\n"
     )

@@ -56,15 +56,15 @@ def build_app(nb: Netboot) -> Starlette:
         return PlainTextResponse(ipxe.first_script(nb.files.version), headers=NO_STORE)
 
     async def machine(request: Request) -> Response:
-        if request.path_params["kind"] not in ("ipxe", "grub"):
+        kind = request.path_params["kind"]
+        if kind not in ("ipxe", "words"):
             return PlainTextResponse("not found\n", status_code=404)
         mac = normalize_mac(request.path_params["mac"])
-        grub = request.path_params["kind"] == "grub"
         if mac is None:
             return PlainTextResponse("#!ipxe\necho Ardoise: no MAC address in the boot URL\nexit 1\n",
                                      status_code=400, headers=NO_STORE)
         mem = request.query_params.get("mem", "")
-        if not grub and re.fullmatch(r"\d{1,9}", mem) and int(mem) < nb.need_ram_mib:
+        if kind == "ipxe" and re.fullmatch(r"\d{1,9}", mem) and int(mem) < nb.need_ram_mib:
             log.warning("boot refused: %s has %s MiB of RAM, the network boot needs %d", mac, mem, nb.need_ram_mib)
             return PlainTextResponse(ipxe.refuse_ram_script(int(mem), nb.need_ram_mib), headers=NO_STORE)
         wait = minting.take(request.client.host if request.client else "?")
@@ -76,7 +76,8 @@ def build_app(nb: Netboot) -> Starlette:
         token = nb.mint_token(mac)
         log.info("boot: %s%s, one-time enrollment token minted for it", mac, f" (seat {seat})" if seat else "")
         boot = ipxe.MachineBoot(_base_url(request), nb.files.version, mac, seat, token)
-        return PlainTextResponse(ipxe.grub_script(boot) if grub else ipxe.machine_script(boot), headers=NO_STORE)
+        return PlainTextResponse(ipxe.boot_words(boot) if kind == "words" else ipxe.machine_script(boot),
+                                 headers=NO_STORE)
 
     async def config(request: Request) -> Response:
         return Response(nb.config_yaml, media_type="text/plain; charset=utf-8", headers=NO_STORE)

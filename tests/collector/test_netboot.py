@@ -167,15 +167,28 @@ def test_each_boot_request_mints_its_own_token_with_the_seat(served):
     assert client.get("/ardoise.yaml").text == CONFIG
 
 
-def test_grub_gets_the_same_boot_for_secure_boot(served):
+def test_a_secure_boot_machine_asks_for_its_token_and_seat_by_mac(served):
     client, nb, db, minted = served
-    r = client.get("/boot/52:54:00:12:34:56.grub")
-    assert r.status_code == 200 and len(minted) == 1
-    assert "linux (http,10.0.2.2:8070)/live/vmlinuz boot=live" in r.text
-    assert f"ardoise.collector.token={minted[0][2]} ardoise.hold_until_delivered ardoise.seat=7" in r.text
-    assert "initrd (http,10.0.2.2:8070)/live/initrd.img (http,10.0.2.2:8070)/netboot.cpio" in r.text
-    assert "initrd=" not in r.text
-    assert client.get(f"/boot/{MAC}.txt").status_code == 404
+    r = client.get("/boot/52:54:00:12:34:56.words")
+    assert r.status_code == 200 and len(minted) == 1 and minted[0][1] == MAC
+    assert r.text == f"ardoise.collector.token={minted[0][2]} ardoise.seat=7\n"
+    assert r.headers["cache-control"] == "no-store"
+    assert client.get(f"/boot/{MAC}.grub").status_code == 404
+
+
+def test_the_secure_boot_files_go_to_the_tftp_tree_without_a_token(served, tmp_path):
+    from server_stub.netboot import tftp
+
+    client, nb, db, minted = served
+    dest = tftp.export(nb, tmp_path / "tftp", "http://192.168.1.5:8070")
+    assert (dest / "vmlinuz").read_bytes() == CONTENT["live/vmlinuz"]
+    assert (dest / "initrd.img").read_bytes() == CONTENT["live/initrd.img"]
+    assert (dest / "netboot.cpio").read_bytes() == nb.cpio.read_bytes()
+    menu = (dest / "grub.cfg").read_text()
+    assert "linux /ardoise/vmlinuz boot=live components" in menu
+    assert "ardoise-netboot=http://192.168.1.5:8070 ardoise.hold_until_delivered" in menu
+    assert "initrd /ardoise/initrd.img /ardoise/netboot.cpio" in menu
+    assert "token" not in menu and minted == []
 
 
 def test_too_little_ram_is_refused_before_any_download(served):
@@ -278,3 +291,16 @@ def test_boot_hook_shows_the_layers_to_live_boot(tmp_path):
     assert f"mount --bind {tmp_path / 'ardoise-live'} {tmp_path / 'medium'}" in r.stderr
     assert r.stdout == f"{tmp_path / 'medium'}\n"  # live-boot reads the medium from stdout
     assert not (tmp_path / "console").exists() and not (tmp_path / "poweroff").exists()
+
+
+def test_tftp_files_without_the_address_the_laptops_reach_are_refused_in_one_line(tmp_path, capsys):
+    iso = make_iso(tmp_path)
+    cfg = tmp_path / "a.yaml"
+    cfg.write_text(CONFIG)
+    base = ["netboot", "--iso", str(iso), "--config", str(cfg), "--db", f"sqlite:///{tmp_path / 'c.db'}",
+            "--work-dir", str(tmp_path), "--tftp-root", str(tmp_path / "tftp")]
+    for extra, word in (([], "--tftp-root needs --url"), (["--url", "http://a/b"], "expected http://HOST:PORT")):
+        rc = collector_main(base + extra)
+        err = capsys.readouterr().err
+        assert rc != 0 and word in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "tftp").exists()

@@ -297,6 +297,16 @@ class VirtualDisk:
 # --------------------------------------------------------------------------- the machine
 
 
+@dataclass(frozen=True)
+class Tap:
+    """The machine's NIC on a tap device in network namespace ``netns``."""
+
+    netns: str
+    name: str
+    mac: str
+    nic_rom: bool = True  # False: the firmware's own PXE (OVMF), not QEMU's iPXE ROM
+
+
 @dataclass
 class BootResult:
     returncode: int | None  # None: killed after the timeout
@@ -317,9 +327,10 @@ class Machine:
 
     def __init__(self, workdir: Path, *, firmware: str = "bios", memory_mb: int = 1536,
                  network: bool = True, smp: int = 2, qmp: bool = False, root_ports: int = 0,
-                 bootfile: str | None = None):
+                 bootfile: str | None = None, tap: "Tap | None" = None):
         assert firmware in FIRMWARE, firmware
         self.bootfile = bootfile  # network boot: QEMU's DHCP hands this URL to the NIC's iPXE
+        self.tap = tap  # network boot from a switch: a tap on a bridge in a network namespace
         self.workdir = workdir
         self.firmware = firmware
         self.memory_mb = memory_mb
@@ -360,7 +371,14 @@ class Machine:
             argv += ["-device", f"pcie-root-port,id=rp{i},chassis={i + 1},slot={i + 1}"]
         for i, disk in enumerate(disks):
             argv += disk.qemu_args(i)
-        if self.bootfile:
+        if self.tap is not None:
+            nic = f"virtio-net-pci,netdev=n0,mac={self.tap.mac},bootindex=0"
+            if not self.tap.nic_rom:
+                # No option ROM: OVMF's own network stack does PXE, as a laptop's firmware
+                # does (QEMU's ROM is iPXE, which would skip the loaders under test).
+                nic += ",romfile="
+            argv += ["-netdev", f"tap,id=n0,ifname={self.tap.name},script=no,downscript=no", "-device", nic]
+        elif self.bootfile:
             argv += ["-netdev", f"user,id=n0,bootfile={self.bootfile}",
                      "-device", "virtio-net-pci,netdev=n0,bootindex=0"]
         elif self.network:
@@ -373,6 +391,8 @@ class Machine:
     def start(self, stick: Path | None, disks: list[VirtualDisk]) -> "Running":
         self.serial_log.write_text("")
         argv = self.argv(stick, disks)
+        if self.tap is not None:
+            argv = ["ip", "netns", "exec", self.tap.netns, *argv]  # the tap lives there
         (self.workdir / f"qemu-{self.firmware}.argv").write_text(" ".join(argv) + "\n")
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT)

@@ -334,3 +334,15 @@ def test_local_macs_reads_nics_and_skips_loopback(tmp_path):
         (tmp_path / nic / "address").write_text(mac + "\n")
     assert local_macs(tmp_path) == ["52-54-00-12-34-56", "aa-bb-cc-dd-ee-ff"]
     assert local_macs(tmp_path / "missing") == []
+
+
+def test_a_secure_boot_network_boot_gets_its_token_and_seat_from_the_session_file(tmp_path, no_label, monkeypatch):
+    """Signed GRUB boots a static menu: the session leaves this boot's words in RAM."""
+    import agent.config as config_module
+
+    words = tmp_path / "netboot-words"
+    words.write_text("ardoise.collector.token=tok-1 ardoise.seat=4\n")
+    monkeypatch.setattr(config_module, "NETBOOT_WORDS", words)
+    (tmp_path / "a.yaml").write_text("collector: {url: http://10.0.0.1:8080, allow_insecure_http: true}\n")
+    cfg = load_config(tmp_path / "a.yaml", by_label=no_label)
+    assert cfg.collector.token == "tok-1" and cfg.seat == "4"
