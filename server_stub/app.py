@@ -20,7 +20,7 @@ from fastapi.templating import Jinja2Templates
 from agent import __version__
 from agent.certify.keys import StationKey
 from agent.errors import ConfigError
-from server_stub import api, apidocs, keys, language, pages, receipts
+from server_stub import api, apidocs, certpdfs, keys, language, pages, receipts
 from server_stub.auth import REALM, LoginRequired, password_problem
 from server_stub.db import Database, migrate
 from server_stub.errors import Rejected
@@ -45,6 +45,7 @@ class Context:
     login_guard: LoginGuard
     receipt_key: StationKey  # signs upload receipts (server_stub/receipts.py)
     verify_limit: TokenBucket  # the anonymous verify, per client address
+    pdfs: certpdfs.Renderer | None = None  # renders stored certificates' PDFs in the background
 
 
 def create_app(settings: Settings, *, run_migrations: bool = True) -> FastAPI:
@@ -58,10 +59,12 @@ def create_app(settings: Settings, *, run_migrations: bool = True) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app):
         db.start_checkpoints()
+        app.state.ctx.pdfs.start()
         # Everything loaded so far lives as long as the process: keep it out of the
         # collector's full passes, which otherwise show up as latency spikes under load.
         gc.freeze()
         yield
+        app.state.ctx.pdfs.stop()
         db.dispose()
 
     # The docs routes are ours (server_stub.apidocs): behind the login rule, assets local.
@@ -75,7 +78,8 @@ def create_app(settings: Settings, *, run_migrations: bool = True) -> FastAPI:
                                                         timeout_s=settings.progress_timeout_s),
                             templates, version, LoginGuard(lockout_s=settings.admin_lockout_s),
                             receipts.load_or_create(receipts.key_path(settings)),
-                            TokenBucket(settings.verify_rate, settings.verify_burst))
+                            TokenBucket(settings.verify_rate, settings.verify_burst),
+                            certpdfs.Renderer(db, settings.timezone))
     app.include_router(api.router)
     app.include_router(apidocs.router)
     app.include_router(pages.router)

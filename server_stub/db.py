@@ -8,13 +8,15 @@ serialized with an advisory lock.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import fcntl
+import json
 import logging
 import os
 import threading
 
-from sqlalchemy import Engine, create_engine, event, select, text
+from sqlalchemy import Engine, bindparam, create_engine, event, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
@@ -219,8 +221,46 @@ def _to_v2(conn) -> None:
                                                 "status": "open", "created_at": now} for n in sorted(names)])
 
 
+def _stored_verdicts(conn) -> None:
+    """Schema 2 to 3 (self-contained: it touches only certificates' new columns; the new
+    certificate_pdfs table exists already, from create_all, and starts empty: a PDF is
+    rendered when first needed). Each certificate gets the destination, reason and WWN its
+    payload gives, as an upload now stores them. Read and written in batches by id, so that
+    a national database of a million rows is upgraded in bounded memory."""
+    from server_stub import fields
+    from server_stub.models import Certificate
+
+    for column, kind in (("destination", "VARCHAR(32)"), ("destination_reason", "VARCHAR(32)"), ("wwn", "VARCHAR(200)")):
+        conn.execute(text(f"ALTER TABLE certificates ADD COLUMN {column} {kind}"))
+    t = Certificate.__table__
+    update = t.update().where(t.c.id == bindparam("row_id")).values(
+        destination=bindparam("d"), destination_reason=bindparam("r"), wwn=bindparam("w"))
+    last = ""
+    while True:
+        rows = conn.execute(select(t.c.id, t.c.outcome, t.c.category, t.c.envelope).where(t.c.id > last)
+                            .order_by(t.c.id).limit(_BACKFILL_BATCH)).all()
+        if not rows:
+            return
+        values = []
+        for row_id, outcome, category, envelope in rows:
+            v = fields.verdict(_payload_of(envelope), outcome, category)
+            values.append({"row_id": row_id, "d": str(v.decision.destination), "r": str(v.decision.reason), "w": v.wwn})
+        conn.execute(update, values)
+        last = rows[-1][0]
+
+
+_BACKFILL_BATCH = 2000
+
+
+def _payload_of(envelope: str):
+    try:
+        return json.loads(base64.b64decode(json.loads(envelope)["payload"]))
+    except (ValueError, KeyError, TypeError, RecursionError):  # an unreadable legacy row: decided from its columns
+        return None
+
+
 # Upgrade steps: _STEPS[n] takes a database at version n-1 to version n.
-_STEPS = {2: _to_v2}
+_STEPS = {2: _to_v2, 3: _stored_verdicts}
 
 
 def _first_line(exc: Exception) -> str:

@@ -251,8 +251,9 @@ def _lot_bundle(request: Request, lot: str, records) -> StreamingResponse:
 
     record = _one_record(records)
     name = f"lot-{_safe_name(lot)}.zip"
-    chunks = wiring.stream(_ctx(request).db, record, _ctx(request).receipt_key, base_url=str(request.base_url),
-                           zipname=name)
+    ctx = _ctx(request)
+    chunks = wiring.stream(ctx.db, record, ctx.receipt_key, base_url=str(request.base_url), zipname=name,
+                           timezone=ctx.settings.timezone)
     first = next(chunks)  # refusals (an open lot) before the 200 goes out
     return StreamingResponse(itertools.chain([first], chunks), media_type="application/zip",
                              headers={"Content-Disposition": f'attachment; filename="{name}"'})

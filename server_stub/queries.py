@@ -18,6 +18,7 @@ from agent.certify import envelope as env
 from agent.certify.canonical import canonical_bytes
 from agent.errors import CertificateError
 from agent.i18n import N_, SOURCE_LANGUAGE, T_, Language, speaking
+from server_stub import fields
 from server_stub.db import Database
 from server_stub.errors import Malformed, NotFound
 from server_stub.models import AuditDisk, AuditReport, Certificate, Station
@@ -225,8 +226,9 @@ def certificates_for_audit(db: Database, audit: AuditReport, serials: list[str],
                               .order_by(Certificate.received_at.desc())))
 
 
-# What the lists need of each certificate (its decision, its WWN), by digest: a stored
-# envelope never changes, so neither do they. Bounded: emptied past _CACHE_MAX entries.
+# What the lists need of each certificate (its decision, its WWN). Stored as columns at
+# upload since schema 3; for a row without them, decoded once and kept by digest (a stored
+# envelope never changes, so neither do they). Bounded: emptied past _CACHE_MAX entries.
 _CACHE_MAX = 100_000
 
 
@@ -258,18 +260,30 @@ def _payload_for_codes(raw: str) -> dict:
 
 
 def _facts(c: Certificate) -> _Facts:
+    stored = _stored_facts(c)
+    if stored is not None:
+        return stored
     f = _FACTS.get(c.digest)
-    if f is None:
-        payload = _payload_for_codes(c.envelope)
-        columns = {"sanitization": {"outcome": c.outcome, "category": c.category}}
-        try:
-            d = outcome.decision_of(payload or columns)
-        except (AttributeError, TypeError):  # a legacy payload whose sections are not objects
-            d = outcome.decision_of(columns)
-        media = payload.get("media")
-        wwn = media.get("wwn") if isinstance(media, dict) else None
-        f = _remember(_FACTS, c.digest, _Facts(d, wwn if isinstance(wwn, str) and wwn else None))
-    return f
+    return f if f is not None else _remember(_FACTS, c.digest, _decoded_facts(c))
+
+
+def _stored_facts(c: Certificate) -> _Facts | None:
+    """The codes decided at upload (schema 3 columns): no envelope to decode. Result and
+    category are the stored outcome and category through the same table."""
+    if not (c.destination and c.destination_reason):
+        return None
+    try:
+        destination, reason = outcome.Destination(c.destination), outcome.Reason(c.destination_reason)
+    except ValueError:  # a code this collector does not know: decide from the payload
+        return None
+    result = outcome.result_code(c.outcome)
+    category = outcome.category_code(c.category) if result == outcome.Result.SUCCESS else outcome.CategoryCode.NONE
+    return _Facts(outcome.Decision(result, category, destination, reason), c.wwn or None)
+
+
+def _decoded_facts(c: Certificate) -> _Facts:
+    v = fields.verdict(_payload_for_codes(c.envelope), c.outcome, c.category)
+    return _Facts(v.decision, v.wwn)
 
 
 def decision(c: Certificate) -> outcome.Decision:
