@@ -174,3 +174,52 @@ def test_an_upload_stores_the_codes_its_payload_decides(tmp_path):
     got = {r.serial: (r.destination, r.destination_reason, r.wwn) for r in rows}
     assert got == {r.serial: _expected(r.envelope, r.outcome, r.category) for r in rows}
     assert got["U-WORN"][:2] == ("recycle", "drive_worn") and got["U-OK"][2] == "naa.5000000000000001"
+
+
+def _pdf_title(pdf: bytes) -> str:
+    import io
+
+    from pypdf import PdfReader
+
+    return PdfReader(io.BytesIO(pdf)).metadata.title
+
+
+def test_an_uploaded_certificates_pdf_is_rendered_in_the_background_in_its_lots_language(tmp_path):
+    """Off the upload's path: the upload answers first, the PDF is rendered once the
+    collector is idle, in the language of the certificate's lot (not the reader's, not the
+    default), and it is the self-verifying PDF ``ardoise verify`` accepts."""
+    import subprocess
+    import sys
+    import time
+
+    db = f"sqlite:///{tmp_path}/c.db"
+    ok(cli("migrate", db_url=db))
+    ok(cli("lot", "create", "LOT-EN", "--workshop", "Default workshop", "--language", "en", db_url=db))
+    c = start_collector(db, tmp_path)
+    try:
+        st = c.enroll(lot=None)
+        ids = [st.upload(certs.erasure_envelope(st.key, serial, lot=lot)).json()["id"]
+               for serial, lot in (("P-EN", "LOT-EN"), ("P-FR", "LOT-NO-RECORD"))]
+        engine = create_engine(db)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with engine.connect() as conn:
+                rows = {r[0]: (r[1], bytes(r[2])) for r in conn.execute(
+                    text("SELECT certificate_id, language, pdf FROM certificate_pdfs"))}
+            if len(rows) == 2:
+                break
+            time.sleep(0.5)
+        engine.dispose()
+    finally:
+        stop_collector(c)
+    assert set(rows) == set(ids), "the background renderer did not store both PDFs within 60 s"
+    (en_lang, en_pdf), (fr_lang, fr_pdf) = rows[ids[0]], rows[ids[1]]
+    assert en_lang == "en" and _pdf_title(en_pdf).startswith("Certificate of sanitization")
+    assert fr_lang == "fr" and _pdf_title(fr_pdf).startswith("Certificat d'effacement")  # a lot without a record
+    key = tmp_path / "station.pem"
+    key.write_text(st.key.public_pem)
+    pdf = tmp_path / "stored.pdf"
+    pdf.write_bytes(en_pdf)
+    r = subprocess.run([sys.executable, "-m", "agent", "verify", "--key", str(key), str(pdf)], capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0 and "valid" in r.stderr, r.stdout + r.stderr
