@@ -126,7 +126,7 @@ def _store_certificate(db: Database, station: StationRef, report: check.CheckRep
 
 def _insert(db: Database, row: dict) -> bool:
     try:
-        with db.write_lock(), db.engine.begin() as conn:
+        with db.write_lock(), db.single.begin() as conn:  # one statement: no BEGIN/COMMIT round trips
             conn.execute(_INSERT_CERTIFICATE, row)
         return True
     except IntegrityError:
@@ -134,7 +134,7 @@ def _insert(db: Database, row: dict) -> bool:
 
 
 def _duplicate(db: Database, query, digest: str):
-    with db.engine.connect() as conn:
+    with db.single.connect() as conn:
         return conn.execute(query, {"digest": digest}).first()
 
 
