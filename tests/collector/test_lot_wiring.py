@@ -223,6 +223,33 @@ def test_the_bundle_streams_each_stored_certificate_pdf_and_renders_and_stores_o
     assert r.returncode == 0, r.stdout + r.stderr
 
 
+def test_a_closed_lots_page_shows_its_signed_reports_reconciliation(lot):
+    """Read from the report (one JSON document), not recomputed from every envelope: the
+    same lines, states and destinations as the reconciliation they were signed from."""
+    from server_stub import pages
+    from server_stub.db import Database
+    from server_stub.lots import service, wiring
+
+    c, tmp = lot
+    nord = login(c, "nord@example.org")
+    if nord.get(c.url + f"/lots/{LOT}?format=bundle", timeout=120).status_code == 409:  # run on its own
+        ok(cli("lot", "import", LOT, str(_write(tmp / "inventory.csv", INVENTORY_CSV)), db_url=c.db_url))
+        ok(cli("lot", "close", LOT, "--reason", "closed for this test", db_url=c.db_url))
+    db = Database(c.db_url)
+    try:
+        record = service.find_lot(db, LOT, "Atelier Nord")
+        shown = pages._reconciled(db, [record])
+        live = wiring.reconciliation(db, record)
+    finally:
+        db.dispose()
+    assert [(x.declared.line, x.identifier, x.state, x.destination) for x in shown["lines"]] == \
+        [(x.declared.line, x.identifier, str(x.state), None if x.destination is None else str(x.destination))
+         for x in live.lines]
+    assert shown["counts"]() == live.counts() and len(shown["extras"]) == len(live.extras)
+    page = nord.get(c.url + f"/lots/{LOT}", timeout=30)
+    assert page.status_code == 200 and 'id="lot-reconciliation"' in page.text and "M6LOST" in page.text
+
+
 def _write(path, data: bytes):
     path.write_bytes(data)
     return path
