@@ -34,8 +34,11 @@ log = logging.getLogger("ardoise.collector")
 _MIGRATION_LOCK = 0x41524457
 
 
+POOL_SIZE = 8  # connections a collector process keeps open to its database
+
+
 class Database:
-    def __init__(self, url: str, *, pool_size: int = 8, sqlite_synchronous: str = "normal") -> None:
+    def __init__(self, url: str, *, pool_size: int = POOL_SIZE, sqlite_synchronous: str = "normal") -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         self.accounts_seen = False  # server_stub.accounts.service.accounts_exist remembers a yes
