@@ -70,8 +70,10 @@ def start(db_url: str, workers: int, workdir: Path) -> tuple[subprocess.Popen, s
     raise SystemExit("collector did not start: " + (workdir / "collector.log").read_text()[-1500:])
 
 
-def enroll(url: str, lot: str) -> tuple[StationKey, str]:
-    token = requests.post(url + "/api/v1/admin/tokens", json={"lot": lot}, auth=("admin", ADMIN), timeout=10).json()
+def enroll(url: str, lot: str, workshop: str | None = None) -> tuple[StationKey, str]:
+    # A collector with several workshops (bench_scale's 100) needs the station's named.
+    body = {"lot": lot} if workshop is None else {"lot": lot, "workshop": workshop}
+    token = requests.post(url + "/api/v1/admin/tokens", json=body, auth=("admin", ADMIN), timeout=10).json()
     key = StationKey.generate()
     challenge = requests.post(url + "/api/v1/stations/challenge", timeout=10).json()["challenge"]
     signature = base64.b64encode(key.sign(enrollment_message(challenge, token["token"], key.key_id))).decode()
@@ -175,6 +177,7 @@ def main() -> int:
     ap.add_argument("--warmup", type=int, default=200)
     ap.add_argument("--workers", type=int, default=1, help="collector worker processes")
     ap.add_argument("--stations", type=int, default=8)
+    ap.add_argument("--workshop", help="the stations' workshop, on a collector with several (bench_scale.py: ws-000)")
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="bench-collector-") as d:
@@ -193,7 +196,7 @@ def main() -> int:
         proc, url = start(db_url, args.workers, workdir)
         try:
             run = secrets.token_hex(3)
-            stations = [enroll(url, f"BENCH-{run}") for _ in range(args.stations)]
+            stations = [enroll(url, f"BENCH-{run}", args.workshop) for _ in range(args.stations)]
             t_build = time.perf_counter()
             warm = build_requests(url, stations, args.warmup, run + "w")
             reqs = build_requests(url, stations, args.uploads, run)

@@ -141,7 +141,10 @@ async def _upload(request: Request, only: str | None) -> JSONResponse:
     else:
         # PostgreSQL: a commit waits for the WAL flush; in a thread, other uploads proceed
         # meanwhile and their commits share the flush.
-        got = await run_in_threadpool(receive)
+        async with ctx.upload_slots:
+            got = await run_in_threadpool(receive)
+    if got.created and got.kind == ingest.ERASURE and ctx.pdfs is not None:
+        ctx.pdfs.offer(got.id, str(request.base_url))  # its PDF, rendered when the collector is idle
     receipt = receipts.sign(ctx.receipt_key, receipts.Receipt(got.kind, got.id, got.digest, got.station_id,
                                                                got.key_id, got.received_at))
     return answer(201 if got.created else 200, "stored" if got.created else "duplicate", id=got.id,

@@ -12,6 +12,7 @@ from typing import Any
 # One rule for lot names on both sides: the agent refuses at start what the collector
 # would refuse at upload (after the wipe, when it is too late to fix).
 from agent.config import LOT_MAX, lot_problem  # noqa: F401  (re-exported)
+from agent.outcome import Decision, decision_of
 
 
 def dig(obj: Any, path: str) -> Any:
@@ -47,10 +48,36 @@ class CertificateSummary:
     method: str | None
     completed_at: str | None
     audit_ref: str | None
+    destination: str | None = None
+    destination_reason: str | None = None
+    wwn: str | None = None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome table's decision for a stored certificate, and the drive's WWN."""
+
+    decision: Decision
+    wwn: str | None
+
+
+def verdict(payload: Any, outcome: str | None, category: str | None) -> Verdict:
+    """What the lists need of a certificate: its signed codes (``decision_of``), or for a
+    payload that cannot be read, the table applied to the stored outcome and category."""
+    columns = {"sanitization": {"outcome": outcome, "category": category}}
+    payload = payload if isinstance(payload, dict) else {}
+    try:
+        d = decision_of(payload or columns)
+    except (AttributeError, TypeError):  # a legacy payload whose sections are not objects
+        d = decision_of(columns)
+    wwn = dig(payload, "media.wwn")
+    return Verdict(d, _text(wwn) if isinstance(wwn, str) and wwn else None)
 
 
 def summarize(p: dict) -> CertificateSummary:
     size = dig(p, "media.size_bytes")
+    outcome, category = _text(dig(p, "sanitization.outcome"), 32), _text(dig(p, "sanitization.category"), 32)
+    v = verdict(p, outcome, category)
     return CertificateSummary(
         id=_text(p["certificate_id"], 64),
         serial=_text(dig(p, "media.serial")),
@@ -59,11 +86,14 @@ def summarize(p: dict) -> CertificateSummary:
         media_type=_text(dig(p, "media.media_type"), 64),
         size_bytes=size if isinstance(size, int) and not isinstance(size, bool) else None,
         lot=_text(p.get("lot")),
-        outcome=_text(dig(p, "sanitization.outcome"), 32),
-        category=_text(dig(p, "sanitization.category"), 32),
+        outcome=outcome,
+        category=category,
         method=_text(dig(p, "sanitization.method")),
         completed_at=_text(dig(p, "sanitization.finished_at") or p.get("issued_at"), 40),
         audit_ref=_text(p.get("audit_id") or dig(p, "audit.id")),
+        destination=str(v.decision.destination),
+        destination_reason=str(v.decision.reason),
+        wwn=v.wwn,
     )
 
 

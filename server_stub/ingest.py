@@ -102,7 +102,7 @@ def _store_certificate(db: Database, station: StationRef, report: check.CheckRep
                serial=s.serial, model=s.model, manufacturer=s.manufacturer, media_type=s.media_type,
                size_bytes=s.size_bytes, lot=lot_for(station, report.payload), outcome=s.outcome,
                category=s.category, method=s.method, completed_at=s.completed_at, audit_ref=s.audit_ref,
-               envelope=raw)
+               destination=s.destination, destination_reason=s.destination_reason, wwn=s.wwn, envelope=raw)
     done = Ingested(True, ERASURE, s.id, report.digest, station.id, report.key_id, now)
     if _insert(db, row):
         return done
@@ -126,7 +126,7 @@ def _store_certificate(db: Database, station: StationRef, report: check.CheckRep
 
 def _insert(db: Database, row: dict) -> bool:
     try:
-        with db.write_lock(), db.engine.begin() as conn:
+        with db.write_lock(), db.single.begin() as conn:  # one statement: no BEGIN/COMMIT round trips
             conn.execute(_INSERT_CERTIFICATE, row)
         return True
     except IntegrityError:
@@ -134,7 +134,7 @@ def _insert(db: Database, row: dict) -> bool:
 
 
 def _duplicate(db: Database, query, digest: str):
-    with db.engine.connect() as conn:
+    with db.single.connect() as conn:
         return conn.execute(query, {"digest": digest}).first()
 
 

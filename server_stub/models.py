@@ -9,16 +9,19 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text, TypeDecorator, BigInteger, Float
+from sqlalchemy import BigInteger, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, Text, TypeDecorator
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # Bumped whenever a table changes; db.migrate() upgrades older databases step by step.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 # 2: organisations, people, roles, login sessions, the audit log, lot records
 #    (server_stub/accounts/models.py, server_stub/lots/models.py); stations and
 #    enrollment tokens belong to a workshop.
 # 3: audit reports carry their lot, so a machine with no disk (an audit report and no
 #    certificate) is found in its lot's reconciliation.
+# 4: a certificate's destination, destination reason and WWN as columns (the lists read
+#    them instead of decoding 5,000 envelopes); certificate_pdfs keeps each certificate's
+#    rendered PDF for the donor's bundle (server_stub/certpdfs.py).
 
 
 class UTCDateTime(TypeDecorator):
@@ -111,7 +114,27 @@ class Certificate(Base):
     method: Mapped[str | None] = mapped_column(String(200))
     completed_at: Mapped[str | None] = mapped_column(String(40))
     audit_ref: Mapped[str | None] = mapped_column(String(200))
+    # The outcome table's codes for the drive (agent.outcome.decision_of of the payload) and
+    # its WWN, decided once at upload (schema 4): a 5,000-drive list reads them instead of
+    # decoding every envelope. NULL only for a row the step-3 backfill could not read.
+    destination: Mapped[str | None] = mapped_column(String(32))
+    destination_reason: Mapped[str | None] = mapped_column(String(32))
+    wwn: Mapped[str | None] = mapped_column(String(200))
     envelope: Mapped[str] = mapped_column(Text)
+
+
+class CertificatePdf(Base):
+    """A certificate's self-verifying PDF (agent.certify.pdf with its envelope and station key
+    attached), rendered once in its lot's language, so that a donor's bundle of 5,000
+    devices streams stored bytes instead of rendering for minutes (schema 4). A cache:
+    the envelope stays the proof, and a missing or other-language PDF is rendered again."""
+
+    __tablename__ = "certificate_pdfs"
+
+    certificate_id: Mapped[str] = mapped_column(ForeignKey("certificates.id"), primary_key=True)
+    language: Mapped[str] = mapped_column(String(8))
+    pdf: Mapped[bytes] = mapped_column(LargeBinary)
+    rendered_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class AuditReport(Base):

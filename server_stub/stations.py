@@ -207,7 +207,7 @@ def authenticate(db: Database, authorization: str | None) -> StationRef:
     scheme, _, bearer = authorization.partition(" ")
     if scheme.lower() != "bearer" or not bearer.strip():
         raise Unauthorized("Authorization header is not 'Bearer <token>'")
-    with db.engine.connect() as conn:
+    with db.single.connect() as conn:
         row = conn.execute(_AUTH, {"bearer_hash": secret_hash(bearer.strip())}).first()
     station = StationRef(*row) if row is not None else None
     if station is None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from sqlalchemy import case, func, select
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import aliased, defer
 
 from agent.i18n import T_
 from server_stub import fields
@@ -162,30 +162,34 @@ def declared_devices(db: Database, lot: Lot) -> list[DeclaredDevice]:
                               .order_by(DeclaredDevice.line)))
 
 
-def lot_certificates(db: Database, lot: Lot) -> list[Certificate]:
-    """The certificates filed under this lot: its name, from its workshop's stations."""
+def lot_certificates(db: Database, lot: Lot, *, envelopes: bool = True) -> list[Certificate]:
+    """The certificates filed under this lot: its name, from its workshop's stations.
+    ``envelopes=False`` leaves the envelopes in the database (the bundle reads them in
+    batches: 5,000 of them are 30 MB)."""
+    q = (select(Certificate).join(Station, Station.id == Certificate.station_id)
+         .where(Certificate.lot == lot.name, Station.org_id == lot.workshop_id)
+         .order_by(Certificate.received_at, Certificate.id))
     with db.session() as s:
-        return list(s.scalars(select(Certificate).join(Station, Station.id == Certificate.station_id)
-                              .where(Certificate.lot == lot.name, Station.org_id == lot.workshop_id)
-                              .order_by(Certificate.received_at, Certificate.id)))
+        return list(s.scalars(q if envelopes else q.options(defer(Certificate.envelope, raiseload=True))))
 
 
-def lot_audits(db: Database, lot: Lot) -> list[AuditReport]:
+def lot_audits(db: Database, lot: Lot, *, envelopes: bool = True) -> list[AuditReport]:
     """The audit reports of this lot: those filed under it (its name, from its workshop's
     stations: a machine with no disk has nothing else), and those of the machines whose
     disks its certificates cover (linked as the certificate pages link them: by audit id,
     else by disk serial and station; reports from before schema 3 carry no lot)."""
-    certs = lot_certificates(db, lot)
+    certs = lot_certificates(db, lot, envelopes=False)
+    audit = select(AuditReport) if envelopes else select(AuditReport).options(defer(AuditReport.envelope, raiseload=True))
     ids = {c.audit_ref for c in certs if c.audit_ref}
     by_serial = {(c.station_id, c.serial) for c in certs if not c.audit_ref and c.serial}
     with db.session() as s:
-        found = {a.id: a for a in s.scalars(select(AuditReport).join(Station, Station.id == AuditReport.station_id)
+        found = {a.id: a for a in s.scalars(audit.join(Station, Station.id == AuditReport.station_id)
                                              .where(AuditReport.lot == lot.name, Station.org_id == lot.workshop_id))}
         if ids:
-            found.update({a.id: a for a in s.scalars(select(AuditReport).where(AuditReport.id.in_(ids)))})
+            found.update({a.id: a for a in s.scalars(audit.where(AuditReport.id.in_(ids)))})
         if by_serial:
             serials = {serial for _, serial in by_serial}
-            for a, serial in s.execute(select(AuditReport, AuditDisk.serial)
+            for a, serial in s.execute(audit.add_columns(AuditDisk.serial)
                                        .join(AuditDisk, AuditDisk.audit_id == AuditReport.id)
                                        .where(AuditDisk.serial.in_(serials))):
                 if (a.station_id, serial) in by_serial:

@@ -11,9 +11,11 @@ import json
 from datetime import date
 from typing import Iterator
 
+from sqlalchemy import select
+
 from agent.certify.envelope import dump_envelope, envelope_digest
 from agent.certify.keys import StationKey
-from agent.i18n import T_
+from agent.i18n import DEFAULT_TIMEZONE, T_
 from server_stub.accounts.events import Actor
 from server_stub.accounts.models import Organisation
 from server_stub.db import Database
@@ -21,7 +23,7 @@ from server_stub.errors import Conflict, Malformed
 from server_stub.lots import bundle, inventory, report, service
 from server_stub.lots.models import OPEN, Lot
 from server_stub.lots.reconcile import AuditFact, CertificateFact, Destruction, Reconciliation, reconcile
-from server_stub.models import Station, utcnow
+from server_stub.models import AuditReport, Certificate, Station, utcnow
 
 
 class InventoryRejected(Malformed):
@@ -106,13 +108,13 @@ def close(db: Database, lot: Lot, actor: Actor, key: StationKey, *, reason: str 
 
 
 def stream(db: Database, lot: Lot, key: StationKey, *, base_url: str | None = None,
-           zipname: str = "lot.zip") -> Iterator[bytes]:
-    """The donor's bundle of a closed lot, in chunks. Each certificate PDF is rendered here,
-    with the signed envelope and station key attached as the certificate page serves it:
-    about a tenth of a second each, the cost of a large lot's bundle (docs/lots.md)."""
-    from agent.certify.links import certificate_url
-    from agent.certify.pdf import render_certificate_pdf
-    from agent.certify.pdf_embed import Proof
+           zipname: str = "lot.zip", timezone: str | None = None) -> Iterator[bytes]:
+    """The donor's bundle of a closed lot, in chunks. Each certificate PDF is the stored one
+    in the lot's language (server_stub.certpdfs); one not stored yet is rendered here (about
+    a tenth of a second) with the signed envelope and station key attached, as the
+    certificate page serves it, and stored for the next bundle. Envelopes and PDFs are read
+    in batches, so the memory used does not grow with the lot."""
+    from server_stub import certpdfs
     from server_stub.lots.report_pdf import render_report_pdf
 
     if lot.status == OPEN or not lot.report_envelope:
@@ -120,28 +122,51 @@ def stream(db: Database, lot: Lot, key: StationKey, *, base_url: str | None = No
     rep = _payload(lot.report_envelope)
     listed = {c["digest"] for c in rep["certificates"]}
     audits_listed = {a["digest"] for a in rep["audit_reports"]}
-    _, _, _, _, cert_rows, audit_rows = facts(db, lot)
+    # The report is the list: a certificate uploaded to a closed lot is not in it, nor here.
+    cert_rows = [c for c in service.lot_certificates(db, lot, envelopes=False) if c.digest in listed]
+    audit_ids = [a.id for a in service.lot_audits(db, lot, envelopes=False) if a.digest in audits_listed]
     with db.session() as s:
         pems = {st.id: st.public_pem for st in s.query(Station).where(
-            Station.id.in_({c.station_id for c in cert_rows} | {a.station_id for a in audit_rows}))}
+            Station.id.in_({c.station_id for c in cert_rows}))}
         station_keys = {st.key_id: st.public_pem for st in s.query(Station).where(
             Station.key_id.in_(set(rep["station_keys"])))}
-    # The report is the list: a certificate uploaded to a closed lot is not in it, nor here.
-    cert_rows = [c for c in cert_rows if c.digest in listed]
+    language = lot.language or certpdfs.DEFAULT_LANGUAGE
 
     def certificates() -> Iterator[bundle.BundledCertificate]:
-        for c in cert_rows:
-            pem = pems.get(c.station_id)
-            pdf = render_certificate_pdf(_payload(c.envelope), c.digest, c.key_id,
-                                         proof=Proof(c.envelope.encode("utf-8"), pem) if pem else None,
-                                         qr_data=certificate_url(base_url, c.id) if base_url else None)
-            yield bundle.BundledCertificate(c.digest, c.envelope.encode("utf-8"), pdf)
+        for i in range(0, len(cert_rows), _BATCH):
+            batch = cert_rows[i:i + _BATCH]
+            envelopes = _envelopes(db, Certificate, [c.id for c in batch])
+            pdfs = certpdfs.stored(db, envelopes, language)
+            for c in batch:
+                envelope = envelopes[c.id]
+                pdf = pdfs.get(c.id)
+                if pdf is None:
+                    src = certpdfs.Source(c.id, c.digest, c.key_id, envelope, pems.get(c.station_id))
+                    pdf = certpdfs.render(src, language, base_url, timezone or DEFAULT_TIMEZONE)
+                    certpdfs.store(db, c.id, language, pdf)
+                yield bundle.BundledCertificate(c.digest, envelope.encode("utf-8"), pdf)
 
-    audits = (bundle.BundledAudit(a.digest, a.envelope.encode("utf-8")) for a in audit_rows
-              if a.digest in audits_listed)
+    def audits() -> Iterator[bundle.BundledAudit]:
+        for i in range(0, len(audit_ids), _BATCH):
+            envelopes = _envelopes(db, AuditReport, audit_ids[i:i + _BATCH], digests=True)
+            for audit_id in audit_ids[i:i + _BATCH]:
+                digest, envelope = envelopes[audit_id]
+                yield bundle.BundledAudit(digest, envelope.encode("utf-8"))
+
     report_bytes = lot.report_envelope.encode("utf-8")
     workshop, donor = _names(db, lot)
     yield from bundle.stream_bundle(
         lot=lot.name, donor=donor or workshop, language=lot.language, report_envelope=report_bytes,
         report_pdf=render_report_pdf(rep, envelope_digest(lot.report_envelope)), collector_key=key,
-        station_keys=station_keys, certificates=certificates(), audits=audits, zipname=zipname)
+        station_keys=station_keys, certificates=certificates(), audits=audits(), zipname=zipname)
+
+
+_BATCH = 200  # envelopes (~6 kB) and PDFs (~40 kB) read per query while streaming
+
+
+def _envelopes(db: Database, model, ids: list[str], *, digests: bool = False) -> dict:
+    with db.engine.connect() as conn:
+        if digests:
+            return {r[0]: (r[1], r[2]) for r in conn.execute(select(model.id, model.digest, model.envelope)
+                                                              .where(model.id.in_(ids)))}
+        return {r[0]: r[1] for r in conn.execute(select(model.id, model.envelope).where(model.id.in_(ids)))}

@@ -11,6 +11,7 @@ import sys
 import zipfile
 
 import pytest
+from sqlalchemy import create_engine, text
 from harness import start_collector, stop_collector
 from hub import PASSWORD, cli, login, ok
 from lot_samples import INVENTORY_CSV, sample_lot
@@ -181,6 +182,87 @@ def test_a_lot_is_imported_reconciled_closed_and_its_bundle_verifies_and_tamperi
         r = _verify(tampered, pem)
         assert r.returncode == 6, (tampered.name, r.stdout, r.stderr)
         assert "Traceback" not in r.stderr
+
+
+def test_the_bundle_streams_each_stored_certificate_pdf_and_renders_and_stores_only_the_missing_ones(lot):
+    """The certificate PDFs of a bundle are the stored ones (server_stub.certpdfs), byte for
+    byte; one missing, or stored in another language than the lot's, is rendered in the
+    lot's language and stored; the bundle still passes ``ardoise verify --bundle``."""
+    from server_stub.certpdfs import Source, render
+
+    c, tmp = lot
+    db = c.db_url
+    nord = login(c, "nord@example.org")
+    if nord.get(c.url + f"/lots/{LOT}?format=bundle", timeout=120).status_code == 409:  # run on its own
+        ok(cli("lot", "import", LOT, str(_write(tmp / "inventory.csv", INVENTORY_CSV)), db_url=db))
+        ok(cli("lot", "close", LOT, "--reason", "closed for this test", db_url=db))
+    engine = create_engine(db)
+    with engine.connect() as conn:
+        lot_certs = conn.execute(text(
+            "SELECT c.id, c.digest, c.key_id, c.envelope, s.public_pem FROM certificates c "
+            "JOIN stations s ON s.id = c.station_id WHERE c.lot = :lot ORDER BY c.id"), {"lot": LOT}).all()
+    assert len(lot_certs) >= 3
+    kept, missing, stale = lot_certs[:3]
+    # A stored PDF that no request could render (its QR code names another host): if the
+    # bundle serves these bytes, it serves what is stored.
+    marked = render(Source(*kept), "fr", "https://stored.example.org")
+    english = render(Source(*stale), "en", None)
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM certificate_pdfs WHERE certificate_id IN (:a, :b, :c)"),
+                     {"a": kept.id, "b": missing.id, "c": stale.id})
+        for cid, language, pdf in ((kept.id, "fr", marked), (stale.id, "en", english)):
+            conn.execute(text("INSERT INTO certificate_pdfs (certificate_id, language, pdf, rendered_at) "
+                              "VALUES (:i, :l, :p, CURRENT_TIMESTAMP)"), {"i": cid, "l": language, "p": pdf})
+    got = nord.get(c.url + f"/lots/{LOT}?format=bundle", timeout=120)
+    assert got.status_code == 200, got.text
+    bundle = tmp / "stored.zip"
+    bundle.write_bytes(got.content)
+    with zipfile.ZipFile(bundle) as z:
+        served = {cid: z.read(f"certificates/{digest}.pdf") for cid, digest, *_ in (kept, missing, stale)}
+    with engine.connect() as conn:
+        now = {r[0]: (r[1], bytes(r[2])) for r in conn.execute(text(
+            "SELECT certificate_id, language, pdf FROM certificate_pdfs WHERE certificate_id IN (:a, :b, :c)"),
+            {"a": kept.id, "b": missing.id, "c": stale.id})}
+    engine.dispose()
+    assert served[kept.id] == marked  # the stored bytes, not a fresh render
+    assert now[missing.id] == ("fr", served[missing.id])  # rendered once, in the lot's language, and kept
+    assert now[stale.id] == ("fr", served[stale.id]) and served[stale.id] != english
+    pem = tmp / "collector.pem"
+    pem.write_text(c.api("GET", "/api/v1/receipt-key").json()["public_key"])
+    r = _verify(bundle, pem)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_a_closed_lots_page_shows_its_signed_reports_reconciliation(lot):
+    """Read from the report (one JSON document), not recomputed from every envelope: the
+    same lines, states and destinations as the reconciliation they were signed from."""
+    from server_stub import pages
+    from server_stub.db import Database
+    from server_stub.lots import service, wiring
+
+    c, tmp = lot
+    nord = login(c, "nord@example.org")
+    if nord.get(c.url + f"/lots/{LOT}?format=bundle", timeout=120).status_code == 409:  # run on its own
+        ok(cli("lot", "import", LOT, str(_write(tmp / "inventory.csv", INVENTORY_CSV)), db_url=c.db_url))
+        ok(cli("lot", "close", LOT, "--reason", "closed for this test", db_url=c.db_url))
+    db = Database(c.db_url)
+    try:
+        record = service.find_lot(db, LOT, "Atelier Nord")
+        shown = pages._reconciled(db, [record])
+        live = wiring.reconciliation(db, record)
+    finally:
+        db.dispose()
+    assert [(x.declared.line, x.identifier, x.state, x.destination) for x in shown["lines"]] == \
+        [(x.declared.line, x.identifier, str(x.state), None if x.destination is None else str(x.destination))
+         for x in live.lines]
+    assert shown["counts"]() == live.counts() and len(shown["extras"]) == len(live.extras)
+    page = nord.get(c.url + f"/lots/{LOT}", timeout=30)
+    assert page.status_code == 200 and 'id="lot-reconciliation"' in page.text and "M6LOST" in page.text
+
+
+def _write(path, data: bytes):
+    path.write_bytes(data)
+    return path
 
 
 def test_an_open_lot_has_no_bundle_and_a_bad_file_is_one_line(tmp_path):
