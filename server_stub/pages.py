@@ -316,14 +316,16 @@ def _as_reported(report_envelope: str) -> dict:
     lot's 5,000 envelopes again."""
     from types import SimpleNamespace
 
-    from server_stub.lots.reconcile import DeviceState
+    from server_stub.lots.reconcile import UNRESOLVED, DeviceState
 
     rep = json.loads(base64.b64decode(json.loads(report_envelope)["payload"]))
     lines = [SimpleNamespace(declared=SimpleNamespace(line=d["line"], model=d["model"]), identifier=d["identifier"],
                              state=d["state"], destination=d["destination"]) for d in rep["devices"]]
     states = Counter(d["state"] for d in rep["devices"])
+    unresolved = {str(s) for s in UNRESOLVED}
     return {"lines": lines, "extras": rep["extras"], "reen": rep["reen"],
-            "counts": lambda: {str(k): states.get(str(k), 0) for k in DeviceState}}
+            "counts": lambda: {str(k): states.get(str(k), 0) for k in DeviceState},
+            "unresolved": [line for line in lines if line.state in unresolved]}
 
 
 def _lot_records(db, records) -> list[dict]:

@@ -256,6 +256,7 @@ def test_a_closed_lots_page_shows_its_signed_reports_reconciliation(lot):
         [(x.declared.line, x.identifier, str(x.state), None if x.destination is None else str(x.destination))
          for x in live.lines]
     assert shown["counts"]() == live.counts() and len(shown["extras"]) == len(live.extras)
+    assert [x.identifier for x in shown["unresolved"]] == [x.identifier for x in live.unresolved]
     page = nord.get(c.url + f"/lots/{LOT}", timeout=30)
     assert page.status_code == 200 and 'id="lot-reconciliation"' in page.text and "M6LOST" in page.text
 
