@@ -130,9 +130,43 @@ EOF
 
 # --- stage 2: tuned base squashfs (cached, keyed by packages + tuning script) ------------
 BASE_KEY=$( { echo "$PKG_KEY"; cat "$REPO/image/tune-base.sh" "$REPO/image/initramfs.conf" \
-                "$REPO/image/initramfs-modules" "$REPO"/image/initramfs-hooks/*; } \
+                "$REPO/image/initramfs-modules" "$REPO"/image/initramfs-hooks/* \
+                "$REPO/image/firmware-backports.list"; } \
             | sha256sum | cut -c1-16)
 BASE=${ARDOISE_BASE_DIR:-$CACHE/base-$BASE_KEY}   # override: reuse a given base (debugging)
+
+# A few firmware files from bookworm-backports (image/firmware-backports.list): files that
+# kernel 6.12's drivers request for current laptops and bookworm's firmware lacks. Taken
+# file by file, not whole packages: backports' firmware packages weigh ~100 MB more
+# installed, the ISO has 250 MB. Nothing else comes from backports.
+add_backports_firmware() {
+  local root=$1 out=$2 pkgs
+  pkgs=$(grep -v '^\s*#' "$REPO/image/firmware-backports.list" | awk 'NF{print $1}' | sort -u)
+  [ -n "$pkgs" ] || return 0
+  echo "deb $MIRROR $SUITE-backports non-free-firmware" > "$root/etc/apt/sources.list.d/backports.list"
+  # The base's resolv.conf points at systemd-resolved, which does not run in the chroot
+  # (tune-base.sh sets that link again).
+  cp --remove-destination /etc/resolv.conf "$root/etc/resolv.conf"
+  in_chroot "$root" apt-get update -q >&2
+  rm -rf "$root/tmp/bpo"; mkdir -p "$root/tmp/bpo/x"
+  local p f
+  for p in $pkgs; do
+    in_chroot "$root" sh -c "cd /tmp/bpo && apt-get download -q $p/$SUITE-backports" >&2 \
+      || die "cannot download $p from $SUITE-backports"
+  done
+  : > "$out"
+  for p in "$root"/tmp/bpo/*.deb; do
+    dpkg-deb -x "$p" "$root/tmp/bpo/x"
+    printf '%s\t%s\n' "$(dpkg-deb -f "$p" Package)" "$(dpkg-deb -f "$p" Version)" >> "$out.pkgs"
+  done
+  grep -v '^\s*#' "$REPO/image/firmware-backports.list" | awk 'NF{print $1, $2}' | while read -r p f; do
+    [ -f "$root/tmp/bpo/x/lib/firmware/$f" ] || die "$f is not in $p ($SUITE-backports)"
+    install -D -m 0644 "$root/tmp/bpo/x/lib/firmware/$f" "$root/lib/firmware/$f"
+    printf '%s\t%s\t%s\n' "$p" "$(awk -F'\t' -v p="$p" '$1 == p {print $2}' "$out.pkgs")" "$f" >> "$out"
+  done
+  rm -rf "$root/tmp/bpo" "$out.pkgs" "$root/etc/apt/sources.list.d/backports.list"
+  log "firmware from $SUITE-backports: $(wc -l < "$out") files"
+}
 
 build_base_stage() {
   if [ -f "$BASE/.complete" ]; then
@@ -149,6 +183,7 @@ build_base_stage() {
   cp "$REPO/image/initramfs-modules" "$root/etc/initramfs-tools/modules"
   install -m 0755 "$REPO"/image/initramfs-hooks/* "$root/etc/initramfs-tools/hooks/"
   chroot_mount "$root"
+  add_backports_firmware "$root" "$tmp/firmware-backports.tsv"
   install -m 0755 "$REPO/image/tune-base.sh" "$root/tmp/tune-base.sh"
   in_chroot "$root" /bin/sh /tmp/tune-base.sh >&2
   rm -f "$root/tmp/tune-base.sh"
@@ -311,8 +346,9 @@ build_iso_tree() {
   : > "$ISO_TREE/.disk/ardoise-$id"
   grub_cfg > "$ISO_TREE/boot/grub/grub.cfg"
 
-  # BIOS: GRUB's El Torito core image, also reachable from the hybrid MBR on a stick.
-  cp /usr/lib/grub/i386-pc/*.mod /usr/lib/grub/i386-pc/*.lst "$ISO_TREE/boot/grub/i386-pc/"
+  # BIOS: GRUB's El Torito core image, also reachable from the hybrid MBR on a stick. Every
+  # module grub.cfg needs is built into it (grub-mkimage adds their dependencies), as for
+  # the ia32 GRUB below: the 275 loose i386-pc modules (3.4 MB) stay off the ISO.
   cat > "$WORK/load.cfg" <<EOF
 search --no-floppy --set=root --file /.disk/ardoise-$id
 set prefix=(\$root)/boot/grub
@@ -398,9 +434,18 @@ write_manifest() {
     sbverify --list "$SHIM_DEB_DIR/x/usr/lib/shim/shimx64.efi.signed" 2>/dev/null \
       | sed -n 's/^ - \/.*CN=\(.*\)$/shim_signer: \1/p'
     echo "kernel: $(cat "$BASE/kernel-version")"
+    # The kernel's package and version, and who signed it (shim and GRUB check it against
+    # Debian's Secure Boot CA, which shim carries).
+    awk -F'\t' -v k="linux-image-$(cat "$BASE/kernel-version")" \
+      '$1 == k {print "kernel_package: " $1 " " $2}' "$BASE/packages.tsv"
+    sbverify --list "$BASE/vmlinuz" 2>/dev/null \
+      | sed -n 's/^ - subject: .*CN=\(.*\)$/kernel_signer: \1/p'
     # The boot files as on the ISO: ardoise-collector netboot checks what it extracts.
     (cd "$ISO_TREE" && sha256sum live/vmlinuz live/initrd.img live/*.squashfs) \
       | awk '{print "sha256: " $2 " " $1}'
+    echo
+    echo "# firmware files from $SUITE-backports: package, version, file (image/firmware-backports.list)"
+    cat "$BASE/firmware-backports.tsv" 2>/dev/null || true
     echo
     echo "# firmware packages: name, version, installed size (KiB)"
     awk -F'\t' '$1 ~ /^firmware-/' "$BASE/packages.tsv"

@@ -64,12 +64,15 @@ def test_manifest_records_agent_and_package_versions(live_image):
 
     text = manifest.read_text()
     assert f"agent_version: {__version__}" in text
-    assert re.search(r"^linux-image-6\.1\.\S+-amd64\t\S+\t\d+$", text, re.M)
+    # Kernel 6.12 LTS (bookworm-security's linux-image-6.12-amd64), not bookworm's 6.1.
+    assert re.search(r"^linux-image-6\.12\.\S+-amd64\t\S+\t\d+$", text, re.M)
     assert re.search(r"^python3-cryptography\t\S+\t\d+$", text, re.M)
     assert re.search(r"^firmware-iwlwifi\t\S+\t\d+$", text, re.M)
     assert f"ardoise-{__version__}-amd64.iso" == iso.name
     # Which Secure Boot keys accept the stick: both of shim's signers (docs/image.md).
-    assert re.search(r"^kernel: \S+-amd64$", text, re.M)
+    assert re.search(r"^kernel: 6\.12\.\S+-amd64$", text, re.M)
+    assert re.search(r"^kernel_package: linux-image-6\.12\.\S+-amd64 6\.12\.\S+$", text, re.M)
+    assert re.search(r"^kernel_signer: Debian Secure Boot Signer \S+ - linux$", text, re.M)
     signers = re.findall(r"^shim_signer: (.+)$", text, re.M)
     assert "Microsoft Corporation UEFI CA 2011" in signers and "Microsoft UEFI CA 2023" in signers, signers
 
