@@ -428,6 +428,12 @@ def cmd_lot_create(args) -> int:
         except ValueError:
             raise UsageError(T_("--received: {value} is not a date (YYYY-MM-DD)", value=repr(args.received))) from None
     data = _read_file(args.inventory) if args.inventory else None  # an unreadable file creates no lot
+    if data is not None:  # nor does a file with bad rows: a lot is created with its inventory or not at all
+        from server_stub.lots import inventory
+
+        problems = inventory.read_inventory(data).problems
+        if problems:
+            return _rejected(args.inventory, problems)
     db = _open_db(args)
     workshop = stations.workshop_for(db, args.workshop, None)
     lot = lots.create_lot(db, args.lot, workshop, CLI, donor=args.donor, language=args.language,
@@ -454,14 +460,21 @@ def _import(db, lot, path: str, data: bytes | None = None) -> int:
     try:
         n = wiring.import_inventory(db, lot, data, CLI, source=os.path.basename(path))
     except wiring.InventoryRejected as exc:
-        for p in exc.problems:  # every bad line, one line each
-            print(f"ardoise-collector: {path}: {localize(p.text())}", file=sys.stderr)
-        print("ardoise-collector: " + _("{count} bad row(s): nothing imported; correct the file and import it "
-                                        "again").format(count=len(exc.problems)), file=sys.stderr)
-        return exc.exit_code
+        return _rejected(path, exc.problems)
     print(_("lot {lot}: {count} declared device(s) imported from {path}").format(lot=lot.name, count=n, path=path),
           file=sys.stderr)
     return 0
+
+
+def _rejected(path: str, problems) -> int:
+    """Every bad line of the donor's file, one line each, then what to do."""
+    from server_stub.lots import wiring
+
+    for p in problems:
+        print(f"ardoise-collector: {path}: {localize(p.text())}", file=sys.stderr)
+    print("ardoise-collector: " + _("{count} bad row(s): nothing imported; correct the file and import it "
+                                    "again").format(count=len(problems)), file=sys.stderr)
+    return wiring.InventoryRejected(problems).exit_code
 
 
 def _lot(args):

@@ -271,7 +271,10 @@ def test_an_open_lot_has_no_bundle_and_a_bad_file_is_one_line(tmp_path):
     ok(cli("org", "create", "Atelier Nord", "--kind", "workshop", db_url=db))
     r = cli("lot", "create", "L1", "--workshop", "Atelier Nord", "--inventory", str(tmp_path / "none.csv"), db_url=db)
     assert r.returncode != 0 and "cannot read" in r.stderr and len(r.stderr.strip().splitlines()) == 1
-    ok(cli("lot", "create", "L1", "--workshop", "Atelier Nord", db_url=db))  # the failed create stored nothing
+    bad = _write(tmp_path / "bad.csv", b"serial;model\nPF1AAAA;ThinkPad T480\n;ThinkPad T470\n")
+    r = cli("lot", "create", "L1", "--workshop", "Atelier Nord", "--inventory", str(bad), db_url=db)
+    assert r.returncode != 0 and "bad.csv" in r.stderr and "3" in r.stderr.splitlines()[0]  # the bad line, by number
+    ok(cli("lot", "create", "L1", "--workshop", "Atelier Nord", db_url=db))  # the failed creates stored nothing
     r = cli("lot", "bundle", "L1", "-o", str(tmp_path / "l1.zip"), db_url=db)
     assert r.returncode != 0 and "is open" in r.stderr and not (tmp_path / "l1.zip").exists()
     r = cli("lot", "close", "L1", db_url=db)
