@@ -162,3 +162,45 @@ def pg_schema_or_skip() -> PgSchema:
         pytest.skip(reason)
 
 
+
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def fixture_database(request, tmp_path, name: str):
+    """A recorded database (``fixtures/<name>``, made by an older collector), for a fixture
+    parametrized "sqlite"/"postgres": the file itself on SQLite; on PostgreSQL, its tables
+    (as reflected from that file) and rows copied into a fresh schema."""
+    import shutil
+
+    from sqlalchemy import Integer, MetaData
+
+    path = tmp_path / name
+    shutil.copy(FIXTURES / name, path)
+    if request.param == "sqlite":
+        yield f"sqlite:///{path}"
+        return
+    schema = pg_schema_or_skip()
+    src, dst = create_engine(f"sqlite:///{path}"), create_engine(schema.url)
+    meta = MetaData()
+    meta.reflect(src)
+    for table in meta.tables.values():
+        for column in table.columns:
+            column.type = column.type.as_generic()  # SQLite's DATETIME is PostgreSQL's TIMESTAMP
+    meta.create_all(dst)
+    with src.connect() as a, dst.begin() as b:
+        for table in meta.sorted_tables:
+            rows = [dict(r) for r in a.execute(table.select()).mappings()]
+            if rows:
+                b.execute(table.insert(), rows)
+        for table in meta.sorted_tables:  # the copied rows' ids are taken: sequences go past them
+            if "id" in table.c and table.c.id.autoincrement and isinstance(table.c.id.type.as_generic(), Integer):
+                if b.execute(text(f"SELECT max(id) FROM {table.name}")).scalar() is not None:
+                    b.execute(text(f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
+                                   f"(SELECT max(id) FROM {table.name}))"))
+    src.dispose()
+    dst.dispose()
+    try:
+        yield schema.url
+    finally:
+        schema.drop()

@@ -6,23 +6,20 @@ from __future__ import annotations
 
 import base64
 import json
-import shutil
 import zipfile
-from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 import requests
-from sqlalchemy import Integer, create_engine, text
+from sqlalchemy import create_engine, text
 
 import certs
 import hub as hubmod
-from harness import pg_schema_or_skip, start_collector, stop_collector
+from harness import fixture_database, pg_schema_or_skip, start_collector, stop_collector
 from hub import PASSWORD, cli, form_token, login, ok, report_progress
 
 from server_stub.models import SCHEMA_VERSION
 
-FIXTURES = Path(__file__).parent / "fixtures"
 
 
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -377,7 +374,7 @@ def schema_1_db(request, tmp_path):
     65b10d1 (schema 1): three stations (lots LOT-A, LOT-B, none), five certificates, an
     audit report, a live drive and an unused token for LOT-C. On PostgreSQL, its tables
     (as reflected from that file) and rows are copied into a fresh schema."""
-    yield from _fixture_db(request, tmp_path, "collector-schema-v1.db")
+    yield from fixture_database(request, tmp_path, "collector-schema-v1.db")
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -386,43 +383,8 @@ def schema_2_db(request, tmp_path):
     885a658 (schema 2): a station of lot LOT-N that uploaded the audit report of a machine
     with no disk (storage no_disk_found) and of a machine with its certificate; a station
     without a lot that uploaded an audit report naming LOT-F and one naming no lot."""
-    yield from _fixture_db(request, tmp_path, "collector-schema-v2.db")
+    yield from fixture_database(request, tmp_path, "collector-schema-v2.db")
 
-
-def _fixture_db(request, tmp_path, name: str):
-    """The fixture database file on SQLite; on PostgreSQL, its tables (as reflected from
-    that file) and rows copied into a fresh schema."""
-    path = tmp_path / name
-    shutil.copy(FIXTURES / name, path)
-    if request.param == "sqlite":
-        yield f"sqlite:///{path}"
-        return
-    from sqlalchemy import MetaData
-
-    schema = pg_schema_or_skip()
-    src, dst = create_engine(f"sqlite:///{path}"), create_engine(schema.url)
-    meta = MetaData()
-    meta.reflect(src)
-    for table in meta.tables.values():
-        for column in table.columns:
-            column.type = column.type.as_generic()  # SQLite's DATETIME is PostgreSQL's TIMESTAMP
-    meta.create_all(dst)
-    with src.connect() as a, dst.begin() as b:
-        for table in meta.sorted_tables:
-            rows = [dict(r) for r in a.execute(table.select()).mappings()]
-            if rows:
-                b.execute(table.insert(), rows)
-        for table in meta.sorted_tables:  # the copied rows' ids are taken: sequences go past them
-            if "id" in table.c and table.c.id.autoincrement and isinstance(table.c.id.type.as_generic(), Integer):
-                if b.execute(text(f"SELECT max(id) FROM {table.name}")).scalar() is not None:
-                    b.execute(text(f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
-                                   f"(SELECT max(id) FROM {table.name}))"))
-    src.dispose()
-    dst.dispose()
-    try:
-        yield schema.url
-    finally:
-        schema.drop()
 
 
 def test_a_schema_1_database_upgrades_into_the_default_workshop_and_loses_nothing(schema_1_db, tmp_path):

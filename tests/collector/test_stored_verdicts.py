@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import base64
 import json
-import shutil
-from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, inspect, text
 
 import certs
-from harness import pg_schema_or_skip, start_collector, stop_collector
+from harness import fixture_database, start_collector, stop_collector
 from hub import cli, ok
 
 from agent import outcome
@@ -21,7 +19,6 @@ from server_stub import queries
 from server_stub.db import Database
 from server_stub.models import SCHEMA_VERSION
 
-FIXTURES = Path(__file__).parent / "fixtures"
 TABLES = ("certificates", "audit_reports", "audit_disks", "stations", "enrollment_tokens", "organisations", "lots",
           "audit_events")
 
@@ -49,35 +46,7 @@ def schema_2_db(request, tmp_path):
     drive, two in LOT-EN), an audit report, and one legacy row whose envelope cannot be
     read (its payload is not base64). On PostgreSQL, its tables and rows are copied into a
     fresh schema."""
-    path = tmp_path / "v2.db"
-    shutil.copy(FIXTURES / "collector-schema-v2-verdicts.db", path)
-    if request.param == "sqlite":
-        yield f"sqlite:///{path}"
-        return
-    from sqlalchemy import MetaData
-
-    schema = pg_schema_or_skip()
-    src, dst = create_engine(f"sqlite:///{path}"), create_engine(schema.url)
-    meta = MetaData()
-    meta.reflect(src)
-    for table in meta.tables.values():
-        for column in table.columns:
-            column.type = column.type.as_generic()
-    meta.create_all(dst)
-    with src.connect() as a, dst.begin() as b:
-        for table in meta.sorted_tables:
-            rows = [dict(r) for r in a.execute(table.select()).mappings()]
-            if rows:
-                b.execute(table.insert(), rows)
-        for table, column in (("enrollment_tokens", "id"), ("organisations", "id"), ("lots", "id"), ("audit_events", "id")):
-            b.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', '{column}'), "
-                           f"(SELECT coalesce(max({column}), 1) FROM {table}))"))
-    src.dispose()
-    dst.dispose()
-    try:
-        yield schema.url
-    finally:
-        schema.drop()
+    yield from fixture_database(request, tmp_path, "collector-schema-v2-verdicts.db")
 
 
 def test_a_schema_2_database_upgrades_with_every_certificates_codes_and_loses_nothing(schema_2_db, tmp_path):
