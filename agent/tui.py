@@ -468,12 +468,7 @@ def _verdict_lines(row: DiskRow) -> Text:
     """Two lines: the verdict, the drive and its certificate; then what to do, in full."""
     line = _badge(row)
     line.append(" ")
-    line.append(row.device, style="bold")
-    if row.serial or row.model:
-        line.append(" ")
-        line.append(row.serial or row.model or "")
-    if row.certificate_id:
-        line.append("  " + _("cert {id}").format(id=row.certificate_id[:8]), style="dim")
+    _append_drive(line, row)
     line.append("\n ")
     line.append(row.advice or "", style="bold")
     if row.detail:
@@ -481,6 +476,16 @@ def _verdict_lines(row: DiskRow) -> Text:
         line.append(row.detail, style="dim")
     line.no_wrap, line.overflow = True, "ellipsis"
     return line
+
+
+def _append_drive(line: Text, row: DiskRow) -> None:
+    """The drive as every verdict line names it: device, serial (else model), certificate."""
+    line.append(row.device, style="bold")
+    if row.serial or row.model:
+        line.append(" ")
+        line.append(row.serial or row.model or "")
+    if row.certificate_id:
+        line.append("  " + _("cert {id}").format(id=row.certificate_id[:8]), style="dim")
 
 
 def _grouped_lines(rows: list[DiskRow]) -> list[tuple[Text, Text]]:
@@ -492,12 +497,7 @@ def _grouped_lines(rows: list[DiskRow]) -> list[tuple[Text, Text]]:
         heading.append(" ")
         heading.append(row.advice or "", style="bold")  # wraps rather than lose its end
         line = Text("  ")
-        line.append(row.device, style="bold")
-        if row.serial or row.model:
-            line.append(" ")
-            line.append(row.serial or row.model or "")
-        if row.certificate_id:
-            line.append("  " + _("cert {id}").format(id=row.certificate_id[:8]), style="dim")
+        _append_drive(line, row)
         line.no_wrap, line.overflow = True, "ellipsis"
         out.append((heading, line))
     return out
