@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -59,15 +58,7 @@ def load_or_create(path: Path | None) -> StationKey:
             pass
         except OSError as exc:
             raise ConfigError(f"cannot create the receipt key {path}: {exc.strerror}") from None
-    try:
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-    except OSError as exc:
-        raise ConfigError(f"cannot read the receipt key {path}: {exc.strerror}") from None
-    except (ValueError, TypeError, UnsupportedAlgorithm):
-        raise ConfigError(f"receipt key {path} is not an unencrypted PEM private key") from None
-    if not isinstance(key, Ed25519PrivateKey):
-        raise ConfigError(f"receipt key {path} is not an Ed25519 key")
-    return StationKey(key, path)
+    return StationKey.from_file(path, "receipt key")
 
 
 @dataclass

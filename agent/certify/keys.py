@@ -63,19 +63,24 @@ class StationKey:
 
     @classmethod
     def load(cls, state_dir: str | os.PathLike) -> "StationKey":
-        path = Path(state_dir) / PRIVATE_KEY_FILE
+        return cls.from_file(Path(state_dir) / PRIVATE_KEY_FILE)
+
+    @classmethod
+    def from_file(cls, path: Path, what: str = "station key") -> "StationKey":
+        """An Ed25519 private key from an unencrypted PEM file (the station's, or the
+        collector's receipt key: ``what`` names it in the one-line errors)."""
         try:
             data = read_bounded(path, KEY_MAX)
         except FileNotFoundError:
-            raise ConfigError(f"no station key at {path}") from None
+            raise ConfigError(f"no {what} at {path}") from None
         except OSError as exc:
-            raise ConfigError(f"cannot read station key {path}: {exc.strerror}") from None
+            raise ConfigError(f"cannot read {what} {path}: {exc.strerror}") from None
         try:
             key = serialization.load_pem_private_key(data, password=None)
         except (ValueError, TypeError, UnsupportedAlgorithm):
-            raise ConfigError(f"station key {path} is not an unencrypted PEM private key") from None
+            raise ConfigError(f"{what} {path} is not an unencrypted PEM private key") from None
         if not isinstance(key, Ed25519PrivateKey):
-            raise ConfigError(f"station key {path} is not an Ed25519 key")
+            raise ConfigError(f"{what} {path} is not an Ed25519 key")
         return cls(key, path)
 
     @classmethod
