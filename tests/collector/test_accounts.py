@@ -21,7 +21,6 @@ from hub import PASSWORD, cli, form_token, login, ok, report_progress
 from server_stub.models import SCHEMA_VERSION
 
 
-
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def hub(request, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("hub")
